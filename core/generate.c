@@ -1,0 +1,193 @@
+/* generate.c - batched greedy generation (see generate.h).
+ *
+ * Prompts go in groups of opts->batch. Each group is prefilled (all its
+ * prompt tokens through the model at once, logits only at each prompt's
+ * last token), then decoded one token per live sequence per step, the
+ * sequences of the group sharing each step's matrix products. */
+#include "generate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Greedy choice; `ban` (e.g. eos before min_new_tokens) is never chosen. */
+static int32_t argmax(const float *x, int n, int32_t ban) {
+    int32_t best = ban == 0 ? 1 : 0;
+    float bv = x[best];
+    for (int i = best + 1; i < n; i++)
+        if (x[i] > bv && i != ban) {
+            bv = x[i];
+            best = i;
+        }
+    return best;
+}
+
+/* Decode the generated ids; cut at the first stop string. Returns 1 when a
+ * stop string was found. */
+static int check_stop(const qr_tokenizer *tok, qr_gen_result *r, const qr_gen_opts *o) {
+    size_t len = 0;
+    char *text = qr_tokenizer_decode(tok, r->ids, r->n_ids, &len);
+    if (!text) text = qr_xstrdup("");
+    free(r->text);
+    r->text = text;
+    char *cut = NULL;
+    for (int s = 0; s < o->n_stop; s++) {
+        if (!o->stop[s] || !o->stop[s][0]) continue;
+        char *p = strstr(text, o->stop[s]);
+        if (p && (!cut || p < cut)) cut = p;
+    }
+    if (cut) {
+        *cut = 0;
+        return 1;
+    }
+    return 0;
+}
+
+int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int n, const qr_gen_opts *opts,
+                qr_gen_result *out, qr_gen_stats *stats) {
+    const qr_model_config *c = qr_model_cfg(m);
+    qr_tokenizer *tok = qr_model_tokenizer(m);
+    if (!tok) return qr_err_set("generate: the model has no tokenizer");
+    qr_gen_opts o = {.max_new_tokens = 32, .batch = 8, .max_prefill_rows = 2048};
+    if (opts) o = *opts;
+    if (o.max_new_tokens <= 0) o.max_new_tokens = 32;
+    if (o.batch <= 0) o.batch = 8;
+    if (o.max_prefill_rows <= 0) o.max_prefill_rows = 2048;
+    int32_t eos = o.eos == QR_GEN_EOS_DEFAULT ? qr_tokenizer_eos(tok) : o.eos < 0 ? -1 : o.eos;
+    memset(out, 0, (size_t)n * sizeof *out);
+    qr_gen_stats st = {0};
+    int max_prompt = 1;
+    for (int i = 0; i < n; i++) {
+        if (lens[i] <= 0) return qr_err_set("generate: prompt %d is empty", i);
+        if (lens[i] > max_prompt) max_prompt = lens[i];
+    }
+    int max_len = max_prompt + o.max_new_tokens;
+    if (c->arch == QR_ARCH_GPT2 && max_len > c->n_ctx)
+        return qr_err_set("generate: a prompt of %d tokens plus %d new tokens exceeds GPT-2's context of %d; "
+                          "shorten the prompt",
+                          max_prompt, o.max_new_tokens, c->n_ctx);
+    int B = o.batch < n ? o.batch : n;
+    qr_kvcache *kv = qr_kvcache_new(m, B, max_len);
+    if (!kv) return QR_ERR;
+    int V = c->n_vocab;
+    float *logits = qr_xmalloc((size_t)B * V * sizeof(float));
+    int32_t *tokens = qr_xmalloc((size_t)(o.max_prefill_rows > B ? o.max_prefill_rows : B) * sizeof(int32_t));
+    int32_t *seq = qr_xmalloc((size_t)(o.max_prefill_rows > B ? o.max_prefill_rows : B) * sizeof(int32_t));
+    uint8_t *want = qr_xmalloc((size_t)(o.max_prefill_rows > B ? o.max_prefill_rows : B));
+    int32_t *next = qr_xmalloc((size_t)B * sizeof(int32_t));
+    int *live = qr_xmalloc((size_t)B * sizeof(int));
+    int rc = QR_OK;
+
+    for (int g0 = 0; g0 < n && rc == QR_OK; g0 += B) {
+        int gb = n - g0 < B ? n - g0 : B;
+        qr_kvcache_clear(kv, -1);
+        /* prefill, in calls of at most max_prefill_rows rows (a prompt longer
+         * than that goes in pieces) */
+        double t0 = qr_now();
+        for (int s = 0; s < gb && rc == QR_OK; s++) {
+            const int32_t *p = prompts[g0 + s];
+            int len = lens[g0 + s];
+            for (int off = 0; off < len && rc == QR_OK;) {
+                int take = len - off < o.max_prefill_rows ? len - off : o.max_prefill_rows;
+                for (int j = 0; j < take; j++) {
+                    tokens[j] = p[off + j];
+                    seq[j] = s;
+                    want[j] = (off + j == len - 1);
+                }
+                rc = qr_model_decode(m, kv, tokens, seq, take, want, logits + (size_t)s * V);
+                off += take;
+            }
+            st.prefill_tokens += len;
+        }
+        st.prefill_s += qr_now() - t0;
+        if (rc) break;
+        t0 = qr_now();
+        int n_live = 0;
+        for (int s = 0; s < gb; s++) {
+            qr_gen_result *r = &out[g0 + s];
+            r->ids = qr_xmalloc((size_t)o.max_new_tokens * sizeof(int32_t));
+            int32_t t = argmax(logits + (size_t)s * V, V, o.min_new_tokens > 0 ? eos : -1);
+            live[s] = 1;
+            if (t == eos) {
+                r->stopped = 1;
+                live[s] = 0;
+            } else {
+                r->ids[r->n_ids++] = t;
+                next[s] = t;
+                if (o.n_stop && check_stop(tok, r, &o)) {
+                    r->stopped = 2;
+                    live[s] = 0;
+                }
+                if (r->n_ids >= o.max_new_tokens) live[s] = 0;
+            }
+            n_live += live[s];
+        }
+        while (n_live > 0 && rc == QR_OK) {
+            int k = 0;
+            for (int s = 0; s < gb; s++)
+                if (live[s]) {
+                    tokens[k] = next[s];
+                    seq[k] = s;
+                    k++;
+                }
+            rc = qr_model_decode(m, kv, tokens, seq, k, NULL, logits);
+            if (rc) break;
+            st.decode_tokens += k;
+            k = 0;
+            n_live = 0;
+            for (int s = 0; s < gb; s++) {
+                if (!live[s]) continue;
+                qr_gen_result *r = &out[g0 + s];
+                int32_t t = argmax(logits + (size_t)(k++) * V, V, r->n_ids < o.min_new_tokens ? eos : -1);
+                if (t == eos) {
+                    r->stopped = 1;
+                    live[s] = 0;
+                    continue;
+                }
+                r->ids[r->n_ids++] = t;
+                next[s] = t;
+                if (o.n_stop && check_stop(tok, r, &o)) {
+                    r->stopped = 2;
+                    live[s] = 0;
+                    continue;
+                }
+                if (r->n_ids >= o.max_new_tokens) {
+                    live[s] = 0;
+                    continue;
+                }
+                n_live++;
+            }
+        }
+        st.decode_s += qr_now() - t0;
+        for (int s = 0; s < gb && rc == QR_OK; s++) {
+            qr_gen_result *r = &out[g0 + s];
+            if (r->stopped != 2) check_stop(tok, r, &o);
+        }
+        if (o.progress && o.progress(o.ud, g0 + gb, n)) {
+            rc = qr_err_set("generate: stopped by the progress callback after %d of %d prompts", g0 + gb, n);
+            break;
+        }
+    }
+    free(logits);
+    free(tokens);
+    free(seq);
+    free(want);
+    free(next);
+    free(live);
+    qr_kvcache_free(kv);
+    if (stats) *stats = st;
+    if (rc) {
+        qr_gen_result_free(out, n);
+        memset(out, 0, (size_t)n * sizeof *out);
+    }
+    return rc;
+}
+
+void qr_gen_result_free(qr_gen_result *r, int n) {
+    if (!r) return;
+    for (int i = 0; i < n; i++) {
+        free(r[i].ids);
+        free(r[i].text);
+        r[i].ids = NULL;
+        r[i].text = NULL;
+    }
+}

@@ -1,0 +1,43 @@
+/* generate.h - batched greedy generation with a KV cache and stop strings. */
+#ifndef QR_GENERATE_H
+#define QR_GENERATE_H
+
+#include "model.h"
+
+#define QR_GEN_EOS_DEFAULT 0
+#define QR_GEN_NO_EOS (-1)
+
+typedef struct {
+    int max_new_tokens;       /* default 32 */
+    int min_new_tokens;       /* eos is never chosen before this many tokens (as HF's min_new_tokens) */
+    int32_t eos;              /* end token (not part of the output): QR_GEN_EOS_DEFAULT (0, so a zeroed
+                                 struct does the expected thing) = the tokenizer's eos, QR_GEN_NO_EOS = none,
+                                 any positive id = that token */
+    const char *const *stop;  /* stop strings: generation ends at the first one (excluded from the text) */
+    int n_stop;
+    int batch;                /* sequences decoded together (default 8) */
+    int max_prefill_rows;     /* rows per prefill call (default 2048) */
+    /* optional progress callback after each finished group; return non-zero to stop */
+    int (*progress)(void *ud, int done, int total);
+    void *ud;
+} qr_gen_opts;
+
+typedef struct {
+    int32_t *ids;  /* generated ids (after the prompt; eos and stop-string tokens removed as far as they were cut) */
+    int n_ids;
+    char *text;    /* decoded text, cut at the first stop string */
+    int stopped;   /* 1 eos, 2 stop string, 0 max_new_tokens */
+} qr_gen_result;
+
+typedef struct {
+    int64_t prefill_tokens, decode_tokens;
+    double prefill_s, decode_s;
+} qr_gen_stats;
+
+/* prompts[i] (lens[i] tokens) -> out[i] (caller-allocated array of n).
+ * stats may be NULL. */
+int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int n, const qr_gen_opts *opts,
+                qr_gen_result *out, qr_gen_stats *stats);
+void qr_gen_result_free(qr_gen_result *r, int n);
+
+#endif

@@ -1,0 +1,359 @@
+/* lua_model.c - the model bindings of the `qr` module:
+ *   qr.model(path)          -> qr.Model (a GGUF file or a Hugging Face dir)
+ *   qr.default_model()      -> path of the default model (SmolLM2)
+ *   model.tokenizer         -> the model's qr.Tokenizer (borrowed)
+ *   model:generate(prompts, opts) -> texts, info
+ *   model:info(), model:linears(), model:logits(ids), model:loss(ids)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "generate.h"
+#include "lua_qr.h"
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MODEL_T "qr.Model"
+
+typedef struct {
+    qr_model *m;
+} lmodel;
+
+static qr_model *checkmodel(lua_State *L, int arg) { return ((lmodel *)qr_lua_checkopen(L, arg, MODEL_T))->m; }
+
+static int model_gc(lua_State *L) {
+    lmodel *u = luaL_checkudata(L, 1, MODEL_T);
+    qr_model_free(u->m);
+    u->m = NULL;
+    return 0;
+}
+
+static int model_tostring(lua_State *L) {
+    lmodel *u = luaL_checkudata(L, 1, MODEL_T);
+    if (!u->m) {
+        lua_pushstring(L, MODEL_T " (closed)");
+        return 1;
+    }
+    const qr_model_config *c = qr_model_cfg(u->m);
+    lua_pushfstring(L, MODEL_T ": %s, %d layers, %d embd, %d heads (%d kv), vocab %d, %f M params (%s)",
+                    qr_model_arch_name(u->m), c->n_layer, c->n_embd, c->n_head, c->n_kv_head, c->n_vocab,
+                    (double)qr_model_n_weights(u->m) / 1e6, qr_model_path(u->m));
+    return 1;
+}
+
+/* qr.model(path) -> model | nil, msg */
+static int l_model(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    lmodel *u = qr_lua_newudata(L, sizeof *u, MODEL_T, 1);
+    u->m = qr_model_load(path);
+    if (!u->m) return qr_lua_fail(L);
+    return 1;
+}
+
+/* The default model: $QRUN_MODEL, else the cache path the fetch script uses. */
+static int l_default_model(lua_State *L) {
+    const char *env = getenv("QRUN_MODEL");
+    if (env && *env) {
+        lua_pushstring(L, env);
+        return 1;
+    }
+    const char *cache = getenv("QRUN_CACHE");
+    const char *home = getenv("HOME");
+    if (cache && *cache)
+        lua_pushfstring(L, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
+    else
+        lua_pushfstring(L, "%s/.cache/qrun/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
+    struct stat st;
+    if (stat(lua_tostring(L, -1), &st) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: default model not found; run scripts/fetch_model.sh (or set QRUN_MODEL)",
+                        lua_tostring(L, -2));
+        return 2;
+    }
+    return 1;
+}
+
+static void setint(lua_State *L, const char *k, lua_Integer v) {
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+static void setnum(lua_State *L, const char *k, double v) {
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static int model_info(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    const qr_model_config *c = qr_model_cfg(m);
+    lua_newtable(L);
+    lua_pushstring(L, qr_model_arch_name(m));
+    lua_setfield(L, -2, "arch");
+    lua_pushstring(L, qr_model_path(m));
+    lua_setfield(L, -2, "path");
+    setint(L, "n_layer", c->n_layer);
+    setint(L, "n_embd", c->n_embd);
+    setint(L, "n_head", c->n_head);
+    setint(L, "n_kv_head", c->n_kv_head);
+    setint(L, "head_dim", c->head_dim);
+    setint(L, "n_ff", c->n_ff);
+    setint(L, "n_vocab", c->n_vocab);
+    setint(L, "n_ctx", c->n_ctx);
+    setint(L, "n_params", qr_model_n_weights(m));
+    setnum(L, "norm_eps", c->norm_eps);
+    if (c->arch == QR_ARCH_LLAMA) setnum(L, "rope_theta", c->rope_theta);
+    lua_pushboolean(L, c->tied);
+    lua_setfield(L, -2, "tied");
+    return 1;
+}
+
+/* model:linears() -> { {name=, in_features=, out_features=}, ... } */
+static int model_linears(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    int n = qr_model_n_linears(m);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        qr_linear *l = qr_model_linear(m, i);
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, l->name);
+        lua_setfield(L, -2, "name");
+        setint(L, "in_features", l->in);
+        setint(L, "out_features", l->out);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* model:logits(ids) -> array of V logits at the last position */
+static int model_logits(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    int n;
+    int32_t *ids = qr_lua_toint32array(L, 2, &n);
+    if (n == 0) {
+        free(ids);
+        return luaL_argerror(L, 2, "empty token array");
+    }
+    int rc = qr_model_forward(m, ids, NULL, 1, n, NULL);
+    free(ids);
+    if (rc) return qr_lua_raise(L);
+    const qr_model_config *c = qr_model_cfg(m);
+    const float *lg = qr_model_logits(m) + (size_t)(n - 1) * c->n_vocab;
+    lua_createtable(L, c->n_vocab, 0);
+    for (int i = 0; i < c->n_vocab; i++) {
+        lua_pushnumber(L, lg[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* model:loss(ids) -> mean next-token cross-entropy over the sequence */
+static int model_loss(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    int n;
+    int32_t *ids = qr_lua_toint32array(L, 2, &n);
+    if (n < 2) {
+        free(ids);
+        return luaL_argerror(L, 2, "need at least 2 tokens");
+    }
+    int32_t *tgt = malloc((size_t)n * sizeof(int32_t));
+    for (int i = 0; i < n - 1; i++) tgt[i] = ids[i + 1];
+    tgt[n - 1] = -1;
+    float loss;
+    int rc = qr_model_forward(m, ids, tgt, 1, n, &loss);
+    free(ids);
+    free(tgt);
+    if (rc) return qr_lua_raise(L);
+    lua_pushnumber(L, loss);
+    return 1;
+}
+
+typedef struct {
+    lua_State *L;
+    int fn; /* stack index of a Lua progress function, or 0 */
+    int print;
+    double t0;
+} progress_ud;
+
+static int progress_cb(void *ud, int done, int total) {
+    progress_ud *p = ud;
+    if (p->print) {
+        double el = qr_now() - p->t0;
+        double eta = done > 0 ? el / done * (total - done) : 0;
+        fprintf(stderr, "%sgenerate %d/%d  %.1f prompts/s  eta %.0fs%s", isatty(2) ? "\r" : "", done, total,
+                el > 0 ? done / el : 0.0, eta, isatty(2) ? (done == total ? "\n" : "") : "\n");
+    }
+    if (p->fn) {
+        lua_pushvalue(p->L, p->fn);
+        lua_pushinteger(p->L, done);
+        lua_pushinteger(p->L, total);
+        lua_call(p->L, 2, 1);
+        int stop = lua_isboolean(p->L, -1) && !lua_toboolean(p->L, -1); /* returning false stops */
+        lua_pop(p->L, 1);
+        return stop;
+    }
+    return 0;
+}
+
+/* model:generate(prompts, opts) -> texts, info
+ * prompts: array of strings (tokenized with the model's tokenizer) or of
+ * token-id arrays. opts: max_new_tokens, stop (string or array), batch,
+ * eos (id or false for none), progress (true to print, or a function
+ * (done,total) that returns false to stop). info: {ids = {...}, stopped =
+ * {...}, prefill_tokens, decode_tokens, prefill_s, decode_s}. */
+static int model_generate(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    qr_tokenizer *tok = qr_model_tokenizer(m);
+    qr_gen_opts o = {.max_new_tokens = 32, .eos = QR_GEN_EOS_DEFAULT, .batch = 8};
+    const char *stops[16];
+    progress_ud pu = {L, 0, 0, qr_now()};
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_getfield(L, 3, "max_new_tokens");
+        if (!lua_isnil(L, -1)) o.max_new_tokens = (int)luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 3, "min_new_tokens");
+        if (!lua_isnil(L, -1)) o.min_new_tokens = (int)luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 3, "batch");
+        if (!lua_isnil(L, -1)) o.batch = (int)luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, 3, "eos");
+        if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+            o.eos = QR_GEN_NO_EOS;
+        else if (!lua_isnil(L, -1)) {
+            lua_Integer e = luaL_checkinteger(L, -1);
+            if (e <= 0) return luaL_error(L, "generate: opts.eos = %d: expected a positive token id or false", (int)e);
+            o.eos = (int32_t)e;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 3, "stop");
+        if (lua_isstring(L, -1)) {
+            stops[0] = lua_tostring(L, -1);
+            o.n_stop = 1;
+        } else if (lua_istable(L, -1)) {
+            int n = (int)luaL_len(L, -1);
+            if (n > 16) return luaL_error(L, "generate: at most 16 stop strings (got %d)", n);
+            for (int i = 1; i <= n; i++) {
+                lua_rawgeti(L, -1, i);
+                if (!lua_isstring(L, -1)) return luaL_error(L, "generate: opts.stop[%d] is not a string", i);
+                stops[o.n_stop++] = lua_tostring(L, -1);
+                lua_pop(L, 1); /* the table keeps the string alive */
+            }
+        }
+        /* keep the stop value on the stack while generating */
+        lua_getfield(L, 3, "progress");
+        if (lua_isfunction(L, -1)) {
+            pu.fn = lua_gettop(L);
+        } else {
+            pu.print = lua_toboolean(L, -1);
+        }
+        if (pu.fn || pu.print) {
+            o.progress = progress_cb;
+            o.ud = &pu;
+        }
+    }
+    o.stop = stops;
+    int n = (int)luaL_len(L, 2);
+    int32_t **prompts = calloc((size_t)n + 1, sizeof *prompts);
+    int *lens = calloc((size_t)n + 1, sizeof *lens);
+    int rc = QR_OK;
+    for (int i = 0; i < n && rc == QR_OK; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            if (!tok) {
+                rc = qr_err_set("generate: the model has no tokenizer; give token-id arrays");
+            } else {
+                size_t len;
+                const char *s = lua_tolstring(L, -1, &len);
+                rc = qr_tokenizer_encode(tok, s, len, &prompts[i], &lens[i]);
+            }
+        } else if (lua_istable(L, -1)) {
+            prompts[i] = qr_lua_toint32array(L, lua_gettop(L), &lens[i]);
+        } else {
+            rc = qr_err_set("generate: prompts[%d] is a %s (expected a string or an array of token ids)", i + 1,
+                            luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    qr_gen_result *res = calloc((size_t)n + 1, sizeof *res);
+    qr_gen_stats st = {0};
+    if (rc == QR_OK) rc = qr_generate(m, (const int32_t *const *)prompts, lens, n, &o, res, &st);
+    for (int i = 0; i < n; i++) free(prompts[i]);
+    free(prompts);
+    free(lens);
+    if (rc) {
+        free(res);
+        return qr_lua_raise(L);
+    }
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, res[i].text ? res[i].text : "");
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_createtable(L, 0, 6);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        qr_lua_pushint32array(L, res[i].ids, res[i].n_ids);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "ids");
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        static const char *why[3] = {"length", "eos", "stop"};
+        lua_pushstring(L, why[res[i].stopped]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "stopped");
+    setint(L, "prefill_tokens", st.prefill_tokens);
+    setint(L, "decode_tokens", st.decode_tokens);
+    setnum(L, "prefill_s", st.prefill_s);
+    setnum(L, "decode_s", st.decode_s);
+    qr_gen_result_free(res, n);
+    free(res);
+    return 2;
+}
+
+static const luaL_Reg model_methods[] = {{"generate", model_generate}, {"info", model_info},
+                                         {"linears", model_linears},   {"logits", model_logits},
+                                         {"loss", model_loss},         {NULL, NULL}};
+
+/* model.tokenizer: a borrowed tokenizer userdata, made once and kept in the
+ * model's user value so repeated access gives the same object. */
+static int model_index(lua_State *L) {
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "tokenizer") == 0) {
+        qr_model *m = checkmodel(L, 1);
+        if (lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA) return 1;
+        lua_pop(L, 1);
+        if (!qr_model_tokenizer(m)) {
+            lua_pushnil(L);
+            return 1;
+        }
+        qr_lua_push_tokenizer(L, qr_model_tokenizer(m), 0, 1);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, 1, 1);
+        return 1;
+    }
+    luaL_getmetatable(L, MODEL_T);
+    lua_getfield(L, -1, "__methods");
+    lua_getfield(L, -1, k);
+    return 1;
+}
+
+static const luaL_Reg model_meta[] = {{"__gc", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
+
+void qr_lua_model_open(lua_State *L, int mod) {
+    qr_lua_newmeta(L, MODEL_T, model_methods, model_meta);
+    /* replace __index with a function that also serves .tokenizer */
+    lua_getfield(L, -1, "__index");
+    lua_setfield(L, -2, "__methods");
+    lua_pushcfunction(L, model_index);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_model);
+    lua_setfield(L, mod, "model");
+    lua_pushcfunction(L, l_default_model);
+    lua_setfield(L, mod, "default_model");
+}

@@ -1,0 +1,63 @@
+/* model_internal.h - the model's layout, shared by model.c (compute) and
+ * model_load.c (files). Not part of the public API. */
+#ifndef QR_MODEL_INTERNAL_H
+#define QR_MODEL_INTERNAL_H
+
+#include "model.h"
+
+typedef struct {
+    int i_n1w, i_n1b, i_n2w, i_n2b; /* parameter indices; -1 when absent */
+} qr_layer;
+
+/* Saved activations of one layer for the backward pass; N = B*T rows. */
+typedef struct {
+    float *ln1, *n1_mean, *n1_rstd; /* (N,C), (N), (N) */
+    float *q, *k, *v;               /* (N,QD), (N,KVD), (N,KVD); after RoPE */
+    float *att;                     /* (B,NH,T,T) softmax probabilities */
+    float *atty;                    /* (N,QD) */
+    float *res2;                    /* (N,C) residual after attention */
+    float *ln2, *n2_mean, *n2_rstd;
+    float *fc1, *fc2, *act; /* (N,F): GPT-2 c_fc out / gelu; Llama gate, up, swiglu */
+    float *out;             /* (N,C) the layer's output */
+} qr_layer_acts;
+
+struct qr_model {
+    qr_model_config cfg;
+    char *path;
+    qr_tokenizer *tok;
+
+    /* parameters: one buffer, one table */
+    float *params, *grads;
+    int64_t n_total;
+    qr_param *ptab;
+    int64_t *poff;
+    int n_ptab, cap_ptab;
+    int i_wte, i_wpe, i_nfw, i_nfb, i_head;
+    qr_layer *layers;
+    qr_linear *lins; /* n_layer * n_lin_per_layer, in layer order */
+    int *lin_w, *lin_b;
+    int n_lin_per_layer;
+
+    /* training arena for (act_B, act_T) */
+    float *act_mem;
+    int act_B, act_T;
+    qr_layer_acts *lacts;
+    float *encoded, *lnf, *lnf_mean, *lnf_rstd, *logits, *probs, *losses;
+    float *scr_qkv, *scr_proj;
+    float *dx, *dtmp, *dF1, *dF2, *dF3, *dq, *dk, *dv, *datty, *dqkv, *att_scratch;
+    int32_t *pos, *tgt, *ids;
+    int has_targets, n_valid, logits_valid;
+
+    /* inference scratch for up to inf_cap rows */
+    float *inf_mem;
+    int inf_cap;
+    float *ix, *iln, *imean, *irstd, *iqkv, *iq, *ik, *iv, *iatty, *iproj, *ifc1, *ifc2, *iact;
+    int32_t *ipos, *iidx;
+    float *att_buf;
+    size_t att_cap;
+};
+
+/* Build the parameter table and buffer for m->cfg (model.c). */
+int qr_model_alloc(qr_model *m);
+
+#endif

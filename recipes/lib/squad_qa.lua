@@ -1,0 +1,144 @@
+-- squad_qa.lua - the SQuAD question-answering protocol shared by every
+-- recipe: the prompt format, answer clean-up, and evaluation (EM/F1 with
+-- the official v1.1 normalisation, bootstrap confidence intervals).
+--
+-- Prompt format. A model whose vocabulary has ChatML tokens (SmolLM2-Instruct)
+-- is asked in its chat template:
+--   <|im_start|>system\n{SYSTEM}<|im_end|>\n
+--   <|im_start|>user\nContext: {context}\nQuestion: {question}\n{INSTRUCTION}<|im_end|>\n
+--   <|im_start|>assistant\n
+-- and generation stops at <|im_end|> or a newline. A base model (GPT-2) gets
+--   {context}\nQuestion: {question}\nAnswer:
+-- and the answer is what follows " Answer:" up to the first newline. The
+-- training recipes append the reference answer (and the end token) to the
+-- same prompt, so tuning and evaluation see one format.
+
+local M = {}
+
+M.system = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+M.instruction = "Answer with a short span copied from the context."
+
+local function chat(tok)
+  return tok:token_id("<|im_start|>") ~= nil and tok:token_id("<|im_end|>") ~= nil
+end
+
+-- The prompt's head and tail around the context, so the context alone can
+-- be cut to fit a token budget.
+local function parts(tok, ex)
+  if chat(tok) then
+    return "<|im_start|>system\n" .. M.system .. "<|im_end|>\n<|im_start|>user\nContext: ",
+      "\nQuestion: " .. ex.question .. "\n" .. M.instruction .. "<|im_end|>\n<|im_start|>assistant\n"
+  end
+  return "", "\nQuestion: " .. ex.question .. "\nAnswer:"
+end
+
+-- Stop strings and the answer's end marker for this tokenizer.
+function M.stops(tok)
+  if chat(tok) then return {"<|im_end|>", "\n"} end
+  return {"\n"}
+end
+
+function M.answer_suffix(tok)
+  return chat(tok) and "<|im_end|>" or "\n"
+end
+
+-- Token ids of the prompt for ex, the context cut (keeping its start, and
+-- the answer if ex.answers is given and fits) so the prompt has at most
+-- max_tokens tokens. Returns ids, truncated (boolean).
+function M.prompt_ids(tok, ex, max_tokens)
+  local head, tail = parts(tok, ex)
+  local ids = tok:encode(head .. ex.context .. tail)
+  if #ids <= max_tokens then return ids, false end
+  local h, t = tok:encode(head), tok:encode(tail)
+  local ctx = tok:encode(ex.context)
+  local budget = max_tokens - #h - #t
+  if budget < 16 then
+    error(string.format("squad: question %s: the prompt without context already has %d tokens (limit %d)",
+      ex.id, #h + #t, max_tokens))
+  end
+  local out = {}
+  for _, v in ipairs(h) do out[#out + 1] = v end
+  for i = 1, budget do out[#out + 1] = ctx[i] end
+  for _, v in ipairs(t) do out[#out + 1] = v end
+  return out, true
+end
+
+function M.prompt_text(tok, ex)
+  local head, tail = parts(tok, ex)
+  return head .. ex.context .. tail
+end
+
+-- Clean a generated answer: trim spaces and a trailing full stop.
+function M.clean(s)
+  s = s:gsub("^%s+", ""):gsub("%s+$", "")
+  s = s:gsub("%.$", "")
+  return s
+end
+
+-- Evaluate a model on examples. opts: max_new_tokens (24), batch (8),
+-- max_prompt_tokens (model context - max_new_tokens, at most 1024),
+-- progress (true), ci_iters (1000), seed (1).
+-- Returns {em=%, f1=%, n=, em_ci={lo,hi}, f1_ci={lo,hi}, qps=, truncated=,
+-- predictions={ {id=, prediction=, em=, f1=}, ... }, prefill_tok_s=, decode_tok_s=}
+function M.evaluate(model, examples, opts)
+  opts = opts or {}
+  local tok = model.tokenizer
+  local info = model:info()
+  local max_new = opts.max_new_tokens or 24
+  local max_prompt = opts.max_prompt_tokens or math.min(1024, info.n_ctx) - max_new
+  local prompts, truncated = {}, 0
+  for i, ex in ipairs(examples) do
+    local ids, cut = M.prompt_ids(tok, ex, max_prompt)
+    prompts[i] = ids
+    if cut then truncated = truncated + 1 end
+  end
+  local t0 = qr.now()
+  local texts, gen = model:generate(prompts, {
+    max_new_tokens = max_new, stop = M.stops(tok), batch = opts.batch or 8,
+    progress = opts.progress ~= false,
+  })
+  local elapsed = qr.now() - t0
+  local ems, f1s, preds = {}, {}, {}
+  for i, ex in ipairs(examples) do
+    local p = M.clean(texts[i])
+    local em, f1 = qr.squad.score(p, ex.answers)
+    ems[i], f1s[i] = em, f1
+    preds[i] = {id = ex.id, prediction = p, em = em, f1 = f1}
+  end
+  local function mean(t)
+    local s = 0
+    for _, v in ipairs(t) do s = s + v end
+    return #t > 0 and s / #t or 0
+  end
+  local ci = {iters = opts.ci_iters or 1000, seed = opts.seed or 1, level = 0.95}
+  local elo, ehi = qr.squad.ci(ems, ci)
+  local flo, fhi = qr.squad.ci(f1s, ci)
+  return {
+    em = 100 * mean(ems), f1 = 100 * mean(f1s), n = #examples,
+    em_ci = {100 * elo, 100 * ehi}, f1_ci = {100 * flo, 100 * fhi},
+    qps = #examples / elapsed, seconds = elapsed, truncated = truncated,
+    prefill_tok_s = gen.prefill_tokens / math.max(gen.prefill_s, 1e-9),
+    decode_tok_s = gen.decode_tokens / math.max(gen.decode_s, 1e-9),
+    predictions = preds,
+  }
+end
+
+-- The first `limit` examples of a SQuAD file (0 or nil: all).
+function M.load(path, limit)
+  local all, info = qr.squad.load(path)
+  if not limit or limit <= 0 or limit >= #all then return all, info end
+  local out = {}
+  for i = 1, limit do out[i] = all[i] end
+  return out, info
+end
+
+-- The git revision of the source tree, or "unknown".
+function M.git_rev()
+  local p = io.popen("git -C '" .. qr.source_dir .. "' rev-parse --short HEAD 2>/dev/null")
+  if not p then return "unknown" end
+  local r = p:read("l")
+  p:close()
+  return r or "unknown"
+end
+
+return M

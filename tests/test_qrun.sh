@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# test_qrun.sh - the qrun program end to end: exit codes, error messages,
+# -e, stdin, the REPL (under a pseudo-terminal via script(1)), recipe
+# arguments and options, SIGINT.
+#   usage: bash tests/test_qrun.sh /path/to/qrun     (from the repo root)
+# Ends with "N passed, M failed"; exits non-zero when anything failed.
+set -u
+QRUN=${1:?usage: test_qrun.sh /path/to/qrun}
+case $QRUN in /*) ;; *) QRUN=$PWD/$QRUN ;; esac
+[ -x "$QRUN" ] || { echo "test_qrun.sh: $QRUN is not an executable"; exit 1; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/test_qrun.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+passed=0 failed=0
+
+ok()   { passed=$((passed + 1)); echo "ok $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+
+# run ID: runs the rest of the line, capturing $out, $err and $rc
+run() {
+  "$@" >"$T/out" 2>"$T/err" </dev/null
+  rc=$?
+  out=$(cat "$T/out")
+  err=$(cat "$T/err")
+}
+# expect_rc ID WANT
+expect_rc() { if [ "$rc" -eq "$2" ]; then ok "$1"; else fail "$1" "exit code $rc, want $2 (stderr: $err)"; fi; }
+# expect_in ID HAYSTACK NEEDLE (fixed string)
+expect_in() {
+  if printf '%s' "$2" | grep -qF -- "$3"; then ok "$1"; else fail "$1" "'$3' not in: $2"; fi
+}
+
+# ---- errors: exit 1 with FILE:LINE: on stderr ----
+printf 'local t = nil\nprint(t.field)\n' >"$T/rterr.lua"
+run "$QRUN" "$T/rterr.lua"
+expect_rc runtime-1.1 1
+expect_in runtime-1.2 "$err" "qrun: $T/rterr.lua:2:"
+expect_in runtime-1.3 "$err" "stack traceback:"
+
+printf 'local x = 1\nlocal y = = 2\n' >"$T/synerr.lua"
+run "$QRUN" "$T/synerr.lua"
+expect_rc syntax-1.1 1
+expect_in syntax-1.2 "$err" "$T/synerr.lua:2:"
+
+printf 'error({code = 1})\n' >"$T/objerr.lua"
+run "$QRUN" "$T/objerr.lua"
+expect_rc runtime-2.1 1
+expect_in runtime-2.2 "$err" "error object is a table value"
+
+run "$QRUN" "$T/no_such_recipe.lua"
+expect_rc missing-1.1 1
+expect_in missing-1.2 "$err" "no_such_recipe.lua"
+
+# ---- exit codes ----
+printf 'io.write("before ")\nos.exit(3)\nprint("after")\n' >"$T/exit3.lua"
+run "$QRUN" "$T/exit3.lua"
+expect_rc exit-1.1 3
+expect_in exit-1.2 "$out" "before"
+run "$QRUN" -e 'os.exit(true)'
+expect_rc exit-1.3 0
+run "$QRUN" -e 'os.exit(false)'
+expect_rc exit-1.4 1
+run "$QRUN" -e 'error("boom")'
+expect_rc exit-1.5 1
+expect_in exit-1.6 "$err" "qrun: (command line):1: boom"
+
+# ---- -e, -v, -h, bad options ----
+run "$QRUN" -e 'print(1+1)'
+expect_rc e-1.1 0
+[ "$out" = "2" ] && ok e-1.2 || fail e-1.2 "stdout '$out', want '2'"
+run "$QRUN" -e 'x = 20' -e 'print(x + 1)'
+[ "$out" = "21" ] && ok e-1.3 || fail e-1.3 "stdout '$out', want '21'"
+run "$QRUN" -e 'print(qr.version, require("qr") == qr)'
+expect_in e-1.4 "$out" "0.1.0	true"
+run "$QRUN" -v
+expect_rc v-1.1 0
+expect_in v-1.2 "$out" "qrun 0.1.0"
+run "$QRUN" --version
+expect_in v-1.3 "$out" "qrun 0.1.0"
+run "$QRUN" -h
+expect_rc h-1.1 0
+expect_in h-1.2 "$out" "usage: qrun"
+run "$QRUN" --bogus
+expect_rc h-1.3 1
+expect_in h-1.4 "$err" "unrecognized option '--bogus'"
+run "$QRUN" -e
+expect_rc h-1.5 1
+expect_in h-1.6 "$err" "'-e' needs an argument"
+
+# ---- stdin ----
+out=$(printf 'print(qr.version)\n' | "$QRUN" 2>"$T/err"); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "0.1.0" ] && ok stdin-1.1 || fail stdin-1.1 "rc $rc, stdout '$out'"
+out=$(printf 'print(...)\n' | "$QRUN" - a b 2>"$T/err"); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "a	b" ] && ok stdin-1.2 || fail stdin-1.2 "rc $rc, stdout '$out'"
+printf 'error("from stdin")\n' | "$QRUN" >/dev/null 2>"$T/err"; rc=$?
+err=$(cat "$T/err")
+expect_rc stdin-1.3 1
+expect_in stdin-1.4 "$err" "stdin:1: from stdin"
+
+# ---- recipe arguments, arg table, module path ----
+mkdir -p "$T/rdir/lib"
+printf 'return {hello = function() return "hi from lib" end}\n' >"$T/rdir/lib/helper.lua"
+cat >"$T/rdir/args.lua" <<'EOF'
+local a, b = ...
+print(arg[0]:match("args%.lua$") ~= nil, arg[1], arg[2], a, b, #arg)
+print(require("helper").hello())
+print(require("qrtest") ~= nil)
+EOF
+run "$QRUN" "$T/rdir/args.lua" one two
+expect_rc args-1.1 0
+expect_in args-1.2 "$out" "true	one	two	one	two	2"
+expect_in args-1.3 "$out" "hi from lib"
+expect_in args-1.4 "$out" "true"
+mkdir -p "$T/extra"
+printf 'return 42\n' >"$T/extra/fortytwo.lua"
+run env QRUN_PATH="$T/extra/?.lua" "$QRUN" -e 'print((require("fortytwo")))'
+[ "$out" = "42" ] && ok args-2.1 || fail args-2.1 "stdout '$out' (stderr: $err)"
+
+# ---- qr.opts on the command line ----
+cat >"$T/opts.lua" <<'EOF'
+local o = qr.opts({{"limit", 10, "how many"}, {"name", nil, "who"}, {"fast", false, "go fast"}}, arg)
+print(o.limit, o.name, o.fast)
+EOF
+run "$QRUN" "$T/opts.lua" --limit=3 --name=x --fast
+expect_rc opts-1.1 0
+[ "$out" = "3	x	true" ] && ok opts-1.2 || fail opts-1.2 "stdout '$out'"
+run "$QRUN" "$T/opts.lua" --bogus=1
+[ "$rc" -ne 0 ] && ok opts-1.3 || fail opts-1.3 "exit code 0 for an unknown option"
+expect_in opts-1.4 "$err" "--bogus"
+run "$QRUN" "$T/opts.lua" --limit=many
+[ "$rc" -ne 0 ] && ok opts-1.5 || fail opts-1.5 "exit code 0 for a bad value"
+expect_in opts-1.6 "$err" "--limit: expected integer"
+run "$QRUN" "$T/opts.lua" --help
+expect_rc opts-1.7 0
+expect_in opts-1.8 "$out" "--limit=<integer>"
+expect_in opts-1.9 "$out" "how many"
+
+# ---- REPL under a pseudo-terminal ----
+if command -v script >/dev/null 2>&1; then
+  # "script" gives qrun a terminal on stdin; the input comes from our pipe.
+  repl() {
+    printf '%b' "$1" | timeout 20 script -qec "$QRUN" /dev/null 2>&1 | tr -d '\r'
+  }
+  out=$(repl '1+2\n')
+  expect_in repl-1.1 "$out" "3"
+  expect_in repl-1.2 "$out" "qrun> "
+  out=$(repl 'x = 5\n=x * 2\nfunction f(a)\n  return a + 1\nend\nprint(f(x))\n')
+  expect_in repl-1.3 "$out" "10"
+  expect_in repl-1.4 "$out" ">> "
+  expect_in repl-1.5 "$out" "6"
+  out=$(repl 'error("oops")\nprint("still here")\n')
+  expect_in repl-1.6 "$out" "oops"
+  expect_in repl-1.7 "$out" "still here"
+  printf 'y = 7\n' >"$T/pre.lua"
+  out=$(printf 'print(y * 6)\n' | timeout 20 script -qec "$QRUN -i $T/pre.lua" /dev/null 2>&1 | tr -d '\r')
+  expect_in repl-1.8 "$out" "42"
+else
+  fail repl-1.1 "script(1) from util-linux is not installed"
+fi
+
+# ---- SIGINT stops a running script with "interrupted" ----
+"$QRUN" -e 'io.write("started\n"); io.stdout:flush(); while true do end' >"$T/out" 2>"$T/err" &
+pid=$!
+for _ in $(seq 1 100); do grep -q started "$T/out" 2>/dev/null && break; sleep 0.05; done
+kill -INT "$pid"
+wait "$pid"; rc=$?
+err=$(cat "$T/err")
+expect_rc sigint-1.1 1
+expect_in sigint-1.2 "$err" "interrupted"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
