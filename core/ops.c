@@ -62,14 +62,14 @@ static inline float fast_tanhf(float u) { return 1.0f - 2.0f / (1.0f + fast_expf
  * switched BLAS to one thread (the caller then parallelises the tasks), or 0
  * when there is no point (one thread, one task, or already in a parallel
  * region), in which case the tasks run in order with BLAS threads as set. */
-static int qr_blas_serial_begin(int tasks) {
+static int blas_serial_begin(int tasks) {
     if (tasks < 2 || omp_get_max_threads() < 2 || omp_in_parallel()) return 0;
     int old = openblas_get_num_threads();
     if (old > 1) openblas_set_num_threads(1);
     return old;
 }
 
-static void qr_blas_serial_end(int old) {
+static void blas_serial_end(int old) {
     if (old > 1) openblas_set_num_threads(old);
 }
 

@@ -16,7 +16,7 @@
 local M = {}
 
 M.system = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
-M.instruction = "Answer with a short span copied from the context."
+M.instruction = "Answer in as few words as possible, copying them from the context."
 
 local function chat(tok)
   return tok:token_id("<|im_start|>") ~= nil and tok:token_id("<|im_end|>") ~= nil
@@ -24,10 +24,30 @@ end
 
 -- The prompt's head and tail around the context, so the context alone can
 -- be cut to fit a token budget.
+-- Worked examples shown before the question (chat models only), written
+-- for qrun (not SQuAD text): they teach the answer's form, a short span.
+M.shots = {
+  {context = "The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It was designed by the "
+     .. "engineering company of Gustave Eiffel and is 330 metres tall.",
+   question = "Whose company designed the Eiffel Tower?", answer = "Gustave Eiffel"},
+  {context = "The Amazon river flows through Peru, Colombia and Brazil before it reaches the Atlantic Ocean.",
+   question = "Which ocean does the Amazon flow into?", answer = "the Atlantic Ocean"},
+}
+
+local function user_turn(context, question)
+  return "<|im_start|>user\nContext: " .. context .. "\nQuestion: " .. question .. "\n" .. M.instruction
+    .. "<|im_end|>\n<|im_start|>assistant\n"
+end
+
 local function parts(tok, ex)
   if chat(tok) then
-    return "<|im_start|>system\n" .. M.system .. "<|im_end|>\n<|im_start|>user\nContext: ",
-      "\nQuestion: " .. ex.question .. "\n" .. M.instruction .. "<|im_end|>\n<|im_start|>assistant\n"
+    local head = "<|im_start|>system\n" .. M.system .. "<|im_end|>\n"
+    for _, s in ipairs(M.shots) do
+      head = head .. user_turn(s.context, s.question) .. s.answer .. "<|im_end|>\n"
+    end
+    local turn = user_turn("\0", ex.question)
+    local a, b = turn:find("\0", 1, true)
+    return head .. turn:sub(1, a - 1), turn:sub(b + 1)
   end
   return "", "\nQuestion: " .. ex.question .. "\nAnswer:"
 end

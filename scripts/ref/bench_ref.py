@@ -93,8 +93,9 @@ def bench_train_gpt2(a):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     B, T = 4, 256
-    cfg = GPT2Config(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    model = GPT2LMHeadModel(cfg, attn_implementation=a.attn).float().train()
+    cfg = GPT2Config(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, attn_implementation=a.attn)
+    model = GPT2LMHeadModel(cfg).float().train()
+    assert model.config._attn_implementation == a.attn, model.config._attn_implementation
     L, C, V = cfg.n_layer, cfg.n_embd, cfg.vocab_size
     n_params = sum(p.numel() for p in model.parameters())  # tied lm_head counted once
     n_emb = model.transformer.wte.weight.numel() + model.transformer.wpe.weight.numel()
@@ -112,6 +113,8 @@ def bench_train_gpt2(a):
         losses.append(loss.item())
 
     med, ts = timeit(step, 2, 7)
+    loss_no_update = losses[-1]  # same batch, no update: the loss stays put
+    losses.clear()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step_opt():
@@ -128,7 +131,8 @@ def bench_train_gpt2(a):
         "fwd_bwd_gflops": flops / med / 1e9, "fwd_bwd_tokens_per_s": BT / med,
         "with_adamw_seconds_median": med_opt, "with_adamw_seconds_all": ts_opt,
         "with_adamw_tokens_per_s": BT / med_opt,
-        "loss_first": losses[0], "loss_last": losses[-1],
+        "loss_without_update": loss_no_update,
+        "loss_adamw_first": losses[0], "loss_adamw_last": losses[-1],
         "rss_after_run_mb": rss_mb(),
     }
 

@@ -86,10 +86,20 @@ def run_prompt(model, ids):
 
 
 def save(path, tensors, meta):
-    from safetensors.numpy import save_file
-
-    save_file(tensors, path, metadata=meta)
-    os.chmod(path, 0o644)
+    """safetensors, written here rather than by safetensors.save_file, whose
+    header order (a hash map) changes from run to run: tensors in name
+    order, metadata keys sorted, header space-padded to 8 bytes, so a rerun
+    gives the same bytes."""
+    header, blobs, off = {"__metadata__": dict(sorted(meta.items()))}, [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name], dtype="<f4")
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        blobs.append(a.tobytes())
+        off += a.nbytes
+    h = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
     print("wrote %s (%.2f MB)" % (path, os.path.getsize(path) / 1e6))
 
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Benchmarks: qrun against PyTorch / Hugging Face transformers, in one run,
+# on the same machine and threads, as ratios (these machines are noisy:
+# never compare figures from different runs). Writes JSON (default
+# results/bench.json) and prints a summary.
+#   scripts/bench.sh [OUT.json]
+# Needs the build (scripts/setup.sh) and the reference venv
+# (scripts/ref/setup_venv.sh, or QRUN_REF_PYTHON=/path/to/python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-results/bench.json}"
+mkdir -p "$(dirname "$out")"
+py="${QRUN_REF_PYTHON:-}"
+[ -z "$py" ] && [ -x .venv-ref/bin/python ] && py=.venv-ref/bin/python
+[ -z "$py" ] && [ -x /work/refenv/bin/python ] && py=/work/refenv/bin/python
+if [ -z "$py" ]; then
+    echo "bench.sh: no reference Python (run scripts/ref/setup_venv.sh or set QRUN_REF_PYTHON)" >&2
+    exit 1
+fi
+threads="${QRUN_THREADS:-$(nproc)}"
+export OMP_NUM_THREADS="$threads"
+cmake --build build -j "$(nproc)" --target bench_qrun >/dev/null
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for b in sgemm_peak train_gpt2 generate_smollm2; do
+    echo "bench: qrun $b ..." >&2
+    build/bench_qrun "$b" > "$tmp/qrun_$b.json"
+done
+echo "bench: reference (PyTorch) ..." >&2
+"$py" scripts/ref/bench_ref.py --threads "$threads" --only sgemm_peak,train_gpt2,generate_smollm2 --out "$tmp/ref.json"
+python3 - "$tmp" "$out" <<'PY'
+import json, os, sys, platform, subprocess
+tmp, out = sys.argv[1], sys.argv[2]
+q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "generate_smollm2")}
+ref = json.load(open(os.path.join(tmp, "ref.json")))
+r = ref.get("results", ref)
+def get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d: return None
+        d = d[k]
+    return d
+res = {"qrun": q, "reference": ref, "ratios": {}}
+rt = get(r, "train_gpt2", "step_s") or get(r, "train_gpt2", "median_s")
+if rt:
+    res["ratios"]["train_step_qrun_over_pytorch"] = q["train_gpt2"]["step_s"] / rt
+res["ratios"]["train_gflops_over_sgemm_peak"] = q["train_gpt2"]["gflops"] / q["sgemm_peak"]["gflops"]
+for b in ("batch1", "batch4"):
+    for k in ("prefill_tok_s", "decode_tok_s"):
+        hv = get(r, "generate_smollm2", b, k)
+        if hv: res["ratios"]["%s_%s_qrun_over_hf" % (b, k.replace("_tok_s", ""))] = q["generate_smollm2"][b][k] / hv
+try:
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+except Exception:
+    rev = "unknown"
+res["git_rev"] = rev
+res["threads"] = int(os.environ.get("OMP_NUM_THREADS", "0"))
+res["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "")
+json.dump(res, open(out, "w"), indent=2)
+print(json.dumps(res["ratios"], indent=2))
+print("wrote", out)
+PY

@@ -1,0 +1,183 @@
+/* bench_qrun.c - qrun's side of the benchmarks (not a test): prints one
+ * JSON object. Run each benchmark in its own process so that peak_rss_mb
+ * (getrusage ru_maxrss) is its own; scripts/bench.sh does that and puts the
+ * PyTorch figures of scripts/ref/bench_ref.py beside them.
+ *
+ *   bench_qrun sgemm_peak        cblas_sgemm 2048^3, GFLOP/s
+ *   bench_qrun train_gpt2        GPT-2 124M shape, batch 4 x 256, fp32, one
+ *                                step = zero_grad + forward + backward
+ *                                (every parameter trainable), median of 7
+ *                                after 2 warm-up; FLOPs counted as in
+ *                                bench_ref.py: 6 N BT + 12 L T C BT + 6 C V BT
+ *   bench_qrun generate_smollm2  [GGUF] prefill of a 256-token prompt and 64
+ *                                greedy decode steps, batch 1 and 4, tokens/s
+ *                                over the batch, median of 3 */
+#define _POSIX_C_SOURCE 200809L
+#include "model.h"
+#include "ops.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmpd);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t lcg(uint64_t *s) {
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 33;
+}
+
+static int bench_sgemm(void) {
+    int n = 2048;
+    float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float)),
+          *c = malloc((size_t)n * n * sizeof(float));
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
+    double t[7];
+    for (int r = 0; r < 9; r++) {
+        double t0 = qr_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        if (r >= 2) t[r - 2] = qr_now() - t0;
+    }
+    double s = median(t, 7);
+    printf("{\"bench\": \"sgemm_peak\", \"n\": %d, \"seconds\": %.6f, \"gflops\": %.2f, \"peak_rss_mb\": %.1f}\n", n,
+           s, 2.0 * n * n * (double)n / s / 1e9, peak_rss_mb());
+    free(a);
+    free(b);
+    free(c);
+    return 0;
+}
+
+static int bench_train_gpt2(void) {
+    qr_model_config c = {.arch = QR_ARCH_GPT2, .n_layer = 12, .n_embd = 768, .n_head = 12, .n_kv_head = 12,
+                         .head_dim = 64, .n_ff = 3072, .n_vocab = 50257, .n_ctx = 1024, .norm_eps = 1e-5f, .tied = 1};
+    enum { B = 4, T = 256 };
+    qr_model *m = qr_model_new(&c, 1);
+    qr_model_set_trainable(m, 1);
+    int32_t *ids = malloc(B * T * sizeof(int32_t)), *tgt = malloc(B * T * sizeof(int32_t));
+    uint64_t s = 5;
+    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)(lcg(&s) % 50257);
+    for (int i = 0; i < B * T; i++) tgt[i] = (int32_t)(lcg(&s) % 50257);
+    double t[7], tf[7];
+    float loss = 0;
+    for (int r = 0; r < 9; r++) {
+        double t0 = qr_now();
+        qr_model_zero_grad(m);
+        if (qr_model_forward(m, ids, tgt, B, T, &loss)) goto fail;
+        double t1 = qr_now();
+        if (qr_model_backward(m)) goto fail;
+        if (r >= 2) {
+            t[r - 2] = qr_now() - t0;
+            tf[r - 2] = t1 - t0;
+        }
+    }
+    double step = median(t, 7), fwd = median(tf, 7);
+    double L = c.n_layer, C = c.n_embd, V = c.n_vocab, BT = B * T;
+    double n_nonemb = (double)qr_model_n_weights(m) - V * C - (double)c.n_ctx * C;
+    double flops = 6 * n_nonemb * BT + 12 * L * T * C * BT + 6 * C * V * BT;
+    printf("{\"bench\": \"train_gpt2\", \"batch\": %d, \"seq\": %d, \"step_s\": %.4f, \"forward_s\": %.4f, "
+           "\"backward_s\": %.4f, \"flops_per_step\": %.4g, \"gflops\": %.2f, \"loss\": %.4f, \"peak_rss_mb\": %.1f}\n",
+           B, T, step, fwd, step - fwd, flops, flops / step / 1e9, loss, peak_rss_mb());
+    qr_model_free(m);
+    free(ids);
+    free(tgt);
+    return 0;
+fail:
+    fprintf(stderr, "bench_qrun: %s\n", qr_err_msg());
+    return 1;
+}
+
+static int bench_generate(const char *path) {
+    qr_model *m = qr_model_load(path);
+    if (!m) {
+        fprintf(stderr, "bench_qrun: %s\n", qr_err_msg());
+        return 1;
+    }
+    const qr_model_config *c = qr_model_cfg(m);
+    enum { P = 256, D = 64 };
+    int V = c->n_vocab;
+    printf("{\"bench\": \"generate_smollm2\", \"prompt\": %d, \"new_tokens\": %d", P, D);
+    for (int bi = 0; bi < 2; bi++) {
+        int B = bi == 0 ? 1 : 4;
+        qr_kvcache *kv = qr_kvcache_new(m, B, P + D + 1);
+        int32_t *tok = malloc((size_t)B * P * sizeof(int32_t)), *seq = malloc((size_t)B * P * sizeof(int32_t));
+        uint8_t *want = calloc((size_t)B * P, 1);
+        float *lg = malloc((size_t)B * V * sizeof(float));
+        uint64_t s = 11;
+        for (int i = 0; i < B * P; i++) {
+            tok[i] = (int32_t)(lcg(&s) % (uint64_t)V);
+            seq[i] = i / P;
+            want[i] = i % P == P - 1;
+        }
+        double tp[3], td[3];
+        for (int r = 0; r < 3; r++) {
+            qr_kvcache_clear(kv, -1);
+            double t0 = qr_now();
+            /* one prefill call per sequence, as qr_generate does */
+            for (int b = 0; b < B; b++)
+                qr_model_decode(m, kv, tok + b * P, seq + b * P, P, want + b * P, lg + (size_t)b * V);
+            tp[r] = qr_now() - t0;
+            int32_t nt[4], ns[4];
+            t0 = qr_now();
+            for (int d = 0; d < D; d++) {
+                for (int b = 0; b < B; b++) {
+                    const float *row = lg + (size_t)b * V;
+                    int32_t best = 0;
+                    for (int v = 1; v < V; v++)
+                        if (row[v] > row[best]) best = v;
+                    nt[b] = best;
+                    ns[b] = b;
+                }
+                qr_model_decode(m, kv, nt, ns, B, NULL, lg);
+            }
+            td[r] = qr_now() - t0;
+        }
+        double p = median(tp, 3), d = median(td, 3);
+        printf(", \"batch%d\": {\"prefill_tok_s\": %.1f, \"decode_tok_s\": %.1f, \"prefill_s\": %.4f, \"decode_s\": "
+               "%.4f}",
+               B, B * P / p, B * D / d, p, d);
+        qr_kvcache_free(kv);
+        free(tok);
+        free(seq);
+        free(want);
+        free(lg);
+    }
+    printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
+    qr_model_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_qrun sgemm_peak | train_gpt2 | generate_smollm2 [GGUF]\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "sgemm_peak") == 0) return bench_sgemm();
+    if (strcmp(argv[1], "train_gpt2") == 0) return bench_train_gpt2();
+    if (strcmp(argv[1], "generate_smollm2") == 0) {
+        char buf[4096];
+        const char *p = argc > 2 ? argv[2] : getenv("QRUN_MODEL");
+        if (!p) {
+            snprintf(buf, sizeof buf, "%s/.cache/qrun/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME"));
+            p = buf;
+        }
+        return bench_generate(p);
+    }
+    fprintf(stderr, "bench_qrun: unknown benchmark '%s'\n", argv[1]);
+    return 2;
+}
