@@ -80,23 +80,42 @@ int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int
     for (int g0 = 0; g0 < n && rc == QR_OK; g0 += B) {
         int gb = n - g0 < B ? n - g0 : B;
         qr_kvcache_clear(kv, -1);
-        /* prefill, in calls of at most max_prefill_rows rows (a prompt longer
-         * than that goes in pieces) */
+        /* prefill: whole prompts packed into calls of at most
+         * max_prefill_rows rows (bigger matrix products); a prompt longer
+         * than that goes alone, in pieces */
         double t0 = qr_now();
-        for (int s = 0; s < gb && rc == QR_OK; s++) {
-            const int32_t *p = prompts[g0 + s];
+        for (int s = 0; s < gb && rc == QR_OK;) {
             int len = lens[g0 + s];
-            for (int off = 0; off < len && rc == QR_OK;) {
-                int take = len - off < o.max_prefill_rows ? len - off : o.max_prefill_rows;
-                for (int j = 0; j < take; j++) {
-                    tokens[j] = p[off + j];
-                    seq[j] = s;
-                    want[j] = (off + j == len - 1);
+            if (len > o.max_prefill_rows) {
+                const int32_t *p = prompts[g0 + s];
+                for (int off = 0; off < len && rc == QR_OK;) {
+                    int take = len - off < o.max_prefill_rows ? len - off : o.max_prefill_rows;
+                    for (int j = 0; j < take; j++) {
+                        tokens[j] = p[off + j];
+                        seq[j] = s;
+                        want[j] = (off + j == len - 1);
+                    }
+                    rc = qr_model_decode(m, kv, tokens, seq, take, want, logits + (size_t)s * V);
+                    off += take;
                 }
-                rc = qr_model_decode(m, kv, tokens, seq, take, want, logits + (size_t)s * V);
-                off += take;
+                st.prefill_tokens += len;
+                s++;
+                continue;
             }
-            st.prefill_tokens += len;
+            int s1 = s, rows = 0;
+            while (s1 < gb && lens[g0 + s1] <= o.max_prefill_rows && rows + lens[g0 + s1] <= o.max_prefill_rows) {
+                const int32_t *p = prompts[g0 + s1];
+                for (int j = 0; j < lens[g0 + s1]; j++) {
+                    tokens[rows + j] = p[j];
+                    seq[rows + j] = s1;
+                    want[rows + j] = j == lens[g0 + s1] - 1;
+                }
+                rows += lens[g0 + s1];
+                st.prefill_tokens += lens[g0 + s1];
+                s1++;
+            }
+            rc = qr_model_decode(m, kv, tokens, seq, rows, want, logits + (size_t)s * V);
+            s = s1;
         }
         st.prefill_s += qr_now() - t0;
         if (rc) break;

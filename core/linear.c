@@ -1,11 +1,121 @@
-/* linear.c - the linear layer (see linear.h). */
+/* linear.c - the quantized linear layer with a LoRA bank (see linear.h). */
 #include "linear.h"
 #include "ops.h"
+#include "plugin.h"
 
-void qr_linear_forward(const qr_linear *l, float *out, const float *inp, int N) {
-    qr_matmul_forward(out, inp, l->w, l->b, N, l->in, l->out);
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Scratch for forwards that save nothing (inference) and for the backward's
+ * temporaries: one growing buffer per use, shared by every layer (the model
+ * runs one layer at a time). */
+static float *scratch(int which, int64_t n) {
+    static float *buf[3];
+    static int64_t cap[3];
+    if (n > cap[which]) {
+        free(buf[which]);
+        buf[which] = qr_xmalloc((size_t)n * sizeof(float));
+        cap[which] = n;
+    }
+    return buf[which];
+}
+
+static float *grow(float **p, int64_t *cap, int64_t n) {
+    if (n > *cap) {
+        free(*p);
+        *p = qr_xmalloc((size_t)n * sizeof(float));
+        *cap = n;
+    }
+    return *p;
+}
+
+/* Qw(W) at the current weight bit-width (W itself when not quantized). */
+static const float *weight_used(qr_linear *l) {
+    if (!l->wq || l->wbits >= 32) return l->w;
+    float **c = &l->wcache[l->wbits];
+    if (!*c) {
+        *c = qr_xmalloc((size_t)l->out * l->in * sizeof(float));
+        if (qr_quantizer_fake(l->wq, *c, l->w, l->out, l->in, l->wbits, NULL) != QR_OK) {
+            /* the base weights were checked finite at load; keep W */
+            free(*c);
+            *c = NULL;
+            return l->w;
+        }
+    }
+    return *c;
+}
+
+int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int save) {
+    const float *x = inp;
+    int64_t nx = (int64_t)N * l->in;
+    if (l->aq && l->abits < 32) {
+        float *xq = save ? grow(&l->xq, &l->cap_xq, nx) : scratch(0, nx);
+        if (qr_quantizer_fake(l->aq, xq, inp, N, l->in, l->abits, NULL) != QR_OK)
+            return qr_err_prefix("linear %s: input at %d bits", l->name, l->abits);
+        x = xq;
+    }
+    qr_matmul_forward(out, x, weight_used(l), l->b, N, l->in, l->out);
+    if (l->active >= 0 && l->active < l->n_lora) {
+        const qr_lora *a = &l->lora[l->active];
+        int64_t nh = (int64_t)N * l->rank;
+        float *h = save ? grow(&l->h, &l->cap_h, nh) : scratch(1, nh);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, l->rank, l->in, 1.0f, x, l->in, a->A, l->in, 0.0f,
+                    h, l->rank);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, l->out, l->rank, l->lora_scale, h, l->rank, a->B,
+                    l->rank, 1.0f, out, l->out);
+    }
+    if (save) l->saved_n = N;
+    return QR_OK;
 }
 
 void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const float *inp, int N) {
-    qr_matmul_backward(dinp, l->dw, l->db, dout, inp, l->w, N, l->in, l->out);
+    int quant_in = l->aq && l->abits < 32;
+    const float *x = quant_in ? l->xq : inp;
+    const float *w = weight_used(l);
+    /* base weight and bias (straight-through Qw) */
+    qr_matmul_backward(NULL, l->dw, l->db, dout, x, w, N, l->in, l->out);
+    /* gradient w.r.t. the (quantized) input, before Qa's backward */
+    float *dx = NULL;
+    if (dinp) {
+        dx = quant_in ? scratch(2, (int64_t)N * l->in) : dinp;
+        if (quant_in) memset(dx, 0, (size_t)N * l->in * sizeof(float));
+        qr_matmul_backward(dx, NULL, NULL, dout, x, w, N, l->in, l->out);
+    }
+    if (l->active >= 0 && l->active < l->n_lora) {
+        qr_lora *a = &l->lora[l->active];
+        float s = l->lora_scale;
+        /* out += s h B^T:  dB += s dout^T h ;  dh = s dout B */
+        if (a->dB)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out, l->rank, N, s, dout, l->out, l->h, l->rank,
+                        1.0f, a->dB, l->rank);
+        if (a->dA || dx) {
+            float *dh = scratch(1, (int64_t)N * l->rank);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, l->rank, l->out, s, dout, l->out, a->B, l->rank,
+                        0.0f, dh, l->rank);
+            /* h = x A^T:  dA += dh^T x ;  dx += dh A */
+            if (a->dA)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->rank, l->in, N, 1.0f, dh, l->rank, x, l->in,
+                            1.0f, a->dA, l->in);
+            if (dx)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, l->in, l->rank, 1.0f, dh, l->rank, a->A,
+                            l->in, 1.0f, dx, l->in);
+        }
+    }
+    if (dinp && quant_in) qr_quantizer_backward(l->aq, dinp, dx, inp, N, l->in, l->abits);
+}
+
+void qr_linear_invalidate(qr_linear *l) {
+    for (int b = 0; b < 17; b++) {
+        free(l->wcache[b]);
+        l->wcache[b] = NULL;
+    }
+}
+
+void qr_linear_release(qr_linear *l) {
+    qr_linear_invalidate(l);
+    free(l->xq);
+    free(l->h);
+    l->xq = l->h = NULL;
+    l->cap_xq = l->cap_h = 0;
 }

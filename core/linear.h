@@ -1,15 +1,29 @@
-/* linear.h - the linear layer, the one place where quantization and LoRA
- * will act: y (N,out) = x (N,in) W(out,in)^T + b.
+/* linear.h - the linear layer, the place where quantization and LoRA act:
  *
- * Every linear layer of every model is a qr_linear, named after the
- * checkpoint's own module name ("h.3.attn.c_attn",
- * "model.layers.3.self_attn.q_proj") so precision configurations and
- * adapters can be written against those names. Weights are stored (out, in)
- * whatever the checkpoint's layout (GPT-2's Conv1D is transposed at load). */
+ *   y (N,out) = Qa(x) Qw(W)^T + b + s * (Qa(x) A^T) B^T
+ *
+ * with Qa/Qw fake quantizers at the layer's current input/weight bit-widths
+ * (32 = off), and (A, B) the active adapter of the layer's LoRA bank
+ * (s = alpha / rank; none active: no LoRA term). Every linear layer of every
+ * model is a qr_linear named after the checkpoint's own module name
+ * ("h.3.attn.c_attn", "model.layers.3.self_attn.q_proj") so configurations
+ * and adapters are written against those names. Weights are stored (out,
+ * in) whatever the checkpoint's layout.
+ *
+ * The base weight is frozen in quantized training, so Qw(W) is computed
+ * once per bit-width and cached (wcache[bits]); qr_linear_invalidate() drops
+ * the cache when W or the weight quantizer changes. */
 #ifndef QR_LINEAR_H
 #define QR_LINEAR_H
 
 #include "qr.h"
+
+struct qr_instance; /* a quantizer (plugin.h) */
+
+typedef struct {
+    float *A, *B;   /* (rank, in), (out, rank) */
+    float *dA, *dB; /* gradients, NULL unless adapters are trainable */
+} qr_lora;
 
 typedef struct qr_linear {
     char name[80];
@@ -18,11 +32,36 @@ typedef struct qr_linear {
     float *b;  /* (out) or NULL */
     float *dw; /* gradient of w, NULL when w is frozen */
     float *db; /* gradient of b, NULL when frozen or absent */
+
+    /* quantization (borrowed quantizers; NULL = not quantized) */
+    int wbits, abits;
+    struct qr_instance *wq, *aq;
+    float *wcache[17]; /* Qw(W) per bit-width 2..16, computed on first use */
+
+    /* the LoRA bank */
+    int n_lora, rank, active; /* active: slot in [0, n_lora), or -1 for none */
+    float lora_scale;         /* alpha / rank */
+    qr_lora *lora;
+
+    /* saved by a training forward for the backward */
+    float *xq; /* (N,in) Qa(x); only when abits < 32 */
+    float *h;  /* (N,rank) Qa(x) A^T of the active adapter */
+    int64_t cap_xq, cap_h;
+    int saved_n;
 } qr_linear;
 
-/* out (N,out) = inp (N,in) W^T + b */
-void qr_linear_forward(const qr_linear *l, float *out, const float *inp, int N);
-/* dinp (N,in) += dout W ; dw += dout^T inp ; db += sum(dout). dinp may be NULL. */
+/* out (N,out) = the formula above. save: keep what the backward needs
+ * (training); otherwise scratch is used. QR_ERR (message naming the layer)
+ * when the quantizer refuses the input (NaN/Inf). */
+int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int save);
+/* Backward of the last saving forward: dinp (N,in) += d/dx (straight-
+ * through or the quantizer's own gradient through Qa), dw/db (if not NULL)
+ * += their gradients (straight-through Qw), the active adapter's dA/dB (if
+ * not NULL) +=. dinp may be NULL. */
 void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const float *inp, int N);
+/* Drop the cached Qw(W) (after W or the quantizer changed). */
+void qr_linear_invalidate(qr_linear *l);
+/* Free what the layer allocated itself (caches, saved buffers). */
+void qr_linear_release(qr_linear *l);
 
 #endif

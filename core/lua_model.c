@@ -46,7 +46,8 @@ static int model_tostring(lua_State *L) {
 /* qr.model(path) -> model | nil, msg */
 static int l_model(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
-    lmodel *u = qr_lua_newudata(L, sizeof *u, MODEL_T, 1);
+    /* user values: 1 tokenizer, 2 weight quantizer, 3 input quantizer */
+    lmodel *u = qr_lua_newudata(L, sizeof *u, MODEL_T, 3);
     u->m = qr_model_load(path);
     if (!u->m) return qr_lua_fail(L);
     return 1;
@@ -315,9 +316,162 @@ static int model_generate(lua_State *L) {
     return 2;
 }
 
-static const luaL_Reg model_methods[] = {{"generate", model_generate}, {"info", model_info},
-                                         {"linears", model_linears},   {"logits", model_logits},
-                                         {"loss", model_loss},         {NULL, NULL}};
+/* A quantizer argument: a qr.Quantizer, or a name (+ options) made into one
+ * by qr.quantizer. Leaves the userdata on the stack; returns its handle. */
+static struct qr_instance *get_quantizer(lua_State *L, int tidx, const char *key, const char *optkey) {
+    lua_getfield(L, tidx, key);
+    if (lua_isnil(L, -1)) return NULL;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        int name = lua_gettop(L);
+        lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+        lua_getfield(L, -1, "qr");
+        lua_getfield(L, -1, "quantizer");
+        lua_pushvalue(L, name);
+        lua_getfield(L, tidx, optkey);
+        lua_call(L, 2, 2);
+        if (lua_isnil(L, -2)) luaL_error(L, "quantize: %s = \"%s\": %s", key, lua_tostring(L, name), lua_tostring(L, -1));
+        lua_pop(L, 1);
+        lua_replace(L, name);
+        lua_settop(L, name);
+    }
+    void *blk = qr_lua_checkopen(L, lua_gettop(L), "qr.Quantizer");
+    return *(struct qr_instance **)blk;
+}
+
+/* model:quantize{weight = "minmax" | quantizer, act = ..., weight_opts = {}, act_opts = {}}
+ * Sets the quantizers; bit-widths come from model:precision(cfg). */
+static int model_quantize(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    struct qr_instance *wq = get_quantizer(L, 2, "weight", "weight_opts");
+    int wi = lua_gettop(L);
+    struct qr_instance *aq = get_quantizer(L, 2, "act", "act_opts");
+    int ai = lua_gettop(L);
+    lua_pushvalue(L, wi);
+    lua_setiuservalue(L, 1, 2);
+    lua_pushvalue(L, ai);
+    lua_setiuservalue(L, 1, 3);
+    qr_model_set_quantizers(m, wq, aq);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int opt_int(lua_State *L, int t, const char *k, int def) {
+    lua_getfield(L, t, k);
+    int v = lua_isnil(L, -1) ? def : (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* model:lora{rank = 8, alpha = 16, slots = 1, seed = 0} */
+static int model_lora(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int rank = opt_int(L, 2, "rank", 8), slots = opt_int(L, 2, "slots", 1), seed = opt_int(L, 2, "seed", 0);
+    lua_getfield(L, 2, "alpha");
+    double alpha = lua_isnil(L, -1) ? 2.0 * rank : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    if (qr_model_lora_init(m, slots, rank, (float)alpha, (uint64_t)seed)) return qr_lua_raise(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* model:precision(cfg): cfg = {name=, layers = {{name=, w=, a=, adapter=}, ...}}
+ * (recipes/lib/precision.lua makes them), or a spec that precision.config
+ * understands ("w8a8", {default = ..., [pattern] = ...}). */
+static int model_precision(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    int is_cfg = 0;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "layers");
+        is_cfg = lua_istable(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!is_cfg) {
+        lua_getglobal(L, "require");
+        lua_pushstring(L, "precision");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "config");
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        lua_call(L, 2, 1);
+        lua_replace(L, 2);
+        lua_settop(L, 2);
+    }
+    lua_getfield(L, 2, "layers");
+    int n = (int)luaL_len(L, -1), nl = qr_model_n_linears(m);
+    if (n != nl) return luaL_error(L, "precision: %d layers in the configuration, the model has %d", n, nl);
+    qr_layer_prec *p = malloc((size_t)n * sizeof *p);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        if (!lua_istable(L, -1)) {
+            free(p);
+            return luaL_error(L, "precision: layers[%d] is not a table", i + 1);
+        }
+        lua_getfield(L, -1, "name");
+        const char *name = lua_tostring(L, -1);
+        if (name && strcmp(name, qr_model_linear(m, i)->name) != 0) {
+            lua_pushfstring(L, "precision: layers[%d] is '%s', the model's layer %d is '%s'", i + 1, name, i + 1,
+                            qr_model_linear(m, i)->name);
+            free(p);
+            return lua_error(L);
+        }
+        lua_pop(L, 1);
+        p[i].wbits = opt_int(L, -1, "w", 32);
+        p[i].abits = opt_int(L, -1, "a", 32);
+        p[i].adapter = opt_int(L, -1, "adapter", -1);
+        lua_pop(L, 1);
+    }
+    int rc = qr_model_set_precision(m, p, n);
+    free(p);
+    if (rc) return qr_lua_raise(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int model_save_adapters(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    if (qr_model_lora_save(m, luaL_checkstring(L, 2))) return qr_lua_fail(L);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int model_load_adapters(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    if (qr_model_lora_load(m, luaL_checkstring(L, 2))) return qr_lua_fail(L);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* model:adapters() -> {slots=, rank=, alpha=, n_params=} or nil */
+static int model_adapters(lua_State *L) {
+    qr_model *m = checkmodel(L, 1);
+    if (!qr_model_lora_slots(m)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    int64_t n;
+    qr_model_lora_params(m, &n);
+    lua_createtable(L, 0, 4);
+    setint(L, "slots", qr_model_lora_slots(m));
+    setint(L, "rank", qr_model_lora_rank(m));
+    setnum(L, "alpha", qr_model_lora_alpha(m));
+    setint(L, "n_params", n);
+    return 1;
+}
+
+static const luaL_Reg model_methods[] = {{"generate", model_generate},
+                                         {"info", model_info},
+                                         {"linears", model_linears},
+                                         {"logits", model_logits},
+                                         {"loss", model_loss},
+                                         {"quantize", model_quantize},
+                                         {"lora", model_lora},
+                                         {"precision", model_precision},
+                                         {"save_adapters", model_save_adapters},
+                                         {"load_adapters", model_load_adapters},
+                                         {"adapters", model_adapters},
+                                         {NULL, NULL}};
 
 /* model.tokenizer: a borrowed tokenizer userdata, made once and kept in the
  * model's user value so repeated access gives the same object. */

@@ -157,6 +157,7 @@ void qr_model_set_trainable(qr_model *m, int on) {
 
 void qr_model_zero_grad(qr_model *m) {
     if (m->grads) memset(m->grads, 0, (size_t)m->n_total * sizeof(float));
+    if (m->lora_grad_mem) memset(m->lora_grad_mem, 0, (size_t)m->lora_n * sizeof(float));
 }
 
 static uint64_t rng_next(uint64_t *s) {
@@ -215,6 +216,10 @@ void qr_model_free(qr_model *m) {
     free(m->ptab);
     free(m->poff);
     free(m->layers);
+    for (int i = 0; m->lins && i < m->cfg.n_layer * m->n_lin_per_layer; i++) qr_linear_release(&m->lins[i]);
+    free(m->lora_mem);
+    free(m->lora_grad_mem);
+    free(m->lora_slots);
     free(m->lins);
     free(m->lin_w);
     free(m->lin_b);
@@ -365,6 +370,11 @@ static void embed_fwd(qr_model *m, float *out, const int32_t *ids, const int32_t
     }
 }
 
+#define LIN(l, out, inp, n, save)                                                                                   \
+    do {                                                                                                               \
+        if (qr_linear_forward((l), (out), (inp), (n), (save)) != QR_OK) return QR_ERR;                                 \
+    } while (0)
+
 static const float *head_weight(qr_model *m) { return P(m, m->i_head >= 0 ? m->i_head : m->i_wte); }
 static float *head_grad(qr_model *m) { return G(m, m->i_head >= 0 ? m->i_head : m->i_wte); }
 
@@ -392,28 +402,28 @@ int qr_model_forward(qr_model *m, const int32_t *ids, const int32_t *targets, in
         qr_linear *lin = &m->lins[l * m->n_lin_per_layer];
         norm_fwd(m, a->ln1, a->n1_mean, a->n1_rstd, x, L->i_n1w, L->i_n1b, N);
         if (gpt2) {
-            qr_linear_forward(&lin[0], m->scr_qkv, a->ln1, N);
+            LIN(&lin[0], m->scr_qkv, a->ln1, N, 1);
             split_qkv(a->q, a->k, a->v, m->scr_qkv, N, C);
         } else {
-            qr_linear_forward(&lin[0], a->q, a->ln1, N);
-            qr_linear_forward(&lin[1], a->k, a->ln1, N);
-            qr_linear_forward(&lin[2], a->v, a->ln1, N);
+            LIN(&lin[0], a->q, a->ln1, N, 1);
+            LIN(&lin[1], a->k, a->ln1, N, 1);
+            LIN(&lin[2], a->v, a->ln1, N, 1);
             qr_rope_forward(a->q, m->pos, N, c->n_head, c->head_dim, c->rope_theta);
             qr_rope_forward(a->k, m->pos, N, c->n_kv_head, c->head_dim, c->rope_theta);
         }
         qr_attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, c->head_dim);
-        qr_linear_forward(&lin[gpt2 ? 1 : 3], m->scr_proj, a->atty, N);
+        LIN(&lin[gpt2 ? 1 : 3], m->scr_proj, a->atty, N, 1);
         qr_residual_forward(a->res2, x, m->scr_proj, (int64_t)N * C);
         norm_fwd(m, a->ln2, a->n2_mean, a->n2_rstd, a->res2, L->i_n2w, L->i_n2b, N);
         if (gpt2) {
-            qr_linear_forward(&lin[2], a->fc1, a->ln2, N);
+            LIN(&lin[2], a->fc1, a->ln2, N, 1);
             qr_gelu_forward(a->act, a->fc1, (int64_t)N * F);
-            qr_linear_forward(&lin[3], m->scr_proj, a->act, N);
+            LIN(&lin[3], m->scr_proj, a->act, N, 1);
         } else {
-            qr_linear_forward(&lin[4], a->fc1, a->ln2, N);
-            qr_linear_forward(&lin[5], a->fc2, a->ln2, N);
+            LIN(&lin[4], a->fc1, a->ln2, N, 1);
+            LIN(&lin[5], a->fc2, a->ln2, N, 1);
             qr_swiglu_forward(a->act, a->fc1, a->fc2, (int64_t)N * F);
-            qr_linear_forward(&lin[6], m->scr_proj, a->act, N);
+            LIN(&lin[6], m->scr_proj, a->act, N, 1);
         }
         qr_residual_forward(a->out, a->res2, m->scr_proj, (int64_t)N * C);
         x = a->out;
@@ -698,12 +708,12 @@ int qr_model_decode(qr_model *m, qr_kvcache *kv, const int32_t *tokens, const in
         qr_linear *lin = &m->lins[l * m->n_lin_per_layer];
         norm_fwd(m, m->iln, m->imean, m->irstd, m->ix, L->i_n1w, L->i_n1b, n);
         if (gpt2) {
-            qr_linear_forward(&lin[0], m->iqkv, m->iln, n);
+            LIN(&lin[0], m->iqkv, m->iln, n, 0);
             split_qkv(m->iq, m->ik, m->iv, m->iqkv, n, C);
         } else {
-            qr_linear_forward(&lin[0], m->iq, m->iln, n);
-            qr_linear_forward(&lin[1], m->ik, m->iln, n);
-            qr_linear_forward(&lin[2], m->iv, m->iln, n);
+            LIN(&lin[0], m->iq, m->iln, n, 0);
+            LIN(&lin[1], m->ik, m->iln, n, 0);
+            LIN(&lin[2], m->iv, m->iln, n, 0);
             qr_rope_forward(m->iq, m->ipos, n, c->n_head, c->head_dim, c->rope_theta);
             qr_rope_forward(m->ik, m->ipos, n, c->n_kv_head, c->head_dim, c->rope_theta);
         }
@@ -718,18 +728,18 @@ int qr_model_decode(qr_model *m, qr_kvcache *kv, const int32_t *tokens, const in
             cached_attention(m, kv, l, seq[r0], r0, r1 - r0, m->ipos[r0]);
             r0 = r1;
         }
-        qr_linear_forward(&lin[gpt2 ? 1 : 3], m->iproj, m->iatty, n);
+        LIN(&lin[gpt2 ? 1 : 3], m->iproj, m->iatty, n, 0);
         qr_residual_forward(m->ix, m->ix, m->iproj, (int64_t)n * C);
         norm_fwd(m, m->iln, m->imean, m->irstd, m->ix, L->i_n2w, L->i_n2b, n);
         if (gpt2) {
-            qr_linear_forward(&lin[2], m->ifc1, m->iln, n);
+            LIN(&lin[2], m->ifc1, m->iln, n, 0);
             qr_gelu_forward(m->iact, m->ifc1, (int64_t)n * F);
-            qr_linear_forward(&lin[3], m->iproj, m->iact, n);
+            LIN(&lin[3], m->iproj, m->iact, n, 0);
         } else {
-            qr_linear_forward(&lin[4], m->ifc1, m->iln, n);
-            qr_linear_forward(&lin[5], m->ifc2, m->iln, n);
+            LIN(&lin[4], m->ifc1, m->iln, n, 0);
+            LIN(&lin[5], m->ifc2, m->iln, n, 0);
             qr_swiglu_forward(m->iact, m->ifc1, m->ifc2, (int64_t)n * F);
-            qr_linear_forward(&lin[6], m->iproj, m->iact, n);
+            LIN(&lin[6], m->iproj, m->iact, n, 0);
         }
         qr_residual_forward(m->ix, m->ix, m->iproj, (int64_t)n * C);
     }

@@ -79,6 +79,47 @@ const float *qr_model_logits(const qr_model *m);
  * gradients of trainable parameters. */
 int qr_model_backward(qr_model *m);
 
+/* ---- quantization, the LoRA bank, precision configurations (lora.c) ---- */
+struct qr_instance;
+
+/* The quantizers of every linear layer's weight and input (borrowed: the
+ * caller keeps them alive; NULL = that side is never quantized). Drops the
+ * cached quantized weights. */
+void qr_model_set_quantizers(qr_model *m, struct qr_instance *wq, struct qr_instance *aq);
+
+/* Give every linear layer n_slots LoRA adapters of the given rank:
+ * A ~ U(-1/sqrt(in), 1/sqrt(in)) from seed, B = 0, scale alpha/rank.
+ * Replaces an existing bank. */
+int qr_model_lora_init(qr_model *m, int n_slots, int rank, float alpha, uint64_t seed);
+int qr_model_lora_slots(const qr_model *m);
+int qr_model_lora_rank(const qr_model *m);
+float qr_model_lora_alpha(const qr_model *m);
+/* Make the adapters trainable (gradients allocated, zeroed by
+ * qr_model_zero_grad) or not. */
+void qr_model_lora_trainable(qr_model *m, int on);
+/* The whole bank as one buffer (parameters and gradients, same layout),
+ * for the optimizer. */
+float *qr_model_lora_params(qr_model *m, int64_t *n);
+float *qr_model_lora_grads(qr_model *m, int64_t *n);
+/* The adapter (A, B) of linear i, slot s (NULL if out of range). */
+qr_lora *qr_model_lora(qr_model *m, int i, int s);
+
+typedef struct {
+    int wbits, abits; /* 2..16, or 32 = not quantized */
+    int adapter;      /* LoRA slot, or -1 for none */
+} qr_layer_prec;
+/* Set every linear layer's bit-widths and active adapter (n must be the
+ * number of linear layers, in order). Validated first: nothing changes on
+ * error (message names the layer and the value). */
+int qr_model_set_precision(qr_model *m, const qr_layer_prec *p, int n);
+
+/* Adapters as safetensors: tensors "<linear>.lora.<slot>.A" (rank, in) and
+ * ".B" (out, rank); metadata rank, alpha, slots, arch. Written atomically.
+ * Loading checks names, shapes and rank against the model's bank
+ * (created by qr_model_lora_init first, or made to match when absent). */
+int qr_model_lora_save(qr_model *m, const char *path);
+int qr_model_lora_load(qr_model *m, const char *path);
+
 /* ---- inference with a KV cache ---- */
 typedef struct qr_kvcache qr_kvcache;
 qr_kvcache *qr_kvcache_new(const qr_model *m, int n_seq, int max_len);

@@ -38,6 +38,14 @@ struct qr_model {
     int *lin_w, *lin_b;
     int n_lin_per_layer;
 
+    /* the LoRA bank: every linear has lora_n_slots adapters in lora_mem */
+    float *lora_mem, *lora_grad_mem;
+    int64_t lora_n;
+    int lora_n_slots, lora_rank;
+    float lora_alpha;
+    qr_lora *lora_slots; /* n_linears * n_slots */
+    struct qr_instance *wq, *aq;
+
     /* training arena for (act_B, act_T) */
     float *act_mem;
     int act_B, act_T;

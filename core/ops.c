@@ -16,6 +16,10 @@
 /* Loops over fewer elements than this run on one thread: a parallel region
  * costs a few microseconds, more than the work below it. */
 #define QR_PAR_MIN 16384
+/* up to this many rows a matmul forward streams W once itself (decoding) */
+#ifndef QR_SMALL_N
+#define QR_SMALL_N 16
+#endif
 /* Column band of the column-sum loops (bias, norm weights, embeddings). */
 #define QR_COL_BAND 64
 

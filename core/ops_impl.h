@@ -21,6 +21,24 @@ void QR_F(qr_matmul_forward)(real *out, const real *inp, const real *w, const re
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(real));
         beta = 1;
     }
+    if (N <= QR_SMALL_N) {
+        /* decoding: a few rows. Memory-bound: stream each row of W once and
+         * dot it with every input row while it is in cache (gemm packs W
+         * for a handful of rows; gemv per row reads W N times). */
+#pragma omp parallel for schedule(static) if ((int64_t)OC * C >= QR_PAR_MIN)
+        for (int o = 0; o < OC; o++) {
+            const real *wr = w + (size_t)o * C;
+            for (int n = 0; n < N; n++) {
+                const real *x = inp + (size_t)n * C;
+                real acc = 0;
+#pragma omp simd reduction(+ : acc)
+                for (int c = 0; c < C; c++) acc += wr[c] * x[c];
+                /* never read out when there is no bias: it may hold NaN */
+                out[(size_t)n * OC + o] = bias ? bias[o] + acc : acc;
+            }
+        }
+        return;
+    }
     QR_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1, inp, C, w, C, beta, out, OC);
 }
 

@@ -22,7 +22,7 @@ export OMP_NUM_THREADS="$threads"
 cmake --build build -j "$(nproc)" --target bench_qrun >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for b in sgemm_peak train_gpt2 generate_smollm2; do
+for b in sgemm_peak train_gpt2 train_gpt2_w8a8_lora generate_smollm2; do
     echo "bench: qrun $b ..." >&2
     build/bench_qrun "$b" > "$tmp/qrun_$b.json"
 done
@@ -31,7 +31,7 @@ echo "bench: reference (PyTorch) ..." >&2
 python3 - "$tmp" "$out" <<'PY'
 import json, os, sys, platform, subprocess
 tmp, out = sys.argv[1], sys.argv[2]
-q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "generate_smollm2")}
+q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2")}
 ref = json.load(open(os.path.join(tmp, "ref.json")))
 r = ref.get("results", ref)
 def get(d, *keys):
@@ -43,6 +43,7 @@ res = {"qrun": q, "reference": ref, "ratios": {}}
 rt = get(r, "train_gpt2", "step_s") or get(r, "train_gpt2", "median_s")
 if rt:
     res["ratios"]["train_step_qrun_over_pytorch"] = q["train_gpt2"]["step_s"] / rt
+res["ratios"]["w8a8_lora_step_over_fp_lora_step"] = q["train_gpt2_w8a8_lora"]["ratio"]
 res["ratios"]["train_gflops_over_sgemm_peak"] = q["train_gpt2"]["gflops"] / q["sgemm_peak"]["gflops"]
 for b in ("batch1", "batch4"):
     for k in ("prefill_tok_s", "decode_tok_s"):

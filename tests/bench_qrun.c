@@ -9,12 +9,19 @@
  *                                (every parameter trainable), median of 7
  *                                after 2 warm-up; FLOPs counted as in
  *                                bench_ref.py: 6 N BT + 12 L T C BT + 6 C V BT
+ *   bench_qrun train_gpt2_w8a8_lora
+ *                                the same shape with frozen base weights and
+ *                                one LoRA (rank 8) per linear: the step under
+ *                                W8A8 minmax fake quantization against the
+ *                                same step unquantized, interleaved, median
+ *                                of 7 each; the ratio is the overhead
  *   bench_qrun generate_smollm2  [GGUF] prefill of a 256-token prompt and 64
  *                                greedy decode steps, batch 1 and 4, tokens/s
  *                                over the batch, median of 3 */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 #include "ops.h"
+#include "plugin.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -102,6 +109,54 @@ fail:
     return 1;
 }
 
+static int bench_w8a8_lora(void) {
+    qr_model_config c = {.arch = QR_ARCH_GPT2, .n_layer = 12, .n_embd = 768, .n_head = 12, .n_kv_head = 12,
+                         .head_dim = 64, .n_ff = 3072, .n_vocab = 50257, .n_ctx = 1024, .norm_eps = 1e-5f, .tied = 1};
+    enum { B = 4, T = 256 };
+    if (qr_plugins_init()) goto fail;
+    qr_quantizer *q = qr_quantizer_new("minmax", NULL, 0);
+    if (!q) goto fail;
+    qr_model *m = qr_model_new(&c, 1);
+    if (qr_model_lora_init(m, 1, 8, 16.0f, 1)) goto fail;
+    qr_model_lora_trainable(m, 1);
+    qr_model_set_quantizers(m, q, q);
+    int nl = qr_model_n_linears(m);
+    qr_layer_prec *fp = malloc((size_t)nl * sizeof *fp), *w8 = malloc((size_t)nl * sizeof *w8);
+    for (int i = 0; i < nl; i++) {
+        fp[i] = (qr_layer_prec){32, 32, 0};
+        w8[i] = (qr_layer_prec){8, 8, 0};
+    }
+    int32_t *ids = malloc(B * T * sizeof(int32_t)), *tgt = malloc(B * T * sizeof(int32_t));
+    uint64_t s = 5;
+    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)(lcg(&s) % 50257);
+    for (int i = 0; i < B * T; i++) tgt[i] = (int32_t)(lcg(&s) % 50257);
+    double tf[7], tq[7];
+    float loss;
+    for (int r = 0; r < 9; r++) {
+        for (int k = 0; k < 2; k++) {
+            if (qr_model_set_precision(m, k ? w8 : fp, nl)) goto fail;
+            double t0 = qr_now();
+            qr_model_zero_grad(m);
+            if (qr_model_forward(m, ids, tgt, B, T, &loss) || qr_model_backward(m)) goto fail;
+            if (r >= 2) (k ? tq : tf)[r - 2] = qr_now() - t0;
+        }
+    }
+    double a = median(tf, 7), b = median(tq, 7);
+    printf("{\"bench\": \"train_gpt2_w8a8_lora\", \"batch\": %d, \"seq\": %d, \"lora_rank\": 8, \"fp_step_s\": %.4f, "
+           "\"w8a8_step_s\": %.4f, \"ratio\": %.3f, \"peak_rss_mb\": %.1f}\n",
+           B, T, a, b, b / a, peak_rss_mb());
+    free(fp);
+    free(w8);
+    free(ids);
+    free(tgt);
+    qr_model_free(m);
+    qr_instance_free(q);
+    return 0;
+fail:
+    fprintf(stderr, "bench_qrun: %s\n", qr_err_msg());
+    return 1;
+}
+
 static int bench_generate(const char *path) {
     qr_model *m = qr_model_load(path);
     if (!m) {
@@ -128,9 +183,8 @@ static int bench_generate(const char *path) {
         for (int r = 0; r < 3; r++) {
             qr_kvcache_clear(kv, -1);
             double t0 = qr_now();
-            /* one prefill call per sequence, as qr_generate does */
-            for (int b = 0; b < B; b++)
-                qr_model_decode(m, kv, tok + b * P, seq + b * P, P, want + b * P, lg + (size_t)b * V);
+            /* the whole batch in one prefill call, as qr_generate packs it */
+            qr_model_decode(m, kv, tok, seq, B * P, want, lg);
             tp[r] = qr_now() - t0;
             int32_t nt[4], ns[4];
             t0 = qr_now();
@@ -164,11 +218,12 @@ static int bench_generate(const char *path) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_qrun sgemm_peak | train_gpt2 | generate_smollm2 [GGUF]\n");
+        fprintf(stderr, "usage: bench_qrun sgemm_peak | train_gpt2 | train_gpt2_w8a8_lora | generate_smollm2 [GGUF]\n");
         return 2;
     }
     if (strcmp(argv[1], "sgemm_peak") == 0) return bench_sgemm();
     if (strcmp(argv[1], "train_gpt2") == 0) return bench_train_gpt2();
+    if (strcmp(argv[1], "train_gpt2_w8a8_lora") == 0) return bench_w8a8_lora();
     if (strcmp(argv[1], "generate_smollm2") == 0) {
         char buf[4096];
         const char *p = argc > 2 ? argv[2] : getenv("QRUN_MODEL");

@@ -1,0 +1,262 @@
+/* lora.c - quantizers, the LoRA bank and precision configurations of a
+ * model (see model.h), and adapters as safetensors. */
+#include "model.h"
+#include "model_internal.h"
+#include "safetensors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int n_lin(const qr_model *m) { return m->cfg.n_layer * m->n_lin_per_layer; }
+
+void qr_model_set_quantizers(qr_model *m, struct qr_instance *wq, struct qr_instance *aq) {
+    m->wq = wq;
+    m->aq = aq;
+    for (int i = 0; i < n_lin(m); i++) {
+        qr_linear *l = &m->lins[i];
+        if (l->wq != wq) qr_linear_invalidate(l);
+        l->wq = wq;
+        l->aq = aq;
+    }
+}
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Point each linear's bank at its slice of the buffers. */
+static void wire_lora(qr_model *m) {
+    float *p = m->lora_mem, *g = m->lora_grad_mem;
+    int r = m->lora_rank;
+    for (int i = 0; i < n_lin(m); i++) {
+        qr_linear *l = &m->lins[i];
+        l->lora = &m->lora_slots[(size_t)i * m->lora_n_slots];
+        l->n_lora = m->lora_n_slots;
+        l->rank = r;
+        l->lora_scale = m->lora_alpha / (float)r;
+        if (l->active >= l->n_lora) l->active = -1;
+        for (int s = 0; s < m->lora_n_slots; s++) {
+            qr_lora *a = &l->lora[s];
+            int64_t na = (int64_t)r * l->in, nb = (int64_t)l->out * r;
+            a->A = p;
+            a->B = p + na;
+            a->dA = g ? g : NULL;
+            a->dB = g ? g + na : NULL;
+            p += na + nb;
+            if (g) g += na + nb;
+        }
+    }
+}
+
+int qr_model_lora_init(qr_model *m, int n_slots, int rank, float alpha, uint64_t seed) {
+    if (n_slots <= 0 || n_slots > 64 || rank <= 0 || rank > 4096 || !(alpha > 0) || !isfinite(alpha))
+        return qr_err_set("lora: slots %d, rank %d, alpha %g: expected 1..64 slots, rank 1..4096, alpha > 0", n_slots,
+                          rank, (double)alpha);
+    int had_grads = m->lora_grad_mem != NULL;
+    free(m->lora_mem);
+    free(m->lora_grad_mem);
+    free(m->lora_slots);
+    m->lora_grad_mem = NULL;
+    int64_t n = 0;
+    for (int i = 0; i < n_lin(m); i++) n += (int64_t)n_slots * rank * (m->lins[i].in + m->lins[i].out);
+    m->lora_n = n;
+    m->lora_n_slots = n_slots;
+    m->lora_rank = rank;
+    m->lora_alpha = alpha;
+    m->lora_mem = qr_xcalloc((size_t)n, sizeof(float));
+    m->lora_slots = qr_xcalloc((size_t)n_lin(m) * n_slots, sizeof(qr_lora));
+    if (had_grads) m->lora_grad_mem = qr_xcalloc((size_t)n, sizeof(float));
+    wire_lora(m);
+    uint64_t s = seed;
+    for (int i = 0; i < n_lin(m); i++) {
+        qr_linear *l = &m->lins[i];
+        double bound = 1.0 / sqrt((double)l->in);
+        for (int k = 0; k < n_slots; k++) {
+            float *A = l->lora[k].A;
+            for (int64_t j = 0; j < (int64_t)rank * l->in; j++) {
+                double u = (double)(splitmix(&s) >> 11) * (1.0 / 9007199254740992.0);
+                A[j] = (float)((2.0 * u - 1.0) * bound);
+            }
+        }
+        l->active = -1;
+    }
+    return QR_OK;
+}
+
+int qr_model_lora_slots(const qr_model *m) { return m->lora_n_slots; }
+int qr_model_lora_rank(const qr_model *m) { return m->lora_rank; }
+float qr_model_lora_alpha(const qr_model *m) { return m->lora_alpha; }
+
+void qr_model_lora_trainable(qr_model *m, int on) {
+    if (!m->lora_mem) return;
+    if (on && !m->lora_grad_mem) m->lora_grad_mem = qr_xcalloc((size_t)m->lora_n, sizeof(float));
+    if (!on) {
+        free(m->lora_grad_mem);
+        m->lora_grad_mem = NULL;
+    }
+    wire_lora(m);
+}
+
+float *qr_model_lora_params(qr_model *m, int64_t *n) {
+    if (n) *n = m->lora_n;
+    return m->lora_mem;
+}
+float *qr_model_lora_grads(qr_model *m, int64_t *n) {
+    if (n) *n = m->lora_n;
+    return m->lora_grad_mem;
+}
+
+qr_lora *qr_model_lora(qr_model *m, int i, int s) {
+    if (!m->lora_slots || i < 0 || i >= n_lin(m) || s < 0 || s >= m->lora_n_slots) return NULL;
+    return &m->lins[i].lora[s];
+}
+
+static int bits_ok(int b) { return b == 32 || (b >= 2 && b <= 16); }
+
+int qr_model_set_precision(qr_model *m, const qr_layer_prec *p, int n) {
+    if (n != n_lin(m))
+        return qr_err_set("precision: %d layer settings given, the model has %d linear layers", n, n_lin(m));
+    for (int i = 0; i < n; i++) {
+        const char *name = m->lins[i].name;
+        if (!bits_ok(p[i].wbits) || !bits_ok(p[i].abits))
+            return qr_err_set("precision: layer %s: w%da%d: bit-widths must be 2..16 or 32", name, p[i].wbits,
+                              p[i].abits);
+        if (p[i].wbits < 32 && !m->wq)
+            return qr_err_set("precision: layer %s: weight at %d bits but no weight quantizer is set "
+                              "(model:quantize{...} first)",
+                              name, p[i].wbits);
+        if (p[i].abits < 32 && !m->aq)
+            return qr_err_set("precision: layer %s: input at %d bits but no input quantizer is set "
+                              "(model:quantize{...} first)",
+                              name, p[i].abits);
+        if (p[i].adapter < -1 || p[i].adapter >= m->lora_n_slots)
+            return qr_err_set("precision: layer %s: adapter slot %d, the bank has %d slot(s)%s", name, p[i].adapter,
+                              m->lora_n_slots, m->lora_n_slots ? "" : " (model:lora{...} first)");
+    }
+    for (int i = 0; i < n; i++) {
+        m->lins[i].wbits = p[i].wbits;
+        m->lins[i].abits = p[i].abits;
+        m->lins[i].active = p[i].adapter;
+    }
+    return QR_OK;
+}
+
+int qr_model_lora_save(qr_model *m, const char *path) {
+    if (!m->lora_mem) return qr_err_set("%s: the model has no LoRA adapters to save", path);
+    int nl = n_lin(m), S = m->lora_n_slots, r = m->lora_rank;
+    int nt = nl * S * 2;
+    qr_st_out *t = qr_xcalloc((size_t)nt, sizeof *t);
+    char (*names)[112] = qr_xcalloc((size_t)nt, sizeof *names);
+    int k = 0;
+    for (int i = 0; i < nl; i++) {
+        qr_linear *l = &m->lins[i];
+        for (int s = 0; s < S; s++) {
+            snprintf(names[k], sizeof names[k], "%s.lora.%d.A", l->name, s);
+            t[k] = (qr_st_out){names[k], l->lora[s].A, 2, {r, l->in}};
+            k++;
+            snprintf(names[k], sizeof names[k], "%s.lora.%d.B", l->name, s);
+            t[k] = (qr_st_out){names[k], l->lora[s].B, 2, {l->out, r}};
+            k++;
+        }
+    }
+    char rank[32], alpha[32], slots[32];
+    snprintf(rank, sizeof rank, "%d", r);
+    snprintf(alpha, sizeof alpha, "%.9g", (double)m->lora_alpha);
+    snprintf(slots, sizeof slots, "%d", S);
+    const char *meta[] = {"format", "qrun-lora", "rank", rank, "alpha", alpha, "slots", slots,
+                          "arch", qr_model_arch_name(m), NULL};
+    int rc = qr_st_write(path, t, nt, meta);
+    free(t);
+    free(names);
+    return rc;
+}
+
+static int meta_int(const qr_st_file *f, const char *path, const char *key, int *out) {
+    const char *v = qr_st_metadata(f, key);
+    char *end;
+    if (!v) return qr_err_set("%s: metadata '%s' missing (not a qrun adapter file?)", path, key);
+    long x = strtol(v, &end, 10);
+    if (*end || x <= 0 || x > 1 << 20) return qr_err_set("%s: metadata '%s' = \"%s\": expected a positive integer", path, key, v);
+    *out = (int)x;
+    return QR_OK;
+}
+
+int qr_model_lora_load(qr_model *m, const char *path) {
+    qr_st_file *f = qr_st_open(path);
+    if (!f) return QR_ERR;
+    int rc = QR_ERR, rank, slots;
+    if (meta_int(f, path, "rank", &rank) || meta_int(f, path, "slots", &slots)) goto done;
+    const char *av = qr_st_metadata(f, "alpha");
+    double alpha = av ? strtod(av, NULL) : 0;
+    if (!(alpha > 0)) {
+        qr_err_set("%s: metadata 'alpha' missing or not positive", path);
+        goto done;
+    }
+    const char *arch = qr_st_metadata(f, "arch");
+    if (arch && strcmp(arch, qr_model_arch_name(m)) != 0) {
+        qr_err_set("%s: adapters for a %s model, this model is %s", path, arch, qr_model_arch_name(m));
+        goto done;
+    }
+    if (!m->lora_mem) {
+        if (qr_model_lora_init(m, slots, rank, (float)alpha, 0)) goto done;
+    } else if (m->lora_rank != rank || m->lora_n_slots != slots) {
+        qr_err_set("%s: rank %d with %d slots, the model's bank has rank %d with %d slots", path, rank, slots,
+                   m->lora_rank, m->lora_n_slots);
+        goto done;
+    }
+    int expect = n_lin(m) * slots * 2;
+    if (qr_st_count(f) != expect) {
+        qr_err_set("%s: %d tensors, expected %d (%d linear layers x %d slots x A,B)", path, qr_st_count(f), expect,
+                   n_lin(m), slots);
+        goto done;
+    }
+    /* read into a copy first: a bad tensor must not leave half-loaded adapters */
+    float *tmp = qr_xmalloc((size_t)m->lora_n * sizeof(float));
+    float *p = tmp;
+    char name[112];
+    for (int i = 0; i < n_lin(m); i++) {
+        qr_linear *l = &m->lins[i];
+        for (int s = 0; s < slots; s++) {
+            for (int ab = 0; ab < 2; ab++) {
+                int64_t d0 = ab ? l->out : rank, d1 = ab ? rank : l->in;
+                snprintf(name, sizeof name, "%s.lora.%d.%c", l->name, s, ab ? 'B' : 'A');
+                const qr_st_tensor *t = qr_st_find(f, name);
+                if (!t) {
+                    qr_err_set("%s: tensor '%s' missing", path, name);
+                    free(tmp);
+                    goto done;
+                }
+                if (t->n_dims != 2 || t->shape[0] != d0 || t->shape[1] != d1) {
+                    qr_err_set("%s: tensor '%s': expected shape [%lld, %lld]", path, name, (long long)d0,
+                               (long long)d1);
+                    free(tmp);
+                    goto done;
+                }
+                if (qr_st_read_f32(f, t, p, d0 * d1)) {
+                    free(tmp);
+                    goto done;
+                }
+                for (int64_t j = 0; j < d0 * d1; j++)
+                    if (!isfinite(p[j])) {
+                        qr_err_set("%s: tensor '%s' holds a non-finite value at %lld", path, name, (long long)j);
+                        free(tmp);
+                        goto done;
+                    }
+                p += d0 * d1;
+            }
+        }
+    }
+    memcpy(m->lora_mem, tmp, (size_t)m->lora_n * sizeof(float));
+    free(tmp);
+    m->lora_alpha = (float)alpha;
+    wire_lora(m);
+    rc = QR_OK;
+done:
+    qr_st_close(f);
+    return rc;
+}

@@ -1,0 +1,626 @@
+/* plugin.c - the plugin registry (see plugin.h): dlopen, the descriptor and
+ * entry checks, the host services table, instances, and the quantizer
+ * convenience calls. */
+#define _GNU_SOURCE
+#include "plugin.h"
+
+#include "qr.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef QR_BUILD_DIR
+#define QR_BUILD_DIR "build"
+#endif
+#ifndef QR_INSTALL_PREFIX
+#define QR_INSTALL_PREFIX "/usr/local"
+#endif
+
+/* The smallest layouts the host accepts: everything of ABI 1.0. */
+#define END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#define DESC_MIN_SIZE END_OF(qr_plugin_desc, get_ext)
+#define MAX_ENTRIES 4096 /* a plugin claiming more is broken */
+
+/* ------------------------------------------------------------------ */
+/* host services                                                       */
+/* ------------------------------------------------------------------ */
+
+static int host_err_set(const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return qr_err_set("%s", buf);
+}
+
+static const char *host_opt(const char *const *kv, int n_kv, const char *key) {
+    /* the last occurrence wins, as with repeated command-line options */
+    for (int i = n_kv - 1; i >= 0; i--)
+        if (kv[2 * i] && strcmp(kv[2 * i], key) == 0) return kv[2 * i + 1];
+    return NULL;
+}
+
+static int host_opt_check(const char *const *kv, int n_kv, const char *const *known, const char *who) {
+    for (int i = 0; i < n_kv; i++) {
+        int j = 0;
+        while (known && known[j] && strcmp(known[j], kv[2 * i]) != 0) j++;
+        if (known && known[j]) continue;
+        char list[512] = "";
+        size_t len = 0;
+        for (j = 0; known && known[j] && len < sizeof list; j++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? ", " : "", known[j]);
+        return qr_err_set("%s: unknown option '%s' (options: %s)", who, kv[2 * i],
+                          list[0] ? list : "none");
+    }
+    return QR_OK;
+}
+
+static int host_opt_bool(const char *const *kv, int n_kv, const char *key, int def, int *out,
+                         const char *who) {
+    const char *v = host_opt(kv, n_kv, key);
+    *out = def;
+    if (!v) return QR_OK;
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on")) *out = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off")) *out = 0;
+    else return qr_err_set("%s: option %s: expected true or false, got '%s'", who, key, v);
+    return QR_OK;
+}
+
+static int host_opt_double(const char *const *kv, int n_kv, const char *key, double def, double lo,
+                           double hi, double *out, const char *who) {
+    const char *v = host_opt(kv, n_kv, key);
+    *out = def;
+    if (!v) return QR_OK;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end || errno == ERANGE || !isfinite(d))
+        return qr_err_set("%s: option %s: expected a number, got '%s'", who, key, v);
+    if (d < lo || d > hi)
+        return qr_err_set("%s: option %s: expected a number in [%g, %g], got %s", who, key, lo, hi, v);
+    *out = d;
+    return QR_OK;
+}
+
+static int host_opt_int(const char *const *kv, int n_kv, const char *key, int64_t def, int64_t lo,
+                        int64_t hi, int64_t *out, const char *who) {
+    const char *v = host_opt(kv, n_kv, key);
+    *out = def;
+    if (!v) return QR_OK;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || *end || errno == ERANGE)
+        return qr_err_set("%s: option %s: expected an integer, got '%s'", who, key, v);
+    if (n < lo || n > hi)
+        return qr_err_set("%s: option %s: expected an integer in [%lld, %lld], got %s", who, key,
+                          (long long)lo, (long long)hi, v);
+    *out = n;
+    return QR_OK;
+}
+
+static const qr_host host = {
+    .struct_size = sizeof(qr_host),
+    .abi_major = QR_PLUGIN_ABI_MAJOR,
+    .abi_minor = QR_PLUGIN_ABI_MINOR,
+    .err_set = host_err_set,
+    .opt = host_opt,
+    .opt_check = host_opt_check,
+    .opt_bool = host_opt_bool,
+    .opt_double = host_opt_double,
+    .opt_int = host_opt_int,
+};
+
+/* ------------------------------------------------------------------ */
+/* the registry                                                        */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    qr_plugin_info info; /* strings point into the library, except file */
+    const void *ops;
+    int root; /* search directory it came from (-1: loaded explicitly) */
+} reg_entry;
+
+typedef struct {
+    void *handle;
+    char *path, *real;
+} reg_lib;
+
+static struct {
+    int scanned, scan_status;
+    char *scan_msg;
+    reg_entry **e;
+    int n, cap;
+    reg_lib *libs;
+    int nlibs, libcap;
+    int live; /* instances alive */
+} R;
+
+static const char *const kind_names[] = {NULL, "quantizer", "schedule", "loss", "attack"};
+#define N_KINDS 4
+
+const char *qr_plugin_kind_name(int kind) {
+    return kind >= 1 && kind <= N_KINDS ? kind_names[kind] : "unknown";
+}
+
+int qr_plugin_kind_parse(const char *name) {
+    for (int k = 1; name && k <= N_KINDS; k++)
+        if (strcmp(name, kind_names[k]) == 0) return k;
+    return 0;
+}
+
+int qr_plugins_count(void) { return R.n; }
+
+const qr_plugin_info *qr_plugins_at(int i) { return i >= 0 && i < R.n ? &R.e[i]->info : NULL; }
+
+static reg_entry *find(int kind, const char *name) {
+    for (int i = 0; i < R.n; i++)
+        if (R.e[i]->info.kind == kind && strcmp(R.e[i]->info.name, name) == 0) return R.e[i];
+    return NULL;
+}
+
+const qr_plugin_info *qr_plugin_find(int kind, const char *name) {
+    reg_entry *e = name ? find(kind, name) : NULL;
+    return e ? &e->info : NULL;
+}
+
+/* Minimum ops size (the 1.0 layout) and whether every function is set. */
+static size_t ops_min_size(int kind) {
+    switch (kind) {
+    case QR_KIND_QUANTIZER: return END_OF(qr_quantizer_ops, backward);
+    case QR_KIND_SCHEDULE: return END_OF(qr_schedule_ops, select);
+    case QR_KIND_LOSS: return END_OF(qr_loss_ops, compute);
+    case QR_KIND_ATTACK: return END_OF(qr_attack_ops, perturb);
+    }
+    return 0;
+}
+
+/* The first NULL function of ops, or NULL if all are set. */
+static const char *ops_null_fn(int kind, const void *ops) {
+    switch (kind) {
+    case QR_KIND_QUANTIZER: {
+        const qr_quantizer_ops *o = ops;
+        return !o->create ? "create" : !o->destroy ? "destroy" : !o->fake ? "fake" : !o->backward ? "backward" : NULL;
+    }
+    case QR_KIND_SCHEDULE: {
+        const qr_schedule_ops *o = ops;
+        return !o->create ? "create" : !o->destroy ? "destroy" : !o->select ? "select" : NULL;
+    }
+    case QR_KIND_LOSS: {
+        const qr_loss_ops *o = ops;
+        return !o->create ? "create" : !o->destroy ? "destroy" : !o->compute ? "compute" : NULL;
+    }
+    case QR_KIND_ATTACK: {
+        const qr_attack_ops *o = ops;
+        return !o->create ? "create" : !o->destroy ? "destroy" : !o->perturb ? "perturb" : NULL;
+    }
+    }
+    return "create";
+}
+
+static int valid_name(const char *s) {
+    if (!s || !*s || strlen(s) > 64) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+/* Load one file. root: index of the search directory (-1 = explicit).
+ * Returns QR_OK, QR_ERR (+ message), or 1 when it was skipped because an
+ * earlier search directory already provides its entries. */
+static int load_file(const char *path, int root) {
+    struct stat st;
+    if (stat(path, &st) != 0) return qr_err_set("%s: cannot load plugin: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return qr_err_set("%s: cannot load plugin: not a regular file", path);
+    char real[PATH_MAX];
+    if (!realpath(path, real)) return qr_err_set("%s: cannot load plugin: %s", path, strerror(errno));
+    for (int i = 0; i < R.nlibs; i++)
+        if (strcmp(R.libs[i].real, real) == 0) return QR_OK; /* already loaded */
+
+    /* dlopen searches the library path for a name without a slash */
+    char *dlpath = qr_xmalloc(strlen(path) + 3);
+    sprintf(dlpath, "%s%s", strchr(path, '/') ? "" : "./", path);
+    dlerror();
+    void *h = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL);
+    free(dlpath);
+    if (!h) {
+        const char *why = dlerror();
+        return qr_err_set("%s: cannot load plugin: %s", path, why ? why : "dlopen failed");
+    }
+    int rc = QR_ERR;
+    const qr_plugin_desc *(*get)(void);
+    void *sym = dlsym(h, QR_PLUGIN_SYMBOL);
+    if (!sym) {
+        qr_err_set("%s: symbol %s not found (not a qrun plugin?)", path, QR_PLUGIN_SYMBOL);
+        goto fail;
+    }
+    memcpy(&get, &sym, sizeof get); /* object pointer -> function pointer */
+    const qr_plugin_desc *d = get();
+    if (!d) {
+        qr_err_set("%s: symbol %s returned NULL", path, QR_PLUGIN_SYMBOL);
+        goto fail;
+    }
+    if (d->abi_major != QR_PLUGIN_ABI_MAJOR) {
+        qr_err_set("%s: symbol %s: plugin ABI %u.%u, host ABI %d.%d (rebuild the plugin against this "
+                   "qr_plugin.h)",
+                   path, QR_PLUGIN_SYMBOL, d->abi_major, d->abi_minor, QR_PLUGIN_ABI_MAJOR,
+                   QR_PLUGIN_ABI_MINOR);
+        goto fail;
+    }
+    if (d->struct_size < DESC_MIN_SIZE) {
+        qr_err_set("%s: symbol %s: descriptor struct_size %u, expected at least %zu", path,
+                   QR_PLUGIN_SYMBOL, d->struct_size, (size_t)DESC_MIN_SIZE);
+        goto fail;
+    }
+    if (d->n_entries > MAX_ENTRIES) {
+        qr_err_set("%s: n_entries %u, expected at most %d", path, d->n_entries, MAX_ENTRIES);
+        goto fail;
+    }
+    if (d->n_entries > 0 && !d->get_entry) {
+        qr_err_set("%s: n_entries %u but get_entry is NULL", path, d->n_entries);
+        goto fail;
+    }
+    /* Check every entry before registering any. */
+    int shadowed = 0;
+    for (uint32_t i = 0; i < d->n_entries; i++) {
+        const qr_entry *e = d->get_entry(i);
+        if (!e) {
+            qr_err_set("%s: entry %u: get_entry returned NULL", path, i);
+            goto fail;
+        }
+        if (e->kind < 1 || e->kind > N_KINDS) {
+            qr_err_set("%s: entry %u ('%s'): unknown kind %u (expected 1..%d: quantizer, schedule, "
+                       "loss, attack)",
+                       path, i, e->name ? e->name : "(null)", e->kind, N_KINDS);
+            goto fail;
+        }
+        const char *kn = kind_names[e->kind];
+        if (!valid_name(e->name)) {
+            qr_err_set("%s: entry %u (%s): name %s%s%s: expected 1-64 characters of [A-Za-z0-9_.-]",
+                       path, i, kn, e->name ? "'" : "", e->name ? e->name : "NULL", e->name ? "'" : "");
+            goto fail;
+        }
+        if (!e->ops) {
+            qr_err_set("%s: %s '%s': ops is NULL", path, kn, e->name);
+            goto fail;
+        }
+        uint32_t ops_size = *(const uint32_t *)e->ops; /* every ops struct starts with it */
+        if (ops_size < ops_min_size((int)e->kind)) {
+            qr_err_set("%s: %s '%s': ops struct_size %u, expected at least %zu", path, kn, e->name,
+                       ops_size, ops_min_size((int)e->kind));
+            goto fail;
+        }
+        const char *fn = ops_null_fn((int)e->kind, e->ops);
+        if (fn) {
+            qr_err_set("%s: %s '%s': ops.%s is NULL", path, kn, e->name, fn);
+            goto fail;
+        }
+        for (uint32_t j = 0; j < i; j++) {
+            const qr_entry *o = d->get_entry(j);
+            if (o->kind == e->kind && strcmp(o->name, e->name) == 0) {
+                qr_err_set("%s: %s '%s' is defined twice (entries %u and %u)", path, kn, e->name, j, i);
+                goto fail;
+            }
+        }
+        reg_entry *dup = find((int)e->kind, e->name);
+        if (dup) {
+            if (root >= 0 && dup->root >= 0 && dup->root < root) {
+                shadowed = 1; /* an earlier search directory wins */
+                continue;
+            }
+            qr_err_set("%s: %s '%s' is already provided by %s", path, kn, e->name, dup->info.file);
+            goto fail;
+        }
+    }
+    if (shadowed) {
+        rc = 1;
+        goto fail;
+    }
+
+    if (R.nlibs == R.libcap) {
+        R.libcap = R.libcap ? 2 * R.libcap : 8;
+        R.libs = qr_xrealloc(R.libs, (size_t)R.libcap * sizeof *R.libs);
+    }
+    char *file = qr_xstrdup(path);
+    R.libs[R.nlibs++] = (reg_lib){.handle = h, .path = file, .real = qr_xstrdup(real)};
+    for (uint32_t i = 0; i < d->n_entries; i++) {
+        const qr_entry *e = d->get_entry(i);
+        reg_entry *r = qr_xcalloc(1, sizeof *r);
+        r->info = (qr_plugin_info){.kind = (int)e->kind,
+                                   .kind_name = kind_names[e->kind],
+                                   .name = e->name,
+                                   .description = e->description ? e->description : "",
+                                   .plugin = d->name ? d->name : "",
+                                   .version = d->version ? d->version : "",
+                                   .file = file};
+        r->ops = e->ops;
+        r->root = root;
+        if (R.n == R.cap) {
+            R.cap = R.cap ? 2 * R.cap : 16;
+            R.e = qr_xrealloc(R.e, (size_t)R.cap * sizeof *R.e);
+        }
+        R.e[R.n++] = r;
+    }
+    return QR_OK;
+fail:
+    dlclose(h);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Append dir/ *.so (sorted) and, if depth, the same in each subdirectory. */
+static void list_dir(const char *dir, int depth, char ***files, int *n, int *cap) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char **names = NULL;
+    int nn = 0, nc = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        if (nn == nc) {
+            nc = nc ? 2 * nc : 16;
+            names = qr_xrealloc(names, (size_t)nc * sizeof *names);
+        }
+        names[nn++] = qr_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (nn) qsort(names, (size_t)nn, sizeof *names, cmp_str);
+    for (int i = 0; i < nn; i++) {
+        size_t len = strlen(dir) + strlen(names[i]) + 2;
+        char *p = qr_xmalloc(len);
+        snprintf(p, len, "%s/%s", dir, names[i]);
+        struct stat st;
+        size_t nl = strlen(names[i]);
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (depth > 0) list_dir(p, depth - 1, files, n, cap);
+            free(p);
+        } else if (nl > 3 && strcmp(names[i] + nl - 3, ".so") == 0) {
+            if (*n == *cap) {
+                *cap = *cap ? 2 * *cap : 16;
+                *files = qr_xrealloc(*files, (size_t)*cap * sizeof **files);
+            }
+            (*files)[(*n)++] = p;
+        } else {
+            free(p);
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* The search directories (malloc'd array of malloc'd strings). */
+static char **search_dirs(int *n) {
+    int cap = 8, k = 0;
+    char **dirs = qr_xmalloc((size_t)cap * sizeof *dirs);
+    const char *env = getenv("QRUN_PLUGIN_PATH");
+    while (env && *env) {
+        const char *colon = strchr(env, ':');
+        size_t len = colon ? (size_t)(colon - env) : strlen(env);
+        if (len > 0) {
+            if (k + 2 >= cap) {
+                cap *= 2;
+                dirs = qr_xrealloc(dirs, (size_t)cap * sizeof *dirs);
+            }
+            dirs[k] = qr_xmalloc(len + 1);
+            memcpy(dirs[k], env, len);
+            dirs[k++][len] = 0;
+        }
+        env = colon ? colon + 1 : NULL;
+    }
+    if (k + 2 >= cap) dirs = qr_xrealloc(dirs, (size_t)(cap = k + 2) * sizeof *dirs);
+    dirs[k++] = qr_xstrdup(QR_BUILD_DIR "/plugins");
+    dirs[k++] = qr_xstrdup(QR_INSTALL_PREFIX "/lib/qrun/plugins");
+    *n = k;
+    return dirs;
+}
+
+int qr_plugins_init(void) {
+    if (R.scanned) {
+        if (R.scan_status != QR_OK) qr_err_set("%s", R.scan_msg);
+        return R.scan_status;
+    }
+    R.scanned = 1;
+    R.scan_status = QR_OK;
+    int ndirs, nfailed = 0;
+    char **dirs = search_dirs(&ndirs);
+    char *first = NULL;
+    for (int di = 0; di < ndirs; di++) {
+        char **files = NULL;
+        int nf = 0, fc = 0;
+        list_dir(dirs[di], 1, &files, &nf, &fc);
+        for (int i = 0; i < nf; i++) {
+            if (load_file(files[i], di) == QR_ERR) {
+                if (!first) first = qr_xstrdup(qr_err_msg());
+                nfailed++;
+            }
+            free(files[i]);
+        }
+        free(files);
+        free(dirs[di]);
+    }
+    free(dirs);
+    if (nfailed) {
+        char more[64] = "";
+        if (nfailed > 1) snprintf(more, sizeof more, " (and %d more plugin files failed)", nfailed - 1);
+        qr_err_set("%s%s", first, more);
+        free(first);
+        R.scan_msg = qr_xstrdup(qr_err_msg());
+        R.scan_status = QR_ERR;
+    }
+    return R.scan_status;
+}
+
+int qr_plugin_load(const char *path) {
+    if (!path || !*path) return qr_err_set("qr_plugin_load: expected a path, got %s", path ? "\"\"" : "NULL");
+    if (!R.scanned) (void)qr_plugins_init(); /* the scan's failures are init's to report */
+    return load_file(path, -1) == QR_ERR ? QR_ERR : QR_OK;
+}
+
+int qr_plugins_shutdown(void) {
+    if (R.live > 0)
+        return qr_err_set("qr_plugins_shutdown: %d plugin instance%s still alive", R.live,
+                          R.live == 1 ? " is" : "s are");
+    for (int i = 0; i < R.n; i++) free(R.e[i]);
+    free(R.e);
+    for (int i = 0; i < R.nlibs; i++) {
+        dlclose(R.libs[i].handle);
+        free(R.libs[i].path);
+        free(R.libs[i].real);
+    }
+    free(R.libs);
+    free(R.scan_msg);
+    memset(&R, 0, sizeof R);
+    return QR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* instances                                                           */
+/* ------------------------------------------------------------------ */
+
+struct qr_instance {
+    int kind;
+    const void *ops;
+    void *self;
+    const char *name;
+};
+
+/* Every ops struct starts {struct_size, create, destroy, ...}. */
+typedef struct {
+    uint32_t struct_size;
+    void *(*create)(const qr_host *host, const char *const *kv, int n_kv);
+    void (*destroy)(void *self);
+} ops_head;
+
+static int unknown_name(int kind, const char *name) {
+    char list[1024] = "";
+    size_t len = 0;
+    int k = 0;
+    for (int i = 0; i < R.n && len < sizeof list; i++)
+        if (R.e[i]->info.kind == kind)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k++ ? ", " : "", R.e[i]->info.name);
+    if (k) return qr_err_set("no %s plugin named '%s' (known: %s)", kind_names[kind], name, list);
+    return qr_err_set("no %s plugin named '%s' (none loaded; searched $QRUN_PLUGIN_PATH, %s/plugins, "
+                      "%s/lib/qrun/plugins)",
+                      kind_names[kind], name, QR_BUILD_DIR, QR_INSTALL_PREFIX);
+}
+
+qr_instance *qr_instance_new(int kind, const char *name, const char *const *kv, int n_kv) {
+    if (kind < 1 || kind > N_KINDS) {
+        qr_err_set("qr_instance_new: unknown plugin kind %d", kind);
+        return NULL;
+    }
+    if (!name) {
+        qr_err_set("qr_instance_new: %s name is NULL", kind_names[kind]);
+        return NULL;
+    }
+    if (n_kv < 0 || (n_kv > 0 && !kv)) {
+        qr_err_set("%s '%s': bad option list (n_kv %d)", kind_names[kind], name, n_kv);
+        return NULL;
+    }
+    for (int i = 0; i < 2 * n_kv; i++)
+        if (!kv[i]) {
+            qr_err_set("%s '%s': option %d: %s is NULL", kind_names[kind], name, i / 2,
+                       i % 2 ? "value" : "key");
+            return NULL;
+        }
+    if (qr_plugins_init() != QR_OK) return NULL;
+    reg_entry *e = find(kind, name);
+    if (!e) {
+        unknown_name(kind, name);
+        return NULL;
+    }
+    const ops_head *ops = e->ops;
+    qr_err_clear();
+    void *self = ops->create(&host, kv, n_kv);
+    if (!self) {
+        if (!qr_err_msg()[0]) qr_err_set("%s '%s': create() failed without a message", kind_names[kind], name);
+        return NULL;
+    }
+    qr_instance *q = qr_xmalloc(sizeof *q);
+    *q = (qr_instance){.kind = kind, .ops = e->ops, .self = self, .name = e->info.name};
+    R.live++;
+    return q;
+}
+
+void qr_instance_free(qr_instance *q) {
+    if (!q) return;
+    ((const ops_head *)q->ops)->destroy(q->self);
+    free(q);
+    R.live--;
+}
+
+const void *qr_instance_ops(const qr_instance *q) { return q->ops; }
+void *qr_instance_self(const qr_instance *q) { return q->self; }
+const char *qr_instance_name(const qr_instance *q) { return q->name; }
+int qr_instance_kind(const qr_instance *q) { return q->kind; }
+
+/* ------------------------------------------------------------------ */
+/* quantizer convenience                                               */
+/* ------------------------------------------------------------------ */
+
+qr_quantizer *qr_quantizer_new(const char *name, const char *const *kv, int n_kv) {
+    return qr_instance_new(QR_KIND_QUANTIZER, name, kv, n_kv);
+}
+
+void qr_quantizer_free(qr_quantizer *q) { qr_instance_free(q); }
+
+int qr_quantizer_fake(qr_quantizer *q, float *out, const float *x, int64_t rows, int64_t cols, int bits,
+                      float *scales) {
+    if (!q || q->kind != QR_KIND_QUANTIZER)
+        return qr_err_set("qr_quantizer_fake: expected a quantizer instance, got %s",
+                          q ? qr_plugin_kind_name(q->kind) : "NULL");
+    if (rows < 0 || cols < 0)
+        return qr_err_set("quantizer '%s': shape (%lld, %lld): expected sizes >= 0", q->name,
+                          (long long)rows, (long long)cols);
+    if (bits == 32) {
+        if (out != x && rows * cols > 0) memmove(out, x, (size_t)(rows * cols) * sizeof *out);
+        if (scales)
+            for (int64_t r = 0; r < rows; r++) scales[r] = 0.0f;
+        return QR_OK;
+    }
+    if (bits < 2 || bits > 16)
+        return qr_err_set("quantizer '%s': bits %d: expected 2..16, or 32 for no quantization", q->name,
+                          bits);
+    if (rows == 0 || cols == 0) {
+        if (scales)
+            for (int64_t r = 0; r < rows; r++) scales[r] = 0.0f;
+        return QR_OK;
+    }
+    const qr_quantizer_ops *ops = q->ops;
+    qr_err_clear();
+    if (ops->fake(q->self, out, x, rows, cols, bits, scales) != QR_PLUGIN_OK) {
+        if (!qr_err_msg()[0]) qr_err_set("quantizer '%s': fake() failed without a message", q->name);
+        return QR_ERR;
+    }
+    return QR_OK;
+}
+
+void qr_quantizer_backward(qr_quantizer *q, float *dx, const float *dout, const float *x, int64_t rows,
+                           int64_t cols, int bits) {
+    assert(q && q->kind == QR_KIND_QUANTIZER);
+    assert(rows >= 0 && cols >= 0);
+    assert(bits == 32 || (bits >= 2 && bits <= 16));
+    if (rows == 0 || cols == 0) return;
+    if (bits == 32 || bits < 2 || bits > 16) {
+        int64_t n = rows * cols;
+        for (int64_t i = 0; i < n; i++) dx[i] += dout[i];
+        return;
+    }
+    const qr_quantizer_ops *ops = q->ops;
+    ops->backward(q->self, dx, dout, x, rows, cols, bits);
+}

@@ -1,0 +1,92 @@
+/* plugin.h - the plugin registry: loading quantizer, schedule, loss and
+ * attack plugins (shared libraries, see qr_plugin.h for the ABI) with
+ * dlopen, and creating instances of their entries by kind and name.
+ *
+ * Search path, scanned once by qr_plugins_init():
+ *   1. each directory of $QRUN_PLUGIN_PATH (colon-separated), in order;
+ *   2. QR_BUILD_DIR "/plugins" (the build tree: build/plugins/<kind>/);
+ *   3. QR_INSTALL_PREFIX "/lib/qrun/plugins".
+ * Each directory is scanned one level deep: DIR/ *.so and DIR/ * / *.so
+ * (the kind subdirectories), in sorted order; a missing directory is
+ * skipped. A file whose entry names are already provided by an earlier
+ * search directory is skipped as a whole (earlier directories take
+ * precedence, like PATH); any other duplicate name within a kind is an
+ * error naming both files. A file that fails to load is an error naming it,
+ * but the scan goes on, so the good plugins are still there.
+ *
+ * Not thread-safe: load plugins and create instances from one thread
+ * (instances themselves may be used from several). */
+#ifndef QR_PLUGIN_HOST_H
+#define QR_PLUGIN_HOST_H
+
+#include <stdint.h>
+
+#include "qr_plugin.h"
+
+typedef struct qr_instance qr_instance; /* a created entry: its ops + its self */
+
+/* Scan the search path once; later calls return the first call's status
+ * (and set its message again). QR_ERR + message when a file failed to
+ * load: the first failure, naming the file, and how many more there were. */
+int qr_plugins_init(void);
+/* Unload everything (dlclose) so that the next qr_plugins_init() scans
+ * again. QR_ERR (and nothing unloaded) while instances are alive. */
+int qr_plugins_shutdown(void);
+/* Load one file explicitly (scanning the search path first, once). Loading
+ * a file that is already loaded (same real path) does nothing. QR_ERR +
+ * message naming the file: missing file, dlopen's error text, missing
+ * symbol qr_plugin_get_desc, ABI major mismatch ("FILE: symbol
+ * qr_plugin_get_desc: plugin ABI 2.0, host ABI 1.0"), struct_size too
+ * small, an entry of unknown kind, NULL or malformed name, NULL ops, ops
+ * struct_size too small or a NULL function, a duplicate name within a kind
+ * (naming both files). Nothing of a refused file is registered. */
+int qr_plugin_load(const char *path);
+
+typedef struct {
+    int kind;              /* qr_plugin_kind */
+    const char *kind_name; /* "quantizer", "schedule", "loss", "attack" */
+    const char *name, *description;
+    const char *plugin, *version; /* of the library (its descriptor) */
+    const char *file;             /* the path it was loaded from */
+} qr_plugin_info;
+
+/* Entries of all kinds, in load order; pointers stay valid until
+ * qr_plugins_shutdown(). */
+int qr_plugins_count(void);
+const qr_plugin_info *qr_plugins_at(int i);
+/* The entry of `kind` named `name`, or NULL (no message). */
+const qr_plugin_info *qr_plugin_find(int kind, const char *name);
+/* "quantizer", ... or "unknown"; qr_plugin_kind_parse("loss") ->
+ * QR_KIND_LOSS, 0 for an unknown name. */
+const char *qr_plugin_kind_name(int kind);
+int qr_plugin_kind_parse(const char *name);
+
+/* Create an instance of entry `name` of `kind` with options kv[2i] = key,
+ * kv[2i+1] = value (n_kv pairs). Scans the search path first (once). NULL +
+ * message: a failed scan, an unknown name (the message lists the known ones
+ * of that kind), or create()'s own message (an unknown option, a bad
+ * value). */
+qr_instance *qr_instance_new(int kind, const char *name, const char *const *kv, int n_kv);
+void qr_instance_free(qr_instance *q);
+const void *qr_instance_ops(const qr_instance *q); /* qr_quantizer_ops * etc., by kind */
+void *qr_instance_self(const qr_instance *q);
+const char *qr_instance_name(const qr_instance *q);
+int qr_instance_kind(const qr_instance *q);
+
+/* ---- quantizer convenience ---- */
+typedef qr_instance qr_quantizer;
+
+qr_quantizer *qr_quantizer_new(const char *name, const char *const *kv, int n_kv);
+void qr_quantizer_free(qr_quantizer *q); /* = qr_instance_free */
+/* out (rows, cols) = fake-quantized x (out may be x); scales (rows) or NULL.
+ * bits 32: an identity copy with scales 0, without calling the plugin; bits
+ * outside 2..16 (and not 32), a negative size or an instance of another
+ * kind: QR_ERR + message. The plugin refuses NaN/Inf, naming the row. */
+int qr_quantizer_fake(qr_quantizer *q, float *out, const float *x, int64_t rows, int64_t cols, int bits,
+                      float *scales);
+/* dx (rows, cols) += dout * d fake(x)/dx (at bits 32: dx += dout). bits must
+ * be ones fake() accepted (anything else is a programmer error: assert). */
+void qr_quantizer_backward(qr_quantizer *q, float *dx, const float *dout, const float *x, int64_t rows,
+                           int64_t cols, int bits);
+
+#endif

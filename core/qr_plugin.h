@@ -1,0 +1,159 @@
+/* qr_plugin.h - the plugin ABI: what a quantizer, schedule, loss or attack
+ * plugin implements, and the host services it may call. This is the one
+ * header a plugin author needs (it is installed as <qrun/qr_plugin.h>).
+ *
+ * A plugin is a shared library exporting one symbol,
+ *     const qr_plugin_desc *qr_plugin_get_desc(void);
+ * whose descriptor starts with the ABI version it was built against and its
+ * own size (the loader refuses a different major version, naming the file,
+ * the symbol and both versions). Entries are enumerated by index until
+ * n_entries; optional extras are looked up by name (get_ext). The host hands
+ * every create() a qr_host table of services that is only ever appended to,
+ * so older plugins keep working.
+ *
+ * Conventions: every row-wise operation quantizes each row of a row-major
+ * (rows, cols) matrix on its own: per output channel for a weight stored
+ * (out, in), per token for activations (N, in). bits is 2..16; 32 means
+ * "not quantized" and never reaches a plugin. Errors: return QR_PLUGIN_ERR
+ * after host->err_set(...) with a message naming the plugin and the option
+ * or value at fault.
+ *
+ * Loader rules (core/plugin.c; docs/PLUGINS.md): abi_major must equal the
+ * host's, any abi_minor is accepted (minor versions only append); a
+ * descriptor or ops struct whose struct_size is smaller than the 1.0 layout
+ * is refused; every function pointer of an ops struct must be non-NULL;
+ * create() returns NULL only on error (a plugin without state returns any
+ * non-NULL pointer, e.g. to a static object, and destroy() ignores it);
+ * a name is unique within its kind. */
+#ifndef QR_PLUGIN_H
+#define QR_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QR_PLUGIN_ABI_MAJOR 1
+#define QR_PLUGIN_ABI_MINOR 0
+#define QR_PLUGIN_SYMBOL "qr_plugin_get_desc"
+
+#define QR_PLUGIN_OK 0
+#define QR_PLUGIN_ERR (-1)
+
+typedef enum {
+    QR_KIND_QUANTIZER = 1,
+    QR_KIND_SCHEDULE = 2,
+    QR_KIND_LOSS = 3,
+    QR_KIND_ATTACK = 4,
+} qr_plugin_kind;
+
+/* Services of the host (append-only: new fields go at the end). */
+typedef struct qr_host {
+    uint32_t struct_size;
+    uint32_t abi_major, abi_minor;
+    /* record an error message (printf-style); returns QR_PLUGIN_ERR */
+    int (*err_set)(const char *fmt, ...);
+    /* options given from Lua as key/value strings: the value of key, or NULL */
+    const char *(*opt)(const char *const *kv, int n_kv, const char *key);
+
+    /* Option helpers (ABI 1.0). Each records a message naming `who` (the
+     * entry, e.g. "quantizer 'minmax'"), the key and what was expected, and
+     * returns QR_PLUGIN_ERR on bad input; a missing key gives *out = def. */
+    /* every key of kv must be in known (NULL-terminated); the message lists them */
+    int (*opt_check)(const char *const *kv, int n_kv, const char *const *known, const char *who);
+    /* "true"/"false" (also 1/0, yes/no, on/off) */
+    int (*opt_bool)(const char *const *kv, int n_kv, const char *key, int def, int *out, const char *who);
+    /* a finite number in [lo, hi] */
+    int (*opt_double)(const char *const *kv, int n_kv, const char *key, double def, double lo, double hi,
+                      double *out, const char *who);
+    /* an integer in [lo, hi] */
+    int (*opt_int)(const char *const *kv, int n_kv, const char *key, int64_t def, int64_t lo, int64_t hi,
+                   int64_t *out, const char *who);
+    /* new services go here, and a plugin checks QR_HOST_HAS before using them */
+} qr_host;
+
+/* Whether the host table has `field` (a plugin built against a newer minor
+ * version must check this before calling a service added after 1.0). */
+#define QR_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(qr_host, field) + sizeof((host)->field))
+
+/* Options reach create() as n_kv pairs kv[2i] = key, kv[2i+1] = value
+ * (strings; "true"/"false" for booleans). A create() must refuse a key it
+ * does not know, naming it. */
+
+/* ---- quantizer ---- */
+typedef struct qr_quantizer_ops {
+    uint32_t struct_size;
+    void *(*create)(const qr_host *host, const char *const *kv, int n_kv); /* NULL on error */
+    void (*destroy)(void *self);
+    /* out (rows, cols) = fake-quantized x, row by row, at `bits`; out may be
+     * x. scales (rows), if non-NULL, receives each row's scale (the step
+     * between levels, or the quantizer's own notion, documented). NaN or Inf
+     * in x is an error naming the row (out is then unspecified). */
+    int (*fake)(void *self, float *out, const float *x, int64_t rows, int64_t cols, int bits, float *scales);
+    /* dx (rows, cols) += dout * d fake(x) / dx, the quantizer's gradient
+     * (straight-through, possibly masked outside the clipping range). */
+    void (*backward)(void *self, float *dx, const float *dout, const float *x, int64_t rows, int64_t cols,
+                     int bits);
+} qr_quantizer_ops;
+
+/* ---- schedule: which configurations train at a step ---- */
+typedef struct qr_schedule_ops {
+    uint32_t struct_size;
+    void *(*create)(const qr_host *host, const char *const *kv, int n_kv);
+    void (*destroy)(void *self);
+    /* Step t (0-based) of T, n_configs in the set: write the indices of the
+     * configurations to run into out (room for n_configs), return how many
+     * (>= 1), or QR_PLUGIN_ERR. */
+    int (*select)(void *self, int t, int T, int n_configs, int *out);
+} qr_schedule_ops;
+
+/* ---- loss: a scalar and the gradient of the logits ---- */
+typedef struct qr_loss_ops {
+    uint32_t struct_size;
+    void *(*create)(const qr_host *host, const char *const *kv, int n_kv);
+    void (*destroy)(void *self);
+    /* logits (N, V) of the student; teacher (N, V) or NULL; targets (N), -1
+     * = not scored. *loss = the loss (mean over scored rows); dlogits (N, V)
+     * += d loss / d logits. */
+    int (*compute)(void *self, float *loss, float *dlogits, const float *logits, const float *teacher,
+                   const int32_t *targets, int64_t N, int V);
+} qr_loss_ops;
+
+/* ---- attack: perturb a text against a model ---- */
+typedef struct qr_attack_ops {
+    uint32_t struct_size;
+    void *(*create)(const qr_host *host, const char *const *kv, int n_kv);
+    void (*destroy)(void *self);
+    /* Perturb text (UTF-8) with at most `budget` edits (the attack's unit:
+     * words or characters, documented), querying the victim through
+     * query(ctx, candidate) -> score, higher = better for the victim (e.g.
+     * F1 of its answer). *out is a malloc'd string the host frees. */
+    int (*perturb)(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
+                   int budget, uint64_t seed, char **out);
+} qr_attack_ops;
+
+typedef struct qr_entry {
+    uint32_t kind;           /* qr_plugin_kind */
+    const char *name;        /* unique within its kind, e.g. "minmax" */
+    const char *description; /* one line */
+    const void *ops;         /* qr_quantizer_ops * etc., by kind */
+} qr_entry;
+
+typedef struct qr_plugin_desc {
+    uint32_t abi_major, abi_minor; /* QR_PLUGIN_ABI_MAJOR / _MINOR at build time */
+    uint32_t struct_size;          /* sizeof(qr_plugin_desc) at build time */
+    const char *name, *version, *license;
+    uint32_t n_entries;
+    const qr_entry *(*get_entry)(uint32_t i);
+    const void *(*get_ext)(const char *key); /* may be NULL */
+} qr_plugin_desc;
+
+#if defined(__GNUC__)
+#define QR_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define QR_PLUGIN_EXPORT
+#endif
+
+/* Every plugin defines this one function. */
+QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void);
+
+#endif

@@ -1,0 +1,91 @@
+-- ptq.lua - a first real measurement: SmolLM2 (or --model) zero-shot on
+-- SQuAD v1.1 dev questions under full precision and uniform W8A8, W6A6,
+-- W4A8, W4A4 with each quantizer (minmax, log, tanh), plus mixed
+-- configurations (recipes/configs/mixed.lua, minmax), post-training (no
+-- tuning). Prints and saves EM, F1 (95% bootstrap CIs) and the relative cost
+-- (BitOPs at --seq tokens, weight bytes) of each.
+--
+--   qrun recipes/ptq.lua --limit=500 --out=results/ptq.json
+--
+-- Results are written after every configuration, so a long run can be
+-- watched; rerunning with the same --out skips what is already there.
+local qa = require("squad_qa")
+local P = require("precision")
+
+local o = qr.opts{
+  {"model", "", "a .gguf file or a Hugging Face GPT-2 directory (default: SmolLM2)"},
+  {"data", qr.source_dir .. "/datasets/squad/dev-sample.json", "SQuAD v1.1 JSON file"},
+  {"limit", 500, "evaluate the first N questions (0 = all)"},
+  {"out", "results/ptq.json", "results JSON (rewritten after each configuration)"},
+  {"quantizers", "minmax,log,tanh", "quantizer plugins to sweep"},
+  {"configs", "w8a8,w6a6,w4a8,w4a4", "uniform configurations (presets or .lua files) run with every quantizer"},
+  {"mixed", qr.source_dir .. "/recipes/configs/mixed.lua", "mixed configurations, run with minmax ('' for none)"},
+  {"seq", 512, "sequence length for the BitOPs cost"},
+  {"batch", 16, "questions generated together"},
+  {"max-new-tokens", 24, "longest answer in tokens"},
+  {"resume", true, "skip configurations already in --out"},
+}
+
+local path = o.model ~= "" and o.model or assert(qr.default_model())
+local model = assert(qr.model(path))
+local examples = qa.load(o.data, o.limit)
+print(string.format("ptq: %s, %d questions from %s", path, #examples, o.data))
+
+local results = {}
+if o.resume then
+  local old = qr.json.read(o.out)
+  if old and old.n == #examples and old.data == o.data and old.model == path then results = old.results or {} end
+end
+local function done(cfg, q)
+  for _, r in ipairs(results) do
+    if r.config == cfg and r.quantizer == q then return r end
+  end
+end
+
+local function save()
+  local dir = o.out:match("^(.*)/[^/]*$")
+  if dir then os.execute("mkdir -p '" .. dir .. "'") end
+  assert(qr.json.write(o.out, {
+    results = results, model = path, data = o.data, n = #examples, seq = o.seq,
+    git_rev = qa.git_rev(), prompt_format = "squad_qa.lua",
+  }, {indent = true}))
+end
+
+local function run(cfg, qname)
+  local key = cfg.name
+  if done(key, qname) then
+    print(string.format("  %-10s %-7s (already in %s)", key, qname, o.out))
+    return
+  end
+  model:precision(cfg)
+  local c = P.cost(cfg, model, o.seq)
+  local r = qa.evaluate(model, examples, {batch = o.batch, max_new_tokens = o.max_new_tokens, progress = qr.isatty(2)})
+  results[#results + 1] = {
+    config = key, quantizer = qname, em = r.em, f1 = r.f1, em_ci = r.em_ci, f1_ci = r.f1_ci, n = r.n,
+    bitops_ratio = c.bitops_ratio, bytes_ratio = c.bytes_ratio, avg_wbits = c.avg_wbits, avg_abits = c.avg_abits,
+    seconds = r.seconds,
+  }
+  print(string.format("  %-10s %-7s EM %6.2f [%5.2f,%5.2f]  F1 %6.2f [%5.2f,%5.2f]  BitOPs %.3f  bytes %.3f  (%.0fs)",
+    key, qname, r.em, r.em_ci[1], r.em_ci[2], r.f1, r.f1_ci[1], r.f1_ci[2], c.bitops_ratio, c.bytes_ratio, r.seconds))
+  save()
+end
+
+local quantizers = {}
+for q in o.quantizers:gmatch("[^,%s]+") do quantizers[#quantizers + 1] = q end
+model:quantize{weight = quantizers[1] or "minmax", act = quantizers[1] or "minmax"}
+run(P.config(model, "fp", "fp"), "none")
+for _, q in ipairs(quantizers) do
+  model:quantize{weight = q, act = q}
+  for _, cfg in ipairs(P.load(o.configs, model)) do run(cfg, q) end
+end
+if o.mixed ~= "" then
+  model:quantize{weight = "minmax", act = "minmax"}
+  for _, cfg in ipairs(P.load(o.mixed, model)) do run(cfg, "minmax") end
+end
+
+print(string.format("\n%-10s %-7s %7s %7s %8s %7s", "config", "quant", "EM", "F1", "BitOPs", "bytes"))
+for _, r in ipairs(results) do
+  print(string.format("%-10s %-7s %7.2f %7.2f %8.3f %7.3f", r.config, r.quantizer, r.em, r.f1, r.bitops_ratio,
+    r.bytes_ratio))
+end
+print("wrote " .. o.out)
