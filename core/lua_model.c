@@ -17,11 +17,18 @@
 
 #define MODEL_T "qr.Model"
 
+/* lua_train.c: qr.train and friends */
+void qr_lua_train_open(lua_State *L, int mod);
+
+qr_model *qr_lua_checkmodel(lua_State *L, int arg);
+
 typedef struct {
     qr_model *m;
 } lmodel;
 
 static qr_model *checkmodel(lua_State *L, int arg) { return ((lmodel *)qr_lua_checkopen(L, arg, MODEL_T))->m; }
+/* For other binding files (lua_train.c): the model behind argument arg. */
+qr_model *qr_lua_checkmodel(lua_State *L, int arg) { return checkmodel(L, arg); }
 
 static int model_gc(lua_State *L) {
     lmodel *u = luaL_checkudata(L, 1, MODEL_T);
@@ -50,6 +57,47 @@ static int l_model(lua_State *L) {
     lmodel *u = qr_lua_newudata(L, sizeof *u, MODEL_T, 3);
     u->m = qr_model_load(path);
     if (!u->m) return qr_lua_fail(L);
+    return 1;
+}
+
+/* qr.model_new{arch = "gpt2" | "llama", n_layer =, n_embd =, n_head =,
+ * n_kv_head =, n_ff =, n_vocab =, n_ctx =, seed =} -> a model with random
+ * weights and no tokenizer (tests, experiments on small shapes). */
+static int l_model_new(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    qr_model_config c = {0};
+    lua_getfield(L, 1, "arch");
+    const char *arch = luaL_optstring(L, -1, "gpt2");
+    if (strcmp(arch, "gpt2") == 0)
+        c.arch = QR_ARCH_GPT2;
+    else if (strcmp(arch, "llama") == 0)
+        c.arch = QR_ARCH_LLAMA;
+    else
+        return luaL_error(L, "model_new: arch '%s': expected \"gpt2\" or \"llama\"", arch);
+    lua_pop(L, 1);
+    static const char *keys[] = {"n_layer", "n_embd", "n_head", "n_kv_head", "n_ff", "n_vocab", "n_ctx", "seed"};
+    int v[8] = {2, 64, 4, 0, 0, 97, 64, 1};
+    for (int i = 0; i < 8; i++) {
+        lua_getfield(L, 1, keys[i]);
+        if (!lua_isnil(L, -1)) v[i] = (int)luaL_checkinteger(L, -1);
+        lua_pop(L, 1);
+    }
+    c.n_layer = v[0];
+    c.n_embd = v[1];
+    c.n_head = v[2];
+    c.n_kv_head = v[3] ? v[3] : v[2];
+    c.head_dim = v[2] > 0 ? v[1] / v[2] : 0;
+    c.n_ff = v[4] ? v[4] : 4 * v[1];
+    c.n_vocab = v[5];
+    c.n_ctx = v[6];
+    c.norm_eps = 1e-5f;
+    c.rope_theta = 10000.0f;
+    c.tied = 1;
+    if (c.n_head <= 0 || c.n_embd % c.n_head)
+        return luaL_error(L, "model_new: n_embd %d must be a positive multiple of n_head %d", c.n_embd, c.n_head);
+    lmodel *u = qr_lua_newudata(L, sizeof *u, MODEL_T, 3);
+    u->m = qr_model_new(&c, (uint64_t)v[7]);
+    if (!u->m) return qr_lua_raise(L);
     return 1;
 }
 
@@ -508,6 +556,9 @@ void qr_lua_model_open(lua_State *L, int mod) {
     lua_pop(L, 1);
     lua_pushcfunction(L, l_model);
     lua_setfield(L, mod, "model");
+    lua_pushcfunction(L, l_model_new);
+    lua_setfield(L, mod, "model_new");
     lua_pushcfunction(L, l_default_model);
     lua_setfield(L, mod, "default_model");
+    qr_lua_train_open(L, mod);
 }

@@ -451,18 +451,12 @@ int qr_model_forward(qr_model *m, const int32_t *ids, const int32_t *targets, in
 
 const float *qr_model_logits(const qr_model *m) { return m->logits_valid ? m->logits : NULL; }
 
-int qr_model_backward(qr_model *m) {
+/* The backward pass from dlogits (N,V), which may be m->logits itself. */
+static int backward_from(qr_model *m, float *dlogits) {
     const qr_model_config *c = &m->cfg;
-    if (!m->act_mem || !m->has_targets) return qr_err_set("model backward: no forward with targets to differentiate");
-    if (!m->grads) qr_model_set_trainable(m, 0); /* nothing trainable: still valid, gradients flow nowhere */
     int B = m->act_B, T = m->act_T, N = B * T, C = c->n_embd, F = c->n_ff, QD = c->n_head * c->head_dim,
         KVD = c->n_kv_head * c->head_dim;
     int gpt2 = c->arch == QR_ARCH_GPT2;
-    float *dlogits = m->logits; /* logits are dead after the loss: reuse */
-    m->logits_valid = 0;
-    memset(dlogits, 0, (size_t)N * c->n_vocab * sizeof(float));
-    if (m->n_valid > 0)
-        qr_crossentropy_backward(dlogits, m->probs, m->tgt, 1.0f / (float)m->n_valid, N, c->n_vocab);
     memset(m->dtmp, 0, (size_t)N * C * sizeof(float));
     qr_matmul_backward(m->dtmp, head_grad(m), NULL, dlogits, m->lnf, head_weight(m), N, C, c->n_vocab);
     memset(m->dx, 0, (size_t)N * C * sizeof(float));
@@ -519,6 +513,30 @@ int qr_model_backward(qr_model *m) {
     }
     m->has_targets = 0;
     return QR_OK;
+}
+
+int qr_model_backward(qr_model *m) {
+    const qr_model_config *c = &m->cfg;
+    if (!m->act_mem || !m->has_targets) return qr_err_set("model backward: no forward with targets to differentiate");
+    if (!m->grads) qr_model_set_trainable(m, 0); /* nothing trainable: gradients still reach the adapters */
+    int N = m->act_B * m->act_T;
+    float *dlogits = m->logits; /* logits are dead after the loss: reuse */
+    m->logits_valid = 0;
+    memset(dlogits, 0, (size_t)N * c->n_vocab * sizeof(float));
+    if (m->n_valid > 0)
+        qr_crossentropy_backward(dlogits, m->probs, m->tgt, 1.0f / (float)m->n_valid, N, c->n_vocab);
+    return backward_from(m, dlogits);
+}
+
+int qr_model_backward_logits(qr_model *m, const float *dlogits) {
+    if (!m->act_mem || !m->logits_valid) return qr_err_set("model backward: no forward to differentiate");
+    if (!m->grads) qr_model_set_trainable(m, 0);
+    const qr_model_config *c = &m->cfg;
+    int N = m->act_B * m->act_T;
+    /* the forward's logits are not needed by the backward: take their room */
+    memcpy(m->logits, dlogits, (size_t)N * c->n_vocab * sizeof(float));
+    m->logits_valid = 0;
+    return backward_from(m, m->logits);
 }
 
 /* ------------------------------------------------------------------ */

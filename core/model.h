@@ -78,6 +78,9 @@ const float *qr_model_logits(const qr_model *m);
 /* Backward of the last forward's mean cross-entropy; accumulates into the
  * gradients of trainable parameters. */
 int qr_model_backward(qr_model *m);
+/* Backward from a given gradient of the logits (B*T, V) of the last forward
+ * (for losses computed outside: distillation, loss plugins). */
+int qr_model_backward_logits(qr_model *m, const float *dlogits);
 
 /* ---- quantization, the LoRA bank, precision configurations (lora.c) ---- */
 struct qr_instance;

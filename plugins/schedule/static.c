@@ -8,12 +8,13 @@
 #include "qr_plugin.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #define WHO "schedule 'static'"
 
-/* No state: create() returns this object's address. */
-static const qr_host *static_host;
-static int static_self;
+typedef struct {
+    const qr_host *host;
+} sched;
 
 static void *st_create(const qr_host *host, const char *const *kv, int n_kv) {
     static const char *const known[] = {NULL};
@@ -22,16 +23,21 @@ static void *st_create(const qr_host *host, const char *const *kv, int n_kv) {
         return NULL;
     }
     if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
-    static_host = host;
-    return &static_self;
+    sched *s = calloc(1, sizeof *s);
+    if (!s) {
+        host->err_set("%s: out of memory", WHO);
+        return NULL;
+    }
+    s->host = host;
+    return s;
 }
 
-static void st_destroy(void *self) { (void)self; }
+static void st_destroy(void *self) { free(self); }
 
 static int st_select(void *self, int t, int T, int n_configs, int *out) {
-    if (n_configs < 1)
-        return static_host->err_set("%s: n_configs %d: expected at least 1", WHO, n_configs);
-    if (t < 0) return static_host->err_set("%s: step %d: expected >= 0", WHO, t);
+    const sched *s = self;
+    if (n_configs < 1) return s->host->err_set("%s: n_configs %d: expected at least 1", WHO, n_configs);
+    if (t < 0) return s->host->err_set("%s: step %d: expected >= 0", WHO, t);
     for (int i = 0; i < n_configs; i++) out[i] = i;
     return n_configs;
 }

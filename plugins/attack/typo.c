@@ -1,0 +1,313 @@
+/* typo.c - the `typo` attack plugin: DeepWordBug-style character edits
+ * (Gao et al., 2018), greedy by word importance.
+ *
+ * Words are maximal runs of ASCII letters and digits and non-ASCII UTF-8
+ * bytes (so punctuation and spaces separate words; an edit never splits a
+ * UTF-8 sequence). With s(text) = query(ctx, text) (higher = better for the
+ * victim):
+ *   1. importance of word i = s(text) - s(text with word i's bytes deleted)
+ *      (one query per word);
+ *   2. for the words in decreasing importance (ties: earlier first), while
+ *      fewer than `budget` words are edited and the score is > 0: try the
+ *      one-character edits of the word (`tries` of each kind, positions and
+ *      letters drawn from a splitmix64 stream seeded with `seed`):
+ *        swap two adjacent characters, substitute one (by a letter a-z,
+ *        upper case if the original is an ASCII capital), delete one
+ *        (words of 2+ characters), insert a letter a-z;
+ *      keep the candidate with the lowest score if it is lower than the
+ *      current score (the word then counts against the budget), otherwise
+ *      leave the word as it is.
+ * budget counts edited words (one character edit each); 0 returns the text
+ * unchanged. The result is deterministic for a given seed and a
+ * deterministic query. Queries: n_words + up to 4·tries per visited word.
+ *
+ * Options: tries (1..64, default 1): candidates per edit kind and word. */
+#include "qr_plugin.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WHO "attack 'typo'"
+
+typedef struct {
+    const qr_host *host;
+    int tries;
+} typo;
+
+static void *ty_create(const qr_host *host, const char *const *kv, int n_kv) {
+    static const char *const known[] = {"tries", NULL};
+    if (!QR_HOST_HAS(host, opt_int)) {
+        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
+        return NULL;
+    }
+    int64_t tries;
+    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK ||
+        host->opt_int(kv, n_kv, "tries", 1, 1, 64, &tries, WHO) != QR_PLUGIN_OK)
+        return NULL;
+    typo *t = calloc(1, sizeof *t);
+    if (!t) {
+        host->err_set("%s: out of memory", WHO);
+        return NULL;
+    }
+    t->host = host;
+    t->tries = (int)tries;
+    return t;
+}
+
+static void ty_destroy(void *self) { free(self); }
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static int below(uint64_t *s, int n) { return (int)(splitmix64(s) % (uint64_t)n); }
+
+static int is_word_byte(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+typedef struct {
+    size_t start, len;
+    double importance;
+    int pos; /* index in the text, for stable ordering */
+} word;
+
+static int cmp_importance(const void *a, const void *b) {
+    const word *x = a, *y = b;
+    if (x->importance != y->importance) return x->importance > y->importance ? -1 : 1;
+    return x->pos - y->pos;
+}
+
+/* text with bytes [start, start+len) replaced by rep (rlen bytes); malloc'd. */
+static char *splice(const char *text, size_t tlen, size_t start, size_t len, const char *rep, size_t rlen) {
+    char *s = malloc(tlen - len + rlen + 1);
+    if (!s) return NULL;
+    memcpy(s, text, start);
+    memcpy(s + start, rep, rlen);
+    memcpy(s + start + rlen, text + start + len, tlen - start - len);
+    s[tlen - len + rlen] = 0;
+    return s;
+}
+
+/* One edit of kind k (0 swap, 1 substitute, 2 delete, 3 insert) of word w
+ * (wl bytes) into buf (room for wl + 1 bytes); returns the new length, or
+ * -1 if the edit does not apply. */
+static long edit_word(const char *w, size_t wl, int k, uint64_t *rng, char *buf) {
+    size_t cs[256]; /* character starts; words longer than 255 chars: first 255 */
+    int nc = 0;
+    for (size_t i = 0; i < wl && nc < 255; i++)
+        if (((unsigned char)w[i] & 0xC0) != 0x80) cs[nc++] = i;
+    cs[nc] = nc < 255 ? wl : cs[nc - 1] + 1; /* unreachable clamp keeps cs[nc] defined */
+    if (nc == 255) { /* find the end of the 255th character */
+        size_t e = cs[254] + 1;
+        while (e < wl && ((unsigned char)w[e] & 0xC0) == 0x80) e++;
+        cs[255] = e;
+    }
+    switch (k) {
+    case 0: { /* swap characters p and p+1 */
+        if (nc < 2) return -1;
+        int p = below(rng, nc - 1);
+        size_t a = cs[p], b = cs[p + 1], c = cs[p + 2];
+        memcpy(buf, w, a);
+        memcpy(buf + a, w + b, c - b);
+        memcpy(buf + a + (c - b), w + a, b - a);
+        memcpy(buf + c, w + c, wl - c);
+        return (long)wl;
+    }
+    case 1: { /* substitute character p by a letter */
+        int p = below(rng, nc);
+        size_t a = cs[p], b = cs[p + 1];
+        unsigned char orig = (unsigned char)w[a];
+        int upper = orig >= 'A' && orig <= 'Z';
+        char ch = (char)((upper ? 'A' : 'a') + below(rng, 25));
+        if (ch >= (char)orig && (b - a == 1) && ((upper && orig >= 'A' && orig <= 'Z') || (orig >= 'a' && orig <= 'z')))
+            ch++; /* 25 letters other than the original */
+        memcpy(buf, w, a);
+        buf[a] = ch;
+        memcpy(buf + a + 1, w + b, wl - b);
+        return (long)(wl - (b - a) + 1);
+    }
+    case 2: { /* delete character p */
+        if (nc < 2) return -1;
+        int p = below(rng, nc);
+        size_t a = cs[p], b = cs[p + 1];
+        memcpy(buf, w, a);
+        memcpy(buf + a, w + b, wl - b);
+        return (long)(wl - (b - a));
+    }
+    case 3: { /* insert a letter before character p (p = nc: at the end) */
+        int p = below(rng, nc + 1);
+        size_t a = cs[p];
+        memcpy(buf, w, a);
+        buf[a] = (char)('a' + below(rng, 26));
+        memcpy(buf + a + 1, w + a, wl - a);
+        return (long)(wl + 1);
+    }
+    }
+    return -1;
+}
+
+static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
+                      int budget, uint64_t seed, char **out) {
+    const typo *t = self;
+    *out = NULL;
+    if (!text || !query) return t->host->err_set("%s: text and query must not be NULL", WHO);
+    if (budget < 0) return t->host->err_set("%s: budget %d: expected >= 0 (words to edit)", WHO, budget);
+    size_t tlen = strlen(text);
+    char *cur = malloc(tlen + 1);
+    if (!cur) return t->host->err_set("%s: out of memory", WHO);
+    memcpy(cur, text, tlen + 1);
+
+    /* the words */
+    int nw = 0;
+    for (size_t i = 0; i < tlen; i++)
+        if (is_word_byte((unsigned char)text[i]) && (i == 0 || !is_word_byte((unsigned char)text[i - 1]))) nw++;
+    double score = budget > 0 && nw > 0 ? query(ctx, cur) : 0.0;
+    if (budget == 0 || nw == 0 || !(score > 0.0)) {
+        *out = cur;
+        return QR_PLUGIN_OK;
+    }
+    word *w = malloc((size_t)nw * sizeof *w);
+    char *buf = malloc(tlen + 2);
+    if (!w || !buf) {
+        free(w);
+        free(buf);
+        free(cur);
+        return t->host->err_set("%s: out of memory", WHO);
+    }
+    nw = 0;
+    for (size_t i = 0; i < tlen;) {
+        if (!is_word_byte((unsigned char)text[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < tlen && is_word_byte((unsigned char)text[j])) j++;
+        w[nw] = (word){.start = i, .len = j - i, .pos = nw};
+        nw++;
+        i = j;
+    }
+
+    /* 1. importance by deletion */
+    int rc = QR_PLUGIN_OK;
+    for (int i = 0; i < nw; i++) {
+        char *cand = splice(cur, tlen, w[i].start, w[i].len, "", 0);
+        if (!cand) {
+            rc = t->host->err_set("%s: out of memory", WHO);
+            goto done;
+        }
+        double s = query(ctx, cand);
+        free(cand);
+        w[i].importance = s == s ? score - s : 0.0;
+    }
+    /* visit order; positions are looked up by pos since edits shift them */
+    int *order = malloc((size_t)nw * sizeof *order);
+    size_t *start = malloc((size_t)nw * sizeof *start), *len = malloc((size_t)nw * sizeof *len);
+    if (!order || !start || !len) {
+        free(order);
+        free(start);
+        free(len);
+        rc = t->host->err_set("%s: out of memory", WHO);
+        goto done;
+    }
+    for (int i = 0; i < nw; i++) {
+        start[i] = w[i].start;
+        len[i] = w[i].len;
+    }
+    qsort(w, (size_t)nw, sizeof *w, cmp_importance);
+    for (int i = 0; i < nw; i++) order[i] = w[i].pos;
+
+    /* 2. greedy edits */
+    uint64_t rng = seed;
+    int edited = 0;
+    for (int oi = 0; oi < nw && edited < budget && score > 0.0; oi++) {
+        int i = order[oi];
+        char *best = NULL;
+        long best_len = 0;
+        double best_score = score;
+        for (int k = 0; k < 4; k++) {
+            for (int r = 0; r < t->tries; r++) {
+                long nl = edit_word(cur + start[i], len[i], k, &rng, buf);
+                if (nl <= 0 || ((size_t)nl == len[i] && memcmp(buf, cur + start[i], len[i]) == 0)) continue;
+                char *cand = splice(cur, tlen, start[i], len[i], buf, (size_t)nl);
+                if (!cand) {
+                    free(best);
+                    rc = t->host->err_set("%s: out of memory", WHO);
+                    goto done2;
+                }
+                double s = query(ctx, cand);
+                if (s < best_score) {
+                    free(best);
+                    best = cand;
+                    best_len = nl;
+                    best_score = s;
+                } else {
+                    free(cand);
+                }
+            }
+        }
+        if (!best) continue;
+        free(cur);
+        cur = best;
+        long delta = best_len - (long)len[i];
+        tlen = (size_t)((long)tlen + delta);
+        for (int j = i + 1; j < nw; j++) start[j] = (size_t)((long)start[j] + delta);
+        len[i] = (size_t)best_len;
+        char *nb = realloc(buf, tlen + 2);
+        if (!nb) {
+            rc = t->host->err_set("%s: out of memory", WHO);
+            goto done2;
+        }
+        buf = nb;
+        edited++;
+        score = best_score;
+    }
+done2:
+    free(order);
+    free(start);
+    free(len);
+done:
+    free(w);
+    free(buf);
+    if (rc != QR_PLUGIN_OK) {
+        free(cur);
+        return rc;
+    }
+    *out = cur;
+    return QR_PLUGIN_OK;
+}
+
+static const qr_attack_ops typo_ops = {
+    .struct_size = sizeof(qr_attack_ops),
+    .create = ty_create,
+    .destroy = ty_destroy,
+    .perturb = ty_perturb,
+};
+
+static const qr_entry entries[] = {
+    {.kind = QR_KIND_ATTACK,
+     .name = "typo",
+     .description = "DeepWordBug-style one-character edits (swap, substitute, delete, insert), "
+                    "greedy by word importance; budget = words edited",
+     .ops = &typo_ops},
+};
+
+static const qr_entry *get_entry(uint32_t i) { return i < 1 ? &entries[i] : NULL; }
+
+static const qr_plugin_desc desc = {
+    .abi_major = QR_PLUGIN_ABI_MAJOR,
+    .abi_minor = QR_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(qr_plugin_desc),
+    .name = "typo",
+    .version = "1.0.0",
+    .license = "same as qrun",
+    .n_entries = 1,
+    .get_entry = get_entry,
+    .get_ext = NULL,
+};
+
+QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &desc; }

@@ -1,0 +1,116 @@
+/* ce.c - the `ce` loss plugin: mean cross-entropy of the student's logits
+ * against the target tokens (the teacher's logits, if given, are ignored).
+ *
+ *     S = {i : targets[i] != -1},  n = |S|
+ *     loss = (1/n) Σ_{i in S} [ logsumexp_j(logits[i, j]) - logits[i, targets[i]] ]
+ *     dlogits[i, j] += (softmax(logits[i])_j - [j == targets[i]]) / n     (i in S)
+ * Rows not scored get no gradient. n = 0 gives loss 0 and no gradient.
+ * dlogits may be NULL (loss only). A target outside [0, V) other than -1,
+ * or a row whose loss is not finite (NaN/Inf logits), is an error naming
+ * the row. logsumexp is max + log Σ expf(l - max), the sum in double. */
+#include "qr_plugin.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define WHO "loss 'ce'"
+
+typedef struct {
+    const qr_host *host;
+} ce;
+
+static void *ce_create(const qr_host *host, const char *const *kv, int n_kv) {
+    static const char *const known[] = {NULL};
+    if (!QR_HOST_HAS(host, opt_int)) {
+        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
+        return NULL;
+    }
+    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
+    ce *c = calloc(1, sizeof *c);
+    if (!c) {
+        host->err_set("%s: out of memory", WHO);
+        return NULL;
+    }
+    c->host = host;
+    return c;
+}
+
+static void ce_destroy(void *self) { free(self); }
+
+/* logits (N, V), targets (N); dlogits (N, V) or NULL. */
+static int ce_compute(void *self, float *loss, float *dlogits, const float *logits, const float *teacher,
+                      const int32_t *targets, int64_t N, int V) {
+    const ce *c = self;
+    if (N < 0 || V < 1) return c->host->err_set("%s: shape (%lld, %d): expected N >= 0, V >= 1", WHO, (long long)N, V);
+    int64_t n = 0;
+    for (int64_t i = 0; i < N; i++) {
+        if (targets[i] == -1) continue;
+        if (targets[i] < 0 || targets[i] >= V)
+            return c->host->err_set("%s: targets[%lld] = %d: expected -1 (not scored) or 0..%d", WHO,
+                                    (long long)i, targets[i], V - 1);
+        n++;
+    }
+    *loss = 0.0f;
+    if (n == 0) return QR_PLUGIN_OK;
+    const double inv_n = 1.0 / (double)n;
+    double total = 0.0;
+    int64_t bad = -1;
+#pragma omp parallel for reduction(+ : total) if (N * (int64_t)V > 32768) schedule(static)
+    for (int64_t i = 0; i < N; i++) {
+        if (targets[i] == -1) continue;
+        const float *l = logits + i * V;
+        float mx = l[0];
+        for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        double s = 0.0;
+        for (int j = 0; j < V; j++) s += expf(l[j] - mx);
+        const double lse = mx + log(s), li = lse - l[targets[i]];
+        if (!isfinite(li)) {
+#pragma omp critical(qr_ce_bad)
+            if (bad < 0 || i < bad) bad = i;
+            continue;
+        }
+        total += li;
+        if (dlogits) {
+            float *d = dlogits + i * V;
+            const float lsef = (float)lse, invf = (float)inv_n;
+            for (int j = 0; j < V; j++) d[j] += expf(l[j] - lsef) * invf;
+            d[targets[i]] -= (float)inv_n;
+        }
+    }
+    if (bad >= 0)
+        return c->host->err_set("%s: row %lld of (%lld, %d): the loss is not finite (NaN or Inf logits)",
+                                WHO, (long long)bad, (long long)N, V);
+    *loss = (float)(total * inv_n);
+    return QR_PLUGIN_OK;
+}
+
+static const qr_loss_ops ce_ops = {
+    .struct_size = sizeof(qr_loss_ops),
+    .create = ce_create,
+    .destroy = ce_destroy,
+    .compute = ce_compute,
+};
+
+static const qr_entry entries[] = {
+    {.kind = QR_KIND_LOSS,
+     .name = "ce",
+     .description = "mean cross-entropy over scored rows (targets != -1); teacher ignored",
+     .ops = &ce_ops},
+};
+
+static const qr_entry *get_entry(uint32_t i) { return i < 1 ? &entries[i] : NULL; }
+
+static const qr_plugin_desc desc = {
+    .abi_major = QR_PLUGIN_ABI_MAJOR,
+    .abi_minor = QR_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(qr_plugin_desc),
+    .name = "ce",
+    .version = "1.0.0",
+    .license = "same as qrun",
+    .n_entries = 1,
+    .get_entry = get_entry,
+    .get_ext = NULL,
+};
+
+QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &desc; }

@@ -1,0 +1,434 @@
+-- precision.lua - recipe regression test for recipes/lib/precision.lua:
+-- presets, parsing, patterns and their precedence, every error message,
+-- describe, cost (against hand-computed numbers), load, LoRA slot assignment,
+-- on a synthetic GPT-2 layer list and on the real SmolLM2 model.
+-- Run from the repo root: qrun tests/recipes/precision.lua
+--
+-- This file is itself named precision.lua and qrun puts its own directory
+-- first on package.path, so the library is looked up first in the
+-- recipes/lib of the checkout this file is in.
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+package.path = here .. "/../../recipes/lib/?.lua;recipes/lib/?.lua;" .. qr.source_dir .. "/recipes/lib/?.lua;"
+  .. package.path
+local root = here .. "/../.."
+local P = require("precision")
+local T = require("qrtest")
+
+-- ---- a synthetic 12-layer GPT-2 (124M shapes) ----
+local gpt2 = {}
+for i = 0, 11 do
+  local h = "h." .. i .. "."
+  gpt2[#gpt2 + 1] = {name = h .. "attn.c_attn", in_features = 768, out_features = 2304}
+  gpt2[#gpt2 + 1] = {name = h .. "attn.c_proj", in_features = 768, out_features = 768}
+  gpt2[#gpt2 + 1] = {name = h .. "mlp.c_fc", in_features = 768, out_features = 3072}
+  gpt2[#gpt2 + 1] = {name = h .. "mlp.c_proj", in_features = 3072, out_features = 768}
+end
+
+local function wa(cfg, name)
+  for _, l in ipairs(cfg.layers) do
+    if l.name == name then return {l.w, l.a} end
+  end
+  return nil
+end
+
+-- Layers whose (w, a) is not want, as a list of names.
+local function off(cfg, want_fn)
+  local bad = {}
+  for _, l in ipairs(cfg.layers) do
+    local w, a = want_fn(l.name)
+    if l.w ~= w or l.a ~= a then bad[#bad + 1] = l.name .. "=" .. l.w .. "/" .. l.a end
+  end
+  return bad
+end
+
+-- ---- presets ----
+for _, n in ipairs({"fp", "w8a8", "w6a6", "w4a8", "w4a4", "w16a16", "w8a16", "w4a16", "w2a8"}) do
+  T.ok("prec-1.1." .. n, P.presets[n] ~= nil, "missing preset " .. n)
+end
+do
+  local bad = {}
+  for _, n in ipairs(P.preset_names) do
+    local w, a = P.parse(n)
+    if P.presets[n].w ~= w or P.presets[n].a ~= a or P.pair_name(w, a) ~= n then bad[#bad + 1] = n end
+  end
+  T.eq("prec-1.2", bad, {})
+  local n = 0
+  for _ in pairs(P.presets) do n = n + 1 end
+  T.eq("prec-1.3", n, #P.preset_names)
+  T.eq("prec-1.4", P.presets.fp, {w = 32, a = 32})
+  T.eq("prec-1.5", P.presets.w4a8, {w = 4, a = 8})
+end
+
+-- ---- parse ----
+T.eq("prec-2.1", {P.parse("w4a8")}, {4, 8})
+T.eq("prec-2.2", {P.parse("fp")}, {32, 32})
+T.eq("prec-2.3", {P.parse("W16A16")}, {16, 16})
+T.eq("prec-2.4", {P.parse("w32a32")}, {32, 32})
+T.eq("prec-2.5", {P.parse("w4a32")}, {4, 32})
+T.eq("prec-2.6", {P.parse(" w2a16 ")}, {2, 16})
+T.ok("prec-2.7", math.type((P.parse("w8a8"))) == "integer", "bits are integers")
+T.errors("prec-2.8", function() P.parse("w1a8") end, "'w1a8': weight bits 1 out of range (2..16, or 32")
+T.errors("prec-2.9", function() P.parse("w4a17") end, "'w4a17': activation bits 17 out of range")
+T.errors("prec-2.10", function() P.parse("w24a8") end, "'w24a8': weight bits 24 out of range")
+T.errors("prec-2.11", function() P.parse("w4a0") end, "activation bits 0 out of range")
+T.errors("prec-2.12", function() P.parse("int8") end, "'int8' is not a precision: expected 'fp' or 'w<bits>a<bits>'")
+T.errors("prec-2.13", function() P.parse("w4") end, "'w4' is not a precision")
+T.errors("prec-2.14", function() P.parse("") end, "'' is not a precision")
+T.errors("prec-2.15", function() P.parse(8) end, "expected a precision string like 'w4a8' or 'fp', got a number")
+T.eq("prec-2.16", P.uniform(4, 8), "w4a8")
+T.eq("prec-2.17", P.uniform(32, 32), "fp")
+T.errors("prec-2.18", function() P.uniform(1, 8) end, "uniform: weight bits 1 out of range")
+T.errors("prec-2.19", function() P.uniform(8, 4.5) end, "uniform: activation bits 4.5 out of range")
+
+-- ---- pattern matching ----
+T.ok("prec-3.1", P.match("h.0-3.mlp.*", "h.3.mlp.c_fc"))
+T.ok("prec-3.2", not P.match("h.0-3.mlp.*", "h.4.mlp.c_fc"))
+T.ok("prec-3.3", P.match("h.10-11.attn.c_*", "h.10.attn.c_proj"))
+T.ok("prec-3.4", not P.match("h.1.attn.c_proj", "h.11.attn.c_proj"), "a number is a whole component")
+T.ok("prec-3.5", P.match("*.down_proj", "model.layers.3.mlp.down_proj"), "leading * is one or more components")
+T.ok("prec-3.6", P.match("model.layers.29.*", "model.layers.29.self_attn.q_proj"), "trailing * is one or more")
+T.ok("prec-3.7", not P.match("model.layers.29.*", "model.layers.29"), "trailing * needs at least one")
+T.ok("prec-3.8", not P.match("h.*.c_fc", "h.3.mlp.c_fc"), "inner * is exactly one component")
+T.ok("prec-3.9", P.match("h.*.mlp.c_fc", "h.3.mlp.c_fc"))
+T.ok("prec-3.10", P.match("h.**.c_fc", "h.3.mlp.c_fc"), "** spans components")
+T.ok("prec-3.11", P.match("h.3.**.mlp.c_fc", "h.3.mlp.c_fc"), "** may be empty")
+T.ok("prec-3.12", P.match("*", "model.layers.0.mlp.up_proj"), "a lone * matches everything")
+T.ok("prec-3.13", P.match("*_proj", "o_proj") and not P.match("*_proj", "x.o_proj"))
+T.ok("prec-3.14", P.match("model.layers.0-2.*", "model.layers.02.mlp.up_proj"), "ranges compare numbers")
+T.ok("prec-3.15", not P.match("h.0-3.mlp.*", "h.x.mlp.c_fc"), "ranges need a number")
+T.ok("prec-3.16", P.match("h.1-1.attn.c_attn", "h.1.attn.c_attn"))
+T.ok("prec-3.17", P.match("h.3.mlp.c%d", "h.3.mlp.c%d") and not P.match("h.3.mlp.c%d", "h.3.mlp.c5"),
+  "Lua pattern characters are literal")
+
+-- ---- config on the GPT-2 list ----
+do
+  local c = P.config(gpt2, "w8a8")
+  T.eq("prec-4.1", #c.layers, 48)
+  T.eq("prec-4.2", c.name, "w8a8")
+  T.eq("prec-4.3", c.layers[1], {name = "h.0.attn.c_attn", w = 8, a = 8})
+  T.eq("prec-4.4", off(c, function() return 8, 8 end), {})
+  T.eq("prec-4.5", P.config(gpt2, "W4A8").name, "w4a8")
+  T.eq("prec-4.6", P.config(gpt2, "w4a8", "mine").name, "mine")
+  T.eq("prec-4.7", off(P.config(gpt2, {}), function() return 32, 32 end), {})
+  T.eq("prec-4.8", P.config(gpt2, {}).name, "fp")
+  T.eq("prec-4.9", off(P.config(gpt2, {w = 4, a = 16}), function() return 4, 16 end), {})
+
+  c = P.config(gpt2, {default = "w8a8", ["h.0-3.mlp.*"] = "w4a8", ["h.11.*"] = {w = 8, a = 16}}, "mix")
+  T.eq("prec-4.10", c.name, "mix")
+  T.eq("prec-4.11", off(c, function(n)
+    local i = tonumber(n:match("^h%.(%d+)%."))
+    if i == 11 then return 8, 16 end
+    if i <= 3 and n:find(".mlp.", 1, true) then return 4, 8 end
+    return 8, 8
+  end), {})
+  T.eq("prec-4.12", P.name(c), "mixed-w4/8a8/16")
+  T.eq("prec-4.13", P.config(gpt2, {default = "w8a8", ["h.0-3.mlp.*"] = "w4a8"}).name, "mixed-w4/8a8")
+  T.eq("prec-4.14", P.config(gpt2, {name = "named", default = "w6a6"}).name, "named")
+  -- layers come back in the target's order
+  local same = true
+  for i, l in ipairs(c.layers) do same = same and l.name == gpt2[i].name end
+  T.ok("prec-4.15", same, "layer order differs from the target's")
+  -- a pattern matching every layer with the same value as default is fine
+  T.eq("prec-4.16", off(P.config(gpt2, {default = "w4a4", ["h.*.attn.*"] = "w4a4", ["**"] = "w4a4"}),
+    function() return 4, 4 end), {})
+end
+
+-- ---- precedence ----
+T.errors("prec-5.1", function()
+  P.config(gpt2, {default = "fp", ["h.*.mlp.*"] = "w8a8", ["*.c_fc"] = "w4a4"}, "tie")
+end, "config 'tie': patterns '%*%.c_fc' and 'h%.%*%.mlp%.%*' are equally specific and give layer h%.0%.mlp%.c_fc")
+do
+  local c = P.config(gpt2, {
+    default = "w6a6",
+    ["h.*.mlp.*"] = "w8a8",           -- 1 + 3 = 4 literal characters
+    ["*.mlp.c_fc"] = "w4a8",          -- 3 + 4 = 7
+    ["h.3.mlp.c_fc"] = "w2a8",        -- 1 + 1 + 3 + 4 = 9
+    ["h.0-5.mlp.c_fc"] = "w4a16",     -- 1 + 3 + 4 = 8 (ranges count 0)
+  })
+  T.eq("prec-5.2", wa(c, "h.3.mlp.c_fc"), {2, 8})
+  T.eq("prec-5.3", wa(c, "h.4.mlp.c_fc"), {4, 16})
+  T.eq("prec-5.4", wa(c, "h.7.mlp.c_fc"), {4, 8})
+  T.eq("prec-5.5", wa(c, "h.7.mlp.c_proj"), {8, 8})
+  T.eq("prec-5.6", wa(c, "h.7.attn.c_proj"), {6, 6})
+  -- ordered entries come after every keyed pattern, last match wins
+  c = P.config(gpt2, {
+    default = "w8a8",
+    ["h.3.mlp.c_fc"] = "w2a8",
+    {"*.mlp.*", "w4a4"},
+    {"h.0-1.*", "fp"},
+    {"h.1.attn.c_attn", "w16a16"},
+  })
+  T.eq("prec-5.7", wa(c, "h.3.mlp.c_fc"), {4, 4})
+  T.eq("prec-5.8", wa(c, "h.0.mlp.c_fc"), {32, 32})
+  T.eq("prec-5.9", wa(c, "h.1.attn.c_attn"), {16, 16})
+  T.eq("prec-5.10", wa(c, "h.2.attn.c_attn"), {8, 8})
+  -- and ordered entries resolve what a tie cannot
+  c = P.config(gpt2, {default = "fp", {"h.*.mlp.*", "w8a8"}, {"*.c_fc", "w4a4"}})
+  T.eq("prec-5.11", {wa(c, "h.0.mlp.c_fc"), wa(c, "h.0.mlp.c_proj")}, {{4, 4}, {8, 8}})
+  -- the result never depends on pairs() order: build the same spec many times
+  local ref = P.describe(P.config(gpt2, {default = "w8a8", ["*.c_fc"] = "w4a8", ["h.2-9.*"] = "w6a6"}))
+  local same = true
+  for k = 1, 20 do
+    local s = {}
+    local keys = {"h.2-9.*", "default", "*.c_fc"}
+    for j = 1, 3 do
+      local key = keys[(j + k) % 3 + 1]
+      s[key] = ({["h.2-9.*"] = "w6a6", default = "w8a8", ["*.c_fc"] = "w4a8"})[key]
+    end
+    same = same and P.describe(P.config(gpt2, s)) == ref
+  end
+  T.ok("prec-5.12", same, "result depends on table construction order")
+  -- 'h.2-9.*' (1) is less specific than '*.c_fc' (4)
+  T.eq("prec-5.13", wa(P.config(gpt2, {default = "w8a8", ["*.c_fc"] = "w4a8", ["h.2-9.*"] = "w6a6"}), "h.5.mlp.c_fc"),
+    {4, 8})
+end
+
+-- ---- errors in specs, each naming what is wrong ----
+T.errors("prec-6.1", function() P.config(gpt2, {["h.40.*"] = "w4a4"}, "x") end,
+  "config 'x': pattern 'h.40.*' matches no layer of the layer list (48 linear layers)")
+T.errors("prec-6.2", function() P.config(gpt2, {["h.0.*"] = "w4a99"}, "x") end,
+  "config 'x': pattern 'h.0.*': 'w4a99': activation bits 99 out of range")
+T.errors("prec-6.3", function() P.config(gpt2, {["h.0.*"] = {w = 1, a = 8}}, "x") end,
+  "config 'x': pattern 'h.0.*': weight bits 1 out of range")
+T.errors("prec-6.4", function() P.config(gpt2, {["h.0.*"] = {w = 4}}, "x") end,
+  "config 'x': pattern 'h.0.*': needs both w and a")
+T.errors("prec-6.5", function() P.config(gpt2, {["h.0.*"] = {w = 4, a = 8, b = 2}}, "x") end,
+  "config 'x': pattern 'h.0.*': unknown field 'b'")
+T.errors("prec-6.6", function() P.config(gpt2, {["h.0.*"] = true}, "x") end,
+  "config 'x': pattern 'h.0.*': value is a boolean; expected a precision like 'w4a8'")
+T.errors("prec-6.7", function() P.config(gpt2, {default = "w9a99"}, "x") end,
+  "config 'x': default: 'w9a99': activation bits 99 out of range")
+T.errors("prec-6.8", function() P.config(gpt2, "int4") end, "config 'int4': spec: 'int4' is not a precision")
+T.errors("prec-6.9", function() P.config(gpt2, 42) end, "spec must be a precision string or a table, got a number")
+T.errors("prec-6.10", function() P.config(gpt2, {["h.5-2.*"] = "w4a4"}, "x") end,
+  "config 'x': pattern 'h.5-2.*': range 5-2 is empty")
+T.errors("prec-6.11", function() P.config(gpt2, {["h..mlp"] = "w4a4"}, "x") end,
+  "config 'x': pattern 'h..mlp' has an empty component")
+T.errors("prec-6.12", function() P.config(gpt2, {["h.1**.mlp"] = "w4a4"}, "x") end,
+  "'**' must be a whole component")
+T.errors("prec-6.13", function() P.config(gpt2, {[true] = "w4a4"}, "x") end, "config 'x': unexpected key true")
+T.errors("prec-6.14", function() P.config(gpt2, {{"h.0.*"}}, "x") end,
+  "config 'x': ordered entry [1] must be {pattern, value}")
+T.errors("prec-6.15", function() P.config(gpt2, {{"h.99.*", "w4a4"}}, "x") end,
+  "config 'x': pattern 'h.99.*' matches no layer")
+T.errors("prec-6.16", function() P.config(gpt2, {w = 4, a = 8, ["h.0.*"] = "fp"}, "x") end,
+  "a spec with w/a is uniform and takes no other key")
+T.errors("prec-6.17", function() P.config(nil, "w8a8") end, "target must be a model or an array")
+T.errors("prec-6.18", function() P.config({{in_features = 1}}, "w8a8") end, "target layer [1] has no name")
+T.errors("prec-6.19", function() P.config(gpt2, "w8a8", 5) end, "config name must be a string")
+T.errors("prec-6.20", function() P.config(gpt2, {name = 5}) end, "name must be a string, got a number")
+-- no error when unnamed: the label says so
+T.errors("prec-6.21", function() P.config(gpt2, {["nope"] = "w4a4"}) end, "config '(unnamed)': pattern 'nope'")
+
+-- ---- describe ----
+do
+  local c = P.config(gpt2, {default = "w8a8", ["h.0-3.mlp.*"] = "w4a8", ["h.11.attn.c_attn"] = "fp"}, "mix")
+  local d = P.describe(c, gpt2, 1024)
+  local lines = {}
+  for line in d:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  T.eq("prec-7.1", lines[1], "config mix: 48 linear layers (mixed-w4/8/32a8/32), w/a in bits, 32 = not quantized")
+  T.eq("prec-7.2", lines[2], "  pattern             w    a")
+  T.eq("prec-7.3", {table.unpack(lines, 3, #lines - 1)}, {
+    "  h.0-3.attn.*        8    8",
+    "  h.0-3.mlp.*         4    8",
+    "  h.4-10.*            8    8",
+    "  h.11.attn.c_attn   32   32",
+    "  h.11.attn.c_proj    8    8",
+    "  h.11.mlp.*          8    8",
+  })
+  T.ok("prec-7.4", lines[#lines]:find("^  cost: BitOPs 0%.%d+ of fp %(.+BitOPs at 1024 tokens%), weights 0%.%d+ of fp")
+    ~= nil, lines[#lines])
+  -- every row is a valid pattern, and the rows rebuild the same configuration
+  local spec = {}
+  for _, r in ipairs(P.rows(c)) do spec[#spec + 1] = {r[1], {w = r[2], a = r[3]}} end
+  T.eq("prec-7.5", P.config(gpt2, spec, "mix").layers, c.layers)
+  -- uniform: one row; no target: no cost line
+  T.eq("prec-7.6", P.describe(P.config(gpt2, "w4a4")),
+    "config w4a4: 48 linear layers, w/a in bits, 32 = not quantized\n  pattern     w    a\n  h.0-11.*    4    4")
+  -- names that do not share an index layout fall back to runs of equal layers
+  local odd = {{name = "enc.a", in_features = 2, out_features = 2}, {name = "enc.b", in_features = 2, out_features = 2},
+    {name = "head", in_features = 2, out_features = 3}}
+  T.eq("prec-7.7", P.rows(P.config(odd, {default = "w8a8", head = "fp"})), {{"enc.a .. enc.b", 8, 8}, {"head", 32, 32}})
+  T.errors("prec-7.8", function() P.describe(c, odd) end, "config 'mix' has 48 layers, the layer list (3 linear layers)")
+end
+
+-- ---- cost ----
+do
+  -- Two layers, seq_len = 5:
+  --   A: in 4, out 3, w4a8;  B: in 3, out 2, fp (w32a32)
+  --   MACs   = 5 * (4*3 + 3*2)            = 5 * 18       = 90
+  --   BitOPs = 5*12*4*8 + 5*6*32*32       = 1920 + 30720 = 32640
+  --   fp     = 5*18*32*32                                 = 92160   -> ratio 32640/92160 = 0.3541666...
+  --   bytes  = (12*4/8 + 3*4 scales) + 6*4 = 18 + 24      = 42
+  --   fp     = 18*4                                       = 72      -> ratio 42/72 = 0.583333...
+  --   avg w  = (12*4 + 6*32)/18 = 240/18 = 13.333..., avg a = (12*8 + 6*32)/18 = 288/18 = 16
+  local two = {{name = "A", in_features = 4, out_features = 3}, {name = "B", in_features = 3, out_features = 2}}
+  local cfg = P.config(two, {default = "fp", A = "w4a8"})
+  local c = P.cost(cfg, two, 5)
+  T.eq("prec-8.1", {c.macs, c.bitops, c.fp_bitops, c.bytes, c.fp_bytes}, {90, 32640, 92160, 42, 72})
+  T.ok("prec-8.2", math.type(c.bitops) == "integer" and math.type(c.bytes) == "integer", "counts are integers")
+  T.near("prec-8.3", {c.bitops_ratio, c.bytes_ratio, c.avg_wbits, c.avg_abits},
+    {32640 / 92160, 42 / 72, 240 / 18, 16}, 1e-15)
+  T.eq("prec-8.4", P.cost(cfg, two).bitops, 32640 // 5)  -- seq_len defaults to 1
+  -- a bit count that is not whole bytes: 3 weights at 3 bits = 9 bits = 1.125 bytes, + 4 (one scale)
+  local one = {{name = "x", in_features = 3, out_features = 1}}
+  T.eq("prec-8.5", P.cost(P.config(one, "w3a8"), one).bytes, 5.125)
+  T.errors("prec-8.6", function() P.cost(cfg, two, 0) end, "seq_len must be a positive integer")
+  T.errors("prec-8.7", function() P.cost(cfg, {{name = "A", in_features = 4}, two[2]}) end,
+    "layer A needs positive integer in_features and out_features")
+  T.errors("prec-8.8", function() P.cost({name = "bad", layers = {{name = "A", w = 4, a = 8}, {name = "C", w = 8, a = 8}}}, two) end,
+    "config 'bad': layer 2 is 'C', the target's is 'B'")
+  T.errors("prec-8.9", function() P.cost({name = "bad", layers = {{name = "A", w = 4, a = 1}, {name = "B", w = 8, a = 8}}}, two) end,
+    "config 'bad': layer A has w=4 a=1")
+  T.errors("prec-8.10", function() P.cost("w8a8", two) end, "expected a configuration {name=, layers=}")
+
+  -- uniform presets on GPT-2: BitOPs ratio = w*a/1024 exactly. Bytes: per
+  -- block the weights are 768*(2304 + 768 + 3072 + 3072) = 7077888 and the
+  -- outputs 2304 + 768 + 3072 + 768 = 6912, so the ratio is
+  -- (P*w + 32*6912)/(32*P) = w/32 + 6912/7077888 = w/32 + 1/1024.
+  local want = {fp = {1, 1}, w16a16 = {0.25, 0.5 + 1 / 1024}, w8a8 = {0.0625, 0.25 + 1 / 1024},
+    w6a6 = {36 / 1024, 6 / 32 + 1 / 1024}, w4a8 = {0.03125, 0.125 + 1 / 1024}, w4a4 = {16 / 1024, 0.125 + 1 / 1024},
+    w2a8 = {16 / 1024, 2 / 32 + 1 / 1024}, w8a16 = {0.125, 0.25 + 1 / 1024}, w4a16 = {0.0625, 0.125 + 1 / 1024}}
+  for _, n in ipairs(P.preset_names) do
+    local cc = P.cost(P.config(gpt2, n), gpt2, 512)
+    T.near("prec-8.11." .. n, {cc.bitops_ratio, cc.bytes_ratio}, want[n], 1e-15)
+  end
+  local fp = P.cost(P.config(gpt2, "fp"), gpt2, 512)
+  T.eq("prec-8.12", {fp.bitops, fp.bytes, fp.avg_wbits, fp.avg_abits}, {512 * 12 * 7077888 * 1024, 12 * 7077888 * 4, 32.0, 32.0})
+end
+
+-- ---- load ----
+local tmp = os.tmpname()
+local tmplua = tmp .. ".lua"
+local function write(text)
+  local f = assert(io.open(tmplua, "wb"))
+  f:write(text)
+  f:close()
+end
+do
+  local cfgs = P.load("fp, w8a8,W4A8", gpt2)
+  T.eq("prec-9.1", {cfgs[1].name, cfgs[2].name, cfgs[3].name}, {"fp", "w8a8", "w4a8"})
+  T.eq("prec-9.2", {cfgs[3].layers[48].w, cfgs[3].layers[48].a}, {4, 8})
+  T.errors("prec-9.3", function() P.load("fp,w8a8,W8A8", gpt2) end,
+    "load: duplicate configuration name 'w8a8' (from 'w8a8' and 'W8A8')")
+  T.errors("prec-9.4", function() P.load("fp,w8a9x", gpt2) end, "'w8a9x' is not a precision")
+  T.errors("prec-9.5", function() P.load("no/such/configs.lua", gpt2) end, "cannot load 'no/such/configs.lua'")
+  T.errors("prec-9.6", function() P.load(" , ", gpt2) end, "load: no configurations")
+  write('return {default = "w8a8", ["h.0.*"] = "fp"}')
+  local one = P.load(tmplua, gpt2)
+  T.eq("prec-9.7", {#one, one[1].name}, {1, tmplua:match("([^/]+)%.lua$")})
+  write('return {{name = "a", spec = "w4a4"}, {name = "b", default = "w8a8", ["h.1.*"] = "w4a8"}, {spec = "w6a6"}}')
+  local three = P.load("fp," .. tmplua, gpt2)
+  T.eq("prec-9.8", {three[1].name, three[2].name, three[3].name, three[4].name}, {"fp", "a", "b", "w6a6"})
+  T.eq("prec-9.9", wa(three[3], "h.1.mlp.c_fc"), {4, 8})
+  write('return {{name = "a", spec = "w4a4"}, {name = "a", spec = "w8a8"}}')
+  T.errors("prec-9.10", function() P.load(tmplua, gpt2) end, "duplicate configuration name 'a'")
+  write('return {{name = "a", spec = {["h.77.*"] = "w4a4"}}}')
+  T.errors("prec-9.11", function() P.load(tmplua, gpt2) end,
+    "precision: " .. tmplua .. ": config 'a': pattern 'h.77.*' matches no layer")
+  write('return {{name = "a", spec = "w4a4", extra = 1}}')
+  T.errors("prec-9.12", function() P.load(tmplua, gpt2) end, "entry [1] has unknown field 'extra'")
+  write('return 42')
+  T.errors("prec-9.13", function() P.load(tmplua, gpt2) end, "returned a number; expected a spec")
+  write('error("boom")')
+  T.errors("prec-9.14", function() P.load(tmplua, gpt2) end, "raised an error: .*boom")
+  write('return {{name = "a", spec = "w4a4"}, 7}')
+  T.errors("prec-9.15", function() P.load(tmplua, gpt2) end, "entry [2] is a number")
+  local t = P.load({"w8a8", {name = "t", default = "w4a4"}}, gpt2)
+  T.eq("prec-9.16", {t[1].name, t[2].name}, {"w8a8", "t"})
+  os.remove(tmplua)
+  os.remove(tmp)
+end
+
+-- ---- LoRA slots ----
+do
+  local mlp4 = P.config(gpt2, {default = "w8a8", ["*.mlp.*"] = "w4a8"}, "mlp4")
+  local cfgs = P.load("fp,w8a8,w4a8", gpt2)
+  cfgs[4] = mlp4
+  local slots, per = P.assign_adapters(cfgs)
+  T.eq("prec-10.1", slots, 3)
+  local all3 = true
+  for _, n in ipairs(per) do all3 = all3 and n == 3 end
+  T.ok("prec-10.2", #per == 48 and all3, T.show(per))
+  -- fp -> 0, w8a8 -> 1, w4a8 -> 2; mlp4 reuses 1 (attention) and 2 (MLP)
+  T.eq("prec-10.3", {cfgs[1].layers[1].adapter, cfgs[2].layers[1].adapter, cfgs[3].layers[1].adapter,
+    mlp4.layers[1].adapter, mlp4.layers[3].adapter}, {0, 1, 2, 1, 2})
+  -- {fp, w4a8, mlp4}: attention layers see 3 pairs, MLP layers only 2
+  local set = {P.config(gpt2, "fp"), P.config(gpt2, "w4a8"), mlp4}
+  slots, per = P.assign_adapters(set)
+  T.eq("prec-10.4", {slots, per[1], per[2], per[3], per[4]}, {3, 3, 3, 2, 2})
+  T.eq("prec-10.5", {mlp4.layers[1].adapter, mlp4.layers[3].adapter}, {2, 1})
+  T.eq("prec-10.6", {P.assign_adapters({P.config(gpt2, "w4a4")})}, {1, (function()
+    local t = {}
+    for i = 1, 48 do t[i] = 1 end
+    return t
+  end)()})
+  T.errors("prec-10.7", function() P.assign_adapters({}) end, "non-empty array")
+  T.errors("prec-10.8", function() P.assign_adapters({mlp4, P.config({{name = "A"}}, "fp")}) end,
+    "config 'fp' has 1 layers, 'mlp4' has 48")
+end
+
+-- ---- the real SmolLM2 ----
+local path = qr.default_model()
+local model, err = nil, "qr.default_model() returned nothing"
+if path then model, err = qr.model(path) end
+T.ok("prec-11.0", model ~= nil, "SmolLM2 is needed (scripts/fetch_model.sh, or QRUN_MODEL): " .. tostring(err))
+if model then
+  local info = model:info()
+  local lin = model:linears()
+  T.eq("prec-11.1", {info.n_layer, #lin}, {30, 210})
+  local c = P.config(model, {default = "w8a8", ["model.layers.0-2.*"] = "w4a8", ["*.down_proj"] = "w4a4",
+    ["model.layers.29.*"] = {w = 8, a = 16}}, "s")
+  T.eq("prec-11.2", off(c, function(n)
+    local i = tonumber(n:match("^model%.layers%.(%d+)%."))
+    -- 'model.layers.29.*' (17) > 'model.layers.0-2.*' (11) > '*.down_proj' (9)
+    if i == 29 then return 8, 16 end
+    if i <= 2 then return 4, 8 end
+    if n:find("down_proj$") then return 4, 4 end
+    return 8, 8
+  end), {})
+  T.errors("prec-11.3", function() P.config(model, {["model.layers.30.*"] = "w4a4"}, "x") end,
+    "pattern 'model.layers.30.*' matches no layer of llama SmolLM2")
+  T.errors("prec-11.4", function() P.config(model, {["h.0.*"] = "w4a4"}, "x") end, "(210 linear layers)")
+  local cfgs = P.load("fp,w8a8,w4a8," .. root .. "/recipes/configs/mixed.lua", model)
+  local names = {}
+  for i, cf in ipairs(cfgs) do names[i] = cf.name end
+  T.eq("prec-11.5", names, {"fp", "w8a8", "w4a8", "mlp4", "edges8", "down16"})
+  local by = {}
+  for _, cf in ipairs(cfgs) do by[cf.name] = cf end
+  T.eq("prec-11.6", P.rows(by.mlp4), {{"model.layers.0-29.self_attn.*", 8, 8}, {"model.layers.0-29.mlp.*", 4, 8}})
+  T.eq("prec-11.7", P.rows(by.edges8), {{"model.layers.0-2.*", 8, 8}, {"model.layers.3-26.*", 4, 8},
+    {"model.layers.27-29.*", 8, 8}})
+  T.eq("prec-11.8", wa(by.down16, "model.layers.13.mlp.down_proj"), {4, 16})
+  T.eq("prec-11.9", wa(by.down16, "model.layers.13.mlp.up_proj"), {4, 8})
+  local d = P.describe(by.mlp4, model, 512)
+  T.ok("prec-11.10", d:find("\n  model.layers.0-29.self_attn.*    8    8\n", 1, true) ~= nil, d)
+  T.ok("prec-11.11", d:find("\n  model.layers.0-29.mlp.*          4    8\n", 1, true) ~= nil, d)
+  -- mlp4 on SmolLM2: attention 576*(576+192+192+576) = 576*1536 per layer,
+  -- MLP 3*576*1536, so BitOPs = (1*64 + 3*32)/(4*1024) = 160/4096 = 0.0390625
+  -- and avg w = (1*8 + 3*4)/4 = 5 bits.
+  local cost = P.cost(by.mlp4, model, 512)
+  T.near("prec-11.12", {cost.bitops_ratio, cost.avg_wbits, cost.avg_abits}, {160 / 4096, 5, 8}, 1e-15)
+  T.eq("prec-11.13", cost.fp_bitops, 512 * 30 * 4 * 576 * 1536 * 1024)
+  -- LoRA slots for {fp, w8a8, w4a8, mlp4}: 3 everywhere
+  local slots, per = P.assign_adapters({by.fp, by.w8a8, by.w4a8, by.mlp4})
+  local all3 = #per == 210
+  for _, n in ipairs(per) do all3 = all3 and n == 3 end
+  T.ok("prec-11.14", slots == 3 and all3, "slots " .. slots)
+  -- the whole set: down16 adds w4a16 on down_proj (4 pairs there), edges8 nothing new
+  slots, per = P.assign_adapters(cfgs)
+  T.eq("prec-11.15", {slots, per[1], per[5], per[7]}, {4, 3, 3, 4})
+  -- describe rows rebuild every configuration
+  local bad = {}
+  for _, cf in ipairs(cfgs) do
+    local spec = {}
+    for _, r in ipairs(P.rows(cf)) do spec[#spec + 1] = {r[1], {w = r[2], a = r[3]}} end
+    local back = P.config(model, spec, cf.name)
+    for i, l in ipairs(back.layers) do
+      if l.w ~= cf.layers[i].w or l.a ~= cf.layers[i].a then bad[#bad + 1] = cf.name .. ":" .. l.name; break end
+    end
+  end
+  T.eq("prec-11.16", bad, {})
+end
+
+T.done()
