@@ -835,6 +835,7 @@ int luaopen_qr(lua_State *L) {
 #endif
     qr_lua_text_open(L, mod);
     qr_lua_model_open(L, mod);
+    qr_lua_plugin_open(L, mod);
     lua_settop(L, mod);
     return 1;
 }

@@ -32,6 +32,7 @@ int luaopen_qr(lua_State *L);
 /* Binding files: add functions to the module table at absolute index mod. */
 void qr_lua_text_open(lua_State *L, int mod);
 void qr_lua_model_open(lua_State *L, int mod);
+void qr_lua_plugin_open(lua_State *L, int mod); /* lua_plugin.c: plugins, quantizers */
 
 /* ---- errors ---- */
 

@@ -19,7 +19,7 @@ local o = qr.opts{
   {"out", "results/ptq.json", "results JSON (rewritten after each configuration)"},
   {"quantizers", "minmax,log,tanh", "quantizer plugins to sweep"},
   {"configs", "w8a8,w6a6,w4a8,w4a4", "uniform configurations (presets or .lua files) run with every quantizer"},
-  {"mixed", qr.source_dir .. "/recipes/configs/mixed.lua", "mixed configurations, run with minmax ('' for none)"},
+  {"mixed", qr.source_dir .. "/recipes/configs/mixed.lua", "mixed configurations, run with minmax after the first quantizer's sweep ('' for none)"},
   {"seq", 512, "sequence length for the BitOPs cost"},
   {"batch", 16, "questions generated together"},
   {"max-new-tokens", 24, "longest answer in tokens"},
@@ -74,13 +74,15 @@ local quantizers = {}
 for q in o.quantizers:gmatch("[^,%s]+") do quantizers[#quantizers + 1] = q end
 model:quantize{weight = quantizers[1] or "minmax", act = quantizers[1] or "minmax"}
 run(P.config(model, "fp", "fp"), "none")
-for _, q in ipairs(quantizers) do
+-- the default quantizer's sweep and the mixed configurations first: a run
+-- cut short (it resumes) has the most informative rows
+for qi, q in ipairs(quantizers) do
   model:quantize{weight = q, act = q}
   for _, cfg in ipairs(P.load(o.configs, model)) do run(cfg, q) end
-end
-if o.mixed ~= "" then
-  model:quantize{weight = "minmax", act = "minmax"}
-  for _, cfg in ipairs(P.load(o.mixed, model)) do run(cfg, "minmax") end
+  if qi == 1 and o.mixed ~= "" then
+    model:quantize{weight = "minmax", act = "minmax"}
+    for _, cfg in ipairs(P.load(o.mixed, model)) do run(cfg, "minmax") end
+  end
 end
 
 print(string.format("\n%-10s %-7s %7s %7s %8s %7s", "config", "quant", "EM", "F1", "BitOPs", "bytes"))

@@ -93,39 +93,44 @@ static char *splice(const char *text, size_t tlen, size_t start, size_t len, con
     return s;
 }
 
+/* Byte offset of character p of w (wl bytes; p = the count gives wl). */
+static size_t char_start(const char *w, size_t wl, int p) {
+    size_t i = 0;
+    for (int c = 0; i < wl; i++)
+        if (((unsigned char)w[i] & 0xC0) != 0x80 && c++ == p) return i;
+    return wl;
+}
+
 /* One edit of kind k (0 swap, 1 substitute, 2 delete, 3 insert) of word w
  * (wl bytes) into buf (room for wl + 1 bytes); returns the new length, or
  * -1 if the edit does not apply. */
 static long edit_word(const char *w, size_t wl, int k, uint64_t *rng, char *buf) {
-    size_t cs[256]; /* character starts; words longer than 255 chars: first 255 */
     int nc = 0;
-    for (size_t i = 0; i < wl && nc < 255; i++)
-        if (((unsigned char)w[i] & 0xC0) != 0x80) cs[nc++] = i;
-    cs[nc] = nc < 255 ? wl : cs[nc - 1] + 1; /* unreachable clamp keeps cs[nc] defined */
-    if (nc == 255) { /* find the end of the 255th character */
-        size_t e = cs[254] + 1;
-        while (e < wl && ((unsigned char)w[e] & 0xC0) == 0x80) e++;
-        cs[255] = e;
-    }
+    for (size_t i = 0; i < wl; i++) nc += ((unsigned char)w[i] & 0xC0) != 0x80;
     switch (k) {
     case 0: { /* swap characters p and p+1 */
         if (nc < 2) return -1;
         int p = below(rng, nc - 1);
-        size_t a = cs[p], b = cs[p + 1], c = cs[p + 2];
+        size_t a = char_start(w, wl, p), b = char_start(w, wl, p + 1), c = char_start(w, wl, p + 2);
         memcpy(buf, w, a);
         memcpy(buf + a, w + b, c - b);
         memcpy(buf + a + (c - b), w + a, b - a);
         memcpy(buf + c, w + c, wl - c);
         return (long)wl;
     }
-    case 1: { /* substitute character p by a letter */
+    case 1: { /* substitute character p by another letter */
         int p = below(rng, nc);
-        size_t a = cs[p], b = cs[p + 1];
-        unsigned char orig = (unsigned char)w[a];
-        int upper = orig >= 'A' && orig <= 'Z';
-        char ch = (char)((upper ? 'A' : 'a') + below(rng, 25));
-        if (ch >= (char)orig && (b - a == 1) && ((upper && orig >= 'A' && orig <= 'Z') || (orig >= 'a' && orig <= 'z')))
-            ch++; /* 25 letters other than the original */
+        size_t a = char_start(w, wl, p), b = char_start(w, wl, p + 1);
+        char o = w[a], ch;
+        if (o >= 'A' && o <= 'Z') {
+            ch = (char)('A' + below(rng, 25));
+            ch += ch >= o;
+        } else if (o >= 'a' && o <= 'z') {
+            ch = (char)('a' + below(rng, 25));
+            ch += ch >= o;
+        } else {
+            ch = (char)('a' + below(rng, 26));
+        }
         memcpy(buf, w, a);
         buf[a] = ch;
         memcpy(buf + a + 1, w + b, wl - b);
@@ -134,14 +139,14 @@ static long edit_word(const char *w, size_t wl, int k, uint64_t *rng, char *buf)
     case 2: { /* delete character p */
         if (nc < 2) return -1;
         int p = below(rng, nc);
-        size_t a = cs[p], b = cs[p + 1];
+        size_t a = char_start(w, wl, p), b = char_start(w, wl, p + 1);
         memcpy(buf, w, a);
         memcpy(buf + a, w + b, wl - b);
         return (long)(wl - (b - a));
     }
     case 3: { /* insert a letter before character p (p = nc: at the end) */
         int p = below(rng, nc + 1);
-        size_t a = cs[p];
+        size_t a = char_start(w, wl, p);
         memcpy(buf, w, a);
         buf[a] = (char)('a' + below(rng, 26));
         memcpy(buf + a + 1, w + a, wl - a);

@@ -80,16 +80,17 @@ static void log_row(float *y, const float *x, int64_t n, float m, int bits) {
         double r = fabs((double)x[j]) / md; /* in [0, 1]; >= 2^-277 unless 0 */
         int64_t b;
         memcpy(&b, &r, sizeof b);
-        int64_t k = 1023 - (b >> 52) - ((b & MANT_MASK) >= SQRT2_MANT);
+        int64_t up = (b & MANT_MASK) >= SQRT2_MANT;
+        int64_t k = 1023 - (b >> 52) - up;
         k = k < 0 ? 0 : k;
-        /* m·2^-k is 0 in float well before k = 1000; keep 2^-k a normal double */
+        /* m·2^-k is 0 in float well before k = 1000; keep 2^-k a normal
+         * double. k > K (which includes x = 0) selects the zero level. */
         int64_t kc = k > 1000 ? 1000 : k;
         int64_t pb = (1023 - kc) << 52;
         double p;
         memcpy(&p, &pb, sizeof p);
-        float v = (float)(md * p);
-        v = (k > K || x[j] == 0.0f) ? 0.0f : v;
-        y[j] = x[j] < 0.0f ? -v : v;
+        double keep = k > K ? 0.0 : 1.0;
+        y[j] = copysignf((float)(md * p * keep), x[j]);
     }
 }
 

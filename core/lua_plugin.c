@@ -1,0 +1,255 @@
+/* lua_plugin.c - plugins from Lua: qr.plugins(), qr.load_plugin(path) and
+ * qr.quantizer(name, opts) -> "qr.Quantizer" with :fake(rows, bits),
+ * :backward(rows, douts, bits) and :name().
+ *
+ * Rows are Lua arrays of arrays of numbers (all of one length), i.e. a
+ * (rows, cols) matrix; results are new tables of the same shape. A failed
+ * plugin scan, an unknown name, a bad option or bad bits raise errors (the
+ * plugin's message); qr.load_plugin returns nil, message. */
+#include "lua_qr.h"
+
+#include "plugin.h"
+#include "qr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUANTIZER_MT "qr.Quantizer"
+
+typedef struct {
+    qr_quantizer *q; /* NULL once closed */
+} lua_quantizer;
+
+/* qr.plugins() -> {{kind=, name=, description=, plugin=, version=, file=}, ...} */
+static int l_plugins(lua_State *L) {
+    if (qr_plugins_init() != QR_OK) return qr_lua_raise(L);
+    int n = qr_plugins_count();
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        const qr_plugin_info *p = qr_plugins_at(i);
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, p->kind_name);
+        lua_setfield(L, -2, "kind");
+        lua_pushstring(L, p->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, p->description);
+        lua_setfield(L, -2, "description");
+        lua_pushstring(L, p->plugin);
+        lua_setfield(L, -2, "plugin");
+        lua_pushstring(L, p->version);
+        lua_setfield(L, -2, "version");
+        lua_pushstring(L, p->file);
+        lua_setfield(L, -2, "file");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* qr.load_plugin(path) -> true | nil, message */
+static int l_load_plugin(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    if (qr_plugin_load(path) != QR_OK) return qr_lua_fail(L);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int cmp_key(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Options table at arg -> kv pairs as strings, kept alive in a table pushed
+ * on the stack (so no C allocation can leak on an error). Returns kv (a
+ * userdata block, also on the stack) and sets *n_kv. Keys sorted, so the
+ * first bad option named is always the same. */
+static const char **opts_to_kv(lua_State *L, int arg, int *n_kv) {
+    *n_kv = 0;
+    if (lua_isnoneornil(L, arg)) return NULL;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_argerror(L, arg, lua_pushfstring(L, "option keys must be strings, got %s",
+                                                  luaL_typename(L, -2)));
+        n++;
+        lua_pop(L, 1);
+    }
+    const char **kv = lua_newuserdatauv(L, (size_t)(2 * n + 1) * sizeof *kv, 1);
+    lua_createtable(L, 2 * n, 0); /* anchors the strings */
+    int anchor = lua_gettop(L);
+    int i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        const char *key = lua_tostring(L, -2);
+        switch (lua_type(L, -1)) {
+        case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, -1) ? "true" : "false"); break;
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, -1)) lua_pushfstring(L, "%I", lua_tointeger(L, -1));
+            else {
+                char buf[64];
+                snprintf(buf, sizeof buf, "%.17g", (double)lua_tonumber(L, -1));
+                lua_pushstring(L, buf);
+            }
+            break;
+        case LUA_TSTRING: lua_pushvalue(L, -1); break;
+        default:
+            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': expected a string, number or boolean, got %s",
+                                                  key, luaL_typename(L, -1)));
+            return NULL;
+        }
+        kv[2 * i] = key; /* the key is anchored by the options table itself */
+        kv[2 * i + 1] = lua_tostring(L, -1);
+        lua_rawseti(L, anchor, i + 1);
+        lua_pop(L, 1);
+        i++;
+    }
+    /* sort the pairs by key */
+    const char **pairs = kv;
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && cmp_key(&pairs[2 * b], &pairs[2 * (b - 1)]) < 0; b--) {
+            const char *k = pairs[2 * b], *v = pairs[2 * b + 1];
+            pairs[2 * b] = pairs[2 * (b - 1)];
+            pairs[2 * b + 1] = pairs[2 * (b - 1) + 1];
+            pairs[2 * (b - 1)] = k;
+            pairs[2 * (b - 1) + 1] = v;
+        }
+    lua_setiuservalue(L, -2, 1); /* the anchor table lives with kv */
+    *n_kv = n;
+    return kv;
+}
+
+/* qr.quantizer(name, opts) -> qr.Quantizer */
+static int l_quantizer(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    int n_kv;
+    const char **kv = opts_to_kv(L, 2, &n_kv);
+    lua_quantizer *u = qr_lua_newudata(L, sizeof *u, QUANTIZER_MT, 0);
+    u->q = qr_quantizer_new(name, kv, n_kv);
+    if (!u->q) return qr_lua_raise(L);
+    return 1;
+}
+
+/* Read a (rows, cols) matrix from the table at idx into a malloc'd buffer
+ * anchored as a userdata on the stack (freed by Lua). what names it. */
+static float *check_matrix(lua_State *L, int idx, const char *what, int64_t *rows, int64_t *cols) {
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_Integer R = luaL_len(L, idx), C = -1;
+    for (lua_Integer r = 1; r <= R; r++) {
+        if (lua_geti(L, idx, r) != LUA_TTABLE)
+            luaL_argerror(L, idx, lua_pushfstring(L, "%s[%d]: expected an array of numbers, got %s", what,
+                                                  (int)r, luaL_typename(L, -1)));
+        lua_Integer c = luaL_len(L, -1);
+        if (C < 0) C = c;
+        else if (c != C)
+            luaL_argerror(L, idx, lua_pushfstring(L, "%s[%d]: %d numbers, expected %d like %s[1]", what,
+                                                  (int)r, (int)c, (int)C, what));
+        lua_pop(L, 1);
+    }
+    if (C < 0) C = 0;
+    if (R > 0 && C > (lua_Integer)(((size_t)1 << 40) / (size_t)R))
+        luaL_argerror(L, idx, "matrix too large");
+    float *m = lua_newuserdatauv(L, (size_t)(R * C > 0 ? R * C : 1) * sizeof *m, 0);
+    for (lua_Integer r = 1; r <= R; r++) {
+        lua_geti(L, idx, r);
+        for (lua_Integer c = 1; c <= C; c++) {
+            int isnum = 0;
+            lua_geti(L, -1, c);
+            lua_Number v = lua_tonumberx(L, -1, &isnum);
+            if (!isnum)
+                luaL_argerror(L, idx, lua_pushfstring(L, "%s[%d][%d]: expected a number, got %s", what,
+                                                      (int)r, (int)c, luaL_typename(L, -1)));
+            m[(r - 1) * C + (c - 1)] = (float)v;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    *rows = R;
+    *cols = C;
+    return m;
+}
+
+static void push_matrix(lua_State *L, const float *m, int64_t rows, int64_t cols) {
+    lua_createtable(L, (int)rows, 0);
+    for (int64_t r = 0; r < rows; r++) {
+        lua_createtable(L, (int)cols, 0);
+        for (int64_t c = 0; c < cols; c++) {
+            lua_pushnumber(L, m[r * cols + c]);
+            lua_rawseti(L, -2, c + 1);
+        }
+        lua_rawseti(L, -2, r + 1);
+    }
+}
+
+/* q:fake(rows, bits) -> rows, scales */
+static int q_fake(lua_State *L) {
+    lua_quantizer *u = qr_lua_checkopen(L, 1, QUANTIZER_MT);
+    int64_t rows, cols;
+    float *x = check_matrix(L, 2, "rows", &rows, &cols);
+    int bits = qr_lua_checkint(L, 3);
+    float *scales = lua_newuserdatauv(L, (size_t)(rows > 0 ? rows : 1) * sizeof *scales, 0);
+    if (qr_quantizer_fake(u->q, x, x, rows, cols, bits, scales) != QR_OK) return qr_lua_raise(L);
+    push_matrix(L, x, rows, cols);
+    lua_createtable(L, (int)rows, 0);
+    for (int64_t r = 0; r < rows; r++) {
+        lua_pushnumber(L, scales[r]);
+        lua_rawseti(L, -2, r + 1);
+    }
+    return 2;
+}
+
+/* q:backward(rows, douts, bits) -> dx (= douts · d fake/dx, same shape) */
+static int q_backward(lua_State *L) {
+    lua_quantizer *u = qr_lua_checkopen(L, 1, QUANTIZER_MT);
+    int64_t rows, cols, grows, gcols;
+    float *x = check_matrix(L, 2, "rows", &rows, &cols);
+    float *g = check_matrix(L, 3, "douts", &grows, &gcols);
+    int bits = qr_lua_checkint(L, 4);
+    if (grows != rows || gcols != cols)
+        return luaL_error(L, "quantizer '%s': backward: douts is (%d, %d), rows is (%d, %d)",
+                          qr_instance_name(u->q), (int)grows, (int)gcols, (int)rows, (int)cols);
+    if (bits != 32 && (bits < 2 || bits > 16))
+        return luaL_error(L, "quantizer '%s': bits %d: expected 2..16, or 32 for no quantization",
+                          qr_instance_name(u->q), bits);
+    float *dx = lua_newuserdatauv(L, (size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof *dx, 0);
+    memset(dx, 0, (size_t)(rows * cols) * sizeof *dx);
+    qr_quantizer_backward(u->q, dx, g, x, rows, cols, bits);
+    push_matrix(L, dx, rows, cols);
+    return 1;
+}
+
+static int q_name(lua_State *L) {
+    lua_quantizer *u = qr_lua_checkopen(L, 1, QUANTIZER_MT);
+    lua_pushstring(L, qr_instance_name(u->q));
+    return 1;
+}
+
+static int q_gc(lua_State *L) {
+    lua_quantizer *u = luaL_checkudata(L, 1, QUANTIZER_MT);
+    qr_quantizer_free(u->q);
+    u->q = NULL;
+    return 0;
+}
+
+static int q_tostring(lua_State *L) {
+    lua_quantizer *u = luaL_checkudata(L, 1, QUANTIZER_MT);
+    if (u->q) lua_pushfstring(L, QUANTIZER_MT ": %s", qr_instance_name(u->q));
+    else lua_pushliteral(L, QUANTIZER_MT " (closed)");
+    return 1;
+}
+
+static const luaL_Reg quantizer_methods[] = {
+    {"fake", q_fake}, {"backward", q_backward}, {"name", q_name}, {"close", q_gc}, {NULL, NULL}};
+
+static const luaL_Reg quantizer_meta[] = {{"__gc", q_gc}, {"__tostring", q_tostring}, {NULL, NULL}};
+
+static const luaL_Reg plugin_funcs[] = {
+    {"plugins", l_plugins}, {"load_plugin", l_load_plugin}, {"quantizer", l_quantizer}, {NULL, NULL}};
+
+void qr_lua_plugin_open(lua_State *L, int mod) {
+    qr_lua_newmeta(L, QUANTIZER_MT, quantizer_methods, quantizer_meta);
+    lua_pop(L, 1);
+    lua_pushvalue(L, mod);
+    luaL_setfuncs(L, plugin_funcs, 0);
+    lua_pop(L, 1);
+}

@@ -1,0 +1,546 @@
+/* test_quantizers.c - the quantizer plugins (minmax, log, tanh) through the
+ * real loader on the plugins built into QR_BUILD_DIR/plugins:
+ *   - hand-checked values at 2, 4 and 8 bits (tolerance 1e-6);
+ *   - edge cases: all-zero rows, one huge outlier, constant rows, 2-bit
+ *     levels, NaN/Inf refused naming the row, bits 1/17 refused, bits 32 an
+ *     identity copy, in place = out of place;
+ *   - round-trip error budgets per bit-width on Gaussian data (printed);
+ *   - backward: straight-through (minmax, log) and tanh's own gradient;
+ *   - the optimized kernels against plain reference loops in double
+ *     (max difference printed; elements within 1e-4 of a rounding tie are
+ *     counted apart, since float and double may round them differently);
+ *   - timings of fake() on a 1024x768 matrix (printed, not checked). */
+#include "harness.h"
+#include "plugin.h"
+#include "qr.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- data ---- */
+
+static uint64_t rng_state = 0x1234567;
+static double urand(void) { /* xorshift64*, uniform in (0, 1) */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return ((rng_state * UINT64_C(2685821657736338717)) >> 11) * 0x1.0p-53 + 0x1.0p-54;
+}
+static float gauss(void) { return (float)(sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand())); }
+
+static float *gaussian(int64_t n, float sigma) {
+    float *x = qr_xmalloc((size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i++) x[i] = sigma * gauss();
+    return x;
+}
+
+static double maxabs_diff(const float *a, const double *b, int64_t n) {
+    double d = 0;
+    for (int64_t i = 0; i < n; i++) d = fmax(d, fabs(a[i] - b[i]));
+    return d;
+}
+
+static qr_quantizer *make(const char *name, const char *k, const char *v) {
+    const char *kv[2] = {k, v};
+    qr_quantizer *q = qr_quantizer_new(name, kv, k ? 1 : 0);
+    if (!q) fprintf(stderr, "qr_quantizer_new(%s): %s\n", name, qr_err_msg());
+    return q;
+}
+
+/* ---- reference loops (double, straight from the definitions) ---- */
+
+/* Each writes y (n) for one row and sets tie[j] when the value before
+ * rounding, v, is within 1e-4 + 2e-7·range of a rounding boundary: range is
+ * the span of the level index (Q, N), since float's few-ulp errors in x·s or
+ * tanh(x) scale with it (0.013 index units at 16 bits). */
+static int near_tie(double v, double range) { return fabs(v - floor(v) - 0.5) < 1e-4 + 2e-7 * range; }
+
+static void ref_minmax_sym(const float *x, int64_t n, int b, double *y, char *tie) {
+    double m = 0, Q = (1 << (b - 1)) - 1;
+    for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(x[j]));
+    for (int64_t j = 0; j < n; j++) {
+        if (m == 0) {
+            y[j] = 0;
+            tie[j] = 0;
+            continue;
+        }
+        double v = x[j] * Q / m, q = fmin(fmax(nearbyint(v), -Q), Q);
+        tie[j] = near_tie(v, 2 * Q);
+        y[j] = q * m / Q;
+    }
+}
+
+static void ref_minmax_asym(const float *x, int64_t n, int b, double *y, char *tie) {
+    double lo = x[0], hi = x[0], Q = (1 << b) - 1;
+    for (int64_t j = 0; j < n; j++) lo = fmin(lo, x[j]), hi = fmax(hi, x[j]);
+    double d = (hi - lo) / Q, z = nearbyint(-lo / d);
+    for (int64_t j = 0; j < n; j++) {
+        double v = x[j] / d, q = fmin(fmax(nearbyint(v) + z, 0), Q);
+        tie[j] = near_tie(v, Q) || near_tie(-lo / d, Q);
+        y[j] = (q - z) * d;
+    }
+}
+
+static void ref_log(const float *x, int64_t n, int b, double *y, char *tie) {
+    double m = 0, K = (1 << (b - 1)) - 2;
+    for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(x[j]));
+    for (int64_t j = 0; j < n; j++) {
+        tie[j] = 0;
+        if (x[j] == 0 || m == 0) {
+            y[j] = 0;
+            continue;
+        }
+        double l = log2(m / fabs(x[j])), k = nearbyint(l);
+        tie[j] = near_tie(l, 0);
+        y[j] = k > K ? 0.0 : copysign(m * exp2(-k), x[j]);
+    }
+}
+
+static void ref_tanh(const float *x, int64_t n, int b, double *y, char *tie) {
+    double m = 0, N = (1 << b) - 1;
+    for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(x[j]));
+    double T = tanh(m);
+    for (int64_t j = 0; j < n; j++) {
+        tie[j] = 0;
+        if (m == 0) {
+            y[j] = 0;
+            continue;
+        }
+        double v = N * (tanh(x[j]) / (2 * T) + 0.5), q = fmin(fmax(nearbyint(v), 0), N);
+        tie[j] = near_tie(v, N);
+        y[j] = m * (2 * q / N - 1);
+    }
+}
+
+static void ref_tanh_atanh(const float *x, int64_t n, int b, double *y, char *tie) {
+    double m = 0, N = (1 << b) - 1;
+    for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(x[j]));
+    double T = tanh(m);
+    for (int64_t j = 0; j < n; j++) {
+        tie[j] = 0;
+        if (m == 0) {
+            y[j] = 0;
+            continue;
+        }
+        double v = N * (tanh(x[j]) / (2 * T) + 0.5), q = fmin(fmax(nearbyint(v), 0), N);
+        tie[j] = near_tie(v, N);
+        y[j] = q == N ? m : q == 0 ? -m : atanh(T * (2 * q / N - 1));
+    }
+}
+
+typedef struct {
+    const char *name, *key, *val, *label;
+    void (*ref)(const float *, int64_t, int, double *, char *);
+} qspec;
+
+static const qspec specs[] = {
+    {"minmax", NULL, NULL, "minmax", ref_minmax_sym},
+    {"minmax", "symmetric", "false", "minmax asym", ref_minmax_asym},
+    {"log", NULL, NULL, "log", ref_log},
+    {"tanh", NULL, NULL, "tanh", ref_tanh},
+    {"tanh", "rescale", "atanh", "tanh atanh", ref_tanh_atanh},
+};
+#define N_SPECS ((int)(sizeof specs / sizeof specs[0]))
+
+/* ---- checks ---- */
+
+static void check_loaded(void) {
+    int rc = qr_plugins_init();
+    test_cond("qr_plugins_init succeeds", rc == QR_OK);
+    if (rc != QR_OK) fprintf(stderr, "  %s\n", qr_err_msg());
+    const char *names[] = {"minmax", "log", "tanh"};
+    for (int i = 0; i < 3; i++) {
+        const qr_plugin_info *p = qr_plugin_find(QR_KIND_QUANTIZER, names[i]);
+        test_cond("quantizer plugin found", p != NULL);
+        if (!p) {
+            fprintf(stderr, "  quantizer '%s' not found: build the plugins first\n", names[i]);
+            continue;
+        }
+        printf("quantizer %-7s from %s\n", names[i], p->file);
+        const char *env = getenv("QRUN_PLUGIN_PATH");
+        if (!env || !*env)
+            test_cond("quantizer loaded from the build tree",
+                      strncmp(p->file, QR_BUILD_DIR "/plugins/", strlen(QR_BUILD_DIR "/plugins/")) == 0);
+    }
+}
+
+/* fake() of one row; compare with want (tolerance 1e-6). */
+static void check_row(const char *what, qr_quantizer *q, const float *x, int n, int bits, const double *want,
+                      double want_scale) {
+    float y[16], s = -1;
+    int rc = qr_quantizer_fake(q, y, x, 1, n, bits, &s);
+    test_cond(what, rc == QR_OK);
+    if (rc != QR_OK) {
+        fprintf(stderr, "  %s: %s\n", what, qr_err_msg());
+        return;
+    }
+    double d = maxabs_diff(y, want, n);
+    printf("%-28s maxdiff %.3g (tol 1e-6), scale %.9g\n", what, d, s);
+    test_cond(what, d <= 1e-6);
+    test_cond(what, fabs(s - want_scale) <= 1e-6);
+}
+
+static void check_hand_values(void) {
+    /* x = {1, -0.5, 0.25, 0.1, -0.03, 0, 0.012, -0.010, 1e-3}; m = 1 */
+    const float x[9] = {1, -0.5f, 0.25f, 0.1f, -0.03f, 0, 0.012f, -0.010f, 1e-3f};
+    qr_quantizer *mm = make("minmax", NULL, NULL), *ma = make("minmax", "symmetric", "false"),
+                 *lg = make("log", NULL, NULL), *th = make("tanh", NULL, NULL);
+    test_cond("create quantizers", mm && ma && lg && th);
+    if (!mm || !ma || !lg || !th) goto out;
+    {
+        /* symmetric: Q = 2^(b-1)-1, round(x·Q) half to even (-0.5·7 = -3.5 -> -4; -0.5·127 = -63.5 -> -64) */
+        const double s2[9] = {1, 0, 0, 0, 0, 0, 0, 0, 0};
+        const double s4[9] = {1, -4 / 7., 2 / 7., 1 / 7., 0, 0, 0, 0, 0};
+        const double s8[9] = {1, -64 / 127., 32 / 127., 13 / 127., -4 / 127., 0, 2 / 127., -1 / 127., 0};
+        check_row("minmax 2-bit", mm, x, 9, 2, s2, 1.0);
+        check_row("minmax 4-bit", mm, x, 9, 4, s4, 1 / 7.);
+        check_row("minmax 8-bit", mm, x, 9, 8, s8, 1 / 127.);
+        /* asymmetric: lo = -0.5, hi = 1; 2-bit Δ = 0.5, z = 1; 4-bit Δ = 0.1, z = 5
+         * (0.25/0.1 = 2.5 -> 2); 8-bit Δ = 1/170, z = 85 (42.5 -> 42, -1.7 -> -2) */
+        const double a2[9] = {1, -0.5, 0, 0, 0, 0, 0, 0, 0};
+        const double a4[9] = {1, -0.5, 0.2, 0.1, 0, 0, 0, 0, 0};
+        const double a8[9] = {1, -0.5, 42 / 170., 17 / 170., -5 / 170., 0, 2 / 170., -2 / 170., 0};
+        check_row("minmax asym 2-bit", ma, x, 9, 2, a2, 0.5);
+        check_row("minmax asym 4-bit", ma, x, 9, 4, a4, 0.1);
+        check_row("minmax asym 8-bit", ma, x, 9, 8, a8, 1 / 170.);
+        /* log: K = 2^(b-1)-2 (0, 6, 126); 0.1 -> 2^-3 (log2 10 = 3.32); -0.03 ->
+         * -2^-5 (5.06); 0.012 -> 2^-6 (6.38); -0.010 -> 7 (6.64) > K=6 -> 0 at
+         * 4 bits; 1e-3 -> 2^-10 (9.97) */
+        const double l2[9] = {1, 0, 0, 0, 0, 0, 0, 0, 0};
+        const double l4[9] = {1, -0.5, 0.25, 0.125, -0.03125, 0, 0.015625, 0, 0};
+        const double l8[9] = {1, -0.5, 0.25, 0.125, -0.03125, 0, 0.015625, -0.0078125, 0.0009765625};
+        check_row("log 2-bit", lg, x, 9, 2, l2, 1.0);
+        check_row("log 4-bit", lg, x, 9, 4, l4, 1.0);
+        check_row("log 8-bit", lg, x, 9, 8, l8, 1.0);
+        /* tanh: x = {2, -2, 1, -1, 0.5, 0, -0.1}, m = 2, T = tanh 2 = 0.964028;
+         * N·u = N·(tanh(x)/(2T) + 1/2): at N = 15: 15, 0, 13.43, 1.57, 11.10,
+         * 7.5 (-> 8), 6.72; y = 2·(2q/N - 1) */
+        const float t[7] = {2, -2, 1, -1, 0.5f, 0, -0.1f};
+        const double t2[7] = {2, -2, 2, -2, 2 / 3., 2 / 3., -2 / 3.};
+        const double t4[7] = {2, -2, 2 * (26 / 15. - 1), 2 * (4 / 15. - 1), 2 * (22 / 15. - 1),
+                              2 * (16 / 15. - 1), 2 * (14 / 15. - 1)};
+        const double t8[7] = {2, -2, 2 * (456 / 255. - 1), 2 * (54 / 255. - 1), 2 * (378 / 255. - 1),
+                              2 * (256 / 255. - 1), 2 * (228 / 255. - 1)};
+        check_row("tanh 2-bit", th, t, 7, 2, t2, 4 / 3.);
+        check_row("tanh 4-bit", th, t, 7, 4, t4, 4 / 15.);
+        check_row("tanh 8-bit", th, t, 7, 8, t8, 4 / 255.);
+    }
+out:
+    qr_quantizer_free(mm);
+    qr_quantizer_free(ma);
+    qr_quantizer_free(lg);
+    qr_quantizer_free(th);
+}
+
+static void check_edges(void) {
+    for (int s = 0; s < N_SPECS; s++) {
+        qr_quantizer *q = make(specs[s].name, specs[s].key, specs[s].val);
+        test_cond("create", q != NULL);
+        if (!q) continue;
+        char what[96];
+        /* all-zero row -> zeros, scale 0, no NaN */
+        float z[3 * 5] = {0}, y[3 * 5], sc[3];
+        z[5] = 1, z[6] = -2; /* rows 0 and 2 all zero */
+        for (int bits = 2; bits <= 16; bits += 14) {
+            snprintf(what, sizeof what, "%s %d-bit: all-zero rows give zeros", specs[s].label, bits);
+            int ok = qr_quantizer_fake(q, y, z, 3, 5, bits, sc) == QR_OK;
+            for (int j = 0; j < 5; j++) ok &= y[j] == 0 && y[10 + j] == 0;
+            ok &= sc[0] == 0 && sc[2] == 0 && isfinite(sc[1]);
+            test_cond(what, ok);
+        }
+        /* NaN / Inf refused, naming the row */
+        float bad[4 * 3] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3};
+        bad[2 * 3 + 1] = INFINITY;
+        snprintf(what, sizeof what, "%s: Inf refused naming row 2", specs[s].label);
+        test_cond(what, qr_quantizer_fake(q, y, bad, 4, 3, 4, NULL) == QR_ERR &&
+                            strstr(qr_err_msg(), "row 2") && strstr(qr_err_msg(), specs[s].name));
+        bad[2 * 3 + 1] = 1, bad[3 * 3] = NAN;
+        snprintf(what, sizeof what, "%s: NaN refused naming row 3", specs[s].label);
+        test_cond(what, qr_quantizer_fake(q, y, bad, 4, 3, 4, NULL) == QR_ERR && strstr(qr_err_msg(), "row 3"));
+        if (s == 0) printf("NaN message: %s\n", qr_err_msg());
+        /* bits outside 2..16 (and not 32) refused; 32 is an identity copy */
+        float one[3] = {0.3f, -1.7f, 2.9f}, o[3];
+        for (int b = 0; b < 4; b++) {
+            int bits = (int[]){1, 17, 0, 33}[b];
+            snprintf(what, sizeof what, "%s: bits %d refused", specs[s].label, bits);
+            test_cond(what, qr_quantizer_fake(q, o, one, 1, 3, bits, NULL) == QR_ERR &&
+                                strstr(qr_err_msg(), "bits"));
+        }
+        snprintf(what, sizeof what, "%s: bits 32 = identity", specs[s].label);
+        sc[0] = 1;
+        test_cond(what, qr_quantizer_fake(q, o, one, 1, 3, 32, sc) == QR_OK && !memcmp(o, one, sizeof o) &&
+                            sc[0] == 0);
+        /* in place = out of place */
+        float *g = gaussian(64 * 100, 1.0f), *a = qr_xmalloc(64 * 100 * sizeof *a);
+        int ok = qr_quantizer_fake(q, a, g, 64, 100, 4, NULL) == QR_OK &&
+                 qr_quantizer_fake(q, g, g, 64, 100, 4, NULL) == QR_OK;
+        snprintf(what, sizeof what, "%s: in place = out of place", specs[s].label);
+        test_cond(what, ok && !memcmp(a, g, 64 * 100 * sizeof *a));
+        free(g);
+        free(a);
+        qr_quantizer_free(q);
+    }
+    qr_quantizer *mm = make("minmax", NULL, NULL), *ma = make("minmax", "symmetric", "false");
+    if (!mm || !ma) return;
+    /* one huge outlier: Δ = 1000/127 = 7.87, so every other value rounds to 0 */
+    const float out[6] = {1000, 1, -2, 3, 0.5f, -3.9f};
+    float y[6];
+    qr_quantizer_fake(mm, y, out, 1, 6, 8, NULL);
+    printf("outlier row 8-bit: {1000, 1, -2, 3, 0.5, -3.9} -> {%g, %g, %g, %g, %g, %g}\n", y[0], y[1], y[2],
+           y[3], y[4], y[5]);
+    test_cond("outlier: others collapse to 0", y[0] == 1000 && y[1] == 0 && y[2] == 0 && y[3] == 0 &&
+                                                   y[4] == 0 && y[5] == 0);
+    /* 2-bit symmetric levels are {-1, 0, 1}·max */
+    float *g = gaussian(8 * 256, 1.0f), *o = qr_xmalloc(8 * 256 * sizeof *o), sc[8];
+    qr_quantizer_fake(mm, o, g, 8, 256, 2, sc);
+    int ok = 1;
+    for (int r = 0; r < 8; r++)
+        for (int j = 0; j < 256; j++) {
+            float v = o[r * 256 + j];
+            ok &= v == 0 || fabsf(fabsf(v) - sc[r]) <= 1e-6f * sc[r];
+        }
+    test_cond("2-bit symmetric levels are {-1, 0, 1}·max", ok);
+    /* asymmetric: a constant row is returned unchanged; an all-positive row
+     * (zero point outside [0, Q]) stays within Δ */
+    const float c[4] = {3, 3, 3, 3}, pos[5] = {10, 10.5f, 11, 12, 10.25f};
+    float yc[4], yp[5], sp;
+    qr_quantizer_fake(ma, yc, c, 1, 4, 4, NULL);
+    test_cond("asym: constant row unchanged", !memcmp(yc, c, sizeof c));
+    qr_quantizer_fake(ma, yp, pos, 1, 5, 4, &sp);
+    double dm = 0;
+    for (int j = 0; j < 5; j++) dm = fmax(dm, fabs(yp[j] - pos[j]));
+    printf("asym 4-bit, row {10, 10.5, 11, 12, 10.25}: max error %.3g, step %.3g\n", dm, sp);
+    test_cond("asym: all-positive row within one step", dm <= sp * 1.0001);
+    free(g);
+    free(o);
+    qr_quantizer_free(mm);
+    qr_quantizer_free(ma);
+}
+
+/* Relative RMS error ||fake(x) - x|| / ||x|| on Gaussian data, per bit-width. */
+static void check_budgets(void) {
+    const int64_t R = 256, C = 1024;
+    float *g1 = gaussian(R * C, 1.0f), *g05 = gaussian(R * C, 0.05f), *y = qr_xmalloc((size_t)(R * C) * sizeof *y);
+    printf("relative RMS round-trip error on N(0, s^2) data, 256x1024 (bound in brackets):\n");
+    printf("%4s %18s %18s %18s %18s %18s\n", "bits", "minmax s=1", "minmax asym s=1", "log s=1",
+           "tanh s=0.05", "tanh atanh s=1");
+    double prev_log = INFINITY;
+    for (int bits = 2; bits <= 16; bits++) {
+        printf("%4d", bits);
+        for (int s = 0; s < N_SPECS; s++) {
+            qr_quantizer *q = make(specs[s].name, specs[s].key, specs[s].val);
+            if (!q) continue;
+            const float *x = s == 3 ? g05 : g1;
+            qr_quantizer_fake(q, y, x, R, C, bits, NULL);
+            double e2 = 0, x2 = 0;
+            for (int64_t i = 0; i < R * C; i++) {
+                e2 += (double)(y[i] - x[i]) * (y[i] - x[i]);
+                x2 += (double)x[i] * x[i];
+            }
+            double rel = sqrt(e2 / x2), bound;
+            /* Bounds (b = bits):
+             * minmax: the step is range/levels, the error about step/sqrt(12)
+             *   relative to σ, so it halves per bit: 2.8·2^-b (2 bits: most
+             *   values round to 0, 0.9);
+             * log: the relative step is fixed (a factor 2), so the error stops
+             *   falling once the range is covered: 0.22 from 5 bits (0.5 at 3-4, 1.0 at 2);
+             * tanh (max) on s = 0.05: halving per bit down to the floor of the
+             *   tanh distortion m·tanh(x)/tanh(m) vs x (0.8%): hypot(2.5·2^-b, 0.008);
+             * tanh atanh: non-uniform levels (sparse in the tails), 8·2^-b (2 bits: 1.5). */
+            switch (s) {
+            case 0: case 1: bound = bits == 2 ? 0.9 : 2.8 * ldexp(1, -bits); break;
+            case 2: bound = bits == 2 ? 1.0 : bits < 5 ? 0.5 : 0.22; break;
+            case 3: bound = bits == 2 ? 0.9 : hypot(2.5 * ldexp(1, -bits), 0.008); break;
+            default: bound = bits == 2 ? 1.5 : 8.0 * ldexp(1, -bits); break;
+            }
+            printf(" %8.3g [%6.2g]", rel, bound);
+            char what[64];
+            snprintf(what, sizeof what, "%s %d-bit error budget", specs[s].label, bits);
+            test_cond(what, rel <= bound);
+            if (s == 2) {
+                test_cond("log error does not grow with bits", rel <= prev_log * 1.0001);
+                prev_log = rel;
+            }
+            qr_quantizer_free(q);
+        }
+        printf("\n");
+    }
+    free(g1);
+    free(g05);
+    free(y);
+}
+
+static void check_backward(void) {
+    const int64_t R = 16, C = 50;
+    float *x = gaussian(R * C, 1.0f), *g = gaussian(R * C, 1.0f), *dx = qr_xmalloc((size_t)(R * C) * sizeof *dx);
+    for (int64_t j = 0; j < C; j++) x[3 * C + j] = 0; /* row 3 all zero */
+    x[5] = 2.5f, x[6] = -3.0f;
+    /* minmax and log: straight-through, accumulated: dx = 1 + dout */
+    const char *ste[] = {"minmax", "log"};
+    for (int s = 0; s < 2; s++) {
+        qr_quantizer *q = make(ste[s], NULL, NULL);
+        if (!q) continue;
+        for (int64_t i = 0; i < R * C; i++) dx[i] = 1.0f;
+        qr_quantizer_backward(q, dx, g, x, R, C, 4);
+        int ok = 1;
+        for (int64_t i = 0; i < R * C; i++) ok &= dx[i] == 1.0f + g[i];
+        test_cond("straight-through backward accumulates dout", ok);
+        qr_quantizer_free(q);
+    }
+    qr_quantizer *q = make("minmax", "ste_clip", "2");
+    if (q) {
+        memset(dx, 0, (size_t)(R * C) * sizeof *dx);
+        qr_quantizer_backward(q, dx, g, x, R, C, 4);
+        int ok = 1;
+        for (int64_t i = 0; i < R * C; i++) ok &= dx[i] == (fabsf(x[i]) <= 2 ? g[i] : 0.0f);
+        test_cond("ste_clip=2 zeroes the gradient where |x| > 2", ok && dx[5] == 0 && dx[6] == 0);
+        qr_quantizer_free(q);
+    }
+    /* tanh: dy/dx = m (1 - tanh² x) / tanh(m); a zero row passes through */
+    q = make("tanh", NULL, NULL);
+    if (q) {
+        memset(dx, 0, (size_t)(R * C) * sizeof *dx);
+        qr_quantizer_backward(q, dx, g, x, R, C, 4);
+        /* relative to |dout|·m/tanh(m), the gradient's scale (1 - tanh² x
+         * loses relative precision in float where tanh x is near 1) */
+        double maxrel = 0;
+        for (int64_t r = 0; r < R; r++) {
+            double m = 0;
+            for (int64_t j = 0; j < C; j++) m = fmax(m, fabs(x[r * C + j]));
+            for (int64_t j = 0; j < C; j++) {
+                double t = tanh(x[r * C + j]), c = m == 0 ? 1 : m / tanh(m);
+                double want = m == 0 ? g[r * C + j] : g[r * C + j] * c * (1 - t * t);
+                maxrel = fmax(maxrel, fabs(dx[r * C + j] - want) / (fabs(g[r * C + j]) * c + 1e-6));
+            }
+        }
+        printf("tanh backward vs m(1-tanh^2 x)/tanh m: max diff / (|dout| m/tanh m) %.3g (tol 1e-6)\n", maxrel);
+        test_cond("tanh backward = its own gradient", maxrel <= 1e-6);
+        qr_quantizer_free(q);
+    }
+    /* tanh rescale=atanh: dy/dx = (1 - tanh² x) / (1 - tanh² y) */
+    q = make("tanh", "rescale", "atanh");
+    if (q) {
+        float *y = qr_xmalloc((size_t)(R * C) * sizeof *y);
+        memset(dx, 0, (size_t)(R * C) * sizeof *dx);
+        qr_quantizer_backward(q, dx, g, x, R, C, 6);
+        qr_quantizer_fake(q, y, x, R, C, 6, NULL);
+        double maxrel = 0;
+        for (int64_t i = 0; i < R * C; i++) {
+            double t = tanh(x[i]), ty = tanh(y[i]);
+            double want = x[i] == 0 && y[i] == 0 ? g[i] : g[i] * (1 - t * t) / (1 - ty * ty);
+            if (i / C == 3) want = g[i];
+            maxrel = fmax(maxrel, fabs(dx[i] - want) / (fabs(want) + 1e-3));
+        }
+        printf("tanh atanh backward vs (1-tanh^2 x)/(1-tanh^2 y): max rel diff %.3g (tol 1e-4)\n", maxrel);
+        test_cond("tanh atanh backward = its own gradient", maxrel <= 1e-4);
+        free(y);
+        qr_quantizer_free(q);
+    }
+    /* bits 32: identity gradient without the plugin */
+    q = make("tanh", NULL, NULL);
+    if (q) {
+        memset(dx, 0, (size_t)(R * C) * sizeof *dx);
+        qr_quantizer_backward(q, dx, g, x, R, C, 32);
+        test_cond("bits 32 backward = dout", !memcmp(dx, g, (size_t)(R * C) * sizeof *dx));
+        qr_quantizer_free(q);
+    }
+    free(x);
+    free(g);
+    free(dx);
+}
+
+/* The plugins' kernels (OpenMP, vectorised) against the reference loops. */
+static void check_reference(void) {
+    const int64_t R = 1024, C = 768;
+    float *x = gaussian(R * C, 1.0f), *y = qr_xmalloc((size_t)(R * C) * sizeof *y);
+    /* rows of different scales, an outlier row, a zero row, an all-positive row */
+    for (int64_t r = 0; r < R; r++) {
+        float sc = (float)ldexp(1.0, (int)(r % 16) - 8);
+        for (int64_t j = 0; j < C; j++) x[r * C + j] *= sc;
+    }
+    x[7 * C + 3] = 500.0f;
+    for (int64_t j = 0; j < C; j++) x[9 * C + j] = 0, x[11 * C + j] = 3.0f + fabsf(x[11 * C + j]);
+    double *ref = qr_xmalloc((size_t)C * sizeof *ref);
+    char *tie = qr_xmalloc((size_t)C);
+    const int bitset[] = {2, 3, 4, 8, 16};
+    for (int s = 0; s < N_SPECS; s++) {
+        qr_quantizer *q = make(specs[s].name, specs[s].key, specs[s].val);
+        if (!q) continue;
+        for (int bi = 0; bi < 5; bi++) {
+            int bits = bitset[bi];
+            if (qr_quantizer_fake(q, y, x, R, C, bits, NULL) != QR_OK) {
+                test_cond("fake on the reference matrix", 0);
+                continue;
+            }
+            double maxd = 0;
+            int64_t nties = 0, nbad = 0;
+            for (int64_t r = 0; r < R; r++) {
+                specs[s].ref(x + r * C, C, bits, ref, tie);
+                double m = 0;
+                for (int64_t j = 0; j < C; j++) m = fmax(m, fabs(x[r * C + j]));
+                for (int64_t j = 0; j < C; j++) {
+                    double d = fabs(y[r * C + j] - ref[j]);
+                    if (tie[j]) {
+                        nties++;
+                        continue;
+                    }
+                    /* float vs double arithmetic: a few ulps of the row's range */
+                    double tol = 1e-6 * fmax(m, 1e-30) + 1e-6 * fabs(ref[j]);
+                    if (d > tol && nbad++ < 3)
+                        fprintf(stderr, "  %s %d-bit: row %lld col %lld: x %.9g -> %.9g, reference %.9g\n",
+                                specs[s].label, bits, (long long)r, (long long)j, x[r * C + j], y[r * C + j],
+                                ref[j]);
+                    maxd = fmax(maxd, m > 0 ? d / m : d);
+                }
+            }
+            char what[64];
+            snprintf(what, sizeof what, "%s %d-bit optimized = reference", specs[s].label, bits);
+            printf("%-34s max |diff|/max|x_row| %.3g (tol 1e-6), near-ties skipped %lld, mismatches %lld\n",
+                   what, maxd, (long long)nties, (long long)nbad);
+            test_cond(what, nbad == 0);
+        }
+        qr_quantizer_free(q);
+    }
+    free(ref);
+    free(tie);
+    free(x);
+    free(y);
+}
+
+static void timings(void) {
+    const int64_t R = 1024, C = 768;
+    float *x = gaussian(R * C, 1.0f), *y = qr_xmalloc((size_t)(R * C) * sizeof *y);
+    printf("fake() on 1024x768, best of 5 (ms):\n");
+    for (int s = 0; s < N_SPECS; s++) {
+        qr_quantizer *q = make(specs[s].name, specs[s].key, specs[s].val);
+        if (!q) continue;
+        printf("  %-12s", specs[s].label);
+        for (int bits = 4; bits <= 8; bits += 4) {
+            double best = 1e9;
+            for (int rep = 0; rep < 5; rep++) {
+                double t0 = qr_now();
+                qr_quantizer_fake(q, y, x, R, C, bits, NULL);
+                best = fmin(best, qr_now() - t0);
+            }
+            printf("  %d-bit %7.3f", bits, best * 1e3);
+        }
+        printf("\n");
+        qr_quantizer_free(q);
+    }
+    free(x);
+    free(y);
+}
+
+int main(void) {
+    check_loaded();
+    check_hand_values();
+    check_edges();
+    check_budgets();
+    check_backward();
+    check_reference();
+    timings();
+    test_cond("no instances left: shutdown succeeds", qr_plugins_shutdown() == QR_OK);
+    return test_report();
+}
