@@ -85,7 +85,7 @@ static int l_model_new(lua_State *L) {
     c.n_layer = v[0];
     c.n_embd = v[1];
     c.n_head = v[2];
-    c.n_kv_head = v[3] ? v[3] : v[2];
+    c.n_kv_head = v[3] && c.arch == QR_ARCH_LLAMA ? v[3] : v[2]; /* GPT-2 has no grouped KV heads */
     c.head_dim = v[2] > 0 ? v[1] / v[2] : 0;
     c.n_ff = v[4] ? v[4] : 4 * v[1];
     c.n_vocab = v[5];

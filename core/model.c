@@ -40,6 +40,8 @@ static void add_linear(qr_model *m, int64_t *off, qr_linear *lin, int *wi, int *
     snprintf(lin->name, sizeof lin->name, "%s", name);
     lin->in = in;
     lin->out = out;
+    lin->wbits = lin->abits = 32; /* not quantized until a configuration says so */
+    lin->active = -1;
     snprintf(buf, sizeof buf, "%s.weight", name);
     *wi = add_param(m, off, buf, 2, out, in);
     *bi = -1;
@@ -55,9 +57,10 @@ int qr_model_alloc(qr_model *m) {
     int64_t off = 0;
     char nm[128];
     if (c->n_layer <= 0 || C <= 0 || c->n_head <= 0 || c->n_kv_head <= 0 || c->head_dim <= 0 || F <= 0 ||
-        c->n_vocab <= 0 || c->n_ctx <= 0 || c->n_head % c->n_kv_head != 0 || (c->head_dim & 1))
+        c->n_vocab <= 0 || c->n_ctx <= 0 || c->n_head % c->n_kv_head != 0 || (c->head_dim & 1) ||
+        (c->arch == QR_ARCH_GPT2 && (c->n_kv_head != c->n_head || c->n_head * c->head_dim != C)))
         return qr_err_set("model config: inconsistent sizes (layers %d, embd %d, heads %d/%d, head_dim %d, ff %d, "
-                          "vocab %d, ctx %d)",
+                          "vocab %d, ctx %d; GPT-2 needs kv heads = heads and heads x head_dim = embd)",
                           c->n_layer, C, c->n_head, c->n_kv_head, c->head_dim, F, c->n_vocab, c->n_ctx);
     m->layers = qr_xcalloc((size_t)c->n_layer, sizeof *m->layers);
     m->n_lin_per_layer = c->arch == QR_ARCH_GPT2 ? 4 : 7;
