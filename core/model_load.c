@@ -34,15 +34,21 @@ static int json_int(const cJSON *root, const char *path, const char *key, int de
 }
 
 static int read_gpt2_config(const char *path, qr_model_config *c) {
-    char *txt = qr_read_file(path, NULL);
+    size_t len;
+    char *txt = qr_read_file(path, &len);
     if (!txt) return QR_ERR;
-    cJSON *root = cJSON_Parse(txt);
-    free(txt);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(txt, &end, 1);
     if (!root || !cJSON_IsObject(root)) {
+        size_t at = end && end >= txt ? (size_t)(end - txt) : len;
         cJSON_Delete(root);
-        return qr_err_set("%s: not a JSON object (parse error near '%.20s')", path,
-                          cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
+        free(txt);
+        if (!root)
+            return qr_err_set("%s: invalid JSON at byte %zu of %zu%s", path, at, len,
+                              at >= len ? " (truncated file?)" : "");
+        return qr_err_set("%s: expected a JSON object", path);
     }
+    free(txt);
     int rc = QR_ERR;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (!cJSON_IsString(mt)) {

@@ -34,13 +34,18 @@
 /* host services                                                       */
 /* ------------------------------------------------------------------ */
 
+/* Messages recorded by plugins (directly or through the option helpers)
+ * are counted, so that a NULL/error return without one can be detected. */
+static unsigned host_errs;
+#define HOST_ERR(...) (host_errs++, qr_err_set(__VA_ARGS__))
+
 static int host_err_set(const char *fmt, ...) {
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    return qr_err_set("%s", buf);
+    return HOST_ERR("%s", buf);
 }
 
 static const char *host_opt(const char *const *kv, int n_kv, const char *key) {
@@ -59,7 +64,7 @@ static int host_opt_check(const char *const *kv, int n_kv, const char *const *kn
         size_t len = 0;
         for (j = 0; known && known[j] && len < sizeof list; j++)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? ", " : "", known[j]);
-        return qr_err_set("%s: unknown option '%s' (options: %s)", who, kv[2 * i],
+        return HOST_ERR("%s: unknown option '%s' (options: %s)", who, kv[2 * i],
                           list[0] ? list : "none");
     }
     return QR_OK;
@@ -72,7 +77,7 @@ static int host_opt_bool(const char *const *kv, int n_kv, const char *key, int d
     if (!v) return QR_OK;
     if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on")) *out = 1;
     else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off")) *out = 0;
-    else return qr_err_set("%s: option %s: expected true or false, got '%s'", who, key, v);
+    else return HOST_ERR("%s: option %s: expected true or false, got '%s'", who, key, v);
     return QR_OK;
 }
 
@@ -85,9 +90,9 @@ static int host_opt_double(const char *const *kv, int n_kv, const char *key, dou
     errno = 0;
     double d = strtod(v, &end);
     if (end == v || *end || errno == ERANGE || !isfinite(d))
-        return qr_err_set("%s: option %s: expected a number, got '%s'", who, key, v);
+        return HOST_ERR("%s: option %s: expected a number, got '%s'", who, key, v);
     if (d < lo || d > hi)
-        return qr_err_set("%s: option %s: expected a number in [%g, %g], got %s", who, key, lo, hi, v);
+        return HOST_ERR("%s: option %s: expected a number in [%g, %g], got %s", who, key, lo, hi, v);
     *out = d;
     return QR_OK;
 }
@@ -101,9 +106,9 @@ static int host_opt_int(const char *const *kv, int n_kv, const char *key, int64_
     errno = 0;
     long long n = strtoll(v, &end, 10);
     if (end == v || *end || errno == ERANGE)
-        return qr_err_set("%s: option %s: expected an integer, got '%s'", who, key, v);
+        return HOST_ERR("%s: option %s: expected an integer, got '%s'", who, key, v);
     if (n < lo || n > hi)
-        return qr_err_set("%s: option %s: expected an integer in [%lld, %lld], got %s", who, key,
+        return HOST_ERR("%s: option %s: expected an integer in [%lld, %lld], got %s", who, key,
                           (long long)lo, (long long)hi, v);
     *out = n;
     return QR_OK;
@@ -545,10 +550,10 @@ qr_instance *qr_instance_new(int kind, const char *name, const char *const *kv, 
         return NULL;
     }
     const ops_head *ops = e->ops;
-    qr_err_clear();
+    unsigned errs = host_errs;
     void *self = ops->create(&host, kv, n_kv);
     if (!self) {
-        if (!qr_err_msg()[0]) qr_err_set("%s '%s': create() failed without a message", kind_names[kind], name);
+        if (host_errs == errs) qr_err_set("%s '%s': create() failed without a message", kind_names[kind], name);
         return NULL;
     }
     qr_instance *q = qr_xmalloc(sizeof *q);
@@ -602,9 +607,9 @@ int qr_quantizer_fake(qr_quantizer *q, float *out, const float *x, int64_t rows,
         return QR_OK;
     }
     const qr_quantizer_ops *ops = q->ops;
-    qr_err_clear();
+    unsigned errs = host_errs;
     if (ops->fake(q->self, out, x, rows, cols, bits, scales) != QR_PLUGIN_OK) {
-        if (!qr_err_msg()[0]) qr_err_set("quantizer '%s': fake() failed without a message", q->name);
+        if (host_errs == errs) qr_err_set("quantizer '%s': fake() failed without a message", q->name);
         return QR_ERR;
     }
     return QR_OK;

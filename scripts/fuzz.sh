@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# fuzz.sh - build and run the libFuzzer targets for the model file readers.
+# fuzz.sh - build and run the libFuzzer targets for the parsers: model
+# files (gguf, safetensors), SQuAD JSON (squad), tokenizer files and
+# encoding (tokenizer).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      (from anywhere; default 60 s each,
-#                                               targets: gguf safetensors)
+#                                               targets: gguf safetensors squad tokenizer)
 #
 # Each target is compiled directly with clang (not through CMake) from
 # core/qr.c, the parser sources and tests/fuzz/fuzz_<target>.c under
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors squad tokenizer)
 out=${FUZZ_OUT:-build-fuzz}
 mkdir -p "$out"
 CC=${CC_FUZZ:-clang}
@@ -33,11 +35,11 @@ for t in "${targets[@]}"; do
     # shellcheck disable=SC2046
     "$CC" -std=gnu11 -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -Icore core/qr.c core/gguf.c core/safetensors.c "$src" \
-        $(pkg-config --cflags --libs libcjson) -lm -o "$bin"
+        -Icore core/qr.c core/gguf.c core/safetensors.c core/squad.c core/tokenizer.c "$src" \
+        $(pkg-config --cflags --libs libcjson libutf8proc) -lm -o "$bin"
     corpus=$out/corpus/fuzz_$t
     seeds=tests/fuzz/corpus/fuzz_$t
-    mkdir -p "$corpus"
+    mkdir -p "$corpus" "$seeds"
     dict=()
     [ -f "tests/fuzz/fuzz_$t.dict" ] && dict=(-dict="tests/fuzz/fuzz_$t.dict")
     echo "== running $bin for ${secs}s"

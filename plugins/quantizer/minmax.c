@@ -158,6 +158,7 @@ static int mm_fake(void *self, float *out, const float *x, int64_t rows, int64_t
 
 static void mm_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows,
                         int64_t cols, int bits) {
+    (void)bits; /* straight-through: the same at every bit-width */
     const minmax *q = self;
     const int64_t n = rows * cols;
     const float c = q->ste_clip;

@@ -1,0 +1,957 @@
+/* trainer.c - switchable-precision LoRA tuning with crash-safe checkpoints
+ * (see trainer.h). */
+#define _GNU_SOURCE
+#include "trainer.h"
+
+#include "optim.h"
+#include "plugin.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CKPT_MAGIC "QRTRAIN\0"
+#define CKPT_VERSION 1u
+#define PAD_ID 0
+#define T_ROUND 32 /* pad T up to a multiple of this: fewer activation-arena reallocations */
+
+struct qr_trainer {
+    qr_model *m;
+    int n_lin, n_slots, V;
+    int n_cfg;
+    char names[QR_TRAIN_MAX_CONFIGS][QR_TRAIN_NAME_MAX];
+    const char *name_ptr[QR_TRAIN_MAX_CONFIGS];
+    qr_layer_prec *prec; /* (n_cfg, n_lin) */
+    qr_train_opts o;     /* strings below are our own copies */
+    char *schedule_name, *loss_name, *run_dir, *schedule_opts, *loss_opts;
+    qr_instance *sched, *loss;
+    const qr_schedule_ops *sops;
+    const qr_loss_ops *lops;
+
+    /* data (copied) */
+    int32_t *ids, *tgt;
+    int64_t *off;
+    int n_data;
+    int64_t n_tokens;
+
+    /* optimizer: moments over the whole LoRA buffer, a step count per
+     * (layer, slot) adapter, slices into the buffer */
+    int64_t n_lora;
+    float *m1, *v1;
+    int32_t *slot_t;              /* (n_lin * n_slots) */
+    int64_t *slice_off, *slice_n; /* (n_lin * n_slots) */
+    uint8_t *used;                /* (n_lin * n_slots) this step */
+
+    /* progress through training and the data */
+    int step, epoch, cursor;
+    int32_t *perm;
+    uint64_t rng;
+    int failed;
+
+    /* scratch */
+    float *dlogits;
+    size_t dl_cap;
+    int32_t *bids, *btgt;
+    int *sel;
+
+    float last_loss[QR_TRAIN_MAX_CONFIGS];
+    int ran[QR_TRAIN_MAX_CONFIGS];
+    int64_t tokens;
+    double seconds;
+    int steps_here, resumed_from;
+
+    uint64_t weights_fnv, configs_fnv, data_fnv;
+    int lock_fd;
+    char *ckpt_path, *log_path;
+    FILE *log;
+};
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+#define FNV_INIT 0xcbf29ce484222325ULL
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+/* FNV-1a over 32-bit words (4x faster than bytewise; for big buffers). */
+static uint64_t fnv32w(uint64_t h, const void *p, size_t nwords) {
+    const uint32_t *w = p;
+    for (size_t i = 0; i < nwords; i++) h = (h ^ w[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static char *xstrdup0(const char *s) { return s ? qr_xstrdup(s) : NULL; }
+
+/* "k=v;k=v" of plugin options, for the checkpoint header. */
+static char *join_kv(const char *const *kv, int n) {
+    size_t len = 1;
+    for (int i = 0; i < 2 * n; i++) len += strlen(kv[i]) + 1;
+    char *s = qr_xcalloc(len, 1);
+    for (int i = 0; i < n; i++) {
+        if (i) strcat(s, ";");
+        strcat(s, kv[2 * i]);
+        strcat(s, "=");
+        strcat(s, kv[2 * i + 1]);
+    }
+    /* the header is line-based */
+    for (char *c = s; *c; c++)
+        if (*c == '\n') *c = ' ';
+    return s;
+}
+
+static int mkdir_p(const char *dir) {
+    char *p = qr_xstrdup(dir);
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/') continue;
+        *c = 0;
+        if (mkdir(p, 0777) && errno != EEXIST) {
+            int e = errno;
+            free(p);
+            return qr_err_set("%s: cannot create directory: %s", dir, strerror(e));
+        }
+        *c = '/';
+    }
+    int rc = QR_OK;
+    if (mkdir(p, 0777) && errno != EEXIST) rc = qr_err_set("%s: cannot create directory: %s", dir, strerror(errno));
+    free(p);
+    return rc;
+}
+
+static char *path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = qr_xmalloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+qr_train_opts qr_train_defaults(void) {
+    return (qr_train_opts){.steps = 0, .batch = 4, .accum = 1, .seq = 512, .lr = 2e-4f, .min_lr = 0.0f,
+                           .warmup = 0, .clip = 1.0f, .weight_decay = 0.0f, .beta1 = 0.9f, .beta2 = 0.999f,
+                           .eps = 1e-8f, .seed = 1, .schedule = "static", .loss = "ce", .checkpoint_every = 0};
+}
+
+/* ------------------------------------------------------------------ */
+/* data order                                                          */
+
+static void shuffle(qr_trainer *t) {
+    for (int i = 0; i < t->n_data; i++) t->perm[i] = i;
+    for (int i = t->n_data - 1; i > 0; i--) {
+        int j = (int)(splitmix(&t->rng) % (uint64_t)(i + 1));
+        int32_t x = t->perm[i];
+        t->perm[i] = t->perm[j];
+        t->perm[j] = x;
+    }
+}
+
+static int next_example(qr_trainer *t) {
+    if (t->cursor >= t->n_data) {
+        t->epoch++;
+        t->cursor = 0;
+        shuffle(t);
+    }
+    return t->perm[t->cursor++];
+}
+
+/* ------------------------------------------------------------------ */
+/* construction                                                        */
+
+static void free_parts(qr_trainer *t) {
+    qr_instance_free(t->sched);
+    qr_instance_free(t->loss);
+    free(t->prec);
+    free(t->schedule_name);
+    free(t->loss_name);
+    free(t->run_dir);
+    free(t->schedule_opts);
+    free(t->loss_opts);
+    free(t->ids);
+    free(t->tgt);
+    free(t->off);
+    free(t->m1);
+    free(t->v1);
+    free(t->slot_t);
+    free(t->slice_off);
+    free(t->slice_n);
+    free(t->used);
+    free(t->perm);
+    free(t->dlogits);
+    free(t->bids);
+    free(t->btgt);
+    free(t->sel);
+    free(t->ckpt_path);
+    free(t->log_path);
+    if (t->log) fclose(t->log);
+    if (t->lock_fd >= 0) close(t->lock_fd); /* releases the flock */
+    free(t);
+}
+
+void qr_trainer_free(qr_trainer *t) {
+    if (t) free_parts(t);
+}
+
+/* Remove checkpoint.tmp.* left by a process killed while writing. */
+static void remove_stale_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "checkpoint.tmp.", 15) == 0 || strncmp(e->d_name, "train.jsonl.tmp.", 16) == 0) {
+            char *p = path_join(dir, e->d_name);
+            unlink(p);
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
+static int check_opts(const qr_train_opts *o, const qr_model_config *c) {
+#define REQ(cond, ...) \
+    if (!(cond)) return qr_err_set(__VA_ARGS__)
+    REQ(o->steps >= 1, "train: steps = %d: expected >= 1", o->steps);
+    REQ(o->batch >= 1 && o->batch <= 4096, "train: batch = %d: expected 1..4096", o->batch);
+    REQ(o->accum >= 1 && o->accum <= 4096, "train: accum = %d: expected 1..4096", o->accum);
+    REQ(o->seq >= 2 && o->seq <= c->n_ctx, "train: seq = %d: expected 2..%d (the model's context)", o->seq, c->n_ctx);
+    REQ(isfinite(o->lr) && o->lr > 0, "train: lr = %g: expected > 0", (double)o->lr);
+    REQ(isfinite(o->min_lr) && o->min_lr >= 0 && o->min_lr <= o->lr, "train: min_lr = %g: expected 0..lr (%g)",
+        (double)o->min_lr, (double)o->lr);
+    REQ(o->warmup >= 0 && o->warmup <= o->steps, "train: warmup = %d: expected 0..steps (%d)", o->warmup, o->steps);
+    REQ(isfinite(o->clip) && o->clip >= 0, "train: clip = %g: expected >= 0 (0 = no clipping)", (double)o->clip);
+    REQ(isfinite(o->weight_decay) && o->weight_decay >= 0, "train: weight_decay = %g: expected >= 0",
+        (double)o->weight_decay);
+    REQ(o->beta1 >= 0 && o->beta1 < 1, "train: beta1 = %g: expected [0, 1)", (double)o->beta1);
+    REQ(o->beta2 >= 0 && o->beta2 < 1, "train: beta2 = %g: expected [0, 1)", (double)o->beta2);
+    REQ(o->eps > 0 && isfinite(o->eps), "train: eps = %g: expected > 0", (double)o->eps);
+    REQ(o->checkpoint_every >= 0, "train: checkpoint_every = %d: expected >= 0", o->checkpoint_every);
+    REQ(o->schedule && *o->schedule, "train: schedule: a plugin name is required");
+    REQ(o->loss && *o->loss, "train: loss: a plugin name is required");
+    REQ(o->schedule_nkv >= 0 && o->loss_nkv >= 0, "train: negative option counts");
+#undef REQ
+    return QR_OK;
+}
+
+static int copy_data(qr_trainer *t, const qr_train_data *d) {
+    if (!d || d->n < 1 || !d->ids || !d->targets || !d->off)
+        return qr_err_set("train: data: expected at least one sequence");
+    if (d->off[0] != 0) return qr_err_set("train: data: offsets must start at 0");
+    for (int i = 0; i < d->n; i++) {
+        int64_t len = d->off[i + 1] - d->off[i];
+        if (len < 1 || len > t->o.seq)
+            return qr_err_set("train: data: sequence %d has %lld tokens: expected 1..seq (%d)", i, (long long)len,
+                              t->o.seq);
+        for (int64_t k = d->off[i]; k < d->off[i + 1]; k++) {
+            if (d->ids[k] < 0 || d->ids[k] >= t->V)
+                return qr_err_set("train: data: sequence %d, token %lld: id %d outside the vocabulary 0..%d", i,
+                                  (long long)(k - d->off[i]), d->ids[k], t->V - 1);
+            if (d->targets[k] < -1 || d->targets[k] >= t->V)
+                return qr_err_set("train: data: sequence %d, position %lld: target %d: expected -1 or 0..%d", i,
+                                  (long long)(k - d->off[i]), d->targets[k], t->V - 1);
+        }
+    }
+    int64_t n = d->off[d->n];
+    t->n_data = d->n;
+    t->n_tokens = n;
+    t->ids = qr_xmalloc((size_t)n * sizeof(int32_t));
+    t->tgt = qr_xmalloc((size_t)n * sizeof(int32_t));
+    t->off = qr_xmalloc((size_t)(d->n + 1) * sizeof(int64_t));
+    memcpy(t->ids, d->ids, (size_t)n * sizeof(int32_t));
+    memcpy(t->tgt, d->targets, (size_t)n * sizeof(int32_t));
+    memcpy(t->off, d->off, (size_t)(d->n + 1) * sizeof(int64_t));
+    uint64_t h = fnv32w(FNV_INIT, t->ids, (size_t)n);
+    h = fnv32w(h, t->tgt, (size_t)n);
+    t->data_fnv = fnv(h, t->off, (size_t)(d->n + 1) * sizeof(int64_t));
+    return QR_OK;
+}
+
+static int open_run_dir(qr_trainer *t) {
+    if (mkdir_p(t->run_dir)) return QR_ERR;
+    char *lock = path_join(t->run_dir, "lock");
+    t->lock_fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+    if (t->lock_fd < 0) {
+        qr_err_set("%s: cannot open: %s", lock, strerror(errno));
+        free(lock);
+        return QR_ERR;
+    }
+    if (flock(t->lock_fd, LOCK_EX | LOCK_NB)) {
+        qr_err_set("%s: the run directory is in use by another training process (lock held on %s)", t->run_dir,
+                   lock);
+        free(lock);
+        return QR_ERR;
+    }
+    free(lock);
+    remove_stale_tmp(t->run_dir);
+    t->ckpt_path = path_join(t->run_dir, "checkpoint");
+    t->log_path = path_join(t->run_dir, "train.jsonl");
+    return QR_OK;
+}
+
+qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_configs, const qr_train_data *data,
+                           const qr_train_opts *opts) {
+    const qr_model_config *mc = qr_model_cfg(m);
+    if (check_opts(opts, mc)) return NULL;
+    if (n_configs < 1 || n_configs > QR_TRAIN_MAX_CONFIGS) {
+        qr_err_set("train: %d configurations: expected 1..%d", n_configs, QR_TRAIN_MAX_CONFIGS);
+        return NULL;
+    }
+    if (qr_model_lora_slots(m) < 1) {
+        qr_err_set("train: the model has no LoRA adapters (qr_model_lora_init / model:lora{} first)");
+        return NULL;
+    }
+    qr_trainer *t = qr_xcalloc(1, sizeof *t);
+    t->lock_fd = -1;
+    t->m = m;
+    t->n_lin = qr_model_n_linears(m);
+    t->n_slots = qr_model_lora_slots(m);
+    t->V = mc->n_vocab;
+    t->o = *opts;
+    t->schedule_name = qr_xstrdup(opts->schedule);
+    t->loss_name = qr_xstrdup(opts->loss);
+    t->run_dir = xstrdup0(opts->run_dir && *opts->run_dir ? opts->run_dir : NULL);
+    t->schedule_opts = join_kv(opts->schedule_kv, opts->schedule_nkv);
+    t->loss_opts = join_kv(opts->loss_kv, opts->loss_nkv);
+    t->o.schedule = t->schedule_name;
+    t->o.loss = t->loss_name;
+    t->o.run_dir = t->run_dir;
+    t->o.schedule_kv = t->o.loss_kv = NULL; /* not kept: only the instances use them */
+    t->resumed_from = -1;
+
+    /* configurations: copy, validate against the model, hash */
+    t->n_cfg = n_configs;
+    t->prec = qr_xmalloc((size_t)n_configs * t->n_lin * sizeof *t->prec);
+    uint64_t h = FNV_INIT;
+    for (int c = 0; c < n_configs; c++) {
+        const char *nm = configs[c].name;
+        if (!nm || !*nm || strlen(nm) >= QR_TRAIN_NAME_MAX || strpbrk(nm, ",\n\"\\")) {
+            qr_err_set("train: configuration %d: name '%s': expected 1..%d characters without , \" \\ or newline",
+                       c + 1, nm ? nm : "(null)", QR_TRAIN_NAME_MAX - 1);
+            goto fail;
+        }
+        for (int k = 0; k < c; k++)
+            if (strcmp(t->names[k], nm) == 0) {
+                qr_err_set("train: configuration name '%s' given twice", nm);
+                goto fail;
+            }
+        strcpy(t->names[c], nm);
+        t->name_ptr[c] = t->names[c];
+        memcpy(t->prec + (size_t)c * t->n_lin, configs[c].layers, (size_t)t->n_lin * sizeof *t->prec);
+        if (qr_model_set_precision(m, configs[c].layers, t->n_lin)) {
+            qr_err_prefix("train: configuration '%s'", nm);
+            goto fail;
+        }
+        h = fnv(h, nm, strlen(nm) + 1);
+        for (int i = 0; i < t->n_lin; i++) {
+            const qr_layer_prec *p = &configs[c].layers[i];
+            int32_t v[3] = {p->wbits, p->abits, p->adapter};
+            h = fnv(h, v, sizeof v);
+        }
+    }
+    t->configs_fnv = h;
+
+    if (copy_data(t, data)) goto fail;
+
+    /* the base model's weights identify it (a resume on other weights is refused) */
+    h = FNV_INIT;
+    for (int i = 0; i < qr_model_n_params(m); i++) {
+        qr_param *p = qr_model_param(m, i);
+        h = fnv32w(h, p->data, (size_t)p->n);
+    }
+    t->weights_fnv = h;
+
+    /* plugins */
+    t->sched = qr_instance_new(QR_KIND_SCHEDULE, t->schedule_name, opts->schedule_kv, opts->schedule_nkv);
+    if (!t->sched) {
+        qr_err_prefix("train: schedule '%s'", t->schedule_name);
+        goto fail;
+    }
+    t->loss = qr_instance_new(QR_KIND_LOSS, t->loss_name, opts->loss_kv, opts->loss_nkv);
+    if (!t->loss) {
+        qr_err_prefix("train: loss '%s'", t->loss_name);
+        goto fail;
+    }
+    t->sops = qr_instance_ops(t->sched);
+    t->lops = qr_instance_ops(t->loss);
+
+    /* only the adapters train */
+    qr_model_set_trainable(m, 0);
+    qr_model_lora_trainable(m, 1);
+    float *base = qr_model_lora_params(m, &t->n_lora);
+    int na = t->n_lin * t->n_slots;
+    t->m1 = qr_xcalloc((size_t)t->n_lora, sizeof(float));
+    t->v1 = qr_xcalloc((size_t)t->n_lora, sizeof(float));
+    t->slot_t = qr_xcalloc((size_t)na, sizeof(int32_t));
+    t->slice_off = qr_xcalloc((size_t)na, sizeof(int64_t));
+    t->slice_n = qr_xcalloc((size_t)na, sizeof(int64_t));
+    t->used = qr_xcalloc((size_t)na, 1);
+    for (int i = 0; i < t->n_lin; i++) {
+        qr_linear *l = qr_model_linear(m, i);
+        for (int s = 0; s < t->n_slots; s++) {
+            qr_lora *a = qr_model_lora(m, i, s);
+            /* A (rank, in) then B (out, rank), contiguous (lora.c's layout) */
+            t->slice_off[i * t->n_slots + s] = a->A - base;
+            t->slice_n[i * t->n_slots + s] = (int64_t)qr_model_lora_rank(m) * (l->in + l->out);
+        }
+    }
+
+    t->perm = qr_xmalloc((size_t)t->n_data * sizeof(int32_t));
+    t->rng = opts->seed ^ 0x5157A11ULL;
+    shuffle(t);
+    int T = opts->seq;
+    t->bids = qr_xmalloc((size_t)opts->batch * T * sizeof(int32_t));
+    t->btgt = qr_xmalloc((size_t)opts->batch * T * sizeof(int32_t));
+    t->sel = qr_xmalloc((size_t)n_configs * sizeof(int));
+    for (int c = 0; c < n_configs; c++) t->last_loss[c] = NAN;
+
+    if (t->run_dir && open_run_dir(t)) goto fail;
+    return t;
+fail:
+    free_parts(t);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* the checkpoint                                                      */
+
+/* The header: "key=value\n" lines. Keys before "step" must match on
+ * resume; step and after are the saved state. */
+static char *header_text(const qr_trainer *t) {
+    const qr_model_config *c = qr_model_cfg(t->m);
+    size_t cap = 4096 + (size_t)t->n_cfg * QR_TRAIN_NAME_MAX + strlen(t->schedule_opts) + strlen(t->loss_opts);
+    char *s = qr_xmalloc(cap), *p = s;
+    size_t left = cap;
+#define PUT(...)                                      \
+    do {                                              \
+        int k_ = snprintf(p, left, __VA_ARGS__);      \
+        p += k_;                                      \
+        left -= (size_t)k_;                           \
+    } while (0)
+    PUT("format=qrun-train-checkpoint\nendian=little\n");
+    PUT("arch=%s\n", qr_model_arch_name(t->m));
+    PUT("shape=layers %d, embd %d, heads %d/%d, ff %d, vocab %d, ctx %d\n", c->n_layer, c->n_embd, c->n_head,
+        c->n_kv_head, c->n_ff, c->n_vocab, c->n_ctx);
+    PUT("weights_fnv=%016llx\n", (unsigned long long)t->weights_fnv);
+    PUT("lora_rank=%d\nlora_slots=%d\nlora_alpha=%.9g\nlora_params=%lld\n", qr_model_lora_rank(t->m), t->n_slots,
+        (double)qr_model_lora_alpha(t->m), (long long)t->n_lora);
+    PUT("configs=");
+    for (int i = 0; i < t->n_cfg; i++) PUT("%s%s", i ? "," : "", t->names[i]);
+    PUT("\nconfigs_fnv=%016llx\n", (unsigned long long)t->configs_fnv);
+    PUT("schedule=%s\nschedule_opts=%s\nloss=%s\nloss_opts=%s\n", t->schedule_name, t->schedule_opts, t->loss_name,
+        t->loss_opts);
+    PUT("steps=%d\nbatch=%d\naccum=%d\nseq=%d\n", t->o.steps, t->o.batch, t->o.accum, t->o.seq);
+    PUT("lr=%.9g\nmin_lr=%.9g\nwarmup=%d\nclip=%.9g\nweight_decay=%.9g\nbeta1=%.9g\nbeta2=%.9g\neps=%.9g\n",
+        (double)t->o.lr, (double)t->o.min_lr, t->o.warmup, (double)t->o.clip, (double)t->o.weight_decay,
+        (double)t->o.beta1, (double)t->o.beta2, (double)t->o.eps);
+    PUT("seed=%llu\n", (unsigned long long)t->o.seed);
+    PUT("data_sequences=%d\ndata_tokens=%lld\ndata_fnv=%016llx\n", t->n_data, (long long)t->n_tokens,
+        (unsigned long long)t->data_fnv);
+    PUT("step=%d\nepoch=%d\ncursor=%d\nrng=%016llx\n", t->step, t->epoch, t->cursor, (unsigned long long)t->rng);
+#undef PUT
+    return s;
+}
+
+/* Readable names of header keys, for messages. */
+static const char *field_label(const char *key) {
+    static const char *const map[][2] = {{"configs", "configuration set"},
+                                         {"configs_fnv", "configuration layers (bit-widths or adapter slots)"},
+                                         {"weights_fnv", "base model weights (checksum)"},
+                                         {"data_fnv", "training data (checksum)"},
+                                         {"lora_rank", "LoRA rank"},
+                                         {"lora_slots", "LoRA slots"},
+                                         {"lora_alpha", "LoRA alpha"},
+                                         {"shape", "model shape"},
+                                         {"arch", "model architecture"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], key) == 0) return map[i][1];
+    return key;
+}
+
+static int64_t payload_size(const qr_trainer *t) {
+    return (int64_t)3 * t->n_lora * 4 + (int64_t)t->n_lin * t->n_slots * 4 + (int64_t)t->n_data * 4;
+}
+
+static int write_all(int fd, const void *p, size_t n, uint64_t *h, const char *path) {
+    const char *b = p;
+    *h = fnv32w(*h, p, n / 4);
+    if (n % 4) *h = fnv(*h, b + n - n % 4, n % 4);
+    while (n) {
+        ssize_t k = write(fd, b, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return qr_err_set("%s: write failed: %s", path, strerror(errno));
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return QR_OK;
+}
+
+static void fsync_dir_of(const char *path) {
+    char *d = qr_xstrdup(path);
+    char *slash = strrchr(d, '/');
+    if (slash)
+        *slash = 0;
+    else
+        strcpy(d, ".");
+    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(d);
+}
+
+int qr_trainer_save(qr_trainer *t, const char *path) {
+    if (t->failed) return qr_err_set("%s: not saved: the trainer stopped on an error", path);
+    int64_t nl;
+    const float *p = qr_model_lora_params(t->m, &nl);
+    for (int64_t i = 0; i < nl; i++)
+        if (!isfinite(p[i])) return qr_err_set("%s: not saved: adapter value %lld is not finite", path, (long long)i);
+    size_t tl = strlen(path) + 32;
+    char *tmp = qr_xmalloc(tl);
+    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        qr_err_set("%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return QR_ERR;
+    }
+    char *hdr = header_text(t);
+    uint32_t ver = CKPT_VERSION, hl = (uint32_t)strlen(hdr);
+    uint64_t h = FNV_INIT;
+    int rc = write_all(fd, CKPT_MAGIC, 8, &h, tmp);
+    if (!rc) rc = write_all(fd, &ver, 4, &h, tmp);
+    if (!rc) rc = write_all(fd, &hl, 4, &h, tmp);
+    if (!rc) rc = write_all(fd, hdr, hl, &h, tmp);
+    if (!rc) rc = write_all(fd, p, (size_t)nl * 4, &h, tmp);
+    if (!rc) rc = write_all(fd, t->m1, (size_t)nl * 4, &h, tmp);
+    if (!rc) rc = write_all(fd, t->v1, (size_t)nl * 4, &h, tmp);
+    if (!rc) rc = write_all(fd, t->slot_t, (size_t)t->n_lin * t->n_slots * 4, &h, tmp);
+    if (!rc) rc = write_all(fd, t->perm, (size_t)t->n_data * 4, &h, tmp);
+    uint64_t hh = h;
+    if (!rc) rc = write_all(fd, &hh, 8, &h, tmp);
+    free(hdr);
+    if (!rc && fsync(fd)) rc = qr_err_set("%s: fsync failed: %s", tmp, strerror(errno));
+    if (close(fd) && !rc) rc = qr_err_set("%s: close failed: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, path)) rc = qr_err_set("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    else
+        fsync_dir_of(path);
+    free(tmp);
+    return rc;
+}
+
+/* The value of key in header lines hdr (a copy into out), or NULL. */
+static const char *hget(const char *hdr, const char *key, char *out, size_t cap) {
+    size_t kl = strlen(key);
+    for (const char *l = hdr; l && *l;) {
+        const char *e = strchr(l, '\n');
+        if (!e) break;
+        if (strncmp(l, key, kl) == 0 && l[kl] == '=') {
+            size_t n = (size_t)(e - l - kl - 1);
+            if (n >= cap) n = cap - 1;
+            memcpy(out, l + kl + 1, n);
+            out[n] = 0;
+            return out;
+        }
+        l = e + 1;
+    }
+    return NULL;
+}
+
+int qr_trainer_load(qr_trainer *t, const char *path) {
+    size_t len;
+    char *buf = qr_read_file(path, &len);
+    if (!buf) return QR_ERR;
+    int rc = QR_ERR;
+    char *mine = NULL;
+    char *hdr = NULL;
+    if (len < 24 || memcmp(buf, CKPT_MAGIC, 8) != 0) {
+        qr_err_set("%s: not a qrun training checkpoint (%s)", path, len < 8 ? "file too short" : "bad magic");
+        goto out;
+    }
+    uint32_t ver, hl;
+    memcpy(&ver, buf + 8, 4);
+    memcpy(&hl, buf + 12, 4);
+    if (ver != CKPT_VERSION) {
+        qr_err_set("%s: version: checkpoint format %u, this qrun reads %u", path, ver, CKPT_VERSION);
+        goto out;
+    }
+    if ((size_t)hl > len - 24) {
+        qr_err_set("%s: header length %u exceeds the file (%zu bytes): truncated or corrupt", path, hl, len);
+        goto out;
+    }
+    uint64_t stored, h = FNV_INIT;
+    memcpy(&stored, buf + len - 8, 8);
+    h = fnv32w(h, buf, (len - 8) / 4);
+    if ((len - 8) % 4) h = fnv(h, buf + (len - 8) - (len - 8) % 4, (len - 8) % 4);
+    if (h != stored) {
+        qr_err_set("%s: checksum: stored %016llx, computed %016llx: the file is truncated or corrupt", path,
+                   (unsigned long long)stored, (unsigned long long)h);
+        goto out;
+    }
+    hdr = qr_xmalloc((size_t)hl + 1);
+    memcpy(hdr, buf + 16, hl);
+    hdr[hl] = 0;
+    /* every field before "step=" must match this run */
+    mine = header_text(t);
+    char theirs[4096];
+    for (const char *l = mine; *l;) {
+        const char *e = strchr(l, '\n');
+        const char *eq = strchr(l, '=');
+        char key[64];
+        size_t kl = (size_t)(eq - l);
+        if (kl >= sizeof key) kl = sizeof key - 1;
+        memcpy(key, l, kl);
+        key[kl] = 0;
+        if (strcmp(key, "step") == 0) break;
+        char val[4096];
+        size_t vl = (size_t)(e - eq - 1);
+        if (vl >= sizeof val) vl = sizeof val - 1;
+        memcpy(val, eq + 1, vl);
+        val[vl] = 0;
+        if (!hget(hdr, key, theirs, sizeof theirs)) {
+            qr_err_set("%s: field '%s' missing from the header", path, key);
+            goto out;
+        }
+        if (strcmp(theirs, val) != 0) {
+            qr_err_set("%s: %s differs: checkpoint has %s, this run has %s (use another run directory, or the "
+                       "checkpoint's settings)",
+                       path, field_label(key), theirs, val);
+            goto out;
+        }
+        l = e + 1;
+    }
+    char v[64];
+    long long step = -1, epoch = -1, cursor = -1;
+    unsigned long long rng = 0;
+    if (!hget(hdr, "step", v, sizeof v) || sscanf(v, "%lld", &step) != 1 || step < 0 || step > t->o.steps ||
+        !hget(hdr, "epoch", v, sizeof v) || sscanf(v, "%lld", &epoch) != 1 || epoch < 0 ||
+        !hget(hdr, "cursor", v, sizeof v) || sscanf(v, "%lld", &cursor) != 1 || cursor < 0 || cursor > t->n_data ||
+        !hget(hdr, "rng", v, sizeof v) || sscanf(v, "%llx", &rng) != 1) {
+        qr_err_set("%s: state fields step/epoch/cursor/rng missing or out of range (step %lld of %d, cursor %lld of "
+                   "%d)",
+                   path, step, t->o.steps, cursor, t->n_data);
+        goto out;
+    }
+    int64_t want = 24 + (int64_t)hl + payload_size(t);
+    if ((int64_t)len != want) {
+        qr_err_set("%s: size: %zu bytes, expected %lld for this header", path, len, (long long)want);
+        goto out;
+    }
+    const char *p = buf + 16 + hl;
+    int64_t n = t->n_lora, na = (int64_t)t->n_lin * t->n_slots;
+    const float *lp = (const float *)(const void *)p; /* memcpy'd below; no aliasing through these */
+    for (int64_t i = 0; i < 3 * n; i++) {
+        float x;
+        memcpy(&x, p + 4 * i, 4);
+        if (!isfinite(x) || (i >= 2 * n && x < 0)) {
+            qr_err_set("%s: %s value %lld is %s", path, i < n ? "adapter" : i < 2 * n ? "first moment" : "second moment",
+                       (long long)(i % n), isfinite(x) ? "negative" : "not finite");
+            goto out;
+        }
+    }
+    (void)lp;
+    const char *ps = p + 12 * n, *pp = ps + 4 * na;
+    for (int64_t i = 0; i < na; i++) {
+        int32_t s;
+        memcpy(&s, ps + 4 * i, 4);
+        if (s < 0 || s > step) {
+            qr_err_set("%s: adapter step count %lld = %d: expected 0..%lld", path, (long long)i, s, step);
+            goto out;
+        }
+    }
+    uint8_t *seen = qr_xcalloc((size_t)t->n_data, 1);
+    for (int i = 0; i < t->n_data; i++) {
+        int32_t x;
+        memcpy(&x, pp + 4 * (int64_t)i, 4);
+        if (x < 0 || x >= t->n_data || seen[x]) {
+            free(seen);
+            qr_err_set("%s: data order: entry %d = %d is not part of a permutation of %d", path, i, x, t->n_data);
+            goto out;
+        }
+        seen[x] = 1;
+    }
+    free(seen);
+    /* everything checked: commit */
+    memcpy(qr_model_lora_params(t->m, NULL), p, (size_t)n * 4);
+    memcpy(t->m1, p + 4 * n, (size_t)n * 4);
+    memcpy(t->v1, p + 8 * n, (size_t)n * 4);
+    memcpy(t->slot_t, ps, (size_t)na * 4);
+    memcpy(t->perm, pp, (size_t)t->n_data * 4);
+    t->step = (int)step;
+    t->epoch = (int)epoch;
+    t->cursor = (int)cursor;
+    t->rng = rng;
+    rc = QR_OK;
+out:
+    free(mine);
+    free(hdr);
+    free(buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* the log                                                             */
+
+/* Keep the complete lines of train.jsonl whose step <= upto (atomically). */
+static int cut_log(qr_trainer *t, int upto) {
+    size_t len = 0;
+    char *buf = NULL;
+    struct stat st;
+    if (stat(t->log_path, &st) == 0) {
+        buf = qr_read_file(t->log_path, &len);
+        if (!buf) return QR_ERR;
+    }
+    size_t tl = strlen(t->log_path) + 32;
+    char *tmp = qr_xmalloc(tl);
+    snprintf(tmp, tl, "%s.tmp.%ld", t->log_path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        qr_err_set("%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        free(buf);
+        return QR_ERR;
+    }
+    for (char *l = buf; l && l < buf + len;) {
+        char *e = memchr(l, '\n', (size_t)(buf + len - l));
+        if (!e) break; /* a torn last line */
+        int s;
+        if (sscanf(l, "{\"step\":%d", &s) == 1 && s <= upto) fwrite(l, 1, (size_t)(e - l + 1), f);
+        l = e + 1;
+    }
+    int rc = QR_OK;
+    if (fflush(f) || fsync(fileno(f))) rc = qr_err_set("%s: write failed: %s", tmp, strerror(errno));
+    fclose(f);
+    if (!rc && rename(tmp, t->log_path)) rc = qr_err_set("%s: cannot rename: %s", tmp, strerror(errno));
+    if (rc) unlink(tmp);
+    free(tmp);
+    free(buf);
+    return rc;
+}
+
+static void log_num(FILE *f, double x) {
+    if (isfinite(x))
+        fprintf(f, "%.9g", x);
+    else
+        fputs("null", f);
+}
+
+/* ------------------------------------------------------------------ */
+/* training                                                            */
+
+int qr_trainer_resume(qr_trainer *t, int *resumed_from) {
+    int from = -1;
+    if (t->run_dir) {
+        struct stat st;
+        if (stat(t->ckpt_path, &st) == 0) {
+            if (qr_trainer_load(t, t->ckpt_path)) return QR_ERR;
+            from = t->step;
+        }
+        if (cut_log(t, from < 0 ? 0 : from)) return QR_ERR;
+        if (!t->log) {
+            t->log = fopen(t->log_path, "ab");
+            if (!t->log) return qr_err_set("%s: cannot open for appending: %s", t->log_path, strerror(errno));
+        }
+    }
+    t->resumed_from = from;
+    if (resumed_from) *resumed_from = from;
+    return QR_OK;
+}
+
+/* L2 norm of the gradient over the adapters used at this step, in double
+ * and in a fixed order (OpenMP reductions may combine partial sums in any
+ * order, which would break bit-identical resumes). */
+static double used_grad_norm(qr_trainer *t, const float *g) {
+    int na = t->n_lin * t->n_slots;
+    double s = 0;
+    for (int k = 0; k < na; k++) {
+        if (!t->used[k]) continue;
+        const float *x = g + t->slice_off[k];
+        double part = 0;
+        for (int64_t i = 0; i < t->slice_n[k]; i++) part += (double)x[i] * x[i];
+        s += part;
+    }
+    return sqrt(s);
+}
+
+static void fill_batch(qr_trainer *t, int *T_out, int64_t *tokens) {
+    int B = t->o.batch, ex[4096], T = 1;
+    for (int b = 0; b < B; b++) {
+        ex[b] = next_example(t);
+        int len = (int)(t->off[ex[b] + 1] - t->off[ex[b]]);
+        if (len > T) T = len;
+    }
+    T = (T + T_ROUND - 1) / T_ROUND * T_ROUND;
+    if (T > t->o.seq) T = t->o.seq;
+    /* Right padding: every real token sits before the padding of its row,
+     * and attention is causal, so no real position ever attends to a pad
+     * and no mask is needed; pads get target -1 so they are not scored. */
+    for (int b = 0; b < B; b++) {
+        int64_t o = t->off[ex[b]];
+        int len = (int)(t->off[ex[b] + 1] - o);
+        memcpy(t->bids + (size_t)b * T, t->ids + o, (size_t)len * 4);
+        memcpy(t->btgt + (size_t)b * T, t->tgt + o, (size_t)len * 4);
+        for (int i = len; i < T; i++) {
+            t->bids[(size_t)b * T + i] = PAD_ID;
+            t->btgt[(size_t)b * T + i] = -1;
+        }
+        *tokens += len;
+    }
+    *T_out = T;
+}
+
+int qr_trainer_step(qr_trainer *t) {
+    if (t->failed) return qr_err_set("train: the trainer stopped on an error at step %d", t->step + 1);
+    if (t->step >= t->o.steps) return qr_err_set("train: all %d steps are done", t->o.steps);
+    if (t->run_dir && !t->log && qr_trainer_resume(t, NULL)) return QR_ERR;
+    double t0 = qr_now();
+    const int step1 = t->step + 1, B = t->o.batch, V = t->V;
+    int nsel = t->sops->select(qr_instance_self(t->sched), t->step, t->o.steps, t->n_cfg, t->sel);
+    if (nsel < 1 || nsel > t->n_cfg) {
+        t->failed = 1;
+        if (nsel < 0) return qr_err_prefix("train: step %d: schedule '%s'", step1, t->schedule_name);
+        return qr_err_set("train: step %d: schedule '%s' selected %d configurations (expected 1..%d)", step1,
+                          t->schedule_name, nsel, t->n_cfg);
+    }
+    for (int k = 0; k < nsel; k++)
+        if (t->sel[k] < 0 || t->sel[k] >= t->n_cfg) {
+            t->failed = 1;
+            return qr_err_set("train: step %d: schedule '%s' selected configuration %d (expected 0..%d)", step1,
+                              t->schedule_name, t->sel[k], t->n_cfg - 1);
+        }
+    for (int c = 0; c < t->n_cfg; c++) {
+        t->ran[c] = 0;
+        t->last_loss[c] = 0;
+    }
+    memset(t->used, 0, (size_t)t->n_lin * t->n_slots);
+    qr_model_zero_grad(t->m);
+    int64_t tokens = 0;
+    for (int mb = 0; mb < t->o.accum; mb++) {
+        int T;
+        fill_batch(t, &T, &tokens);
+        size_t need = (size_t)B * T * V;
+        if (need > t->dl_cap) {
+            free(t->dlogits);
+            t->dlogits = qr_xmalloc(need * sizeof(float));
+            t->dl_cap = need;
+        }
+        for (int k = 0; k < nsel; k++) {
+            int c = t->sel[k];
+            const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
+            float loss = 0;
+            if (qr_model_set_precision(t->m, p, t->n_lin) ||
+                qr_model_forward(t->m, t->bids, NULL, B, T, NULL)) {
+                t->failed = 1;
+                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
+            }
+            memset(t->dlogits, 0, need * sizeof(float));
+            if (t->lops->compute(qr_instance_self(t->loss), &loss, t->dlogits, qr_model_logits(t->m), NULL, t->btgt,
+                                 (int64_t)B * T, V)) {
+                t->failed = 1;
+                return qr_err_prefix("train: step %d, configuration '%s': loss '%s'", step1, t->names[c],
+                                     t->loss_name);
+            }
+            if (!isfinite(loss)) {
+                t->failed = 1;
+                return qr_err_set("train: step %d, configuration '%s': the loss is %s", step1, t->names[c],
+                                  isnan(loss) ? "NaN" : "Inf");
+            }
+            if (qr_model_backward_logits(t->m, t->dlogits)) {
+                t->failed = 1;
+                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
+            }
+            t->ran[c] = 1;
+            t->last_loss[c] += loss / (float)t->o.accum;
+            for (int i = 0; i < t->n_lin; i++)
+                if (p[i].adapter >= 0) t->used[i * t->n_slots + p[i].adapter] = 1;
+        }
+    }
+    for (int c = 0; c < t->n_cfg; c++)
+        if (!t->ran[c]) t->last_loss[c] = NAN;
+
+    /* gradient: mean over micro-batches, clipped, then AdamW per used adapter */
+    float *par = qr_model_lora_params(t->m, NULL), *g = qr_model_lora_grads(t->m, NULL);
+    int na = t->n_lin * t->n_slots;
+    if (t->o.accum > 1)
+        for (int k = 0; k < na; k++)
+            if (t->used[k]) qr_scale(g + t->slice_off[k], t->slice_n[k], 1.0f / (float)t->o.accum);
+    double norm = used_grad_norm(t, g);
+    if (!isfinite(norm)) {
+        t->failed = 1;
+        return qr_err_set("train: step %d: the gradient norm is not finite (configurations %s...)", step1,
+                          t->names[t->sel[0]]);
+    }
+    if (t->o.clip > 0 && norm > t->o.clip)
+        for (int k = 0; k < na; k++)
+            if (t->used[k]) qr_scale(g + t->slice_off[k], t->slice_n[k], (float)(t->o.clip / norm));
+    float lr = qr_lr_cosine(t->step, t->o.warmup, t->o.steps, t->o.lr, t->o.min_lr);
+    qr_adamw_cfg ac = {lr, t->o.beta1, t->o.beta2, t->o.eps, t->o.weight_decay};
+    for (int k = 0; k < na; k++) {
+        if (!t->used[k]) continue;
+        int64_t o = t->slice_off[k];
+        qr_adamw_step(par + o, g + o, t->m1 + o, t->v1 + o, t->slice_n[k], &ac, ++t->slot_t[k]);
+    }
+    t->step++;
+    double dt = qr_now() - t0;
+    t->seconds += dt;
+    t->tokens += tokens;
+    t->steps_here++;
+
+    if (t->log) {
+        fprintf(t->log, "{\"step\":%d,\"lr\":%.9g,\"loss\":{", t->step, (double)lr);
+        for (int c = 0, first = 1; c < t->n_cfg; c++) {
+            if (!t->ran[c]) continue;
+            fprintf(t->log, "%s\"%s\":", first ? "" : ",", t->names[c]);
+            log_num(t->log, t->last_loss[c]);
+            first = 0;
+        }
+        fprintf(t->log, "},\"grad_norm\":");
+        log_num(t->log, norm);
+        fprintf(t->log, ",\"tokens\":%lld,\"epoch\":%d,\"seconds\":%.4f}\n", (long long)tokens, t->epoch, dt);
+        /* flushed before any checkpoint of this step: the log never lags it */
+        if (fflush(t->log)) return qr_err_set("%s: write failed: %s", t->log_path, strerror(errno));
+    }
+    if (t->o.progress) {
+        qr_train_progress pr = {.step = t->step, .total = t->o.steps, .n_configs = t->n_cfg,
+                                .config_names = t->name_ptr, .loss = t->last_loss, .ran = t->ran, .lr = lr,
+                                .grad_norm = (float)norm, .tokens = tokens, .step_seconds = dt,
+                                .tokens_per_s = t->seconds > 0 ? t->tokens / t->seconds : 0,
+                                .eta_seconds = t->seconds / t->steps_here * (t->o.steps - t->step),
+                                .epoch = t->epoch, .resumed_from = t->resumed_from};
+        if (t->o.progress(t->o.ud, &pr)) {
+            /* the step is complete: save it so a rerun loses nothing */
+            if (t->run_dir && qr_trainer_save(t, t->ckpt_path)) return QR_ERR;
+            return qr_err_set("train: stopped by the progress callback at step %d", t->step);
+        }
+    }
+    if (t->run_dir && (t->step == t->o.steps || (t->o.checkpoint_every > 0 && t->step % t->o.checkpoint_every == 0)))
+        if (qr_trainer_save(t, t->ckpt_path)) return QR_ERR;
+    return QR_OK;
+}
+
+int qr_trainer_run(qr_trainer *t) {
+    if (qr_trainer_resume(t, NULL)) return QR_ERR;
+    while (t->step < t->o.steps)
+        if (qr_trainer_step(t)) return QR_ERR;
+    return QR_OK;
+}
+
+int qr_trainer_step_count(const qr_trainer *t) { return t->step; }
+float qr_trainer_last_loss(const qr_trainer *t, int i) { return i >= 0 && i < t->n_cfg ? t->last_loss[i] : NAN; }
+int64_t qr_trainer_tokens(const qr_trainer *t) { return t->tokens; }
+double qr_trainer_seconds(const qr_trainer *t) { return t->seconds; }

@@ -1,0 +1,105 @@
+/* myquant.c - an example quantizer plugin built outside the qrun tree,
+ * against the installed header only (see docs/PLUGINS.md):
+ *
+ *     make PREFIX=/usr/local OUT=/some/dir
+ *     QRUN_PLUGIN_PATH=/some/dir qrun recipe.lua   -- qr.quantizer("myquant")
+ *
+ * A signed fixed-point quantizer with F fractional bits (option frac_bits,
+ * default 4): with b bits the integers are -2^(b-1) .. 2^(b-1)-1, so
+ *     y = clamp(round(x · 2^F), -2^(b-1), 2^(b-1) - 1) · 2^-F
+ * (round half to even); scale = 2^-F for every row. Unlike minmax the grid
+ * does not depend on the data. Gradient: straight-through inside the
+ * representable range [-2^(b-1), 2^(b-1) - 1]·2^-F, zero outside (clipped). */
+#include <qrun/qr_plugin.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define WHO "quantizer 'myquant'"
+
+typedef struct {
+    const qr_host *host;
+    int frac_bits;
+} myquant;
+
+static void *mq_create(const qr_host *host, const char *const *kv, int n_kv) {
+    static const char *const known[] = {"frac_bits", NULL};
+    int64_t f;
+    if (!QR_HOST_HAS(host, opt_int)) {
+        host->err_set("%s: this qrun is too old (host table size %u)", WHO, host->struct_size);
+        return NULL;
+    }
+    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK ||
+        host->opt_int(kv, n_kv, "frac_bits", 4, 0, 30, &f, WHO) != QR_PLUGIN_OK)
+        return NULL;
+    myquant *q = malloc(sizeof *q);
+    if (!q) {
+        host->err_set("%s: out of memory", WHO);
+        return NULL;
+    }
+    q->host = host;
+    q->frac_bits = (int)f;
+    return q;
+}
+
+static void mq_destroy(void *self) { free(self); }
+
+static int mq_fake(void *self, float *out, const float *x, int64_t rows, int64_t cols, int bits,
+                   float *scales) {
+    const myquant *q = self;
+    const float s = ldexpf(1.0f, q->frac_bits), step = 1.0f / s;
+    const float lo = -ldexpf(1.0f, bits - 1), hi = ldexpf(1.0f, bits - 1) - 1.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = out + r * cols;
+        for (int64_t j = 0; j < cols; j++)
+            if (!isfinite(xr[j]))
+                return q->host->err_set("%s: row %lld has NaN or Inf", WHO, (long long)r);
+        for (int64_t j = 0; j < cols; j++) {
+            float v = rintf(xr[j] * s);
+            v = v < lo ? lo : v > hi ? hi : v;
+            yr[j] = v * step;
+        }
+        if (scales) scales[r] = step;
+    }
+    return QR_PLUGIN_OK;
+}
+
+static void mq_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows,
+                        int64_t cols, int bits) {
+    const myquant *q = self;
+    const float step = ldexpf(1.0f, -q->frac_bits);
+    const float lo = -ldexpf(1.0f, bits - 1) * step, hi = (ldexpf(1.0f, bits - 1) - 1.0f) * step;
+    for (int64_t i = 0; i < rows * cols; i++) dx[i] += (x[i] >= lo && x[i] <= hi) ? dout[i] : 0.0f;
+}
+
+static const qr_quantizer_ops ops = {
+    .struct_size = sizeof(qr_quantizer_ops),
+    .create = mq_create,
+    .destroy = mq_destroy,
+    .fake = mq_fake,
+    .backward = mq_backward,
+};
+
+static const qr_entry entries[] = {
+    {.kind = QR_KIND_QUANTIZER,
+     .name = "myquant",
+     .description = "fixed point with frac_bits fractional bits (example plugin)",
+     .ops = &ops},
+};
+
+static const qr_entry *get_entry(uint32_t i) { return i < 1 ? &entries[i] : NULL; }
+
+static const qr_plugin_desc desc = {
+    .abi_major = QR_PLUGIN_ABI_MAJOR,
+    .abi_minor = QR_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(qr_plugin_desc),
+    .name = "myquant",
+    .version = "0.1.0",
+    .license = "public domain",
+    .n_entries = 1,
+    .get_entry = get_entry,
+};
+
+QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &desc; }
