@@ -68,6 +68,34 @@ int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int
     int B = o.batch < n ? o.batch : n;
     qr_kvcache *kv = qr_kvcache_new(m, B, max_len);
     if (!kv) return QR_ERR;
+    /* A prefix shared by every prompt (a system prompt, worked examples) is
+     * computed once and copied into each sequence's cache. Each prompt keeps
+     * at least one token of its own, whose logits start the generation. */
+    int shared = lens[0] - 1;
+    for (int i = 1; i < n && shared > 0; i++) {
+        int k = 0, lim = lens[i] - 1 < shared ? lens[i] - 1 : shared;
+        while (k < lim && prompts[i][k] == prompts[0][k]) k++;
+        shared = k;
+    }
+    qr_kvcache *pre = NULL;
+    if (n > 1 && shared >= 16) {
+        pre = qr_kvcache_new(m, 1, shared);
+        int32_t *z = qr_xcalloc((size_t)shared, sizeof(int32_t));
+        uint8_t *nowant = qr_xcalloc((size_t)shared, 1);
+        double t0 = qr_now();
+        int rc0 = pre ? qr_model_decode(m, pre, prompts[0], z, shared, nowant, NULL) : QR_ERR;
+        st.prefill_s += qr_now() - t0;
+        st.prefill_tokens += shared;
+        free(z);
+        free(nowant);
+        if (rc0) {
+            qr_kvcache_free(pre);
+            qr_kvcache_free(kv);
+            return QR_ERR;
+        }
+    } else {
+        shared = 0;
+    }
     int V = c->n_vocab;
     float *logits = qr_xmalloc((size_t)B * V * sizeof(float));
     int32_t *tokens = qr_xmalloc((size_t)(o.max_prefill_rows > B ? o.max_prefill_rows : B) * sizeof(int32_t));
@@ -80,14 +108,15 @@ int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int
     for (int g0 = 0; g0 < n && rc == QR_OK; g0 += B) {
         int gb = n - g0 < B ? n - g0 : B;
         qr_kvcache_clear(kv, -1);
+        for (int s = 0; s < gb && pre; s++) qr_kvcache_copy(kv, s, pre, 0, shared);
         /* prefill: whole prompts packed into calls of at most
          * max_prefill_rows rows (bigger matrix products); a prompt longer
          * than that goes alone, in pieces */
         double t0 = qr_now();
         for (int s = 0; s < gb && rc == QR_OK;) {
-            int len = lens[g0 + s];
+            int len = lens[g0 + s] - shared;
             if (len > o.max_prefill_rows) {
-                const int32_t *p = prompts[g0 + s];
+                const int32_t *p = prompts[g0 + s] + shared;
                 for (int off = 0; off < len && rc == QR_OK;) {
                     int take = len - off < o.max_prefill_rows ? len - off : o.max_prefill_rows;
                     for (int j = 0; j < take; j++) {
@@ -103,15 +132,17 @@ int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int
                 continue;
             }
             int s1 = s, rows = 0;
-            while (s1 < gb && lens[g0 + s1] <= o.max_prefill_rows && rows + lens[g0 + s1] <= o.max_prefill_rows) {
-                const int32_t *p = prompts[g0 + s1];
-                for (int j = 0; j < lens[g0 + s1]; j++) {
+            while (s1 < gb && lens[g0 + s1] - shared <= o.max_prefill_rows &&
+                   rows + lens[g0 + s1] - shared <= o.max_prefill_rows) {
+                const int32_t *p = prompts[g0 + s1] + shared;
+                int l1 = lens[g0 + s1] - shared;
+                for (int j = 0; j < l1; j++) {
                     tokens[rows + j] = p[j];
                     seq[rows + j] = s1;
-                    want[rows + j] = j == lens[g0 + s1] - 1;
+                    want[rows + j] = j == l1 - 1;
                 }
-                rows += lens[g0 + s1];
-                st.prefill_tokens += lens[g0 + s1];
+                rows += l1;
+                st.prefill_tokens += l1;
                 s1++;
             }
             rc = qr_model_decode(m, kv, tokens, seq, rows, want, logits + (size_t)s * V);
@@ -193,6 +224,7 @@ int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int
     free(next);
     free(live);
     qr_kvcache_free(kv);
+    qr_kvcache_free(pre);
     if (stats) *stats = st;
     if (rc) {
         qr_gen_result_free(out, n);

@@ -70,8 +70,8 @@ static const char **opts_to_kv(lua_State *L, int arg, int *n_kv) {
     lua_pushnil(L);
     while (lua_next(L, arg)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_argerror(L, arg, lua_pushfstring(L, "option keys must be strings, got %s",
-                                                  luaL_typename(L, -2)));
+            luaL_argerror(L, arg,
+                          lua_pushfstring(L, "option keys must be strings, got %s", luaL_typename(L, -2)));
         n++;
         lua_pop(L, 1);
     }
@@ -85,7 +85,8 @@ static const char **opts_to_kv(lua_State *L, int arg, int *n_kv) {
         switch (lua_type(L, -1)) {
         case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, -1) ? "true" : "false"); break;
         case LUA_TNUMBER:
-            if (lua_isinteger(L, -1)) lua_pushfstring(L, "%I", lua_tointeger(L, -1));
+            if (lua_isinteger(L, -1))
+                lua_pushfstring(L, "%I", lua_tointeger(L, -1));
             else {
                 char buf[64];
                 snprintf(buf, sizeof buf, "%.17g", (double)lua_tonumber(L, -1));
@@ -94,8 +95,9 @@ static const char **opts_to_kv(lua_State *L, int arg, int *n_kv) {
             break;
         case LUA_TSTRING: lua_pushvalue(L, -1); break;
         default:
-            luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': expected a string, number or boolean, got %s",
-                                                  key, luaL_typename(L, -1)));
+            luaL_argerror(L, arg,
+                          lua_pushfstring(L, "option '%s': expected a string, number or boolean, got %s", key,
+                                          luaL_typename(L, -1)));
             return NULL;
         }
         kv[2 * i] = key; /* the key is anchored by the options table itself */
@@ -137,18 +139,20 @@ static float *check_matrix(lua_State *L, int idx, const char *what, int64_t *row
     lua_Integer R = luaL_len(L, idx), C = -1;
     for (lua_Integer r = 1; r <= R; r++) {
         if (lua_geti(L, idx, r) != LUA_TTABLE)
-            luaL_argerror(L, idx, lua_pushfstring(L, "%s[%d]: expected an array of numbers, got %s", what,
-                                                  (int)r, luaL_typename(L, -1)));
+            luaL_argerror(L, idx,
+                          lua_pushfstring(L, "%s[%d]: expected an array of numbers, got %s", what, (int)r,
+                                          luaL_typename(L, -1)));
         lua_Integer c = luaL_len(L, -1);
-        if (C < 0) C = c;
+        if (C < 0)
+            C = c;
         else if (c != C)
-            luaL_argerror(L, idx, lua_pushfstring(L, "%s[%d]: %d numbers, expected %d like %s[1]", what,
-                                                  (int)r, (int)c, (int)C, what));
+            luaL_argerror(L, idx,
+                          lua_pushfstring(L, "%s[%d]: %d numbers, expected %d like %s[1]", what, (int)r,
+                                          (int)c, (int)C, what));
         lua_pop(L, 1);
     }
     if (C < 0) C = 0;
-    if (R > 0 && C > (lua_Integer)(((size_t)1 << 40) / (size_t)R))
-        luaL_argerror(L, idx, "matrix too large");
+    if (R > 0 && C > (lua_Integer)(((size_t)1 << 40) / (size_t)R)) luaL_argerror(L, idx, "matrix too large");
     float *m = lua_newuserdatauv(L, (size_t)(R * C > 0 ? R * C : 1) * sizeof *m, 0);
     for (lua_Integer r = 1; r <= R; r++) {
         lua_geti(L, idx, r);
@@ -157,8 +161,9 @@ static float *check_matrix(lua_State *L, int idx, const char *what, int64_t *row
             lua_geti(L, -1, c);
             lua_Number v = lua_tonumberx(L, -1, &isnum);
             if (!isnum)
-                luaL_argerror(L, idx, lua_pushfstring(L, "%s[%d][%d]: expected a number, got %s", what,
-                                                      (int)r, (int)c, luaL_typename(L, -1)));
+                luaL_argerror(L, idx,
+                              lua_pushfstring(L, "%s[%d][%d]: expected a number, got %s", what, (int)r,
+                                              (int)c, luaL_typename(L, -1)));
             m[(r - 1) * C + (c - 1)] = (float)v;
             lua_pop(L, 1);
         }
@@ -233,8 +238,10 @@ static int q_gc(lua_State *L) {
 
 static int q_tostring(lua_State *L) {
     lua_quantizer *u = luaL_checkudata(L, 1, QUANTIZER_MT);
-    if (u->q) lua_pushfstring(L, QUANTIZER_MT ": %s", qr_instance_name(u->q));
-    else lua_pushliteral(L, QUANTIZER_MT " (closed)");
+    if (u->q)
+        lua_pushfstring(L, QUANTIZER_MT ": %s", qr_instance_name(u->q));
+    else
+        lua_pushliteral(L, QUANTIZER_MT " (closed)");
     return 1;
 }
 

@@ -592,6 +592,22 @@ static float *kv_at(const qr_kvcache *kv, float *base, int l, int s, int p) {
     return base + (((size_t)l * kv->n_seq + s) * kv->max_len + p) * kv->kvd;
 }
 
+int qr_kvcache_copy(qr_kvcache *dst, int dst_seq, const qr_kvcache *src, int src_seq, int len) {
+    if (dst->n_layer != src->n_layer || dst->kvd != src->kvd)
+        return qr_err_set("kv cache copy: caches of different models");
+    if (dst_seq < 0 || dst_seq >= dst->n_seq || src_seq < 0 || src_seq >= src->n_seq || len < 0 ||
+        len > src->len[src_seq] || len > dst->max_len)
+        return qr_err_set("kv cache copy: sequence %d (%d tokens) -> %d: %d tokens out of range", src_seq,
+                          src->len[src_seq], dst_seq, len);
+    for (int l = 0; l < src->n_layer; l++) {
+        size_t bytes = (size_t)len * src->kvd * sizeof(float);
+        memcpy(kv_at(dst, dst->k, l, dst_seq, 0), kv_at(src, src->k, l, src_seq, 0), bytes);
+        memcpy(kv_at(dst, dst->v, l, dst_seq, 0), kv_at(src, src->v, l, src_seq, 0), bytes);
+    }
+    dst->len[dst_seq] = len;
+    return QR_OK;
+}
+
 /* Scratch for n rows of inference, grown on demand. */
 static void alloc_inf(qr_model *m, int n, int n_want) {
     const qr_model_config *c = &m->cfg;

@@ -130,6 +130,10 @@ void qr_kvcache_free(qr_kvcache *kv);
 void qr_kvcache_clear(qr_kvcache *kv, int seq);
 int qr_kvcache_len(const qr_kvcache *kv, int seq);
 int qr_kvcache_max_len(const qr_kvcache *kv);
+/* Copy the first len positions of src's sequence src_seq into dst's
+ * dst_seq (same model), which then holds exactly those len tokens: a
+ * prompt prefix shared by many sequences is computed once. */
+int qr_kvcache_copy(qr_kvcache *dst, int dst_seq, const qr_kvcache *src, int src_seq, int len);
 
 /* Run n tokens through the model with a cache. Token i belongs to sequence
  * seq[i] and is appended at that sequence's current length; the tokens of

@@ -58,14 +58,14 @@ static const char *host_opt(const char *const *kv, int n_kv, const char *key) {
 static int host_opt_check(const char *const *kv, int n_kv, const char *const *known, const char *who) {
     for (int i = 0; i < n_kv; i++) {
         int j = 0;
-        while (known && known[j] && strcmp(known[j], kv[2 * i]) != 0) j++;
+        while (known && known[j] && strcmp(known[j], kv[2 * i]) != 0)
+            j++;
         if (known && known[j]) continue;
         char list[512] = "";
         size_t len = 0;
         for (j = 0; known && known[j] && len < sizeof list; j++)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? ", " : "", known[j]);
-        return HOST_ERR("%s: unknown option '%s' (options: %s)", who, kv[2 * i],
-                          list[0] ? list : "none");
+        return HOST_ERR("%s: unknown option '%s' (options: %s)", who, kv[2 * i], list[0] ? list : "none");
     }
     return QR_OK;
 }
@@ -75,14 +75,17 @@ static int host_opt_bool(const char *const *kv, int n_kv, const char *key, int d
     const char *v = host_opt(kv, n_kv, key);
     *out = def;
     if (!v) return QR_OK;
-    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on")) *out = 1;
-    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off")) *out = 0;
-    else return HOST_ERR("%s: option %s: expected true or false, got '%s'", who, key, v);
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"))
+        *out = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off"))
+        *out = 0;
+    else
+        return HOST_ERR("%s: option %s: expected true or false, got '%s'", who, key, v);
     return QR_OK;
 }
 
-static int host_opt_double(const char *const *kv, int n_kv, const char *key, double def, double lo,
-                           double hi, double *out, const char *who) {
+static int host_opt_double(const char *const *kv, int n_kv, const char *key, double def, double lo, double hi,
+                           double *out, const char *who) {
     const char *v = host_opt(kv, n_kv, key);
     *out = def;
     if (!v) return QR_OK;
@@ -97,8 +100,8 @@ static int host_opt_double(const char *const *kv, int n_kv, const char *key, dou
     return QR_OK;
 }
 
-static int host_opt_int(const char *const *kv, int n_kv, const char *key, int64_t def, int64_t lo,
-                        int64_t hi, int64_t *out, const char *who) {
+static int host_opt_int(const char *const *kv, int n_kv, const char *key, int64_t def, int64_t lo, int64_t hi,
+                        int64_t *out, const char *who) {
     const char *v = host_opt(kv, n_kv, key);
     *out = def;
     if (!v) return QR_OK;
@@ -108,8 +111,8 @@ static int host_opt_int(const char *const *kv, int n_kv, const char *key, int64_
     if (end == v || *end || errno == ERANGE)
         return HOST_ERR("%s: option %s: expected an integer, got '%s'", who, key, v);
     if (n < lo || n > hi)
-        return HOST_ERR("%s: option %s: expected an integer in [%lld, %lld], got %s", who, key,
-                          (long long)lo, (long long)hi, v);
+        return HOST_ERR("%s: option %s: expected an integer in [%lld, %lld], got %s", who, key, (long long)lo,
+                        (long long)hi, v);
     *out = n;
     return QR_OK;
 }
@@ -195,7 +198,11 @@ static const char *ops_null_fn(int kind, const void *ops) {
     switch (kind) {
     case QR_KIND_QUANTIZER: {
         const qr_quantizer_ops *o = ops;
-        return !o->create ? "create" : !o->destroy ? "destroy" : !o->fake ? "fake" : !o->backward ? "backward" : NULL;
+        return !o->create     ? "create"
+               : !o->destroy  ? "destroy"
+               : !o->fake     ? "fake"
+               : !o->backward ? "backward"
+                              : NULL;
     }
     case QR_KIND_SCHEDULE: {
         const qr_schedule_ops *o = ops;
@@ -216,8 +223,8 @@ static const char *ops_null_fn(int kind, const void *ops) {
 static int valid_name(const char *s) {
     if (!s || !*s || strlen(s) > 64) return 0;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-' || *s == '.'))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-' || *s == '.'))
             return 0;
     return 1;
 }
@@ -265,8 +272,8 @@ static int load_file(const char *path, int root) {
         goto fail;
     }
     if (d->struct_size < DESC_MIN_SIZE) {
-        qr_err_set("%s: symbol %s: descriptor struct_size %u, expected at least %zu", path,
-                   QR_PLUGIN_SYMBOL, d->struct_size, (size_t)DESC_MIN_SIZE);
+        qr_err_set("%s: symbol %s: descriptor struct_size %u, expected at least %zu", path, QR_PLUGIN_SYMBOL,
+                   d->struct_size, (size_t)DESC_MIN_SIZE);
         goto fail;
     }
     if (d->n_entries > MAX_ENTRIES) {
@@ -293,8 +300,8 @@ static int load_file(const char *path, int root) {
         }
         const char *kn = kind_names[e->kind];
         if (!valid_name(e->name)) {
-            qr_err_set("%s: entry %u (%s): name %s%s%s: expected 1-64 characters of [A-Za-z0-9_.-]",
-                       path, i, kn, e->name ? "'" : "", e->name ? e->name : "NULL", e->name ? "'" : "");
+            qr_err_set("%s: entry %u (%s): name %s%s%s: expected 1-64 characters of [A-Za-z0-9_.-]", path, i,
+                       kn, e->name ? "'" : "", e->name ? e->name : "NULL", e->name ? "'" : "");
             goto fail;
         }
         if (!e->ops) {
@@ -303,8 +310,8 @@ static int load_file(const char *path, int root) {
         }
         uint32_t ops_size = *(const uint32_t *)e->ops; /* every ops struct starts with it */
         if (ops_size < ops_min_size((int)e->kind)) {
-            qr_err_set("%s: %s '%s': ops struct_size %u, expected at least %zu", path, kn, e->name,
-                       ops_size, ops_min_size((int)e->kind));
+            qr_err_set("%s: %s '%s': ops struct_size %u, expected at least %zu", path, kn, e->name, ops_size,
+                       ops_min_size((int)e->kind));
             goto fail;
         }
         const char *fn = ops_null_fn((int)e->kind, e->ops);
@@ -364,9 +371,7 @@ fail:
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Append dir/ *.so (sorted) and, if depth, the same in each subdirectory. */
 static void list_dir(const char *dir, int depth, char ***files, int *n, int *cap) {
@@ -480,7 +485,8 @@ int qr_plugins_shutdown(void) {
     if (R.live > 0)
         return qr_err_set("qr_plugins_shutdown: %d plugin instance%s still alive", R.live,
                           R.live == 1 ? " is" : "s are");
-    for (int i = 0; i < R.n; i++) free(R.e[i]);
+    for (int i = 0; i < R.n; i++)
+        free(R.e[i]);
     free(R.e);
     for (int i = 0; i < R.nlibs; i++) {
         dlclose(R.libs[i].handle);
@@ -517,7 +523,8 @@ static int unknown_name(int kind, const char *name) {
     int k = 0;
     for (int i = 0; i < R.n && len < sizeof list; i++)
         if (R.e[i]->info.kind == kind)
-            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k++ ? ", " : "", R.e[i]->info.name);
+            len +=
+                (size_t)snprintf(list + len, sizeof list - len, "%s%s", k++ ? ", " : "", R.e[i]->info.name);
     if (k) return qr_err_set("no %s plugin named '%s' (known: %s)", kind_names[kind], name, list);
     return qr_err_set("no %s plugin named '%s' (none loaded; searched $QRUN_PLUGIN_PATH, %s/plugins, "
                       "%s/lib/qrun/plugins)",
@@ -553,7 +560,8 @@ qr_instance *qr_instance_new(int kind, const char *name, const char *const *kv, 
     unsigned errs = host_errs;
     void *self = ops->create(&host, kv, n_kv);
     if (!self) {
-        if (host_errs == errs) qr_err_set("%s '%s': create() failed without a message", kind_names[kind], name);
+        if (host_errs == errs)
+            qr_err_set("%s '%s': create() failed without a message", kind_names[kind], name);
         return NULL;
     }
     qr_instance *q = qr_xmalloc(sizeof *q);
@@ -590,12 +598,13 @@ int qr_quantizer_fake(qr_quantizer *q, float *out, const float *x, int64_t rows,
         return qr_err_set("qr_quantizer_fake: expected a quantizer instance, got %s",
                           q ? qr_plugin_kind_name(q->kind) : "NULL");
     if (rows < 0 || cols < 0)
-        return qr_err_set("quantizer '%s': shape (%lld, %lld): expected sizes >= 0", q->name,
-                          (long long)rows, (long long)cols);
+        return qr_err_set("quantizer '%s': shape (%lld, %lld): expected sizes >= 0", q->name, (long long)rows,
+                          (long long)cols);
     if (bits == 32) {
         if (out != x && rows * cols > 0) memmove(out, x, (size_t)(rows * cols) * sizeof *out);
         if (scales)
-            for (int64_t r = 0; r < rows; r++) scales[r] = 0.0f;
+            for (int64_t r = 0; r < rows; r++)
+                scales[r] = 0.0f;
         return QR_OK;
     }
     if (bits < 2 || bits > 16)
@@ -603,7 +612,8 @@ int qr_quantizer_fake(qr_quantizer *q, float *out, const float *x, int64_t rows,
                           bits);
     if (rows == 0 || cols == 0) {
         if (scales)
-            for (int64_t r = 0; r < rows; r++) scales[r] = 0.0f;
+            for (int64_t r = 0; r < rows; r++)
+                scales[r] = 0.0f;
         return QR_OK;
     }
     const qr_quantizer_ops *ops = q->ops;
@@ -623,7 +633,8 @@ void qr_quantizer_backward(qr_quantizer *q, float *dx, const float *dout, const 
     if (rows == 0 || cols == 0) return;
     if (bits == 32 || bits < 2 || bits > 16) {
         int64_t n = rows * cols;
-        for (int64_t i = 0; i < n; i++) dx[i] += dout[i];
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += dout[i];
         return;
     }
     const qr_quantizer_ops *ops = q->ops;

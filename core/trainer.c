@@ -65,7 +65,7 @@ struct qr_trainer {
     int ran[QR_TRAIN_MAX_CONFIGS];
     int64_t tokens;
     double seconds;
-    int steps_here, resumed_from;
+    int steps_here, resumed_from, resumed;
 
     uint64_t weights_fnv, configs_fnv, data_fnv;
     int lock_fd;
@@ -459,6 +459,8 @@ static char *header_text(const qr_trainer *t) {
     PUT("data_sequences=%d\ndata_tokens=%lld\ndata_fnv=%016llx\n", t->n_data, (long long)t->n_tokens,
         (unsigned long long)t->data_fnv);
     PUT("step=%d\nepoch=%d\ncursor=%d\nrng=%016llx\n", t->step, t->epoch, t->cursor, (unsigned long long)t->rng);
+    /* pad to whole 32-bit words: the checksum runs over words */
+    while ((p - s) % 4) PUT("\n");
 #undef PUT
     return s;
 }
@@ -755,6 +757,10 @@ static void log_num(FILE *f, double x) {
 /* training                                                            */
 
 int qr_trainer_resume(qr_trainer *t, int *resumed_from) {
+    if (t->resumed) { /* once per trainer: later calls report the first */
+        if (resumed_from) *resumed_from = t->resumed_from;
+        return QR_OK;
+    }
     int from = -1;
     if (t->run_dir) {
         struct stat st;
@@ -769,6 +775,7 @@ int qr_trainer_resume(qr_trainer *t, int *resumed_from) {
         }
     }
     t->resumed_from = from;
+    t->resumed = 1;
     if (resumed_from) *resumed_from = from;
     return QR_OK;
 }
@@ -818,7 +825,9 @@ static void fill_batch(qr_trainer *t, int *T_out, int64_t *tokens) {
 int qr_trainer_step(qr_trainer *t) {
     if (t->failed) return qr_err_set("train: the trainer stopped on an error at step %d", t->step + 1);
     if (t->step >= t->o.steps) return qr_err_set("train: all %d steps are done", t->o.steps);
-    if (t->run_dir && !t->log && qr_trainer_resume(t, NULL)) return QR_ERR;
+    /* the first step on a run directory continues from its checkpoint:
+     * a fresh start must never overwrite a good one */
+    if (!t->resumed && qr_trainer_resume(t, NULL)) return QR_ERR;
     double t0 = qr_now();
     const int step1 = t->step + 1, B = t->o.batch, V = t->V;
     int nsel = t->sops->select(qr_instance_self(t->sched), t->step, t->o.steps, t->n_cfg, t->sel);
@@ -863,8 +872,7 @@ int qr_trainer_step(qr_trainer *t) {
             if (t->lops->compute(qr_instance_self(t->loss), &loss, t->dlogits, qr_model_logits(t->m), NULL, t->btgt,
                                  (int64_t)B * T, V)) {
                 t->failed = 1;
-                return qr_err_prefix("train: step %d, configuration '%s': loss '%s'", step1, t->names[c],
-                                     t->loss_name);
+                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
             }
             if (!isfinite(loss)) {
                 t->failed = 1;

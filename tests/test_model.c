@@ -160,6 +160,46 @@ static void check_kv_vs_recompute(qr_model *m, const int32_t *prompt, int T, int
     qr_kvcache_free(kv);
 }
 
+/* model-5: prompts sharing a long prefix (computed once, copied into each
+ * cache) generate exactly what each prompt generates alone. */
+static void check_shared_prefix(qr_model *m, qr_st_file *fx) {
+    int n0, n1, n2;
+    int32_t *a = read_ids(fx, "p0.ids", &n0), *b = read_ids(fx, "p1.ids", &n1), *c = read_ids(fx, "p2.ids", &n2);
+    int32_t *pr[3];
+    int lens[3];
+    const int32_t *tails[3] = {a, b, c};
+    int tl[3] = {n0, n1, n2};
+    for (int i = 0; i < 3; i++) {
+        lens[i] = n2 + n0 + tl[i];
+        pr[i] = malloc((size_t)lens[i] * sizeof(int32_t));
+        memcpy(pr[i], c, (size_t)n2 * sizeof(int32_t));
+        memcpy(pr[i] + n2, a, (size_t)n0 * sizeof(int32_t));
+        memcpy(pr[i] + n2 + n0, tails[i], (size_t)tl[i] * sizeof(int32_t));
+    }
+    qr_gen_opts o = {.max_new_tokens = 8, .min_new_tokens = 8, .batch = 3};
+    qr_gen_result together[3], alone[3];
+    qr_gen_stats st;
+    test_cond("generate together", qr_generate(m, (const int32_t *const *)pr, lens, 3, &o, together, &st) == QR_OK);
+    int same = 1;
+    for (int i = 0; i < 3; i++) {
+        const int32_t *p = pr[i];
+        test_cond("generate alone", qr_generate(m, &p, &lens[i], 1, &o, &alone[i], NULL) == QR_OK);
+        same &= together[i].n_ids == alone[i].n_ids &&
+                memcmp(together[i].ids, alone[i].ids, (size_t)alone[i].n_ids * sizeof(int32_t)) == 0;
+        qr_gen_result_free(&alone[i], 1);
+    }
+    int64_t total = (int64_t)lens[0] + lens[1] + lens[2];
+    printf("smollm2 shared prefix: %lld prompt tokens prefilled for %lld, generations %s\n",
+           (long long)st.prefill_tokens, (long long)total, same ? "identical" : "DIFFER");
+    test_cond("shared prefix computed once", st.prefill_tokens < total);
+    test_cond("shared prefix: identical generations", same);
+    qr_gen_result_free(together, 3);
+    for (int i = 0; i < 3; i++) free(pr[i]);
+    free(a);
+    free(b);
+    free(c);
+}
+
 static void test_smollm2(void) {
     const char *path = model_path();
     if (access(path, R_OK) != 0) {
@@ -183,6 +223,7 @@ static void test_smollm2(void) {
         int T;
         int32_t *ids = read_ids(fx, "p2.ids", &T);
         check_kv_vs_recompute(m, ids, T, 12, "smollm2");
+        check_shared_prefix(m, fx);
         free(ids);
         qr_st_close(fx);
     }

@@ -29,22 +29,23 @@ static char tmpdir[] = "/tmp/qr_test_plugin.XXXXXX";
 
 #define HEAD "#include \"qr_plugin.h\"\n#include <stddef.h>\n"
 
-/* A descriptor with one entry; KIND, NAME, OPS and the descriptor fields
+/* A descriptor with one or two entries (n); the ops size, fake, KIND, NAME,
+ * OPS, the second name and the descriptor fields
  * are filled by format arguments. */
-static const char *desc_src =
-    HEAD "static void *cr(const qr_host *h, const char *const *kv, int n) { (void)h; (void)kv; (void)n; "
-         "static int s; return &s; }\n"
-         "static void de(void *s) { (void)s; }\n"
-         "static int fk(void *s, float *o, const float *x, int64_t r, int64_t c, int b, float *sc) { return 0; }\n"
-         "static void bw(void *s, float *dx, const float *g, const float *x, int64_t r, int64_t c, int b) {}\n"
-         "static const qr_quantizer_ops ops = {.struct_size = %s, .create = cr, .destroy = de, .fake = %s, "
-         ".backward = bw};\n"
-         "static const qr_entry e[] = {{.kind = %s, .name = %s, .description = \"test\", .ops = %s}, "
-         "{.kind = QR_KIND_QUANTIZER, .name = \"%s\", .description = \"second\", .ops = &ops}};\n"
-         "static const qr_entry *ge(uint32_t i) { return i < 2 ? &e[i] : NULL; }\n"
-         "static const qr_plugin_desc d = {.abi_major = %s, .abi_minor = 0, .struct_size = %s, "
-         ".name = \"bad\", .version = \"0.1\", .n_entries = %s, .get_entry = ge};\n"
-         "QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return %s; }\n";
+static const char *desc_src = HEAD
+    "static void *cr(const qr_host *h, const char *const *kv, int n) { (void)h; (void)kv; (void)n; "
+    "static int s; return &s; }\n"
+    "static void de(void *s) { (void)s; }\n"
+    "static int fk(void *s, float *o, const float *x, int64_t r, int64_t c, int b, float *sc) { return 0; }\n"
+    "static void bw(void *s, float *dx, const float *g, const float *x, int64_t r, int64_t c, int b) {}\n"
+    "static const qr_quantizer_ops ops = {.struct_size = %s, .create = cr, .destroy = de, .fake = %s, "
+    ".backward = bw};\n"
+    "static const qr_entry e[] = {{.kind = %s, .name = %s, .description = \"test\", .ops = %s}, "
+    "{.kind = QR_KIND_QUANTIZER, .name = \"%s\", .description = \"second\", .ops = &ops}};\n"
+    "static const qr_entry *ge(uint32_t i) { return i < 2 ? &e[i] : NULL; }\n"
+    "static const qr_plugin_desc d = {.abi_major = %s, .abi_minor = 0, .struct_size = %s, "
+    ".name = \"bad\", .version = \"0.1\", .n_entries = %s, .get_entry = ge};\n"
+    "QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return %s; }\n";
 
 typedef struct {
     const char *file, *ops_size, *fake, *kind, *name, *ops, *second, *abi, *desc_size, *n, *ret;
@@ -54,13 +55,14 @@ typedef struct {
 #define OK_OPS "sizeof(qr_quantizer_ops)", "fk"
 #define OK_DESC "QR_PLUGIN_ABI_MAJOR", "sizeof(qr_plugin_desc)"
 static const bad_case bad_cases[] = {
-    {"abi2.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b1\"", "&ops", "b1x", "2", "sizeof(qr_plugin_desc)", "1", "&d",
-     "abi2.so: symbol qr_plugin_get_desc: plugin ABI 2.0, host ABI 1.0"},
+    {"abi2.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b1\"", "&ops", "b1x", "2", "sizeof(qr_plugin_desc)", "1",
+     "&d", "abi2.so: symbol qr_plugin_get_desc: plugin ABI 2.0, host ABI 1.0"},
     {"descnull.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b2\"", "&ops", "b2x", OK_DESC, "1", "NULL",
      "descnull.so: symbol qr_plugin_get_desc returned NULL"},
-    {"descsmall.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b3\"", "&ops", "b3x", "QR_PLUGIN_ABI_MAJOR", "8", "1", "&d",
-     "descsmall.so: symbol qr_plugin_get_desc: descriptor struct_size 8, expected at least"},
-    {"kind9.so", OK_OPS, "9", "\"b4\"", "&ops", "b4x", OK_DESC, "1", "&d", "kind9.so: entry 0 ('b4'): unknown kind 9"},
+    {"descsmall.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b3\"", "&ops", "b3x", "QR_PLUGIN_ABI_MAJOR", "8", "1",
+     "&d", "descsmall.so: symbol qr_plugin_get_desc: descriptor struct_size 8, expected at least"},
+    {"kind9.so", OK_OPS, "9", "\"b4\"", "&ops", "b4x", OK_DESC, "1", "&d",
+     "kind9.so: entry 0 ('b4'): unknown kind 9"},
     {"nullname.so", OK_OPS, "QR_KIND_QUANTIZER", "NULL", "&ops", "b5x", OK_DESC, "1", "&d",
      "nullname.so: entry 0 (quantizer): name NULL"},
     {"badname.so", OK_OPS, "QR_KIND_QUANTIZER", "\"a b\"", "&ops", "b6x", OK_DESC, "1", "&d",
@@ -69,8 +71,8 @@ static const bad_case bad_cases[] = {
      "nullops.so: quantizer 'b7': ops is NULL"},
     {"opssmall.so", "8", "fk", "QR_KIND_QUANTIZER", "\"b8\"", "&ops", "b8x", OK_DESC, "1", "&d",
      "opssmall.so: quantizer 'b8': ops struct_size 8, expected at least"},
-    {"nullfn.so", "sizeof(qr_quantizer_ops)", "NULL", "QR_KIND_QUANTIZER", "\"b9\"", "&ops", "b9x", OK_DESC, "1",
-     "&d", "nullfn.so: quantizer 'b9': ops.fake is NULL"},
+    {"nullfn.so", "sizeof(qr_quantizer_ops)", "NULL", "QR_KIND_QUANTIZER", "\"b9\"", "&ops", "b9x", OK_DESC,
+     "1", "&d", "nullfn.so: quantizer 'b9': ops.fake is NULL"},
     {"dup.so", OK_OPS, "QR_KIND_QUANTIZER", "\"minmax\"", "&ops", "b10x", OK_DESC, "1", "&d",
      "dup.so: quantizer 'minmax' is already provided by "},
     {"twice.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b11\"", "&ops", "b11", OK_DESC, "2", "&d",
@@ -82,39 +84,46 @@ static const bad_case bad_cases[] = {
 
 /* A good plugin: quantizer "t_scale" (y = scale·x, options scale, flag, n)
  * and loss "t_zero". */
-static const char *good_src =
-    HEAD "#include <stdlib.h>\n"
-         "typedef struct { const qr_host *h; double scale; } st;\n"
-         "static void *cr(const qr_host *h, const char *const *kv, int n) {\n"
-         "  static const char *const known[] = {\"scale\", \"flag\", \"n\", \"fail\", NULL};\n"
-         "  if (!QR_HOST_HAS(h, opt_int)) return NULL;\n"
-         "  double s; int f; int64_t k;\n"
-         "  if (h->opt_check(kv, n, known, \"quantizer 't_scale'\") || h->opt_double(kv, n, \"scale\", 1, 0, 10, &s, "
-         "\"quantizer 't_scale'\")\n"
-         "      || h->opt_bool(kv, n, \"flag\", 0, &f, \"quantizer 't_scale'\") || h->opt_int(kv, n, \"n\", 1, 1, 5, &k, "
-         "\"quantizer 't_scale'\")) return NULL;\n"
-         "  if (h->opt(kv, n, \"fail\")) return NULL; /* a failure without a message */\n"
-         "  st *p = malloc(sizeof *p); p->h = h; p->scale = s; return p; }\n"
-         "static void de(void *s) { free(s); }\n"
-         "static int fk(void *s, float *o, const float *x, int64_t r, int64_t c, int b, float *sc) {\n"
-         "  const st *p = s; for (int64_t i = 0; i < r * c; i++) o[i] = (float)(p->scale * x[i]);\n"
-         "  if (sc) for (int64_t i = 0; i < r; i++) sc[i] = (float)b; return 0; }\n"
-         "static void bw(void *s, float *dx, const float *g, const float *x, int64_t r, int64_t c, int b) {\n"
-         "  const st *p = s; for (int64_t i = 0; i < r * c; i++) dx[i] += (float)(p->scale * g[i]); }\n"
-         "static const qr_quantizer_ops qops = {.struct_size = sizeof qops, .create = cr, .destroy = de, .fake = fk, "
-         ".backward = bw};\n"
-         "static void *lc(const qr_host *h, const char *const *kv, int n) { static int z; return &z; }\n"
-         "static void ld(void *s) { }\n"
-         "static int lcomp(void *s, float *loss, float *d, const float *l, const float *t, const int32_t *y, int64_t N, "
-         "int V) { *loss = 0; return 0; }\n"
-         "static const qr_loss_ops lops = {.struct_size = sizeof lops, .create = lc, .destroy = ld, .compute = lcomp};\n"
-         "static const qr_entry e[] = {{.kind = QR_KIND_QUANTIZER, .name = \"t_scale\", .description = \"y = scale x\", "
-         ".ops = &qops},\n"
-         "  {.kind = QR_KIND_LOSS, .name = \"t_zero\", .description = \"zero\", .ops = &lops}};\n"
-         "static const qr_entry *ge(uint32_t i) { return i < 2 ? &e[i] : NULL; }\n"
-         "static const qr_plugin_desc d = {.abi_major = QR_PLUGIN_ABI_MAJOR, .abi_minor = QR_PLUGIN_ABI_MINOR + 3, "
-         ".struct_size = sizeof d, .name = \"goodplug\", .version = \"2.5.1\", .n_entries = 2, .get_entry = ge};\n"
-         "QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &d; }\n";
+static const char *good_src = HEAD
+    "#include <stdlib.h>\n"
+    "typedef struct { const qr_host *h; double scale; } st;\n"
+    "static void *cr(const qr_host *h, const char *const *kv, int n) {\n"
+    "  static const char *const known[] = {\"scale\", \"flag\", \"n\", \"fail\", NULL};\n"
+    "  if (!QR_HOST_HAS(h, opt_int)) return NULL;\n"
+    "  double s; int f; int64_t k;\n"
+    "  if (h->opt_check(kv, n, known, \"quantizer 't_scale'\") || h->opt_double(kv, n, \"scale\", 1, 0, 10, "
+    "&s, "
+    "\"quantizer 't_scale'\")\n"
+    "      || h->opt_bool(kv, n, \"flag\", 0, &f, \"quantizer 't_scale'\") || h->opt_int(kv, n, \"n\", 1, 1, "
+    "5, &k, "
+    "\"quantizer 't_scale'\")) return NULL;\n"
+    "  if (h->opt(kv, n, \"fail\")) return NULL; /* a failure without a message */\n"
+    "  st *p = malloc(sizeof *p); p->h = h; p->scale = s; return p; }\n"
+    "static void de(void *s) { free(s); }\n"
+    "static int fk(void *s, float *o, const float *x, int64_t r, int64_t c, int b, float *sc) {\n"
+    "  const st *p = s; for (int64_t i = 0; i < r * c; i++) o[i] = (float)(p->scale * x[i]);\n"
+    "  if (sc) for (int64_t i = 0; i < r; i++) sc[i] = (float)b; return 0; }\n"
+    "static void bw(void *s, float *dx, const float *g, const float *x, int64_t r, int64_t c, int b) {\n"
+    "  const st *p = s; for (int64_t i = 0; i < r * c; i++) dx[i] += (float)(p->scale * g[i]); }\n"
+    "static const qr_quantizer_ops qops = {.struct_size = sizeof qops, .create = cr, .destroy = de, .fake = "
+    "fk, "
+    ".backward = bw};\n"
+    "static void *lc(const qr_host *h, const char *const *kv, int n) { static int z; return &z; }\n"
+    "static void ld(void *s) { }\n"
+    "static int lcomp(void *s, float *loss, float *d, const float *l, const float *t, const int32_t *y, "
+    "int64_t N, "
+    "int V) { *loss = 0; return 0; }\n"
+    "static const qr_loss_ops lops = {.struct_size = sizeof lops, .create = lc, .destroy = ld, .compute = "
+    "lcomp};\n"
+    "static const qr_entry e[] = {{.kind = QR_KIND_QUANTIZER, .name = \"t_scale\", .description = \"y = "
+    "scale x\", "
+    ".ops = &qops},\n"
+    "  {.kind = QR_KIND_LOSS, .name = \"t_zero\", .description = \"zero\", .ops = &lops}};\n"
+    "static const qr_entry *ge(uint32_t i) { return i < 2 ? &e[i] : NULL; }\n"
+    "static const qr_plugin_desc d = {.abi_major = QR_PLUGIN_ABI_MAJOR, .abi_minor = QR_PLUGIN_ABI_MINOR + "
+    "3, "
+    ".struct_size = sizeof d, .name = \"goodplug\", .version = \"2.5.1\", .n_entries = 2, .get_entry = ge};\n"
+    "QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &d; }\n";
 
 static const char *nosym_src = "int qr_plugin_get_something_else(void) { return 1; }\n";
 
@@ -180,8 +189,8 @@ static void test_bad_plugins(void) {
     FILE *f = fopen(p, "w");
     fputs("this is not an ELF file\n", f);
     fclose(f);
-    test_cond("not a shared object", qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) &&
-                                         has(qr_err_msg(), "cannot load plugin"));
+    test_cond("not a shared object",
+              qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) && has(qr_err_msg(), "cannot load plugin"));
     printf("%-12s -> %s\n", "notelf.so", qr_err_msg());
     free(p);
     if (build(tmpdir, "nosym", nosym_src) == 0) {
@@ -192,8 +201,8 @@ static void test_bad_plugins(void) {
         free(p);
     }
     p = path_in(tmpdir, "missing.so");
-    test_cond("missing file", qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) &&
-                                  has(qr_err_msg(), "No such file"));
+    test_cond("missing file",
+              qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) && has(qr_err_msg(), "No such file"));
     free(p);
     test_cond("a directory", qr_plugin_load(tmpdir) == QR_ERR && has(qr_err_msg(), "not a regular file"));
     test_cond("NULL path", qr_plugin_load(NULL) == QR_ERR);
@@ -215,7 +224,8 @@ static void test_good_plugin(void) {
         return;
     }
     test_cond("two entries registered", qr_plugins_count() == n0 + 2);
-    test_cond("loading the same file again is a no-op", qr_plugin_load(p) == QR_OK && qr_plugins_count() == n0 + 2);
+    test_cond("loading the same file again is a no-op",
+              qr_plugin_load(p) == QR_OK && qr_plugins_count() == n0 + 2);
     const qr_plugin_info *qi = qr_plugin_find(QR_KIND_QUANTIZER, "t_scale");
     const qr_plugin_info *li = qr_plugin_find(QR_KIND_LOSS, "t_zero");
     test_cond("entries found by kind and name", qi && li && !qr_plugin_find(QR_KIND_LOSS, "t_scale"));
@@ -225,9 +235,10 @@ static void test_good_plugin(void) {
                                      !strcmp(qi->description, "y = scale x"));
     }
     int found = 0;
-    for (int i = 0; i < qr_plugins_count(); i++) found += qr_plugins_at(i) == qi;
-    test_cond("qr_plugins_at lists it", found == 1 && qr_plugins_at(-1) == NULL &&
-                                            qr_plugins_at(qr_plugins_count()) == NULL);
+    for (int i = 0; i < qr_plugins_count(); i++)
+        found += qr_plugins_at(i) == qi;
+    test_cond("qr_plugins_at lists it",
+              found == 1 && qr_plugins_at(-1) == NULL && qr_plugins_at(qr_plugins_count()) == NULL);
 
     /* options through the host services */
     const char *kv[] = {"scale", "2.5", "flag", "true", "n", "3"};
@@ -235,8 +246,8 @@ static void test_good_plugin(void) {
     test_cond("create with options", q != NULL);
     if (q) {
         float x[4] = {1, 2, 3, 4}, y[4], s[2], dx[4] = {1, 1, 1, 1};
-        test_cond("fake through the plugin", qr_quantizer_fake(q, y, x, 2, 2, 5, s) == QR_OK && y[3] == 10 &&
-                                                 s[1] == 5);
+        test_cond("fake through the plugin",
+                  qr_quantizer_fake(q, y, x, 2, 2, 5, s) == QR_OK && y[3] == 10 && s[1] == 5);
         qr_quantizer_backward(q, dx, x, x, 2, 2, 5);
         test_cond("backward accumulates", dx[2] == 1 + 2.5f * 3);
         test_cond("instance accessors", !strcmp(qr_instance_name(q), "t_scale") &&
@@ -265,16 +276,18 @@ static void test_good_plugin(void) {
         qr_quantizer_free(q);
     }
     const char *kvnull[] = {"scale", NULL};
-    test_cond("NULL option value", qr_quantizer_new("t_scale", kvnull, 1) == NULL && has(qr_err_msg(), "NULL"));
+    test_cond("NULL option value",
+              qr_quantizer_new("t_scale", kvnull, 1) == NULL && has(qr_err_msg(), "NULL"));
 
     /* unknown names list the known ones of that kind */
     q = qr_quantizer_new("nope", NULL, 0);
-    test_cond("unknown quantizer", q == NULL && has(qr_err_msg(), "no quantizer plugin named 'nope' (known: ") &&
+    test_cond("unknown quantizer", q == NULL &&
+                                       has(qr_err_msg(), "no quantizer plugin named 'nope' (known: ") &&
                                        has(qr_err_msg(), "minmax") && has(qr_err_msg(), "t_scale"));
     printf("unknown name -> %s\n", qr_err_msg());
     qr_instance *li2 = qr_instance_new(QR_KIND_LOSS, "nope", NULL, 0);
-    test_cond("unknown loss lists losses only", li2 == NULL && has(qr_err_msg(), "t_zero") &&
-                                                    !strstr(qr_err_msg(), "minmax"));
+    test_cond("unknown loss lists losses only",
+              li2 == NULL && has(qr_err_msg(), "t_zero") && !strstr(qr_err_msg(), "minmax"));
     test_cond("unknown kind", qr_instance_new(7, "x", NULL, 0) == NULL && has(qr_err_msg(), "kind 7"));
     qr_instance *lz = qr_instance_new(QR_KIND_LOSS, "t_zero", NULL, 0);
     float y[1];
@@ -295,7 +308,8 @@ static void test_good_plugin(void) {
 
     test_cond("kind names", !strcmp(qr_plugin_kind_name(QR_KIND_ATTACK), "attack") &&
                                 !strcmp(qr_plugin_kind_name(99), "unknown") &&
-                                qr_plugin_kind_parse("schedule") == QR_KIND_SCHEDULE && qr_plugin_kind_parse("x") == 0);
+                                qr_plugin_kind_parse("schedule") == QR_KIND_SCHEDULE &&
+                                qr_plugin_kind_parse("x") == 0);
 }
 
 /* The search path: $QRUN_PLUGIN_PATH first, one level deep; bad files are
@@ -320,8 +334,8 @@ static void test_search_path(void) {
     test_cond("the scan still loads the good plugins", qr_plugin_find(QR_KIND_QUANTIZER, "minmax") != NULL);
     qr_err_clear();
     test_cond("init again repeats the error", qr_plugins_init() == QR_ERR && has(qr_err_msg(), "zz.so"));
-    test_cond("instances need a clean scan", qr_quantizer_new("minmax", NULL, 0) == NULL &&
-                                                 has(qr_err_msg(), "zz.so"));
+    test_cond("instances need a clean scan",
+              qr_quantizer_new("minmax", NULL, 0) == NULL && has(qr_err_msg(), "zz.so"));
     test_cond("shutdown", qr_plugins_shutdown() == QR_OK);
 
     /* pathgood: good.so at the top level and quantizer/mm.so providing "minmax" */
@@ -357,11 +371,12 @@ static void test_static(void) {
     for (int t = 0; t < 100; t += 7) {
         int n = ops->select(qr_instance_self(s), t, 100, 5, out);
         ok &= n == 5;
-        for (int i = 0; i < 5; i++) ok &= out[i] == i;
+        for (int i = 0; i < 5; i++)
+            ok &= out[i] == i;
     }
     test_cond("static selects every configuration at every step", ok);
-    test_cond("static: n_configs 0 refused", ops->select(qr_instance_self(s), 0, 10, 0, out) < 0 &&
-                                                 has(qr_err_msg(), "n_configs"));
+    test_cond("static: n_configs 0 refused",
+              ops->select(qr_instance_self(s), 0, 10, 0, out) < 0 && has(qr_err_msg(), "n_configs"));
     const char *kv[] = {"period", "3"};
     test_cond("static: unknown option", qr_instance_new(QR_KIND_SCHEDULE, "static", kv, 1) == NULL &&
                                             has(qr_err_msg(), "schedule 'static': unknown option 'period'"));
@@ -381,11 +396,14 @@ static void test_ce(void) {
      * {0.2870485 - 0.5, 0.0388478, 0.1741037}. */
     float logits[9] = {1, 2, 3, 0, 0, 0, 1, -1, 0.5f}, d[9], loss;
     int32_t tg[3] = {2, -1, 0};
-    for (int i = 0; i < 9; i++) d[i] = 0.25f; /* += */
+    for (int i = 0; i < 9; i++)
+        d[i] = 0.25f; /* += */
     int rc = ops->compute(self, &loss, d, logits, NULL, tg, 3, 3);
-    const double want[9] = {0.0450153, 0.1223642, 0.3326205 - 0.5, 0, 0, 0, 0.2870485 - 0.5, 0.0388478, 0.1741037};
+    const double want[9] = {0.0450153, 0.1223642,       0.3326205 - 0.5, 0,        0,
+                            0,         0.2870485 - 0.5, 0.0388478,       0.1741037};
     double md = 0;
-    for (int i = 0; i < 9; i++) md = fmax(md, fabs(d[i] - 0.25 - want[i]));
+    for (int i = 0; i < 9; i++)
+        md = fmax(md, fabs(d[i] - 0.25 - want[i]));
     printf("ce: loss %.7f (hand 0.4812814), dlogits maxdiff %.3g (tol 1e-6)\n", loss, md);
     test_cond("ce loss = hand computation", rc == 0 && fabs(loss - 0.4812814) < 1e-6);
     test_cond("ce dlogits = hand computation (accumulated)", md < 1e-6);
@@ -414,13 +432,15 @@ static void test_ce(void) {
     test_cond("ce gradient = finite differences", maxfd < 1e-3);
 
     int32_t none[3] = {-1, -1, -1};
-    test_cond("ce: nothing scored gives 0", ops->compute(self, &loss, d, logits, NULL, none, 3, 3) == 0 && loss == 0);
+    test_cond("ce: nothing scored gives 0",
+              ops->compute(self, &loss, d, logits, NULL, none, 3, 3) == 0 && loss == 0);
     int32_t badt[3] = {2, 3, 0};
     test_cond("ce: target out of range names the row",
-              ops->compute(self, &loss, d, logits, NULL, badt, 3, 3) < 0 && has(qr_err_msg(), "targets[1] = 3"));
+              ops->compute(self, &loss, d, logits, NULL, badt, 3, 3) < 0 &&
+                  has(qr_err_msg(), "targets[1] = 3"));
     logits[7] = NAN;
-    test_cond("ce: NaN logits name the row", ops->compute(self, &loss, NULL, logits, NULL, tg, 3, 3) < 0 &&
-                                                 has(qr_err_msg(), "row 2"));
+    test_cond("ce: NaN logits name the row",
+              ops->compute(self, &loss, NULL, logits, NULL, tg, 3, 3) < 0 && has(qr_err_msg(), "row 2"));
     qr_instance_free(l);
 }
 
@@ -436,15 +456,18 @@ static double toy_query(void *ctx, const char *cand) {
     toy *t = ctx;
     t->queries++;
     int k = 0;
-    for (int i = 0; i < t->n; i++) k += strstr(cand, t->targets[i]) != NULL;
+    for (int i = 0; i < t->n; i++)
+        k += strstr(cand, t->targets[i]) != NULL;
     return (double)k / t->n;
 }
 
 /* Levenshtein distance, small strings */
 static int edit_distance(const char *a, const char *b) {
     int la = (int)strlen(a), lb = (int)strlen(b), *d = qr_xcalloc((size_t)(la + 1) * (lb + 1), sizeof *d);
-    for (int i = 0; i <= la; i++) d[i * (lb + 1)] = i;
-    for (int j = 0; j <= lb; j++) d[j] = j;
+    for (int i = 0; i <= la; i++)
+        d[i * (lb + 1)] = i;
+    for (int j = 0; j <= lb; j++)
+        d[j] = j;
     for (int i = 1; i <= la; i++)
         for (int j = 1; j <= lb; j++) {
             int c = d[(i - 1) * (lb + 1) + j - 1] + (a[i - 1] != b[j - 1]);
@@ -459,7 +482,11 @@ static int edit_distance(const char *a, const char *b) {
 
 static int valid_utf8(const unsigned char *s) {
     while (*s) {
-        int n = *s < 0x80 ? 0 : (*s & 0xE0) == 0xC0 ? 1 : (*s & 0xF0) == 0xE0 ? 2 : (*s & 0xF8) == 0xF0 ? 3 : -1;
+        int n = *s < 0x80             ? 0
+                : (*s & 0xE0) == 0xC0 ? 1
+                : (*s & 0xF0) == 0xE0 ? 2
+                : (*s & 0xF8) == 0xF0 ? 3
+                                      : -1;
         if (n < 0) return 0;
         s++;
         for (int i = 0; i < n; i++, s++)
@@ -484,8 +511,9 @@ static void test_typo(void) {
     printf("typo (Denver intact = 1): \"%s\" -> \"%s\" (%d queries)\n", text, out, t.queries);
     test_cond("typo breaks Denver", !strstr(out, "Denver"));
     test_cond("one character edit (Levenshtein <= 2: a swap is 2)", edit_distance(text, out) <= 2);
-    test_cond("other words intact", strstr(out, " Broncos won Super Bowl 50, beating the Carolina Panthers.") &&
-                                        !strncmp(out, "The ", 4));
+    test_cond("other words intact",
+              strstr(out, " Broncos won Super Bowl 50, beating the Carolina Panthers.") &&
+                  !strncmp(out, "The ", 4));
     test_cond("queries: 1 + one per word + at most 4 edits", t.queries <= 1 + 12 + 4);
     t.queries = 0;
     ops->perturb(self, text, toy_query, &t, 1, 42, &out2);
@@ -501,7 +529,8 @@ static void test_typo(void) {
     out = NULL;
     t.queries = 0;
     ops->perturb(self, "no target here", toy_query, &t, 3, 1, &out);
-    test_cond("score already 0: unchanged, one query", out && !strcmp(out, "no target here") && t.queries == 1);
+    test_cond("score already 0: unchanged, one query",
+              out && !strcmp(out, "no target here") && t.queries == 1);
     free(out);
     out = NULL;
     test_cond("negative budget refused", ops->perturb(self, text, toy_query, &t, -1, 1, &out) < 0 && !out &&
@@ -540,8 +569,8 @@ static void test_typo(void) {
     test_cond("typo tries=3", a3 != NULL);
     qr_instance_free(a3);
     const char *kvb[] = {"tries", "0"};
-    test_cond("typo tries=0 refused", qr_instance_new(QR_KIND_ATTACK, "typo", kvb, 1) == NULL &&
-                                          has(qr_err_msg(), "option tries"));
+    test_cond("typo tries=0 refused",
+              qr_instance_new(QR_KIND_ATTACK, "typo", kvb, 1) == NULL && has(qr_err_msg(), "option tries"));
 done:
     qr_instance_free(a);
 }

@@ -32,13 +32,15 @@ static float gauss(void) { return (float)(sqrt(-2.0 * log(urand())) * cos(6.2831
 
 static float *gaussian(int64_t n, float sigma) {
     float *x = qr_xmalloc((size_t)n * sizeof *x);
-    for (int64_t i = 0; i < n; i++) x[i] = sigma * gauss();
+    for (int64_t i = 0; i < n; i++)
+        x[i] = sigma * gauss();
     return x;
 }
 
 static double maxabs_diff(const float *a, const double *b, int64_t n) {
     double d = 0;
-    for (int64_t i = 0; i < n; i++) d = fmax(d, fabs(a[i] - b[i]));
+    for (int64_t i = 0; i < n; i++)
+        d = fmax(d, fabs(a[i] - b[i]));
     return d;
 }
 
@@ -59,7 +61,8 @@ static int near_tie(double v, double range) { return fabs(v - floor(v) - 0.5) < 
 
 static void ref_minmax_sym(const float *x, int64_t n, int b, double *y, char *tie) {
     double m = 0, Q = (1 << (b - 1)) - 1;
-    for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(x[j]));
+    for (int64_t j = 0; j < n; j++)
+        m = fmax(m, fabs(x[j]));
     for (int64_t j = 0; j < n; j++) {
         if (m == 0) {
             y[j] = 0;
@@ -74,7 +77,8 @@ static void ref_minmax_sym(const float *x, int64_t n, int b, double *y, char *ti
 
 static void ref_minmax_asym(const float *x, int64_t n, int b, double *y, char *tie) {
     double lo = x[0], hi = x[0], Q = (1 << b) - 1;
-    for (int64_t j = 0; j < n; j++) lo = fmin(lo, x[j]), hi = fmax(hi, x[j]);
+    for (int64_t j = 0; j < n; j++)
+        lo = fmin(lo, x[j]), hi = fmax(hi, x[j]);
     double d = (hi - lo) / Q, z = nearbyint(-lo / d);
     for (int64_t j = 0; j < n; j++) {
         double v = x[j] / d, q = fmin(fmax(nearbyint(v) + z, 0), Q);
@@ -85,7 +89,8 @@ static void ref_minmax_asym(const float *x, int64_t n, int b, double *y, char *t
 
 static void ref_log(const float *x, int64_t n, int b, double *y, char *tie) {
     double m = 0, K = (1 << (b - 1)) - 2;
-    for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(x[j]));
+    for (int64_t j = 0; j < n; j++)
+        m = fmax(m, fabs(x[j]));
     for (int64_t j = 0; j < n; j++) {
         tie[j] = 0;
         if (x[j] == 0 || m == 0) {
@@ -100,7 +105,8 @@ static void ref_log(const float *x, int64_t n, int b, double *y, char *tie) {
 
 static void ref_tanh(const float *x, int64_t n, int b, double *y, char *tie) {
     double m = 0, N = (1 << b) - 1;
-    for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(x[j]));
+    for (int64_t j = 0; j < n; j++)
+        m = fmax(m, fabs(x[j]));
     double T = tanh(m);
     for (int64_t j = 0; j < n; j++) {
         tie[j] = 0;
@@ -116,7 +122,8 @@ static void ref_tanh(const float *x, int64_t n, int b, double *y, char *tie) {
 
 static void ref_tanh_atanh(const float *x, int64_t n, int b, double *y, char *tie) {
     double m = 0, N = (1 << b) - 1;
-    for (int64_t j = 0; j < n; j++) m = fmax(m, fabs(x[j]));
+    for (int64_t j = 0; j < n; j++)
+        m = fmax(m, fabs(x[j]));
     double T = tanh(m);
     for (int64_t j = 0; j < n; j++) {
         tie[j] = 0;
@@ -219,10 +226,20 @@ static void check_hand_values(void) {
          * 7.5 (-> 8), 6.72; y = 2·(2q/N - 1) */
         const float t[7] = {2, -2, 1, -1, 0.5f, 0, -0.1f};
         const double t2[7] = {2, -2, 2, -2, 2 / 3., 2 / 3., -2 / 3.};
-        const double t4[7] = {2, -2, 2 * (26 / 15. - 1), 2 * (4 / 15. - 1), 2 * (22 / 15. - 1),
-                              2 * (16 / 15. - 1), 2 * (14 / 15. - 1)};
-        const double t8[7] = {2, -2, 2 * (456 / 255. - 1), 2 * (54 / 255. - 1), 2 * (378 / 255. - 1),
-                              2 * (256 / 255. - 1), 2 * (228 / 255. - 1)};
+        const double t4[7] = {2,
+                              -2,
+                              2 * (26 / 15. - 1),
+                              2 * (4 / 15. - 1),
+                              2 * (22 / 15. - 1),
+                              2 * (16 / 15. - 1),
+                              2 * (14 / 15. - 1)};
+        const double t8[7] = {2,
+                              -2,
+                              2 * (456 / 255. - 1),
+                              2 * (54 / 255. - 1),
+                              2 * (378 / 255. - 1),
+                              2 * (256 / 255. - 1),
+                              2 * (228 / 255. - 1)};
         check_row("tanh 2-bit", th, t, 7, 2, t2, 4 / 3.);
         check_row("tanh 4-bit", th, t, 7, 4, t4, 4 / 15.);
         check_row("tanh 8-bit", th, t, 7, 8, t8, 4 / 255.);
@@ -246,7 +263,8 @@ static void check_edges(void) {
         for (int bits = 2; bits <= 16; bits += 14) {
             snprintf(what, sizeof what, "%s %d-bit: all-zero rows give zeros", specs[s].label, bits);
             int ok = qr_quantizer_fake(q, y, z, 3, 5, bits, sc) == QR_OK;
-            for (int j = 0; j < 5; j++) ok &= y[j] == 0 && y[10 + j] == 0;
+            for (int j = 0; j < 5; j++)
+                ok &= y[j] == 0 && y[10 + j] == 0;
             ok &= sc[0] == 0 && sc[2] == 0 && isfinite(sc[1]);
             test_cond(what, ok);
         }
@@ -258,7 +276,8 @@ static void check_edges(void) {
                             strstr(qr_err_msg(), "row 2") && strstr(qr_err_msg(), specs[s].name));
         bad[2 * 3 + 1] = 1, bad[3 * 3] = NAN;
         snprintf(what, sizeof what, "%s: NaN refused naming row 3", specs[s].label);
-        test_cond(what, qr_quantizer_fake(q, y, bad, 4, 3, 4, NULL) == QR_ERR && strstr(qr_err_msg(), "row 3"));
+        test_cond(what,
+                  qr_quantizer_fake(q, y, bad, 4, 3, 4, NULL) == QR_ERR && strstr(qr_err_msg(), "row 3"));
         if (s == 0) printf("NaN message: %s\n", qr_err_msg());
         /* bits outside 2..16 (and not 32) refused; 32 is an identity copy */
         float one[3] = {0.3f, -1.7f, 2.9f}, o[3];
@@ -290,8 +309,8 @@ static void check_edges(void) {
     qr_quantizer_fake(mm, y, out, 1, 6, 8, NULL);
     printf("outlier row 8-bit: {1000, 1, -2, 3, 0.5, -3.9} -> {%g, %g, %g, %g, %g, %g}\n", y[0], y[1], y[2],
            y[3], y[4], y[5]);
-    test_cond("outlier: others collapse to 0", y[0] == 1000 && y[1] == 0 && y[2] == 0 && y[3] == 0 &&
-                                                   y[4] == 0 && y[5] == 0);
+    test_cond("outlier: others collapse to 0",
+              y[0] == 1000 && y[1] == 0 && y[2] == 0 && y[3] == 0 && y[4] == 0 && y[5] == 0);
     /* 2-bit symmetric levels are {-1, 0, 1}·max */
     float *g = gaussian(8 * 256, 1.0f), *o = qr_xmalloc(8 * 256 * sizeof *o), sc[8];
     qr_quantizer_fake(mm, o, g, 8, 256, 2, sc);
@@ -310,7 +329,8 @@ static void check_edges(void) {
     test_cond("asym: constant row unchanged", !memcmp(yc, c, sizeof c));
     qr_quantizer_fake(ma, yp, pos, 1, 5, 4, &sp);
     double dm = 0;
-    for (int j = 0; j < 5; j++) dm = fmax(dm, fabs(yp[j] - pos[j]));
+    for (int j = 0; j < 5; j++)
+        dm = fmax(dm, fabs(yp[j] - pos[j]));
     printf("asym 4-bit, row {10, 10.5, 11, 12, 10.25}: max error %.3g, step %.3g\n", dm, sp);
     test_cond("asym: all-positive row within one step", dm <= sp * 1.0001);
     free(g);
@@ -322,7 +342,8 @@ static void check_edges(void) {
 /* Relative RMS error ||fake(x) - x|| / ||x|| on Gaussian data, per bit-width. */
 static void check_budgets(void) {
     const int64_t R = 256, C = 1024;
-    float *g1 = gaussian(R * C, 1.0f), *g05 = gaussian(R * C, 0.05f), *y = qr_xmalloc((size_t)(R * C) * sizeof *y);
+    float *g1 = gaussian(R * C, 1.0f), *g05 = gaussian(R * C, 0.05f),
+          *y = qr_xmalloc((size_t)(R * C) * sizeof *y);
     printf("relative RMS round-trip error on N(0, s^2) data, 256x1024 (bound in brackets):\n");
     printf("%4s %18s %18s %18s %18s %18s\n", "bits", "minmax s=1", "minmax asym s=1", "log s=1",
            "tanh s=0.05", "tanh atanh s=1");
@@ -350,7 +371,8 @@ static void check_budgets(void) {
              *   tanh distortion m·tanh(x)/tanh(m) vs x (0.8%): hypot(2.5·2^-b, 0.008);
              * tanh atanh: non-uniform levels (sparse in the tails), 8·2^-b (2 bits: 1.5). */
             switch (s) {
-            case 0: case 1: bound = bits == 2 ? 0.9 : 2.8 * ldexp(1, -bits); break;
+            case 0:
+            case 1: bound = bits == 2 ? 0.9 : 2.8 * ldexp(1, -bits); break;
             case 2: bound = bits == 2 ? 1.0 : bits < 5 ? 0.5 : 0.22; break;
             case 3: bound = bits == 2 ? 0.9 : hypot(2.5 * ldexp(1, -bits), 0.008); break;
             default: bound = bits == 2 ? 1.5 : 8.0 * ldexp(1, -bits); break;
@@ -374,18 +396,22 @@ static void check_budgets(void) {
 
 static void check_backward(void) {
     const int64_t R = 16, C = 50;
-    float *x = gaussian(R * C, 1.0f), *g = gaussian(R * C, 1.0f), *dx = qr_xmalloc((size_t)(R * C) * sizeof *dx);
-    for (int64_t j = 0; j < C; j++) x[3 * C + j] = 0; /* row 3 all zero */
+    float *x = gaussian(R * C, 1.0f), *g = gaussian(R * C, 1.0f),
+          *dx = qr_xmalloc((size_t)(R * C) * sizeof *dx);
+    for (int64_t j = 0; j < C; j++)
+        x[3 * C + j] = 0; /* row 3 all zero */
     x[5] = 2.5f, x[6] = -3.0f;
     /* minmax and log: straight-through, accumulated: dx = 1 + dout */
     const char *ste[] = {"minmax", "log"};
     for (int s = 0; s < 2; s++) {
         qr_quantizer *q = make(ste[s], NULL, NULL);
         if (!q) continue;
-        for (int64_t i = 0; i < R * C; i++) dx[i] = 1.0f;
+        for (int64_t i = 0; i < R * C; i++)
+            dx[i] = 1.0f;
         qr_quantizer_backward(q, dx, g, x, R, C, 4);
         int ok = 1;
-        for (int64_t i = 0; i < R * C; i++) ok &= dx[i] == 1.0f + g[i];
+        for (int64_t i = 0; i < R * C; i++)
+            ok &= dx[i] == 1.0f + g[i];
         test_cond("straight-through backward accumulates dout", ok);
         qr_quantizer_free(q);
     }
@@ -394,7 +420,8 @@ static void check_backward(void) {
         memset(dx, 0, (size_t)(R * C) * sizeof *dx);
         qr_quantizer_backward(q, dx, g, x, R, C, 4);
         int ok = 1;
-        for (int64_t i = 0; i < R * C; i++) ok &= dx[i] == (fabsf(x[i]) <= 2 ? g[i] : 0.0f);
+        for (int64_t i = 0; i < R * C; i++)
+            ok &= dx[i] == (fabsf(x[i]) <= 2 ? g[i] : 0.0f);
         test_cond("ste_clip=2 zeroes the gradient where |x| > 2", ok && dx[5] == 0 && dx[6] == 0);
         qr_quantizer_free(q);
     }
@@ -408,14 +435,16 @@ static void check_backward(void) {
         double maxrel = 0;
         for (int64_t r = 0; r < R; r++) {
             double m = 0;
-            for (int64_t j = 0; j < C; j++) m = fmax(m, fabs(x[r * C + j]));
+            for (int64_t j = 0; j < C; j++)
+                m = fmax(m, fabs(x[r * C + j]));
             for (int64_t j = 0; j < C; j++) {
                 double t = tanh(x[r * C + j]), c = m == 0 ? 1 : m / tanh(m);
                 double want = m == 0 ? g[r * C + j] : g[r * C + j] * c * (1 - t * t);
                 maxrel = fmax(maxrel, fabs(dx[r * C + j] - want) / (fabs(g[r * C + j]) * c + 1e-6));
             }
         }
-        printf("tanh backward vs m(1-tanh^2 x)/tanh m: max diff / (|dout| m/tanh m) %.3g (tol 1e-6)\n", maxrel);
+        printf("tanh backward vs m(1-tanh^2 x)/tanh m: max diff / (|dout| m/tanh m) %.3g (tol 1e-6)\n",
+               maxrel);
         test_cond("tanh backward = its own gradient", maxrel <= 1e-6);
         qr_quantizer_free(q);
     }
@@ -458,10 +487,12 @@ static void check_reference(void) {
     /* rows of different scales, an outlier row, a zero row, an all-positive row */
     for (int64_t r = 0; r < R; r++) {
         float sc = (float)ldexp(1.0, (int)(r % 16) - 8);
-        for (int64_t j = 0; j < C; j++) x[r * C + j] *= sc;
+        for (int64_t j = 0; j < C; j++)
+            x[r * C + j] *= sc;
     }
     x[7 * C + 3] = 500.0f;
-    for (int64_t j = 0; j < C; j++) x[9 * C + j] = 0, x[11 * C + j] = 3.0f + fabsf(x[11 * C + j]);
+    for (int64_t j = 0; j < C; j++)
+        x[9 * C + j] = 0, x[11 * C + j] = 3.0f + fabsf(x[11 * C + j]);
     double *ref = qr_xmalloc((size_t)C * sizeof *ref);
     char *tie = qr_xmalloc((size_t)C);
     const int bitset[] = {2, 3, 4, 8, 16};
@@ -479,7 +510,8 @@ static void check_reference(void) {
             for (int64_t r = 0; r < R; r++) {
                 specs[s].ref(x + r * C, C, bits, ref, tie);
                 double m = 0;
-                for (int64_t j = 0; j < C; j++) m = fmax(m, fabs(x[r * C + j]));
+                for (int64_t j = 0; j < C; j++)
+                    m = fmax(m, fabs(x[r * C + j]));
                 for (int64_t j = 0; j < C; j++) {
                     double d = fabs(y[r * C + j] - ref[j]);
                     if (tie[j]) {

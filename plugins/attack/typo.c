@@ -106,7 +106,8 @@ static size_t char_start(const char *w, size_t wl, int p) {
  * -1 if the edit does not apply. */
 static long edit_word(const char *w, size_t wl, int k, uint64_t *rng, char *buf) {
     int nc = 0;
-    for (size_t i = 0; i < wl; i++) nc += ((unsigned char)w[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < wl; i++)
+        nc += ((unsigned char)w[i] & 0xC0) != 0x80;
     switch (k) {
     case 0: { /* swap characters p and p+1 */
         if (nc < 2) return -1;
@@ -156,8 +157,8 @@ static long edit_word(const char *w, size_t wl, int k, uint64_t *rng, char *buf)
     return -1;
 }
 
-static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
-                      int budget, uint64_t seed, char **out) {
+static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
+                      void *ctx, int budget, uint64_t seed, char **out) {
     const typo *t = self;
     *out = NULL;
     if (!text || !query) return t->host->err_set("%s: text and query must not be NULL", WHO);
@@ -170,7 +171,8 @@ static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, c
     /* the words */
     int nw = 0;
     for (size_t i = 0; i < tlen; i++)
-        if (is_word_byte((unsigned char)text[i]) && (i == 0 || !is_word_byte((unsigned char)text[i - 1]))) nw++;
+        if (is_word_byte((unsigned char)text[i]) && (i == 0 || !is_word_byte((unsigned char)text[i - 1])))
+            nw++;
     double score = budget > 0 && nw > 0 ? query(ctx, cur) : 0.0;
     if (budget == 0 || nw == 0 || !(score > 0.0)) {
         *out = cur;
@@ -191,7 +193,8 @@ static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, c
             continue;
         }
         size_t j = i;
-        while (j < tlen && is_word_byte((unsigned char)text[j])) j++;
+        while (j < tlen && is_word_byte((unsigned char)text[j]))
+            j++;
         w[nw] = (word){.start = i, .len = j - i, .pos = nw};
         nw++;
         i = j;
@@ -224,7 +227,8 @@ static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, c
         len[i] = w[i].len;
     }
     qsort(w, (size_t)nw, sizeof *w, cmp_importance);
-    for (int i = 0; i < nw; i++) order[i] = w[i].pos;
+    for (int i = 0; i < nw; i++)
+        order[i] = w[i].pos;
 
     /* 2. greedy edits */
     uint64_t rng = seed;
@@ -260,7 +264,8 @@ static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, c
         cur = best;
         long delta = best_len - (long)len[i];
         tlen = (size_t)((long)tlen + delta);
-        for (int j = i + 1; j < nw; j++) start[j] = (size_t)((long)start[j] + delta);
+        for (int j = i + 1; j < nw; j++)
+            start[j] = (size_t)((long)start[j] + delta);
         len[i] = (size_t)best_len;
         char *nb = realloc(buf, tlen + 2);
         if (!nb) {

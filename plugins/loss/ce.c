@@ -43,7 +43,8 @@ static int ce_compute(void *self, float *loss, float *dlogits, const float *logi
                       const int32_t *targets, int64_t N, int V) {
     const ce *c = self;
     (void)teacher; /* plain cross-entropy against the targets */
-    if (N < 0 || V < 1) return c->host->err_set("%s: shape (%lld, %d): expected N >= 0, V >= 1", WHO, (long long)N, V);
+    if (N < 0 || V < 1)
+        return c->host->err_set("%s: shape (%lld, %d): expected N >= 0, V >= 1", WHO, (long long)N, V);
     int64_t n = 0;
     for (int64_t i = 0; i < N; i++) {
         if (targets[i] == -1) continue;
@@ -62,9 +63,11 @@ static int ce_compute(void *self, float *loss, float *dlogits, const float *logi
         if (targets[i] == -1) continue;
         const float *l = logits + i * V;
         float mx = l[0];
-        for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        for (int j = 1; j < V; j++)
+            mx = l[j] > mx ? l[j] : mx;
         double s = 0.0;
-        for (int j = 0; j < V; j++) s += expf(l[j] - mx);
+        for (int j = 0; j < V; j++)
+            s += expf(l[j] - mx);
         const double lse = mx + log(s), li = lse - l[targets[i]];
         if (!isfinite(li)) {
 #pragma omp critical(qr_ce_bad)
@@ -75,13 +78,14 @@ static int ce_compute(void *self, float *loss, float *dlogits, const float *logi
         if (dlogits) {
             float *d = dlogits + i * V;
             const float lsef = (float)lse, invf = (float)inv_n;
-            for (int j = 0; j < V; j++) d[j] += expf(l[j] - lsef) * invf;
+            for (int j = 0; j < V; j++)
+                d[j] += expf(l[j] - lsef) * invf;
             d[targets[i]] -= (float)inv_n;
         }
     }
     if (bad >= 0)
-        return c->host->err_set("%s: row %lld of (%lld, %d): the loss is not finite (NaN or Inf logits)",
-                                WHO, (long long)bad, (long long)N, V);
+        return c->host->err_set("%s: row %lld of (%lld, %d): the loss is not finite (NaN or Inf logits)", WHO,
+                                (long long)bad, (long long)N, V);
     *loss = (float)(total * inv_n);
     return QR_PLUGIN_OK;
 }

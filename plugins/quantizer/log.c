@@ -72,7 +72,8 @@ static void log_row(float *y, const float *x, int64_t n, float m, int bits) {
     const int64_t K = (INT64_C(1) << (bits - 1)) - 2;
     const double md = m;
     if (m == 0.0f) {
-        for (int64_t j = 0; j < n; j++) y[j] = 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            y[j] = 0.0f;
         return;
     }
 #pragma omp simd
@@ -117,12 +118,13 @@ static int lq_fake(void *self, float *out, const float *x, int64_t rows, int64_t
     return QR_PLUGIN_OK;
 }
 
-static void lq_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows,
-                        int64_t cols, int bits) {
+static void lq_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows, int64_t cols,
+                        int bits) {
     (void)self, (void)x, (void)bits; /* straight-through: independent of x */
     const int64_t n = rows * cols;
 #pragma omp parallel for simd if (n > 32768) schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += dout[i];
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dout[i];
 }
 
 static const qr_quantizer_ops log_ops = {

@@ -79,7 +79,8 @@ static int row_range(const float *x, int64_t n, float *lo, float *hi) {
 static void sym_row(float *y, const float *x, int64_t n, float m, int bits, float *scale) {
     const float Q = (float)((1 << (bits - 1)) - 1);
     if (m == 0.0f) {
-        for (int64_t j = 0; j < n; j++) y[j] = 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            y[j] = 0.0f;
         *scale = 0.0f;
         return;
     }
@@ -87,7 +88,8 @@ static void sym_row(float *y, const float *x, int64_t n, float m, int bits, floa
     *scale = d;
     if (!(s <= FLT_MAX)) { /* tiny m: Q/m overflows float */
         const double sd = (double)Q / m, dd = (double)m / Q;
-        for (int64_t j = 0; j < n; j++) y[j] = (float)(rint(x[j] * sd) * dd);
+        for (int64_t j = 0; j < n; j++)
+            y[j] = (float)(rint(x[j] * sd) * dd);
         return;
     }
 #pragma omp simd
@@ -104,7 +106,8 @@ static void asym_row(float *y, const float *x, int64_t n, float lo, float hi, in
     const float d = (float)(((double)hi - (double)lo) / Q);
     const float inv = (float)(Q / ((double)hi - (double)lo));
     if (!(d > 0.0f) || !(inv <= FLT_MAX)) { /* constant row (or a range that underflows) */
-        for (int64_t j = 0; j < n; j++) y[j] = x[j];
+        for (int64_t j = 0; j < n; j++)
+            y[j] = x[j];
         *scale = 0.0f;
         return;
     }
@@ -156,18 +159,20 @@ static int mm_fake(void *self, float *out, const float *x, int64_t rows, int64_t
     return QR_PLUGIN_OK;
 }
 
-static void mm_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows,
-                        int64_t cols, int bits) {
+static void mm_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows, int64_t cols,
+                        int bits) {
     (void)bits; /* straight-through: the same at every bit-width */
     const minmax *q = self;
     const int64_t n = rows * cols;
     const float c = q->ste_clip;
     if (c > 0.0f) {
 #pragma omp parallel for simd if (n > 32768) schedule(static)
-        for (int64_t i = 0; i < n; i++) dx[i] += fabsf(x[i]) <= c ? dout[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += fabsf(x[i]) <= c ? dout[i] : 0.0f;
     } else {
 #pragma omp parallel for simd if (n > 32768) schedule(static)
-        for (int64_t i = 0; i < n; i++) dx[i] += dout[i];
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += dout[i];
     }
 }
 

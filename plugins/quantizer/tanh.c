@@ -55,7 +55,8 @@ static void *tq_create(const qr_host *host, const char *const *kv, int n_kv) {
     if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
     const char *rescale = host->opt(kv, n_kv, "rescale");
     int inverse = 0;
-    if (rescale && strcmp(rescale, "atanh") == 0) inverse = 1;
+    if (rescale && strcmp(rescale, "atanh") == 0)
+        inverse = 1;
     else if (rescale && strcmp(rescale, "max") != 0) {
         host->err_set("%s: option rescale: expected max or atanh, got '%s'", WHO, rescale);
         return NULL;
@@ -78,13 +79,22 @@ static void tq_destroy(void *self) { free(self); }
  * e^r by a degree-6 polynomial (Cephes' expf coefficients). */
 static inline float fast_tanhf(float x) {
     float a = fabsf(x), z = x * x;
-    float p = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+    float p =
+        ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) *
+             z -
+         3.33332819422e-1f) *
+            z * x +
+        x;
     float y = 2.0f * (a < 9.0f ? a : 9.0f); /* tanh is 1 in float beyond 9 */
     float n = rintf(y * 1.44269504089f);
     float r = (y - n * 0.693359375f) + n * 2.12194440e-4f;
-    float e = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
-                 4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f) * r * r + r + 1.0f;
+    float e =
+        (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+          1.6666665459e-1f) *
+             r +
+         5.0000001201e-1f) *
+            r * r +
+        r + 1.0f;
     int32_t bits;
     memcpy(&bits, &e, sizeof bits);
     bits += (int32_t)n << 23; /* e·2^n: n <= 26, no overflow */
@@ -109,7 +119,8 @@ static int row_absmax(const float *x, int64_t n, float *m) {
 
 static void tanh_row(float *y, const float *x, int64_t n, float m, int bits, float *scale) {
     if (m == 0.0f) {
-        for (int64_t j = 0; j < n; j++) y[j] = 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            y[j] = 0.0f;
         *scale = 0.0f;
         return;
     }
@@ -135,7 +146,8 @@ static double atanh_level(double t, double a, double h, double N) {
 static void atanh_row(float *y, const float *x, int64_t n, float m, int bits, float *scale) {
     *scale = m;
     if (m == 0.0f) {
-        for (int64_t j = 0; j < n; j++) y[j] = 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            y[j] = 0.0f;
         return;
     }
     const double N = (double)((1u << bits) - 1u), T = tanh((double)m), a = N / (2.0 * T), h = 0.5 * N;
@@ -159,8 +171,10 @@ static int tq_fake(void *self, float *out, const float *x, int64_t rows, int64_t
             if (bad < 0 || r < bad) bad = r;
             continue;
         }
-        if (q->inverse) atanh_row(out + r * cols, xr, cols, m, bits, &sc);
-        else tanh_row(out + r * cols, xr, cols, m, bits, &sc);
+        if (q->inverse)
+            atanh_row(out + r * cols, xr, cols, m, bits, &sc);
+        else
+            tanh_row(out + r * cols, xr, cols, m, bits, &sc);
         if (scales) scales[r] = sc;
     }
     if (bad >= 0)
@@ -169,8 +183,8 @@ static int tq_fake(void *self, float *out, const float *x, int64_t rows, int64_t
     return QR_PLUGIN_OK;
 }
 
-static void tq_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows,
-                        int64_t cols, int bits) {
+static void tq_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows, int64_t cols,
+                        int bits) {
     const tanhq *q = self;
 #pragma omp parallel for if (rows * cols > 32768) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
@@ -178,12 +192,12 @@ static void tq_backward(void *self, float *dx, const float *dout, const float *x
         float *dr = dx + r * cols, m;
         row_absmax(xr, cols, &m);
         if (m == 0.0f) {
-            for (int64_t j = 0; j < cols; j++) dr[j] += gr[j];
+            for (int64_t j = 0; j < cols; j++)
+                dr[j] += gr[j];
             continue;
         }
         if (q->inverse) {
-            const double N = (double)((1u << bits) - 1u), T = tanh((double)m), a = N / (2.0 * T),
-                         h = 0.5 * N;
+            const double N = (double)((1u << bits) - 1u), T = tanh((double)m), a = N / (2.0 * T), h = 0.5 * N;
             for (int64_t j = 0; j < cols; j++) {
                 double t = tanh((double)xr[j]), l = atanh_level(t, a, h, N), tq = T * (2.0 * l / N - 1.0);
                 double den = 1.0 - tq * tq;

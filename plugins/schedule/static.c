@@ -39,7 +39,8 @@ static int st_select(void *self, int t, int T, int n_configs, int *out) {
     (void)T; /* the same set at every step */
     if (n_configs < 1) return s->host->err_set("%s: n_configs %d: expected at least 1", WHO, n_configs);
     if (t < 0) return s->host->err_set("%s: step %d: expected >= 0", WHO, t);
-    for (int i = 0; i < n_configs; i++) out[i] = i;
+    for (int i = 0; i < n_configs; i++)
+        out[i] = i;
     return n_configs;
 }
 

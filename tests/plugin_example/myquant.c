@@ -54,8 +54,7 @@ static int mq_fake(void *self, float *out, const float *x, int64_t rows, int64_t
         const float *xr = x + r * cols;
         float *yr = out + r * cols;
         for (int64_t j = 0; j < cols; j++)
-            if (!isfinite(xr[j]))
-                return q->host->err_set("%s: row %lld has NaN or Inf", WHO, (long long)r);
+            if (!isfinite(xr[j])) return q->host->err_set("%s: row %lld has NaN or Inf", WHO, (long long)r);
         for (int64_t j = 0; j < cols; j++) {
             float v = rintf(xr[j] * s);
             v = v < lo ? lo : v > hi ? hi : v;
@@ -66,12 +65,13 @@ static int mq_fake(void *self, float *out, const float *x, int64_t rows, int64_t
     return QR_PLUGIN_OK;
 }
 
-static void mq_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows,
-                        int64_t cols, int bits) {
+static void mq_backward(void *self, float *dx, const float *dout, const float *x, int64_t rows, int64_t cols,
+                        int bits) {
     const myquant *q = self;
     const float step = ldexpf(1.0f, -q->frac_bits);
     const float lo = -ldexpf(1.0f, bits - 1) * step, hi = (ldexpf(1.0f, bits - 1) - 1.0f) * step;
-    for (int64_t i = 0; i < rows * cols; i++) dx[i] += (x[i] >= lo && x[i] <= hi) ? dout[i] : 0.0f;
+    for (int64_t i = 0; i < rows * cols; i++)
+        dx[i] += (x[i] >= lo && x[i] <= hi) ? dout[i] : 0.0f;
 }
 
 static const qr_quantizer_ops ops = {

@@ -1,0 +1,365 @@
+/* test_trainer.c - the switchable-precision trainer (core/trainer.c) on a
+ * tiny random GPT-2 (2 layers, 32 wide, vocab 97) with random token data:
+ *   train-1  resume is bit-identical: N steps uninterrupted give adapters
+ *            A; k steps with a checkpoint every step, then a fresh model
+ *            and trainer resuming from the run directory (with a torn log
+ *            line and a stale checkpoint.tmp left behind, as after SIGKILL)
+ *            give adapters B; memcmp(A, B) == 0, and the two logs agree
+ *            line for line (up to the wall-clock field)
+ *   train-2  a corrupt checkpoint (byte flip, truncation, bad magic) and a
+ *            mismatched one (other configuration set, other LoRA rank,
+ *            other step count) are refused with a message naming the file
+ *            and the field; the checkpoint file is unchanged afterwards
+ *   train-3  a NaN weight stops the run naming the step and configuration;
+ *            the last good checkpoint stays as it was
+ *   train-4  the static schedule with two configurations: both adapters
+ *            receive gradient and move; a third, unused slot does not move
+ *   train-5  with accumulation 2 the loss of a step is the mean over the
+ *            micro-batches; training lowers the loss on repeated data */
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+#include "model.h"
+#include "plugin.h"
+#include "trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { NSEQ = 24, STEPS = 6, KILL_AT = 3 };
+
+static char root[256];
+static qr_quantizer *mm;
+
+static qr_model *tiny(int rank, int slots) {
+    qr_model_config c = {.arch = QR_ARCH_GPT2, .n_layer = 2, .n_embd = 32, .n_head = 4, .n_kv_head = 4,
+                         .head_dim = 8, .n_ff = 64, .n_vocab = 97, .n_ctx = 64, .norm_eps = 1e-5f,
+                         .rope_theta = 10000.0f, .tied = 1};
+    qr_model *m = qr_model_new(&c, 7);
+    qr_model_set_quantizers(m, mm, mm);
+    if (qr_model_lora_init(m, slots, rank, 2.0f * rank, 3)) fprintf(stderr, "%s\n", qr_err_msg());
+    return m;
+}
+
+/* NSEQ sequences of 10..40 tokens: a random "prompt" then an "answer" that
+ * copies the prompt's first tokens; only the answer is scored. */
+static int32_t ids[NSEQ * 40], tgts[NSEQ * 40];
+static int64_t offs[NSEQ + 1];
+static qr_train_data make_data(void) {
+    uint64_t s = 12345;
+    int64_t k = 0;
+    for (int i = 0; i < NSEQ; i++) {
+        offs[i] = k;
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        int len = 10 + (int)((s >> 33) % 31), plen = len / 2;
+        for (int j = 0; j < len; j++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            ids[k + j] = j < plen ? 1 + (int32_t)((s >> 33) % 96) : ids[k + j - plen];
+        }
+        for (int j = 0; j < len; j++) tgts[k + j] = (j + 1 >= plen && j + 1 < len) ? ids[k + j + 1] : -1;
+        k += len;
+    }
+    offs[NSEQ] = k;
+    return (qr_train_data){ids, tgts, offs, NSEQ};
+}
+
+static qr_layer_prec precs[4][64];
+/* configurations by name: "fp" slot 0, "w8a8" slot 1, "w4a8" slot 1 */
+static qr_train_config cfg(qr_model *m, int idx, const char *name) {
+    int w = 32, a = 32, slot = 0;
+    if (strcmp(name, "w8a8") == 0) w = a = 8, slot = 1;
+    if (strcmp(name, "w4a8") == 0) w = 4, a = 8, slot = 1;
+    for (int i = 0; i < qr_model_n_linears(m); i++) precs[idx][i] = (qr_layer_prec){w, a, slot};
+    return (qr_train_config){name, precs[idx]};
+}
+
+static qr_train_opts opts(const char *dir, int every) {
+    qr_train_opts o = qr_train_defaults();
+    o.steps = STEPS;
+    o.batch = 3;
+    o.seq = 48;
+    o.lr = 1e-2f;
+    o.warmup = 2;
+    o.min_lr = 1e-3f;
+    o.clip = 0.5f;
+    o.weight_decay = 0.01f;
+    o.run_dir = dir;
+    o.checkpoint_every = every;
+    o.seed = 9;
+    return o;
+}
+
+static qr_trainer *make(qr_model *m, const char *c1, const char *c2, const char *dir, int every) {
+    qr_train_config cs[2] = {cfg(m, 0, c1), cfg(m, 1, c2)};
+    qr_train_data d = make_data();
+    qr_train_opts o = opts(dir, every);
+    qr_trainer *t = qr_trainer_new(m, cs, 2, &d, &o);
+    if (!t) fprintf(stderr, "trainer_new: %s\n", qr_err_msg());
+    return t;
+}
+
+static char *slurp(const char *path, size_t *n) {
+    char *b = qr_read_file(path, n);
+    if (!b) *n = 0;
+    return b;
+}
+
+static void spit(const char *path, const char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    fwrite(b, 1, n, f);
+    fclose(f);
+}
+
+static char *dirpath(const char *name) {
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", root, name);
+    return p;
+}
+
+/* Log lines without their "seconds" field (wall time differs). */
+static char *strip_seconds(char *s) {
+    for (char *p = s; (p = strstr(p, ",\"seconds\":"));) {
+        char *e = strchr(p, '}');
+        memmove(p, e, strlen(e) + 1);
+    }
+    return s;
+}
+
+static int contains(const char *msg, const char *part) {
+    if (strstr(msg, part)) return 1;
+    fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", msg, part);
+    return 0;
+}
+
+static float *adapters_after(qr_model *m, int64_t *n) {
+    const float *p = qr_model_lora_params(m, n);
+    float *c = malloc((size_t)*n * sizeof(float));
+    memcpy(c, p, (size_t)*n * sizeof(float));
+    return c;
+}
+
+int main(void) {
+    snprintf(root, sizeof root, "/tmp/qr_test_trainer.%ld", (long)getpid());
+    mkdir(root, 0777);
+    mm = qr_quantizer_new("minmax", NULL, 0);
+    test_cond("minmax quantizer plugin", mm != NULL);
+    if (!mm) {
+        fprintf(stderr, "%s\n", qr_err_msg());
+        return test_report();
+    }
+
+    /* ---- train-1: resume is bit-identical ---- */
+    int64_t n;
+    qr_model *m = tiny(4, 2);
+    float *init = adapters_after(m, &n);
+    qr_trainer *t = make(m, "fp", "w8a8", dirpath("a"), 0);
+    test_cond("train-1 trainer", t != NULL);
+    int rc = qr_trainer_run(t);
+    if (rc) fprintf(stderr, "%s\n", qr_err_msg());
+    test_cond("train-1 uninterrupted run", rc == QR_OK);
+    float l_fp = qr_trainer_last_loss(t, 0), l_w8 = qr_trainer_last_loss(t, 1);
+    printf("train-1 uninterrupted: %d steps, last loss fp %.6f w8a8 %.6f\n", qr_trainer_step_count(t), l_fp, l_w8);
+    test_cond("train-1 both losses finite", isfinite(l_fp) && isfinite(l_w8));
+    qr_trainer_free(t);
+    float *A = adapters_after(m, &n);
+    test_cond("train-1 training moved the adapters", memcmp(A, init, (size_t)n * 4) != 0);
+    qr_model_free(m);
+
+    m = tiny(4, 2);
+    t = make(m, "fp", "w8a8", dirpath("b"), 1);
+    for (int i = 0; i < KILL_AT && t; i++) test_cond("train-1 step before the kill", qr_trainer_step(t) == QR_OK);
+    qr_trainer_free(t); /* "killed": nothing more is written */
+    qr_model_free(m);
+    /* what a SIGKILL can leave: a torn log line, a half-written checkpoint */
+    FILE *f = fopen(dirpath("b/train.jsonl"), "ab");
+    fputs("{\"step\":4,\"lr\":0.00", f);
+    fclose(f);
+    spit(dirpath("b/checkpoint.tmp.99999"), "garbage", 7);
+    m = tiny(4, 2);
+    t = make(m, "fp", "w8a8", dirpath("b"), 1);
+    int from = -2;
+    rc = t ? qr_trainer_resume(t, &from) : QR_ERR;
+    if (rc) fprintf(stderr, "%s\n", qr_err_msg());
+    test_cond("train-1 resume", rc == QR_OK && from == KILL_AT);
+    struct stat st;
+    test_cond("train-1 stale checkpoint.tmp removed", stat(dirpath("b/checkpoint.tmp.99999"), &st) != 0);
+    rc = t ? qr_trainer_run(t) : QR_ERR;
+    test_cond("train-1 resumed run", rc == QR_OK);
+    qr_trainer_free(t);
+    float *Bv = adapters_after(m, &n);
+    int same = memcmp(A, Bv, (size_t)n * 4) == 0;
+    double maxd = 0;
+    for (int64_t i = 0; i < n; i++) maxd = fmax(maxd, fabs((double)A[i] - Bv[i]));
+    printf("train-1 resumed after step %d: adapters %s (max |diff| %.3g, %lld values)\n", KILL_AT,
+           same ? "bit-identical" : "DIFFER", maxd, (long long)n);
+    test_cond("train-1 resumed adapters bit-identical to the uninterrupted run", same);
+    size_t la, lb;
+    char *loga = slurp(dirpath("a/train.jsonl"), &la), *logb = slurp(dirpath("b/train.jsonl"), &lb);
+    test_cond("train-1 logs exist", loga && logb);
+    if (loga && logb) {
+        int lines = 0;
+        for (char *p = logb; *p; p++) lines += *p == '\n';
+        test_cond("train-1 resumed log has one line per step", lines == STEPS);
+        test_cond("train-1 logs agree (except wall time)", strcmp(strip_seconds(loga), strip_seconds(logb)) == 0);
+    }
+    free(loga);
+    free(logb);
+    free(Bv);
+    qr_model_free(m);
+
+    /* ---- train-2: corrupt and mismatched checkpoints are refused ---- */
+    size_t clen;
+    char *good = slurp(dirpath("b/checkpoint"), &clen);
+    test_cond("train-2 checkpoint exists", good && clen > 100);
+    struct {
+        const char *what, *c1, *c2;
+        int rank, steps;
+        int mode; /* 0 flip, 1 truncate, 2 magic, 3 as is */
+        const char *expect;
+    } cases[] = {
+        {"flipped byte", "fp", "w8a8", 4, STEPS, 0, "checksum"},
+        {"truncated", "fp", "w8a8", 4, STEPS, 1, "truncated or corrupt"},
+        {"bad magic", "fp", "w8a8", 4, STEPS, 2, "not a qrun training checkpoint"},
+        {"other configuration set", "fp", "w4a8", 4, STEPS, 3,
+         "configuration set differs: checkpoint has fp,w8a8, this run has fp,w4a8"},
+        {"other rank", "fp", "w8a8", 8, STEPS, 3, "LoRA rank differs: checkpoint has 4, this run has 8"},
+        {"other step count", "fp", "w8a8", 4, STEPS + 4, 3, "steps differs: checkpoint has 6, this run has 10"},
+    };
+    for (size_t i = 0; good && i < sizeof cases / sizeof cases[0]; i++) {
+        char dn[32];
+        snprintf(dn, sizeof dn, "c%zu", i);
+        char *dir = dirpath(dn);
+        mkdir(dir, 0777);
+        char cp[600];
+        snprintf(cp, sizeof cp, "%s/checkpoint", dir);
+        size_t len = clen;
+        char *bad = malloc(clen);
+        memcpy(bad, good, clen);
+        if (cases[i].mode == 0) bad[clen / 2] ^= 0x10;
+        if (cases[i].mode == 1) len = clen - 1000;
+        if (cases[i].mode == 2) bad[0] = 'X';
+        spit(cp, bad, len);
+        m = tiny(cases[i].rank, 2);
+        qr_train_config cs[2] = {cfg(m, 0, cases[i].c1), cfg(m, 1, cases[i].c2)};
+        qr_train_data d = make_data();
+        qr_train_opts o = opts(dir, 1);
+        o.steps = cases[i].steps;
+        t = qr_trainer_new(m, cs, 2, &d, &o);
+        test_cond("train-2 trainer", t != NULL);
+        rc = t ? qr_trainer_run(t) : QR_OK;
+        const char *msg = qr_err_msg();
+        printf("train-2 %s: %s\n", cases[i].what, rc ? msg : "ACCEPTED");
+        test_cond("train-2 refused", rc == QR_ERR);
+        test_cond("train-2 message names the file", contains(msg, cp));
+        test_cond("train-2 message names the field", contains(msg, cases[i].expect));
+        size_t after_len;
+        char *after = slurp(cp, &after_len);
+        test_cond("train-2 checkpoint unchanged after the refusal",
+                  after && after_len == len && memcmp(after, bad, len) == 0);
+        free(after);
+        free(bad);
+        qr_trainer_free(t);
+        qr_model_free(m);
+    }
+    free(good);
+
+    /* ---- train-3: NaN stops the run naming step and configuration ---- */
+    m = tiny(4, 2);
+    t = make(m, "fp", "w8a8", dirpath("nan"), 1);
+    for (int i = 0; i < 2 && t; i++) qr_trainer_step(t);
+    size_t before_len;
+    char *before = slurp(dirpath("nan/checkpoint"), &before_len);
+    qr_param *w = qr_model_find_param(m, "h.0.ln_1.weight");
+    test_cond("train-3 found the weight", w != NULL);
+    if (w) w->data[3] = NAN;
+    rc = t ? qr_trainer_step(t) : QR_OK;
+    const char *msg = qr_err_msg();
+    printf("train-3 NaN weight: %s\n", rc ? msg : "NOT STOPPED");
+    test_cond("train-3 NaN stops the run", rc == QR_ERR);
+    test_cond("train-3 message names the step", contains(msg, "step 3"));
+    test_cond("train-3 message names the configuration", contains(msg, "configuration 'fp'"));
+    test_cond("train-3 the trainer refuses to go on", t && qr_trainer_step(t) == QR_ERR);
+    size_t after_len;
+    char *after = slurp(dirpath("nan/checkpoint"), &after_len);
+    test_cond("train-3 last good checkpoint kept",
+              before && after && before_len == after_len && memcmp(before, after, before_len) == 0);
+    free(before);
+    free(after);
+    qr_trainer_free(t);
+    qr_model_free(m);
+
+    /* ---- train-4: static schedule, two configurations, a third slot unused ---- */
+    m = tiny(4, 3);
+    float *p0 = adapters_after(m, &n);
+    t = make(m, "fp", "w8a8", NULL, 0);
+    rc = t ? qr_trainer_step(t) : QR_ERR;
+    test_cond("train-4 step", rc == QR_OK);
+    const float *g = qr_model_lora_grads(m, NULL);
+    const float *p1 = qr_model_lora_params(m, NULL);
+    for (int s = 0; s < 3; s++) {
+        double gs = 0, moved = 0;
+        for (int i = 0; i < qr_model_n_linears(m); i++) {
+            qr_lora *a = qr_model_lora(m, i, s);
+            qr_linear *l = qr_model_linear(m, i);
+            int64_t o = a->A - p1, len = (int64_t)4 * (l->in + l->out);
+            for (int64_t j = 0; j < len; j++) {
+                gs += fabs(g[o + j]);
+                moved += fabs((double)p1[o + j] - p0[o + j]);
+            }
+        }
+        printf("train-4 slot %d: sum |grad| %.4g, sum |change| %.4g\n", s, gs, moved);
+        if (s < 2) {
+            test_cond("train-4 active slot got gradient", gs > 0);
+            test_cond("train-4 active slot moved", moved > 0);
+        } else {
+            test_cond("train-4 unused slot got no gradient", gs == 0);
+            test_cond("train-4 unused slot did not move (no decay, no momentum)", moved == 0);
+        }
+    }
+    test_cond("train-4 both losses reported", t && isfinite(qr_trainer_last_loss(t, 0)) &&
+                                                  isfinite(qr_trainer_last_loss(t, 1)));
+    free(p0);
+    qr_trainer_free(t);
+    qr_model_free(m);
+
+    /* ---- train-5: accumulation and learning on repeated data ---- */
+    m = tiny(4, 2);
+    {
+        qr_train_config cs[1] = {cfg(m, 0, "fp")};
+        qr_train_data d = make_data();
+        d.n = 3; /* one batch worth of data, repeated */
+        qr_train_opts o = opts(NULL, 0);
+        o.steps = 30;
+        o.accum = 2;
+        o.lr = 3e-2f;
+        o.warmup = 0;
+        t = qr_trainer_new(m, cs, 1, &d, &o);
+        test_cond("train-5 trainer", t != NULL);
+        float first = NAN, last = NAN;
+        for (int i = 0; t && i < o.steps; i++) {
+            if (qr_trainer_step(t)) {
+                fprintf(stderr, "%s\n", qr_err_msg());
+                break;
+            }
+            if (i == 0) first = qr_trainer_last_loss(t, 0);
+            last = qr_trainer_last_loss(t, 0);
+        }
+        printf("train-5 accum 2, 30 steps on 3 sequences: loss %.4f -> %.4f\n", first, last);
+        test_cond("train-5 loss decreased by 5% or more", last < 0.95f * first);
+        qr_trainer_free(t);
+    }
+    qr_model_free(m);
+
+    free(init);
+    free(A);
+    qr_quantizer_free(mm);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, getenv("KEEP") ? "true %s" : "rm -rf '%s'", root);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", root);
+    return test_report();
+}
