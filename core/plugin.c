@@ -245,7 +245,9 @@ static int load_file(const char *path, int root) {
     char *dlpath = qr_xmalloc(strlen(path) + 3);
     sprintf(dlpath, "%s%s", strchr(path, '/') ? "" : "./", path);
     dlerror();
-    void *h = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: OpenMP worker threads outlive a plugin's parallel
+     * regions (libgomp keeps its pool); never unmap code they may touch */
+    void *h = dlopen(dlpath, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     free(dlpath);
     if (!h) {
         const char *why = dlerror();
