@@ -33,22 +33,26 @@ import json, os, sys, platform, subprocess
 tmp, out = sys.argv[1], sys.argv[2]
 q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2")}
 ref = json.load(open(os.path.join(tmp, "ref.json")))
-r = ref.get("results", ref)
+r = ref.get("benchmarks", ref)
 def get(d, *keys):
     for k in keys:
         if not isinstance(d, dict) or k not in d: return None
         d = d[k]
     return d
 res = {"qrun": q, "reference": ref, "ratios": {}}
-rt = get(r, "train_gpt2", "step_s") or get(r, "train_gpt2", "median_s")
+rt = get(r, "train_gpt2", "fwd_bwd_seconds_median")
 if rt:
     res["ratios"]["train_step_qrun_over_pytorch"] = q["train_gpt2"]["step_s"] / rt
 res["ratios"]["w8a8_lora_step_over_fp_lora_step"] = q["train_gpt2_w8a8_lora"]["ratio"]
 res["ratios"]["train_gflops_over_sgemm_peak"] = q["train_gpt2"]["gflops"] / q["sgemm_peak"]["gflops"]
 for b in ("batch1", "batch4"):
-    for k in ("prefill_tok_s", "decode_tok_s"):
-        hv = get(r, "generate_smollm2", b, k)
-        if hv: res["ratios"]["%s_%s_qrun_over_hf" % (b, k.replace("_tok_s", ""))] = q["generate_smollm2"][b][k] / hv
+    for k in ("prefill", "decode"):
+        hv = get(r, "generate_smollm2", b, k + "_tokens_per_s")
+        if hv: res["ratios"]["%s_%s_qrun_over_hf" % (b, k)] = q["generate_smollm2"][b][k + "_tok_s"] / hv
+res["peak_rss_mb"] = {"qrun_train_gpt2": q["train_gpt2"]["peak_rss_mb"],
+                      "pytorch_train_gpt2": get(r, "train_gpt2", "peak_rss_mb"),
+                      "qrun_generate_smollm2": q["generate_smollm2"]["peak_rss_mb"],
+                      "hf_generate_smollm2": get(r, "generate_smollm2", "peak_rss_mb")}
 try:
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 except Exception:
