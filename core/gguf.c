@@ -528,45 +528,15 @@ qr_gguf *qr_gguf_open(const char *path) {
         qr_err_set("qr_gguf_open: path is NULL");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        qr_err_set("%s: cannot open GGUF file: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        qr_err_set("%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        qr_err_set("%s: is a directory, expected a GGUF file", path);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        qr_err_set("%s: not a regular file, expected a GGUF file", path);
-        return NULL;
-    }
-    if (st.st_size == 0) {
-        close(fd);
-        qr_err_set("%s: empty file (0 bytes), expected a GGUF file", path);
-        return NULL;
-    }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int err = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (m == MAP_FAILED) {
-        qr_err_set("%s: cannot mmap %lld bytes: %s", path, (long long)st.st_size, strerror(err));
-        return NULL;
-    }
+    size_t n;
+    void *m = qr_map_file(path, "GGUF", &n);
+    if (!m) return NULL;
     qr_gguf *g = qr_xcalloc(1, sizeof *g);
     g->path = qr_xstrdup(path);
     g->map = m;
-    g->map_len = (size_t)st.st_size;
+    g->map_len = n;
     g->base = m;
-    g->size = (size_t)st.st_size;
+    g->size = n;
     return finish_open(g);
 }
 
@@ -581,7 +551,7 @@ void qr_gguf_close(qr_gguf *g) {
     for (int i = 0; i < g->n_tensors; i++) free((char *)g->tensors[i].name);
     free(g->tensors);
     free(g->t_sorted);
-    if (g->map) munmap(g->map, g->map_len);
+    qr_unmap_file(g->map, g->map_len);
     free(g->path);
     free(g);
 }

@@ -3,6 +3,10 @@
 #include "qr.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +96,46 @@ char *qr_read_file(const char *path, size_t *len) {
     buf[n] = 0;
     if (len) *len = (size_t)n;
     return buf;
+}
+
+void *qr_map_file(const char *path, const char *what, size_t *size) {
+    if (!path) {
+        qr_err_set("%s file: path is NULL", what);
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        qr_err_set("%s: cannot open %s file: %s", path, what, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        qr_err_set("%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    const char *bad = S_ISDIR(st.st_mode)    ? "is a directory"
+                      : !S_ISREG(st.st_mode) ? "is not a regular file"
+                      : st.st_size == 0      ? "is an empty file (0 bytes)"
+                                             : NULL;
+    if (bad) {
+        close(fd);
+        qr_err_set("%s: %s, expected a %s file", path, bad, what);
+        return NULL;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int err = errno;
+    close(fd); /* the mapping keeps the file alive */
+    if (m == MAP_FAILED) {
+        qr_err_set("%s: cannot mmap %lld bytes: %s", path, (long long)st.st_size, strerror(err));
+        return NULL;
+    }
+    *size = (size_t)st.st_size;
+    return m;
+}
+
+void qr_unmap_file(void *base, size_t size) {
+    if (base) munmap(base, size);
 }
 
 double qr_now(void) {

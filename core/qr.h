@@ -41,6 +41,12 @@ char *qr_xstrdup(const char *s);
 /* Whole-file read into a NUL-terminated buffer; NULL + message on failure. */
 char *qr_read_file(const char *path, size_t *len);
 
+/* Map a whole regular, non-empty file read-only. `what` names the expected
+ * format for messages ("GGUF", "safetensors"). NULL + message on failure;
+ * release with qr_unmap_file(base, size). */
+void *qr_map_file(const char *path, const char *what, size_t *size);
+void qr_unmap_file(void *base, size_t size);
+
 /* Monotonic wall-clock seconds. */
 double qr_now(void);
 

@@ -283,38 +283,15 @@ qr_st_file *qr_st_open(const char *path) {
         qr_err_set("qr_st_open: path is NULL");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        qr_err_set("%s: cannot open safetensors file: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        qr_err_set("%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    const char *bad = S_ISDIR(st.st_mode) ? "is a directory" : !S_ISREG(st.st_mode) ? "is not a regular file"
-                                                          : st.st_size == 0     ? "is an empty file (0 bytes)"
-                                                                                : NULL;
-    if (bad) {
-        close(fd);
-        qr_err_set("%s: %s, expected a safetensors file", path, bad);
-        return NULL;
-    }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int err = errno;
-    close(fd);
-    if (m == MAP_FAILED) {
-        qr_err_set("%s: cannot mmap %lld bytes: %s", path, (long long)st.st_size, strerror(err));
-        return NULL;
-    }
+    size_t n;
+    void *m = qr_map_file(path, "safetensors", &n);
+    if (!m) return NULL;
     qr_st_file *f = qr_xcalloc(1, sizeof *f);
     f->path = qr_xstrdup(path);
     f->map = m;
-    f->map_len = (size_t)st.st_size;
+    f->map_len = n;
     f->base = m;
-    f->size = (size_t)st.st_size;
+    f->size = n;
     return finish_open(f);
 }
 
@@ -329,7 +306,7 @@ void qr_st_close(qr_st_file *f) {
     }
     free(f->meta_k);
     free(f->meta_v);
-    if (f->map) munmap(f->map, f->map_len);
+    qr_unmap_file(f->map, f->map_len);
     free(f->path);
     free(f);
 }
