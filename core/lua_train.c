@@ -9,6 +9,7 @@
  *     lr = 2e-4, min_lr = 0, warmup = 0, clip = 1, weight_decay = 0,
  *     beta1 = 0.9, beta2 = 0.999, eps = 1e-8, seed = 1,
  *     schedule = "static", schedule_opts = {}, loss = "ce", loss_opts = {},
+ *     teacher = "none" | "fp" (distillation teacher logits for the loss),
  *     run_dir = "runs/sp", checkpoint_every = 10,
  *     log_every = 10,            -- plain progress lines when stderr is not a terminal
  *     progress = true,           -- false: silent; a function(p) gets each step's table
@@ -202,6 +203,9 @@ static int l_train(lua_State *L) {
     lua_rawseti(L, keep, (lua_Integer)luaL_len(L, keep) + 1);
     lua_getfield(L, 1, "loss");
     if (!lua_isnil(L, -1)) o.loss = luaL_checkstring(L, -1);
+    lua_rawseti(L, keep, (lua_Integer)luaL_len(L, keep) + 1);
+    lua_getfield(L, 1, "teacher");
+    if (!lua_isnil(L, -1)) o.teacher = luaL_checkstring(L, -1);
     lua_rawseti(L, keep, (lua_Integer)luaL_len(L, keep) + 1);
     lua_getfield(L, 1, "run_dir");
     if (!lua_isnil(L, -1)) o.run_dir = luaL_checkstring(L, -1);

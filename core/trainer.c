@@ -58,6 +58,10 @@ struct qr_trainer {
     /* scratch */
     float *dlogits;
     size_t dl_cap;
+    int teacher_fp;       /* teacher logits from the fp base model */
+    float *tlogits;       /* (B*T, V) teacher logits of the current micro-batch */
+    size_t tl_cap;
+    qr_layer_prec *fp_prec; /* every layer at 32 bits, no adapter */
     int32_t *bids, *btgt;
     int *sel;
 
@@ -191,6 +195,8 @@ static void free_parts(qr_trainer *t) {
     free(t->used);
     free(t->perm);
     free(t->dlogits);
+    free(t->tlogits);
+    free(t->fp_prec);
     free(t->bids);
     free(t->btgt);
     free(t->sel);
@@ -372,6 +378,16 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
     }
     t->weights_fnv = h;
 
+    /* the distillation teacher */
+    if (opts->teacher && strcmp(opts->teacher, "fp") == 0) {
+        t->teacher_fp = 1;
+        t->fp_prec = qr_xmalloc((size_t)t->n_lin * sizeof *t->fp_prec);
+        for (int i = 0; i < t->n_lin; i++) t->fp_prec[i] = (qr_layer_prec){32, 32, -1};
+    } else if (opts->teacher && strcmp(opts->teacher, "none") != 0) {
+        qr_err_set("train: teacher \"%s\": expected \"fp\" or \"none\"", opts->teacher);
+        goto fail;
+    }
+
     /* plugins */
     t->sched = qr_instance_new(QR_KIND_SCHEDULE, t->schedule_name, opts->schedule_kv, opts->schedule_nkv);
     if (!t->sched) {
@@ -449,8 +465,8 @@ static char *header_text(const qr_trainer *t) {
     PUT("configs=");
     for (int i = 0; i < t->n_cfg; i++) PUT("%s%s", i ? "," : "", t->names[i]);
     PUT("\nconfigs_fnv=%016llx\n", (unsigned long long)t->configs_fnv);
-    PUT("schedule=%s\nschedule_opts=%s\nloss=%s\nloss_opts=%s\n", t->schedule_name, t->schedule_opts, t->loss_name,
-        t->loss_opts);
+    PUT("schedule=%s\nschedule_opts=%s\nloss=%s\nloss_opts=%s\nteacher=%s\n", t->schedule_name, t->schedule_opts,
+        t->loss_name, t->loss_opts, t->teacher_fp ? "fp" : "none");
     PUT("steps=%d\nbatch=%d\naccum=%d\nseq=%d\n", t->o.steps, t->o.batch, t->o.accum, t->o.seq);
     PUT("lr=%.9g\nmin_lr=%.9g\nwarmup=%d\nclip=%.9g\nweight_decay=%.9g\nbeta1=%.9g\nbeta2=%.9g\neps=%.9g\n",
         (double)t->o.lr, (double)t->o.min_lr, t->o.warmup, (double)t->o.clip, (double)t->o.weight_decay,
@@ -859,6 +875,20 @@ int qr_trainer_step(qr_trainer *t) {
             t->dlogits = qr_xmalloc(need * sizeof(float));
             t->dl_cap = need;
         }
+        if (t->teacher_fp) {
+            /* the teacher: the frozen base, full precision, no adapter */
+            if (need > t->tl_cap) {
+                free(t->tlogits);
+                t->tlogits = qr_xmalloc(need * sizeof(float));
+                t->tl_cap = need;
+            }
+            if (qr_model_set_precision(t->m, t->fp_prec, t->n_lin) ||
+                qr_model_forward(t->m, t->bids, NULL, B, T, NULL)) {
+                t->failed = 1;
+                return qr_err_prefix("train: step %d, teacher", step1);
+            }
+            memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
+        }
         for (int k = 0; k < nsel; k++) {
             int c = t->sel[k];
             const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
@@ -869,7 +899,8 @@ int qr_trainer_step(qr_trainer *t) {
                 return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
             }
             memset(t->dlogits, 0, need * sizeof(float));
-            if (t->lops->compute(qr_instance_self(t->loss), &loss, t->dlogits, qr_model_logits(t->m), NULL, t->btgt,
+            if (t->lops->compute(qr_instance_self(t->loss), &loss, t->dlogits, qr_model_logits(t->m),
+                                 t->teacher_fp ? t->tlogits : NULL, t->btgt,
                                  (int64_t)B * T, V)) {
                 t->failed = 1;
                 return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);

@@ -36,7 +36,8 @@ local o = qr.opts{
   {"warmup", 3, "warm-up steps"},
   {"clip", 1.0, "gradient-norm clip"},
   {"rank", 8, "LoRA rank"},
-  {"loss", "ce", "loss plugin"},
+  {"loss", "ce", "loss plugin (ce, kd: distillation from the fp base model)"},
+  {"teacher", "", "teacher logits for the loss: fp or none (default: fp for kd, none otherwise)"},
   {"schedule", "static", "schedule plugin"},
   {"seed", 1, "data order and LoRA init"},
   {"train-limit", 2000, "training questions used (0 = all)"},
@@ -112,7 +113,8 @@ local seqs, st = D.build(model.tokenizer, train, {seq = o.seq})
 print("train data: " .. D.describe(st))
 local r = qr.train{model = model, configs = cfgs, data = seqs, steps = o.steps, batch = o.batch, accum = o.accum,
   seq = o.seq, lr = o.lr, min_lr = o.min_lr, warmup = math.min(o.warmup, o.steps), clip = o.clip, schedule = o.schedule,
-  loss = o.loss, seed = o.seed, run_dir = o.run_dir, checkpoint_every = o.checkpoint_every, log_every = 1}
+  loss = o.loss, teacher = o.teacher ~= "" and o.teacher or (o.loss == "kd" and "fp" or "none"),
+  seed = o.seed, run_dir = o.run_dir, checkpoint_every = o.checkpoint_every, log_every = 1}
 print(string.format("trained %d steps (%s) in %.0fs, %d tokens", r.steps,
   r.resumed_from >= 0 and ("resumed from step " .. r.resumed_from) or "from scratch", r.seconds, r.tokens))
 

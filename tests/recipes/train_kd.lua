@@ -1,0 +1,54 @@
+-- train_kd.lua - distillation through qr.train: loss = "kd" with the fp
+-- base model as teacher (teacher = "fp").
+--   kd-1  at step 1 the fp configuration's student (zero-initialised
+--         adapters) IS the teacher: its KL is exactly 0; w8a8's is > 0
+--   kd-2  after tuning, the w8a8 configuration is closer to the teacher
+--   kd-3  kd without a teacher, and bad kd options, are refused by name
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+package.path = here .. "/../../recipes/lib/?.lua;recipes/lib/?.lua;" .. qr.source_dir .. "/recipes/lib/?.lua;"
+  .. package.path
+local T = require("qrtest")
+local P = require("precision")
+
+local function setup()
+  local m = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97,
+    n_ctx = 64, seed = 5}
+  m:quantize{weight = "minmax", act = "minmax"}
+  local cfgs = P.load("fp,w4a4", m)
+  m:lora{rank = 4, slots = P.assign_adapters(cfgs), seed = 2}
+  return m, cfgs
+end
+
+local data, s = {}, 11
+local function rnd(n) s = (s * 1103515245 + 12345) % 2147483648; return s % n end
+for i = 1, 16 do
+  local ids, tg = {}, {}
+  for j = 1, 24 do ids[j] = 1 + rnd(96) end
+  for j = 1, 24 do tg[j] = j >= 12 and j < 24 and ids[j + 1] or -1 end
+  data[i] = {ids = ids, targets = tg}
+end
+
+local m, cfgs = setup()
+local fp, q = {}, {}
+qr.train{model = m, configs = cfgs, data = data, steps = 30, batch = 4, seq = 32, lr = 2e-2, seed = 1,
+  loss = "kd", loss_opts = {temperature = 2}, teacher = "fp",
+  progress = function(p) fp[#fp + 1] = p.loss.fp; q[#q + 1] = p.loss.w4a4 end}
+T.eq("kd-1.1", fp[1], 0.0)
+T.ok("kd-1.2", q[1] > 0, string.format("w4a4 KL at step 1 = %.3g", q[1]))
+local first, last = 0, 0
+for i = 1, 5 do first = first + q[i]; last = last + q[#q - 5 + i] end
+T.ok("kd-2.1", last < 0.8 * first,
+  string.format("w4a4 KL to the fp teacher, mean of the first 5 steps %.4g -> last 5 steps %.4g", first / 5, last / 5))
+
+local m2, cfgs2 = setup()
+T.errors("kd-3.1", function()
+  qr.train{model = m2, configs = cfgs2, data = data, steps = 1, batch = 2, seq = 32, loss = "kd", progress = false}
+end, "teacher")
+T.errors("kd-3.2", function()
+  qr.train{model = m2, configs = cfgs2, data = data, steps = 1, batch = 2, seq = 32, loss = "kd", teacher = "fp",
+    loss_opts = {temperature = -1}, progress = false}
+end, "temperature")
+T.errors("kd-3.3", function()
+  qr.train{model = m2, configs = cfgs2, data = data, steps = 1, batch = 2, seq = 32, teacher = "int8", progress = false}
+end, "teacher")
+T.done()
