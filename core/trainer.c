@@ -59,6 +59,8 @@ struct qr_trainer {
     float *dlogits;
     size_t dl_cap;
     int teacher_fp;       /* teacher logits from the fp base model */
+    int cascade;          /* teacher = the next higher-precision configuration (InstantNet) */
+    double *bits_rank;    /* per configuration: mean over layers of w x a, to order a cascade */
     float *tlogits;       /* (B*T, V) teacher logits of the current micro-batch */
     size_t tl_cap;
     qr_layer_prec *fp_prec; /* every layer at 32 bits, no adapter */
@@ -197,6 +199,7 @@ static void free_parts(qr_trainer *t) {
     free(t->dlogits);
     free(t->tlogits);
     free(t->fp_prec);
+    free(t->bits_rank);
     free(t->bids);
     free(t->btgt);
     free(t->sel);
@@ -379,12 +382,19 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
     t->weights_fnv = h;
 
     /* the distillation teacher */
-    if (opts->teacher && strcmp(opts->teacher, "fp") == 0) {
+    if (opts->teacher && (strcmp(opts->teacher, "fp") == 0 || strcmp(opts->teacher, "cascade") == 0)) {
         t->teacher_fp = 1;
+        t->cascade = strcmp(opts->teacher, "cascade") == 0;
+        t->bits_rank = qr_xcalloc((size_t)n_configs, sizeof(double));
+        for (int c = 0; c < n_configs; c++)
+            for (int i = 0; i < t->n_lin; i++) {
+                const qr_layer_prec *p = &configs[c].layers[i];
+                t->bits_rank[c] += (double)p->wbits * p->abits / t->n_lin;
+            }
         t->fp_prec = qr_xmalloc((size_t)t->n_lin * sizeof *t->fp_prec);
         for (int i = 0; i < t->n_lin; i++) t->fp_prec[i] = (qr_layer_prec){32, 32, -1};
     } else if (opts->teacher && strcmp(opts->teacher, "none") != 0) {
-        qr_err_set("train: teacher \"%s\": expected \"fp\" or \"none\"", opts->teacher);
+        qr_err_set("train: teacher \"%s\": expected \"fp\", \"cascade\" or \"none\"", opts->teacher);
         goto fail;
     }
 
@@ -466,7 +476,7 @@ static char *header_text(const qr_trainer *t) {
     for (int i = 0; i < t->n_cfg; i++) PUT("%s%s", i ? "," : "", t->names[i]);
     PUT("\nconfigs_fnv=%016llx\n", (unsigned long long)t->configs_fnv);
     PUT("schedule=%s\nschedule_opts=%s\nloss=%s\nloss_opts=%s\nteacher=%s\n", t->schedule_name, t->schedule_opts,
-        t->loss_name, t->loss_opts, t->teacher_fp ? "fp" : "none");
+        t->loss_name, t->loss_opts, t->cascade ? "cascade" : t->teacher_fp ? "fp" : "none");
     PUT("steps=%d\nbatch=%d\naccum=%d\nseq=%d\n", t->o.steps, t->o.batch, t->o.accum, t->o.seq);
     PUT("lr=%.9g\nmin_lr=%.9g\nwarmup=%d\nclip=%.9g\nweight_decay=%.9g\nbeta1=%.9g\nbeta2=%.9g\neps=%.9g\n",
         (double)t->o.lr, (double)t->o.min_lr, t->o.warmup, (double)t->o.clip, (double)t->o.weight_decay,
@@ -859,6 +869,13 @@ int qr_trainer_step(qr_trainer *t) {
             return qr_err_set("train: step %d: schedule '%s' selected configuration %d (expected 0..%d)", step1,
                               t->schedule_name, t->sel[k], t->n_cfg - 1);
         }
+    if (t->cascade) /* highest precision first: each one teaches the next (insertion sort, stable) */
+        for (int a = 1; a < nsel; a++)
+            for (int b = a; b > 0 && t->bits_rank[t->sel[b]] > t->bits_rank[t->sel[b - 1]]; b--) {
+                int x = t->sel[b];
+                t->sel[b] = t->sel[b - 1];
+                t->sel[b - 1] = x;
+            }
     for (int c = 0; c < t->n_cfg; c++) {
         t->ran[c] = 0;
         t->last_loss[c] = 0;
@@ -910,6 +927,9 @@ int qr_trainer_step(qr_trainer *t) {
                 return qr_err_set("train: step %d, configuration '%s': the loss is %s", step1, t->names[c],
                                   isnan(loss) ? "NaN" : "Inf");
             }
+            /* cascade: this configuration's logits (before its backward,
+             * treated as constants) teach the next, lower one */
+            if (t->cascade) memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
             if (qr_model_backward_logits(t->m, t->dlogits)) {
                 t->failed = 1;
                 return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);

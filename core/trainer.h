@@ -92,8 +92,11 @@ typedef struct {
     const char *const *schedule_kv;       /* its options, n pairs */
     int schedule_nkv;
     const char *loss;                     /* loss plugin, e.g. "ce" */
-    const char *teacher;                  /* NULL/"none", or "fp": the frozen base at full precision without
-                                             adapters gives the loss plugin teacher logits (distillation) */
+    const char *teacher;                  /* NULL/"none"; "fp": the frozen base at full precision without
+                                             adapters gives the loss plugin teacher logits (distillation);
+                                             "cascade": the selected configurations run from the highest mean
+                                             w x a down, each taught by the one before (the first by the fp
+                                             base) — InstantNet's cascade with one teacher each */
     const char *const *loss_kv;
     int loss_nkv;
     const char *run_dir;  /* NULL: no checkpoint, no log */

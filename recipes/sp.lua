@@ -37,7 +37,7 @@ local o = qr.opts{
   {"clip", 1.0, "gradient-norm clip"},
   {"rank", 8, "LoRA rank"},
   {"loss", "ce", "loss plugin (ce, kd: distillation from the fp base model)"},
-  {"teacher", "", "teacher logits for the loss: fp or none (default: fp for kd, none otherwise)"},
+  {"teacher", "", "teacher logits for the loss: fp, cascade or none (default: fp for kd, none otherwise)"},
   {"schedule", "static", "schedule plugin"},
   {"seed", 1, "data order and LoRA init"},
   {"train-limit", 2000, "training questions used (0 = all)"},

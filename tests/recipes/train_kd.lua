@@ -4,6 +4,9 @@
 --         adapters) IS the teacher: its KL is exactly 0; w8a8's is > 0
 --   kd-2  after tuning, the w8a8 configuration is closer to the teacher
 --   kd-3  kd without a teacher, and bad kd options, are refused by name
+--   kd-4  teacher = "cascade": configurations run from the highest precision
+--         down, each taught by the one before (InstantNet); the order they
+--         are given in does not matter, and the teachers differ from "fp"
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = here .. "/../../recipes/lib/?.lua;recipes/lib/?.lua;" .. qr.source_dir .. "/recipes/lib/?.lua;"
   .. package.path
@@ -51,4 +54,24 @@ end, "temperature")
 T.errors("kd-3.3", function()
   qr.train{model = m2, configs = cfgs2, data = data, steps = 1, batch = 2, seq = 32, teacher = "int8", progress = false}
 end, "teacher")
+-- kd-4: step-1 losses (all adapters still B = 0) under a cascade
+local function step1(list, teacher)
+  local mm = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97,
+    n_ctx = 64, seed = 5}
+  mm:quantize{weight = "minmax", act = "minmax"}
+  local cs = P.load(list, mm)
+  mm:lora{rank = 4, slots = P.assign_adapters(cs), seed = 2}
+  local first
+  qr.train{model = mm, configs = cs, data = data, steps = 1, batch = 4, seq = 32, lr = 1e-2, seed = 1,
+    loss = "kd", teacher = teacher, progress = function(p) first = first or p.loss end}
+  return first
+end
+local a = step1("fp,w8a8,w4a4", "cascade")
+local b = step1("w4a4,fp,w8a8", "cascade")
+local f = step1("fp,w8a8,w4a4", "fp")
+T.eq("kd-4.1", {a.fp, a.w8a8, a.w4a4}, {b.fp, b.w8a8, b.w4a4})
+T.eq("kd-4.2", a.fp, 0.0)
+T.eq("kd-4.3", a.w8a8, f.w8a8)
+T.ok("kd-4.4", a.w4a4 ~= f.w4a4 and a.w4a4 > 0,
+  string.format("w4a4 taught by w8a8 %.6g vs by fp %.6g", a.w4a4, f.w4a4))
 T.done()
