@@ -34,7 +34,12 @@ print(string.format("ptq: %s, %d questions from %s", path, #examples, o.data))
 local results = {}
 if o.resume then
   local old = qr.json.read(o.out)
-  if old and old.n == #examples and old.data == o.data and old.model == path then results = old.results or {} end
+  -- the same question set and model (compared by file name, so a results
+  -- file from another checkout or machine resumes too)
+  local function base(p) return p and p:match("[^/]*$") end
+  if old and old.n == #examples and base(old.data) == base(o.data) and base(old.model) == base(path) then
+    results = old.results or {}
+  end
 end
 local function done(cfg, q)
   for _, r in ipairs(results) do
