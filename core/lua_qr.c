@@ -283,7 +283,15 @@ static int l_opts(lua_State *L) {
         }
         if (!strcmp(a, "--help")) {
             opts_usage(L, spec, argv);
-            exit(0); /* only qrun runs recipes; --help ends the program */
+            /* --help ends the recipe as a recipe would: os.exit(0, true),
+             * which closes the Lua state (freeing models) before exiting */
+            lua_getglobal(L, "os");
+            if (lua_istable(L, -1) && lua_getfield(L, -1, "exit") == LUA_TFUNCTION) {
+                lua_pushinteger(L, 0);
+                lua_pushboolean(L, 1);
+                lua_call(L, 2, 0);
+            }
+            return luaL_error(L, "--help: the os library is not available to exit");
         }
         const char *body = a + 2, *eq = strchr(body, '=');
         lua_pushlstring(L, body, eq ? (size_t)(eq - body) : strlen(body));
