@@ -52,23 +52,35 @@ ref=$(sha "$tmp/a/adapters.safetensors" 2>/dev/null)
 dur_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
 echo "  uninterrupted run: ${dur_ms} ms, adapters sha256 ${ref:0:16}..."
 
-# 2. killed at random moments, rerun until it completes
+# 2. killed at random moments, rerun until it completes. A moment is chosen
+# by progress, not by clock (a clock window measured on a loaded machine can
+# outlast the whole run on a quiet one): wait until the log shows a random
+# number of further steps (0-5), then a random 0-40 ms more, then SIGKILL.
+# Kills land before, during and after checkpoint writes.
 RANDOM=$$
 kills=0
+nlines() { [ -f "$tmp/b/train.jsonl" ] && wc -l < "$tmp/b/train.jsonl" || echo 0; }
 for try in $(seq 1 30); do
+  start=$(nlines)
   "$QRUN" "$tmp/tiny.lua" "$tmp/b" > "$tmp/b.out" 2>&1 &
   pid=$!
   if [ $kills -lt 6 ]; then
-    # a random moment within the first third of a full run's length (each
-    # rerun has less left to do), for the first 6 tries; then let it finish
-    win=$((dur_ms / 3 > 30 ? dur_ms / 3 : 30))
-    ms=$((RANDOM % win))
+    # for the first 6 tries; then let it finish
+    want=$((RANDOM % 6))
+    while kill -0 "$pid" 2>/dev/null; do
+      now=$(nlines)
+      # a resumed run first cuts the log back to its checkpoint
+      [ "$now" -lt "$start" ] && start=$now
+      [ $((now - start)) -ge "$want" ] && break
+      sleep 0.005
+    done
+    ms=$((RANDOM % 40))
     sleep "$(awk -v x="$ms" 'BEGIN { printf "%.3f", x / 1000 }')"
     if kill -9 "$pid" 2>/dev/null; then
       wait "$pid" 2>/dev/null
       kills=$((kills + 1))
       step=$(sed -n 's/^step=//p' "$tmp/b/checkpoint" 2>/dev/null | head -1)
-      echo "  killed after ${ms} ms (checkpoint at step ${step:-none})"
+      echo "  killed ${want} logged steps + ${ms} ms in (checkpoint at step ${step:-none})"
       continue
     fi
   fi
