@@ -22,16 +22,16 @@ export OMP_NUM_THREADS="$threads"
 cmake --build build -j "$(nproc)" --target bench_qrun >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for b in sgemm_peak train_gpt2 train_gpt2_w8a8_lora generate_smollm2; do
+for b in sgemm_peak train_gpt2 train_gpt2_w8a8_lora generate_smollm2 train_smollm2_lora; do
     echo "bench: qrun $b ..." >&2
     build/bench_qrun "$b" > "$tmp/qrun_$b.json"
 done
 echo "bench: reference (PyTorch) ..." >&2
-"$py" scripts/ref/bench_ref.py --threads "$threads" --only sgemm_peak,train_gpt2,generate_smollm2 --out "$tmp/ref.json"
+"$py" scripts/ref/bench_ref.py --threads "$threads" --only sgemm_peak,train_gpt2,generate_smollm2,train_smollm2_lora --out "$tmp/ref.json"
 python3 - "$tmp" "$out" <<'PY'
 import json, os, sys, platform, subprocess
 tmp, out = sys.argv[1], sys.argv[2]
-q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2")}
+q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2", "train_smollm2_lora")}
 ref = json.load(open(os.path.join(tmp, "ref.json")))
 r = ref.get("benchmarks", ref)
 def get(d, *keys):
@@ -43,6 +43,11 @@ res = {"qrun": q, "reference": ref, "ratios": {}}
 rt = get(r, "train_gpt2", "fwd_bwd_seconds_median")
 if rt:
     res["ratios"]["train_step_qrun_over_pytorch"] = q["train_gpt2"]["step_s"] / rt
+rl = get(r, "train_smollm2_lora", "tokens_per_s")
+if rl:
+    # qrun's step carries W8A8 fake quantization; PEFT's is plain fp LoRA
+    res["ratios"]["smollm2_lora_w8a8_train_tokens_per_s_qrun_over_peft_fp"] = q["train_smollm2_lora"]["tokens_per_s"] / rl
+    res["ratios"]["smollm2_lora_fp_train_tokens_per_s_qrun_over_peft_fp"] = q["train_smollm2_lora"]["fp_tokens_per_s"] / rl
 res["ratios"]["w8a8_lora_step_over_fp_lora_step"] = q["train_gpt2_w8a8_lora"]["ratio"]
 res["ratios"]["train_gflops_over_sgemm_peak"] = q["train_gpt2"]["gflops"] / q["sgemm_peak"]["gflops"]
 for b in ("batch1", "batch4"):
@@ -52,7 +57,9 @@ for b in ("batch1", "batch4"):
 res["peak_rss_mb"] = {"qrun_train_gpt2": q["train_gpt2"]["peak_rss_mb"],
                       "pytorch_train_gpt2": get(r, "train_gpt2", "peak_rss_mb"),
                       "qrun_generate_smollm2": q["generate_smollm2"]["peak_rss_mb"],
-                      "hf_generate_smollm2": get(r, "generate_smollm2", "peak_rss_mb")}
+                      "hf_generate_smollm2": get(r, "generate_smollm2", "peak_rss_mb"),
+                      "qrun_train_smollm2_lora": q["train_smollm2_lora"]["peak_rss_mb"],
+                      "peft_train_smollm2_lora": get(r, "train_smollm2_lora", "peak_rss_mb")}
 try:
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 except Exception:
