@@ -454,8 +454,14 @@ int qr_model_forward(qr_model *m, const int32_t *ids, const int32_t *targets, in
 
 const float *qr_model_logits(const qr_model *m) { return m->logits_valid ? m->logits : NULL; }
 
-/* The backward pass from dlogits (N,V), which may be m->logits itself. */
-static int backward_from(qr_model *m, float *dlogits) {
+const float *qr_model_hidden(const qr_model *m, int layer) {
+    if (!m->act_mem || layer < 0 || layer >= m->cfg.n_layer) return NULL;
+    return m->lacts[layer].out;
+}
+
+/* The backward pass from dlogits (N,V), which may be m->logits itself, and
+ * dhidden (n_layer, N, C) or NULL: extra gradient of each block's output. */
+static int backward_from(qr_model *m, float *dlogits, const float *dhidden) {
     const qr_model_config *c = &m->cfg;
     int B = m->act_B, T = m->act_T, N = B * T, C = c->n_embd, F = c->n_ff, QD = c->n_head * c->head_dim,
         KVD = c->n_kv_head * c->head_dim;
@@ -471,6 +477,8 @@ static int backward_from(qr_model *m, float *dlogits) {
         qr_layer_acts *a = &m->lacts[l];
         qr_linear *lin = &m->lins[l * m->n_lin_per_layer];
         const float *x = l == 0 ? m->encoded : m->lacts[l - 1].out;
+        /* dx is d(out) from above; a loss on this block's output adds its own */
+        if (dhidden) qr_residual_forward(m->dx, m->dx, dhidden + (size_t)l * N * C, (int64_t)N * C);
         /* MLP: dx is d(out) = d(res2) through the residual */
         memset(m->dF1, 0, (size_t)N * F * sizeof(float));
         qr_linear_backward(&lin[gpt2 ? 3 : 6], m->dF1, m->dx, a->act, N);
@@ -528,10 +536,12 @@ int qr_model_backward(qr_model *m) {
     memset(dlogits, 0, (size_t)N * c->n_vocab * sizeof(float));
     if (m->n_valid > 0)
         qr_crossentropy_backward(dlogits, m->probs, m->tgt, 1.0f / (float)m->n_valid, N, c->n_vocab);
-    return backward_from(m, dlogits);
+    return backward_from(m, dlogits, NULL);
 }
 
-int qr_model_backward_logits(qr_model *m, const float *dlogits) {
+int qr_model_backward_logits(qr_model *m, const float *dlogits) { return qr_model_backward_hidden(m, dlogits, NULL); }
+
+int qr_model_backward_hidden(qr_model *m, const float *dlogits, const float *dhidden) {
     if (!m->act_mem || !m->logits_valid) return qr_err_set("model backward: no forward to differentiate");
     if (!m->grads) qr_model_set_trainable(m, 0);
     const qr_model_config *c = &m->cfg;
@@ -539,7 +549,7 @@ int qr_model_backward_logits(qr_model *m, const float *dlogits) {
     /* the forward's logits are not needed by the backward: take their room */
     memcpy(m->logits, dlogits, (size_t)N * c->n_vocab * sizeof(float));
     m->logits_valid = 0;
-    return backward_from(m, m->logits);
+    return backward_from(m, m->logits, dhidden);
 }
 
 /* ------------------------------------------------------------------ */

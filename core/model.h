@@ -81,6 +81,15 @@ int qr_model_backward(qr_model *m);
 /* Backward from a given gradient of the logits (B*T, V) of the last forward
  * (for losses computed outside: distillation, loss plugins). */
 int qr_model_backward_logits(qr_model *m, const float *dlogits);
+/* The hidden state after block `layer` (0-based) of the last training
+ * forward: the residual stream (B*T, C) that block hands to the next (the
+ * last one before the final norm); NULL without a forward or for a layer
+ * out of range. Valid until the next forward or backward. */
+const float *qr_model_hidden(const qr_model *m, int layer);
+/* qr_model_backward_logits plus a gradient of the hidden states:
+ * dhidden (n_layer, B*T, C), layer l's slice added to the gradient of
+ * qr_model_hidden(m, l); NULL = none (feature-matching losses). */
+int qr_model_backward_hidden(qr_model *m, const float *dlogits, const float *dhidden);
 
 /* ---- quantization, the LoRA bank, precision configurations (lora.c) ---- */
 struct qr_instance;

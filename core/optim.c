@@ -78,6 +78,11 @@ void qr_scale(float *x, int64_t n, float s) {
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
+void qr_axpy(float *y, const float *x, float a, int64_t n) {
+#pragma omp parallel for simd if (n >= QR_OPTIM_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 float qr_lr_cosine(int step, int warmup, int total, float lr_max, float lr_min) {
     if (step < warmup) return lr_max * (float)(step + 1) / (float)warmup;
     if (step >= total) return lr_min;

@@ -24,6 +24,9 @@ double qr_grad_norm(const float *g, int64_t n);
 /* x (n) *= s, e.g. clipping: qr_scale(g, n, clip / norm) when norm > clip. */
 void qr_scale(float *x, int64_t n, float s);
 
+/* y (n) += a x (n), e.g. a weighted loss term's gradient. */
+void qr_axpy(float *y, const float *x, float a, int64_t n);
+
 /* Learning rate at 0-based step `step`: linear warm-up
  * lr_max (step+1)/warmup for step < warmup, then cosine decay from lr_max at
  * step == warmup to lr_min at step == total, and lr_min after total. */

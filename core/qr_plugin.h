@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #define QR_PLUGIN_ABI_MAJOR 1
-#define QR_PLUGIN_ABI_MINOR 0
+#define QR_PLUGIN_ABI_MINOR 1
 #define QR_PLUGIN_SYMBOL "qr_plugin_get_desc"
 
 #define QR_PLUGIN_OK 0
@@ -116,7 +116,20 @@ typedef struct qr_loss_ops {
      * += d loss / d logits. */
     int (*compute)(void *self, float *loss, float *dlogits, const float *logits, const float *teacher,
                    const int32_t *targets, int64_t N, int V);
+    /* ABI 1.1, optional (NULL, or absent from a 1.0 plugin's smaller
+     * struct): a term on hidden states, added to compute's. hidden and
+     * teacher (L, N, C): the residual stream after each of the model's L
+     * blocks, the student's and the teacher's (teacher never NULL: the host
+     * refuses to train such a loss without one); targets as above. *loss =
+     * this term; dhidden (L, N, C) += d loss / d hidden. A loss made only of
+     * this term sets *loss = 0 in compute and leaves dlogits alone. */
+    int (*features)(void *self, float *loss, float *dhidden, const float *hidden, const float *teacher,
+                    const int32_t *targets, int64_t N, int C, int L);
 } qr_loss_ops;
+
+/* Whether a loss plugin's ops has the 1.1 `features` term set. */
+#define QR_LOSS_HAS_FEATURES(ops) \
+    ((ops)->struct_size >= offsetof(qr_loss_ops, features) + sizeof((ops)->features) && (ops)->features)
 
 /* ---- attack: perturb a text against a model ---- */
 typedef struct qr_attack_ops {

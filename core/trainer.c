@@ -21,6 +21,16 @@
 #define CKPT_VERSION 1u
 #define PAD_ID 0
 #define T_ROUND 32 /* pad T up to a multiple of this: fewer activation-arena reallocations */
+#define MAX_LOSS_TERMS 8
+
+/* One term of the loss: weight x plugin ("ce+0.1*feature" has two). */
+typedef struct {
+    char name[QR_TRAIN_NAME_MAX];
+    double w;
+    qr_instance *inst;
+    const qr_loss_ops *ops;
+    int feat; /* has the hidden-state term (ABI 1.1) */
+} loss_term;
 
 struct qr_trainer {
     qr_model *m;
@@ -31,9 +41,10 @@ struct qr_trainer {
     qr_layer_prec *prec; /* (n_cfg, n_lin) */
     qr_train_opts o;     /* strings below are our own copies */
     char *schedule_name, *loss_name, *run_dir, *schedule_opts, *loss_opts;
-    qr_instance *sched, *loss;
+    qr_instance *sched;
     const qr_schedule_ops *sops;
-    const qr_loss_ops *lops;
+    loss_term terms[MAX_LOSS_TERMS];
+    int n_terms, need_feat;
 
     /* data (copied) */
     int32_t *ids, *tgt;
@@ -64,6 +75,9 @@ struct qr_trainer {
     float *tlogits;       /* (B*T, V) teacher logits of the current micro-batch */
     size_t tl_cap;
     qr_layer_prec *fp_prec; /* every layer at 32 bits, no adapter */
+    float *dlscratch;       /* (B*T, V) one weighted term's dlogits */
+    float *hid, *thid, *dhid, *dhscratch; /* (L, B*T, C) student / teacher hidden states, their gradient */
+    size_t hid_cap;
     int32_t *bids, *btgt;
     int *sel;
 
@@ -179,7 +193,12 @@ static int next_example(qr_trainer *t) {
 
 static void free_parts(qr_trainer *t) {
     qr_instance_free(t->sched);
-    qr_instance_free(t->loss);
+    for (int k = 0; k < t->n_terms; k++) qr_instance_free(t->terms[k].inst);
+    free(t->dlscratch);
+    free(t->hid);
+    free(t->thid);
+    free(t->dhid);
+    free(t->dhscratch);
     free(t->prec);
     free(t->schedule_name);
     free(t->loss_name);
@@ -248,7 +267,7 @@ static int check_opts(const qr_train_opts *o, const qr_model_config *c) {
     REQ(o->eps > 0 && isfinite(o->eps), "train: eps = %g: expected > 0", (double)o->eps);
     REQ(o->checkpoint_every >= 0, "train: checkpoint_every = %d: expected >= 0", o->checkpoint_every);
     REQ(o->schedule && *o->schedule, "train: schedule: a plugin name is required");
-    REQ(o->loss && *o->loss, "train: loss: a plugin name is required");
+    REQ(o->loss && *o->loss, "train: loss: a plugin name (or a sum like \"ce+0.1*feature\") is required");
     REQ(o->schedule_nkv >= 0 && o->loss_nkv >= 0, "train: negative option counts");
 #undef REQ
     return QR_OK;
@@ -307,6 +326,94 @@ static int open_run_dir(qr_trainer *t) {
     t->ckpt_path = path_join(t->run_dir, "checkpoint");
     t->log_path = path_join(t->run_dir, "train.jsonl");
     return QR_OK;
+}
+
+/* The loss: "NAME" or a sum of terms "[W*]NAME + [W*]NAME ...", W a
+ * positive number. Options "key=value" go to the only term, or, with
+ * several, name theirs: "kd.temperature=2". */
+static int make_loss_terms(qr_trainer *t, const qr_train_opts *opts) {
+    const char *spec = opts->loss;
+    const char *p = spec;
+    while (*p) {
+        if (t->n_terms == MAX_LOSS_TERMS)
+            return qr_err_set("train: loss \"%s\": more than %d terms", spec, MAX_LOSS_TERMS);
+        const char *end = strchr(p, '+');
+        if (!end) end = p + strlen(p);
+        char term[128];
+        size_t n = (size_t)(end - p);
+        if (n >= sizeof term) return qr_err_set("train: loss \"%s\": a term is too long", spec);
+        memcpy(term, p, n);
+        term[n] = 0;
+        char *a = term, *z = term + n;
+        while (*a == ' ') a++;
+        while (z > a && z[-1] == ' ') *--z = 0;
+        loss_term *lt = &t->terms[t->n_terms];
+        lt->w = 1.0;
+        char *star = strchr(a, '*');
+        if (star) {
+            *star = 0;
+            char *e;
+            lt->w = strtod(a, &e);
+            while (*e == ' ') e++;
+            if (e == a || *e || !isfinite(lt->w) || lt->w <= 0)
+                return qr_err_set("train: loss \"%s\": weight \"%s\": expected a positive number", spec, a);
+            a = star + 1;
+            while (*a == ' ') a++;
+        }
+        if (!*a || strlen(a) >= QR_TRAIN_NAME_MAX || strpbrk(a, " *.=;"))
+            return qr_err_set("train: loss \"%s\": term \"%s\": expected [WEIGHT*]PLUGIN, terms joined by +", spec,
+                              a);
+        for (int k = 0; k < t->n_terms; k++)
+            if (strcmp(t->terms[k].name, a) == 0)
+                return qr_err_set("train: loss \"%s\": \"%s\" appears twice", spec, a);
+        strcpy(lt->name, a);
+        t->n_terms++;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) return qr_err_set("train: loss \"%s\": ends with +", spec);
+    }
+    if (t->n_terms == 0) return qr_err_set("train: loss \"%s\": no term", spec);
+    /* route the options */
+    const char **kv = qr_xmalloc((size_t)(2 * opts->loss_nkv + 1) * sizeof *kv);
+    int rc = QR_OK;
+    for (int k = 0; k < t->n_terms && rc == QR_OK; k++) {
+        loss_term *lt = &t->terms[k];
+        size_t ln = strlen(lt->name);
+        int nkv = 0;
+        for (int i = 0; i < opts->loss_nkv; i++) {
+            const char *key = opts->loss_kv[2 * i], *dot = strchr(key, '.');
+            if (!dot && t->n_terms > 1) {
+                rc = qr_err_set("train: loss option \"%s\": with several loss terms, name the term (e.g. %s.%s)",
+                                key, t->terms[0].name, key);
+                break;
+            }
+            if (dot && !(dot - key == (ptrdiff_t)ln && strncmp(key, lt->name, ln) == 0)) {
+                int known = 0;
+                for (int j = 0; j < t->n_terms; j++)
+                    known |= dot - key == (ptrdiff_t)strlen(t->terms[j].name) &&
+                             strncmp(key, t->terms[j].name, (size_t)(dot - key)) == 0;
+                if (!known) {
+                    rc = qr_err_set("train: loss option \"%s\": \"%.*s\" is not a term of the loss \"%s\"", key,
+                                    (int)(dot - key), key, spec);
+                    break;
+                }
+                continue;
+            }
+            kv[2 * nkv] = dot ? dot + 1 : key;
+            kv[2 * nkv + 1] = opts->loss_kv[2 * i + 1];
+            nkv++;
+        }
+        if (rc) break;
+        lt->inst = qr_instance_new(QR_KIND_LOSS, lt->name, kv, nkv);
+        if (!lt->inst) {
+            rc = qr_err_prefix("train"); /* the plugin's message names it */
+            break;
+        }
+        lt->ops = qr_instance_ops(lt->inst);
+        lt->feat = QR_LOSS_HAS_FEATURES(lt->ops);
+        t->need_feat |= lt->feat;
+    }
+    free(kv);
+    return rc;
 }
 
 qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_configs, const qr_train_data *data,
@@ -404,13 +511,13 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
         qr_err_prefix("train: schedule '%s'", t->schedule_name);
         goto fail;
     }
-    t->loss = qr_instance_new(QR_KIND_LOSS, t->loss_name, opts->loss_kv, opts->loss_nkv);
-    if (!t->loss) {
-        qr_err_prefix("train: loss '%s'", t->loss_name);
+    if (make_loss_terms(t, opts)) goto fail;
+    if (t->need_feat && !t->teacher_fp) {
+        qr_err_set("train: loss \"%s\" compares hidden states with a teacher's: set teacher = \"fp\" or "
+                   "\"cascade\"", t->loss_name);
         goto fail;
     }
     t->sops = qr_instance_ops(t->sched);
-    t->lops = qr_instance_ops(t->loss);
 
     /* only the adapters train */
     qr_model_set_trainable(m, 0);
@@ -848,6 +955,51 @@ static void fill_batch(qr_trainer *t, int *T_out, int64_t *tokens) {
     *T_out = T;
 }
 
+/* The last forward's hidden states, (L, N, C) contiguous, into out. */
+static void gather_hidden(qr_trainer *t, float *out, size_t N) {
+    const qr_model_config *c = qr_model_cfg(t->m);
+    for (int l = 0; l < c->n_layer; l++)
+        memcpy(out + (size_t)l * N * c->n_embd, qr_model_hidden(t->m, l), N * c->n_embd * sizeof(float));
+}
+
+/* The weighted sum of the loss terms on the last forward: *loss, and its
+ * gradients in t->dlogits (and t->dhid when a term reads hidden states). A
+ * term of weight 1 adds straight into them; another goes through scratch
+ * and is scaled, so each plugin only ever sees "+=". */
+static int compute_loss(qr_trainer *t, float *loss, int B, int T) {
+    const qr_model_config *c = qr_model_cfg(t->m);
+    const int64_t N = (int64_t)B * T;
+    const size_t nl = (size_t)N * t->V, nh = (size_t)c->n_layer * N * c->n_embd;
+    const float *logits = qr_model_logits(t->m);
+    memset(t->dlogits, 0, nl * sizeof(float));
+    if (t->need_feat) {
+        gather_hidden(t, t->hid, (size_t)N);
+        memset(t->dhid, 0, nh * sizeof(float));
+    }
+    double total = 0;
+    for (int k = 0; k < t->n_terms; k++) {
+        loss_term *lt = &t->terms[k];
+        void *self = qr_instance_self(lt->inst);
+        int direct = lt->w == 1.0;
+        float *dl = direct ? t->dlogits : t->dlscratch;
+        if (!direct) memset(dl, 0, nl * sizeof(float));
+        float lk = 0, lf = 0;
+        if (lt->ops->compute(self, &lk, dl, logits, t->teacher_fp ? t->tlogits : NULL, t->btgt, N, t->V))
+            return qr_err_prefix("loss '%s'", lt->name);
+        if (!direct) qr_axpy(t->dlogits, dl, (float)lt->w, (int64_t)nl);
+        if (lt->feat) {
+            float *dh = direct ? t->dhid : t->dhscratch;
+            if (!direct) memset(dh, 0, nh * sizeof(float));
+            if (lt->ops->features(self, &lf, dh, t->hid, t->thid, t->btgt, N, c->n_embd, c->n_layer))
+                return qr_err_prefix("loss '%s'", lt->name);
+            if (!direct) qr_axpy(t->dhid, dh, (float)lt->w, (int64_t)nh);
+        }
+        total += lt->w * ((double)lk + lf);
+    }
+    *loss = (float)total;
+    return QR_OK;
+}
+
 int qr_trainer_step(qr_trainer *t) {
     if (t->failed) return qr_err_set("train: the trainer stopped on an error at step %d", t->step + 1);
     if (t->step >= t->o.steps) return qr_err_set("train: all %d steps are done", t->o.steps);
@@ -889,8 +1041,24 @@ int qr_trainer_step(qr_trainer *t) {
         size_t need = (size_t)B * T * V;
         if (need > t->dl_cap) {
             free(t->dlogits);
+            free(t->dlscratch);
             t->dlogits = qr_xmalloc(need * sizeof(float));
+            t->dlscratch = t->n_terms > 1 || t->terms[0].w != 1.0 ? qr_xmalloc(need * sizeof(float)) : NULL;
             t->dl_cap = need;
+        }
+        if (t->need_feat) {
+            size_t hn = (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd;
+            if (hn > t->hid_cap) {
+                free(t->hid);
+                free(t->thid);
+                free(t->dhid);
+                free(t->dhscratch);
+                t->hid = qr_xmalloc(hn * sizeof(float));
+                t->thid = qr_xmalloc(hn * sizeof(float));
+                t->dhid = qr_xmalloc(hn * sizeof(float));
+                t->dhscratch = qr_xmalloc(hn * sizeof(float));
+                t->hid_cap = hn;
+            }
         }
         if (t->teacher_fp) {
             /* the teacher: the frozen base, full precision, no adapter */
@@ -905,6 +1073,7 @@ int qr_trainer_step(qr_trainer *t) {
                 return qr_err_prefix("train: step %d, teacher", step1);
             }
             memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
+            if (t->need_feat) gather_hidden(t, t->thid, (size_t)B * T);
         }
         for (int k = 0; k < nsel; k++) {
             int c = t->sel[k];
@@ -915,10 +1084,7 @@ int qr_trainer_step(qr_trainer *t) {
                 t->failed = 1;
                 return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
             }
-            memset(t->dlogits, 0, need * sizeof(float));
-            if (t->lops->compute(qr_instance_self(t->loss), &loss, t->dlogits, qr_model_logits(t->m),
-                                 t->teacher_fp ? t->tlogits : NULL, t->btgt,
-                                 (int64_t)B * T, V)) {
+            if (compute_loss(t, &loss, B, T)) {
                 t->failed = 1;
                 return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
             }
@@ -929,8 +1095,13 @@ int qr_trainer_step(qr_trainer *t) {
             }
             /* cascade: this configuration's logits (before its backward,
              * treated as constants) teach the next, lower one */
-            if (t->cascade) memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
-            if (qr_model_backward_logits(t->m, t->dlogits)) {
+            if (t->cascade) {
+                memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
+                if (t->need_feat)
+                    memcpy(t->thid, t->hid,
+                           (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd * sizeof(float));
+            }
+            if (qr_model_backward_hidden(t->m, t->dlogits, t->need_feat ? t->dhid : NULL)) {
                 t->failed = 1;
                 return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
             }

@@ -91,13 +91,14 @@ typedef struct {
     const char *schedule;                 /* schedule plugin, e.g. "static" */
     const char *const *schedule_kv;       /* its options, n pairs */
     int schedule_nkv;
-    const char *loss;                     /* loss plugin, e.g. "ce" */
+    const char *loss;                     /* loss plugin, e.g. "ce", or a weighted sum of them,
+                                             "ce+0.5*kd+0.01*feature" (each plugin once) */
     const char *teacher;                  /* NULL/"none"; "fp": the frozen base at full precision without
                                              adapters gives the loss plugin teacher logits (distillation);
                                              "cascade": the selected configurations run from the highest mean
                                              w x a down, each taught by the one before (the first by the fp
                                              base) — InstantNet's cascade with one teacher each */
-    const char *const *loss_kv;
+    const char *const *loss_kv;           /* with several terms, keys name theirs: "kd.temperature" */
     int loss_nkv;
     const char *run_dir;  /* NULL: no checkpoint, no log */
     int checkpoint_every; /* steps between checkpoints (0: only at the end) */

@@ -36,8 +36,10 @@ local o = qr.opts{
   {"warmup", 5, "warm-up steps"},
   {"clip", 1.0, "gradient-norm clip"},
   {"rank", 8, "LoRA rank"},
-  {"loss", "ce", "loss plugin (ce, kd: distillation from the fp base model)"},
-  {"teacher", "", "teacher logits for the loss: fp, cascade or none (default: fp for kd, none otherwise)"},
+  {"loss", "ce", "loss: a plugin (ce; kd: KL to the fp base's logits; feature: MSE to its hidden states) "
+    .. "or a weighted sum, e.g. ce+0.5*kd+0.1*feature"},
+  {"loss-opts", "", "loss plugin options, e.g. kd.temperature=2,feature.layers=last"},
+  {"teacher", "", "teacher for the loss: fp, cascade or none (default: fp when the loss has kd or feature)"},
   {"schedule", "static", "schedule plugin"},
   {"seed", 1, "data order and LoRA init"},
   {"train-limit", 2000, "training questions used (0 = all)"},
@@ -77,7 +79,7 @@ local function save()
   assert(qr.json.write(out, {
     results = results, model = path, data = o.data, eval_data = o.eval_data, eval_n = o.eval_limit,
     configs = o.configs, quantizer = o.quantizer, steps = o.steps, batch = o.batch, accum = o.accum, seq = o.seq,
-    lr = o.lr, rank = o.rank, loss = o.loss, schedule = o.schedule, seed = o.seed, git_rev = qa.git_rev(),
+    lr = o.lr, rank = o.rank, loss = o.loss, loss_opts = o.loss_opts, teacher = o.teacher, schedule = o.schedule, seed = o.seed, git_rev = qa.git_rev(),
     prompt_format = "squad_qa.lua", train_format = "sp_data.lua",
   }, {indent = true}))
 end
@@ -108,12 +110,15 @@ end
 
 for _, cfg in ipairs(cfgs) do evaluate(cfg, false) end
 
+local loss_opts = {}
+for k, v in o.loss_opts:gmatch("([^,=%s]+)=([^,]+)") do loss_opts[k] = v end
 local train = qa.load(o.data, o.train_limit)
 local seqs, st = D.build(model.tokenizer, train, {seq = o.seq})
 print("train data: " .. D.describe(st))
 local r = qr.train{model = model, configs = cfgs, data = seqs, steps = o.steps, batch = o.batch, accum = o.accum,
   seq = o.seq, lr = o.lr, min_lr = o.min_lr, warmup = math.min(o.warmup, o.steps), clip = o.clip, schedule = o.schedule,
-  loss = o.loss, teacher = o.teacher ~= "" and o.teacher or (o.loss == "kd" and "fp" or "none"),
+  loss = o.loss, loss_opts = loss_opts,
+  teacher = o.teacher ~= "" and o.teacher or ((o.loss:find("kd") or o.loss:find("feature")) and "fp" or "none"),
   seed = o.seed, run_dir = o.run_dir, checkpoint_every = o.checkpoint_every, log_every = 1}
 print(string.format("trained %d steps (%s) in %.0fs, %d tokens", r.steps,
   r.resumed_from >= 0 and ("resumed from step " .. r.resumed_from) or "from scratch", r.seconds, r.tokens))

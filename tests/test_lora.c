@@ -137,6 +137,62 @@ static void run(qr_arch arch, const char *label, qr_quantizer *mm) {
     printf("%s lora-3: adapter gradients vs finite differences: max relative diff %.3g (tol 5e-2)\n", label, worst);
     test_cond("adapter gradients match finite differences", worst < 5e-2);
 
+    /* lora-3h: a loss on the hidden states (qr_model_backward_hidden):
+     * F = sum over layers l, rows i, j of R[l,i,j] hidden_l[i,j] for a fixed
+     * random R, no logit term; adapter gradients against central
+     * differences of F (h = 1e-2, relative tolerance 5e-2) */
+    {
+        const qr_model_config *mc = qr_model_cfg(m);
+        size_t per = (size_t)B * T * mc->n_embd, nh = per * mc->n_layer;
+        float *R = malloc(nh * sizeof(float)), *dl = calloc((size_t)B * T * mc->n_vocab, sizeof(float));
+        uint64_t s = 77;
+        for (size_t i = 0; i < nh; i++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            R[i] = (float)((s >> 40) % 2001) / 1000.0f - 1.0f;
+        }
+#define HID_F(out)                                                                   \
+    do {                                                                             \
+        qr_model_forward(m, ids, NULL, B, T, NULL);                                  \
+        double f_ = 0;                                                               \
+        for (int l_ = 0; l_ < mc->n_layer; l_++) {                                   \
+            const float *h_ = qr_model_hidden(m, l_);                                \
+            for (size_t i_ = 0; i_ < per; i_++) f_ += (double)R[l_ * per + i_] * h_[i_]; \
+        }                                                                            \
+        (out) = f_;                                                                  \
+    } while (0)
+        double f0;
+        qr_model_zero_grad(m);
+        HID_F(f0);
+        (void)f0;
+        int ok = qr_model_backward_hidden(m, dl, R) == QR_OK;
+        test_cond("backward from hidden states runs", ok);
+        test_cond("no hidden state out of range", qr_model_hidden(m, mc->n_layer) == NULL && qr_model_hidden(m, -1) == NULL);
+        double worst_h = 0;
+        for (int i = 0; i < nl; i += 2) {
+            qr_lora *a = qr_model_lora(m, i, 0);
+            float *vals[2] = {a->A, a->B}, *grads[2] = {a->dA, a->dB};
+            for (int w = 0; w < 2; w++)
+                for (int j = 0; j < 3; j++) {
+                    float *p = &vals[w][j * 7], old = *p;
+                    double fp, fm;
+                    const float h = 1e-2f;
+                    *p = old + h;
+                    HID_F(fp);
+                    *p = old - h;
+                    HID_F(fm);
+                    *p = old;
+                    double fd = (fp - fm) / (2.0 * h), an = grads[w][j * 7];
+                    worst_h = fmax(worst_h, fabs(fd - an) / fmax(1e-2, fmax(fabs(fd), fabs(an))));
+                }
+        }
+#undef HID_F
+        printf("%s lora-3h: hidden-state loss, adapter gradients vs finite differences: max relative diff %.3g "
+               "(tol 5e-2)\n", label, worst_h);
+        test_cond("hidden-state gradients match finite differences", worst_h < 5e-2);
+        free(R);
+        free(dl);
+    }
+
     /* lora-4: W8A8 */
     set_all(m, 8, 8, 0);
     float *q1 = logits_copy(m, ids, &n);

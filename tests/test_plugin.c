@@ -52,11 +52,13 @@ typedef struct {
     const char *expect; /* in the message */
 } bad_case;
 
+#define QR_STR_(x) #x
+#define QR_STR(x) QR_STR_(x)
 #define OK_OPS "sizeof(qr_quantizer_ops)", "fk"
 #define OK_DESC "QR_PLUGIN_ABI_MAJOR", "sizeof(qr_plugin_desc)"
 static const bad_case bad_cases[] = {
     {"abi2.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b1\"", "&ops", "b1x", "2", "sizeof(qr_plugin_desc)", "1",
-     "&d", "abi2.so: symbol qr_plugin_get_desc: plugin ABI 2.0, host ABI 1.0"},
+     "&d", "abi2.so: symbol qr_plugin_get_desc: plugin ABI 2.0, host ABI 1." QR_STR(QR_PLUGIN_ABI_MINOR)},
     {"descnull.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b2\"", "&ops", "b2x", OK_DESC, "1", "NULL",
      "descnull.so: symbol qr_plugin_get_desc returned NULL"},
     {"descsmall.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b3\"", "&ops", "b3x", "QR_PLUGIN_ABI_MAJOR", "8", "1",

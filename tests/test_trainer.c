@@ -15,7 +15,13 @@
  *   train-4  the static schedule with two configurations: both adapters
  *            receive gradient and move; a third, unused slot does not move
  *   train-5  with accumulation 2 the loss of a step is the mean over the
- *            micro-batches; training lowers the loss on repeated data */
+ *            micro-batches; training lowers the loss on repeated data
+ *   train-6  a loss made of weighted terms: the first step's loss of
+ *            "ce+1e3*feature" (teacher fp) equals ce's plus 1000 times
+ *            feature's, from the same start (relative tolerance 1e-5);
+ *            feature is 0 for an fp student equal to its teacher; bad sums,
+ *            unrouted options and a feature term without a teacher are
+ *            refused naming what is wrong */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 #include "model.h"
@@ -67,11 +73,12 @@ static qr_train_data make_data(void) {
 }
 
 static qr_layer_prec precs[4][64];
-/* configurations by name: "fp" slot 0, "w8a8" slot 1, "w4a8" slot 1 */
+/* configurations by name: "fp" slot 0, "w8a8", "w4a8", "w2a4" slot 1 */
 static qr_train_config cfg(qr_model *m, int idx, const char *name) {
     int w = 32, a = 32, slot = 0;
     if (strcmp(name, "w8a8") == 0) w = a = 8, slot = 1;
     if (strcmp(name, "w4a8") == 0) w = 4, a = 8, slot = 1;
+    if (strcmp(name, "w2a4") == 0) w = 2, a = 4, slot = 1;
     for (int i = 0; i < qr_model_n_linears(m); i++) precs[idx][i] = (qr_layer_prec){w, a, slot};
     return (qr_train_config){name, precs[idx]};
 }
@@ -354,6 +361,86 @@ int main(void) {
         qr_trainer_free(t);
     }
     qr_model_free(m);
+
+    /* ---- train-6: weighted loss terms, the feature loss ---- */
+    {
+        const char *specs[3] = {"ce", "feature", "ce + 1e3*feature"};
+        float l6[3][2];
+        for (int k = 0; k < 3; k++) {
+            m = tiny(4, 2);
+            qr_train_config cs[2] = {cfg(m, 0, "fp"), cfg(m, 1, "w2a4")};
+            qr_train_data d = make_data();
+            qr_train_opts o = opts(NULL, 0);
+            o.loss = specs[k];
+            o.teacher = "fp";
+            t = qr_trainer_new(m, cs, 2, &d, &o);
+            rc = t ? qr_trainer_step(t) : QR_ERR;
+            if (rc) fprintf(stderr, "train-6 %s: %s\n", specs[k], qr_err_msg());
+            test_cond("train-6 step with a summed loss", rc == QR_OK);
+            for (int c = 0; c < 2; c++) l6[k][c] = t ? qr_trainer_last_loss(t, c) : NAN;
+            qr_trainer_free(t);
+            qr_model_free(m);
+        }
+        double worst = 0;
+        for (int c = 0; c < 2; c++) {
+            double want = (double)l6[0][c] + 1e3 * l6[1][c];
+            worst = fmax(worst, fabs(l6[2][c] - want) / fmax(1e-12, fabs(want)));
+        }
+        printf("train-6 fp: ce %.6f feature %.3g; w2a4: ce %.6f feature %.6g; ce+1e3*feature %.6f / %.6f "
+               "(max relative diff %.3g, tol 1e-5)\n",
+               l6[0][0], l6[1][0], l6[0][1], l6[1][1], l6[2][0], l6[2][1], worst);
+        test_cond("train-6 the sum is ce + 1e3 feature", worst < 1e-5);
+        test_cond("train-6 feature is 0 for the untouched fp student", l6[1][0] == 0.0f);
+        test_cond("train-6 feature of w2a4 counts (> 1e-3 of the sum)", 1e3 * l6[1][1] > 1e-3 * l6[2][1]);
+
+        struct {
+            const char *loss, *teacher, *key, *want;
+        } bad[] = {
+            {"ce+", "fp", NULL, "ends with +"},
+            {"0*ce", "fp", NULL, "weight \"0\""},
+            {"x*ce", "fp", NULL, "weight \"x\""},
+            {"ce+ce", "fp", NULL, "appears twice"},
+            {"ce+nosuch", "fp", NULL, "nosuch"},
+            {"feature", "none", NULL, "set teacher"},
+            {"ce+kd", "fp", "temperature", "name the term (e.g. ce.temperature)"},
+            {"ce+kd", "fp", "kld.temperature", "\"kld\" is not a term"},
+            {"ce+kd", "fp", "kd.nosuch", "nosuch"},
+        };
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            m = tiny(4, 2);
+            qr_train_config cs[1] = {cfg(m, 0, "fp")};
+            qr_train_data d = make_data();
+            qr_train_opts o = opts(NULL, 0);
+            o.loss = bad[k].loss;
+            o.teacher = bad[k].teacher;
+            const char *kv[2] = {bad[k].key, "2"};
+            if (bad[k].key) {
+                o.loss_kv = kv;
+                o.loss_nkv = 1;
+            }
+            t = qr_trainer_new(m, cs, 1, &d, &o);
+            int ok = !t && contains(qr_err_msg(), bad[k].want);
+            printf("train-6 loss \"%s\"%s%s: %s\n", bad[k].loss, bad[k].key ? " option " : "",
+                   bad[k].key ? bad[k].key : "", t ? "accepted" : qr_err_msg());
+            test_cond("train-6 bad loss refused with its reason", ok);
+            qr_trainer_free(t);
+            qr_model_free(m);
+        }
+        /* a routed option reaches its term */
+        m = tiny(4, 2);
+        qr_train_config cs[1] = {cfg(m, 0, "fp")};
+        qr_train_data d = make_data();
+        qr_train_opts o = opts(NULL, 0);
+        o.loss = "ce+0.1*kd";
+        o.teacher = "fp";
+        const char *kv[4] = {"kd.temperature", "2", "kd.rows", "all"};
+        o.loss_kv = kv;
+        o.loss_nkv = 2;
+        t = qr_trainer_new(m, cs, 1, &d, &o);
+        test_cond("train-6 kd.temperature routed to kd", t != NULL && qr_trainer_step(t) == QR_OK);
+        qr_trainer_free(t);
+        qr_model_free(m);
+    }
 
     free(init);
     free(A);

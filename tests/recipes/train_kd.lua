@@ -7,6 +7,10 @@
 --   kd-4  teacher = "cascade": configurations run from the highest precision
 --         down, each taught by the one before (InstantNet); the order they
 --         are given in does not matter, and the teachers differ from "fp"
+--   kd-5  loss = "feature" (hidden-state MSE to the fp teacher): 0 for the
+--         untouched fp student, and tuning brings w4a4's hidden states
+--         closer; a weighted sum "ce+0.5*feature" with a routed option
+--         trains; "feature" without a teacher is refused
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = here .. "/../../recipes/lib/?.lua;recipes/lib/?.lua;" .. qr.source_dir .. "/recipes/lib/?.lua;"
   .. package.path
@@ -74,4 +78,24 @@ T.eq("kd-4.2", a.fp, 0.0)
 T.eq("kd-4.3", a.w8a8, f.w8a8)
 T.ok("kd-4.4", a.w4a4 ~= f.w4a4 and a.w4a4 > 0,
   string.format("w4a4 taught by w8a8 %.6g vs by fp %.6g", a.w4a4, f.w4a4))
+
+-- kd-5: the feature loss, alone and in a weighted sum
+local mf, cf = setup()
+local ffp, fq = {}, {}
+qr.train{model = mf, configs = cf, data = data, steps = 30, batch = 4, seq = 32, lr = 2e-2, seed = 1,
+  loss = "feature", teacher = "fp",
+  progress = function(p) ffp[#ffp + 1] = p.loss.fp; fq[#fq + 1] = p.loss.w4a4 end}
+T.eq("kd-5.1", ffp[1], 0.0)
+local f1, f2 = 0, 0
+for i = 1, 5 do f1 = f1 + fq[i]; f2 = f2 + fq[#fq - 5 + i] end
+T.ok("kd-5.2", f2 < 0.8 * f1,
+  string.format("w4a4 hidden-state MSE to the fp teacher, first 5 steps %.4g -> last 5 steps %.4g", f1 / 5, f2 / 5))
+local ms, cs5 = setup()
+local r5 = qr.train{model = ms, configs = cs5, data = data, steps = 3, batch = 4, seq = 32, lr = 1e-2, seed = 1,
+  loss = "ce+0.5*feature", loss_opts = {["feature.layers"] = "last"}, teacher = "fp", progress = false}
+T.ok("kd-5.3", r5.steps == 3 and r5.final_loss.w4a4 > 0, "ce+0.5*feature trains")
+T.errors("kd-5.4", function()
+  qr.train{model = m2, configs = cfgs2, data = data, steps = 1, batch = 2, seq = 32, loss = "feature",
+    progress = false}
+end, "teacher")
 T.done()

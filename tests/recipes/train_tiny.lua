@@ -77,5 +77,5 @@ T.errors("train-3.2", function() qr.train{model = m, configs = cfgs, data = data
   "seq = 1000")
 T.errors("train-3.3", function() qr.train{model = m, configs = cfgs, data = {}, steps = 2} end, "data is empty")
 T.errors("train-3.4", function() qr.train{model = m, configs = cfgs, data = data, steps = 2, seq = 64, loss = "nope"} end,
-  "loss 'nope'")
+  "loss plugin named 'nope'")
 T.done()

@@ -1,0 +1,142 @@
+/* feature.c - the `feature` loss plugin: mean squared error between the
+ * student's and the teacher's hidden states (feature distillation), as a
+ * term of its own or combined with others ("ce+0.1*feature").
+ *
+ *     hidden h, teacher g: (L, N, C), the residual stream after each block
+ *     Λ = the blocks compared: every one (layers = "all", default) or the
+ *         last (layers = "last")
+ *     S = {i : targets[i] != -1} (rows = "answer", default) or all rows
+ *         (rows = "all": prompt and padding positions too)
+ *     loss = 1 / (|Λ| |S| C) Σ_{l in Λ} Σ_{i in S} Σ_j (h[l,i,j] - g[l,i,j])^2
+ *     d loss / d h[l,i,j] = 2 (h[l,i,j] - g[l,i,j]) / (|Λ| |S| C)
+ * No logit term: compute() gives 0. Needs a teacher (the trainer's teacher
+ * = "fp" or "cascade"). Sums in double, in a fixed order; a non-finite
+ * difference is an error naming the layer and the row. */
+#include "qr_plugin.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WHO "loss 'feature'"
+
+typedef struct {
+    const qr_host *host;
+    int all_rows, last_only;
+} feature;
+
+static void *feature_create(const qr_host *host, const char *const *kv, int n_kv) {
+    static const char *const known[] = {"rows", "layers", NULL};
+    if (!QR_HOST_HAS(host, opt_check)) {
+        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
+        return NULL;
+    }
+    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
+    feature *f = calloc(1, sizeof *f);
+    if (!f) {
+        host->err_set("%s: out of memory", WHO);
+        return NULL;
+    }
+    f->host = host;
+    const char *rows = host->opt(kv, n_kv, "rows"), *layers = host->opt(kv, n_kv, "layers");
+    if (rows && strcmp(rows, "all") == 0)
+        f->all_rows = 1;
+    else if (rows && strcmp(rows, "answer") != 0) {
+        host->err_set("%s: rows = \"%s\": expected \"answer\" or \"all\"", WHO, rows);
+        free(f);
+        return NULL;
+    }
+    if (layers && strcmp(layers, "last") == 0)
+        f->last_only = 1;
+    else if (layers && strcmp(layers, "all") != 0) {
+        host->err_set("%s: layers = \"%s\": expected \"all\" or \"last\"", WHO, layers);
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+static void feature_destroy(void *self) { free(self); }
+
+static int feature_compute(void *self, float *loss, float *dlogits, const float *logits, const float *teacher,
+                           const int32_t *targets, int64_t N, int V) {
+    (void)self, (void)dlogits, (void)logits, (void)teacher, (void)targets, (void)N, (void)V;
+    *loss = 0.0f;
+    return QR_PLUGIN_OK;
+}
+
+static int feature_features(void *self, float *loss, float *dhidden, const float *hidden, const float *teacher,
+                            const int32_t *targets, int64_t N, int C, int L) {
+    const feature *f = self;
+    if (!teacher) return f->host->err_set("%s: no teacher hidden states (train with teacher = \"fp\")", WHO);
+    if (N < 0 || C < 1 || L < 1)
+        return f->host->err_set("%s: shape (%d, %lld, %d): expected L >= 1, N >= 0, C >= 1", WHO, L, (long long)N,
+                                C);
+    int64_t n = 0;
+    for (int64_t i = 0; i < N; i++) n += f->all_rows || targets[i] != -1;
+    *loss = 0.0f;
+    if (n == 0) return QR_PLUGIN_OK;
+    const int l0 = f->last_only ? L - 1 : 0;
+    const double scale = 1.0 / ((double)(L - l0) * (double)n * C);
+    double total = 0.0;
+    int64_t bad = -1;
+    for (int l = l0; l < L; l++) {
+        double part = 0.0;
+#pragma omp parallel for reduction(+ : part) if (N * (int64_t)C > 65536) schedule(static)
+        for (int64_t i = 0; i < N; i++) {
+            if (!f->all_rows && targets[i] == -1) continue;
+            const size_t o = ((size_t)l * N + i) * C;
+            const float *h = hidden + o, *g = teacher + o;
+            double row = 0.0;
+            for (int j = 0; j < C; j++) {
+                double d = (double)h[j] - g[j];
+                row += d * d;
+                if (dhidden) dhidden[o + j] += (float)(2.0 * d * scale);
+            }
+            if (!isfinite(row)) {
+#pragma omp critical(qr_feature_bad)
+                if (bad < 0 || (int64_t)l * N + i < bad) bad = (int64_t)l * N + i;
+                continue;
+            }
+            part += row;
+        }
+        total += part;
+    }
+    if (bad >= 0)
+        return f->host->err_set("%s: layer %lld, row %lld of (%d, %lld, %d): the hidden states are not finite", WHO,
+                                (long long)(bad / N), (long long)(bad % N), L, (long long)N, C);
+    *loss = (float)(total * scale);
+    return QR_PLUGIN_OK;
+}
+
+static const qr_loss_ops feature_ops = {
+    .struct_size = sizeof(qr_loss_ops),
+    .create = feature_create,
+    .destroy = feature_destroy,
+    .compute = feature_compute,
+    .features = feature_features,
+};
+
+static const qr_entry entries[] = {
+    {.kind = QR_KIND_LOSS,
+     .name = "feature",
+     .description = "mean squared error between student and teacher hidden states (every block's output)",
+     .ops = &feature_ops},
+};
+
+static const qr_entry *get_entry(uint32_t i) { return i < 1 ? &entries[i] : NULL; }
+
+static const qr_plugin_desc desc = {
+    .abi_major = QR_PLUGIN_ABI_MAJOR,
+    .abi_minor = QR_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(qr_plugin_desc),
+    .name = "feature",
+    .version = "1.0.0",
+    .license = "same as qrun",
+    .n_entries = 1,
+    .get_entry = get_entry,
+    .get_ext = NULL,
+};
+
+QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &desc; }
