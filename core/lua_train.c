@@ -5,7 +5,7 @@
  *     configs = cfgs,            -- precision.lua configurations with adapters
  *                                --   assigned: {name=, layers={{name=, w=, a=, adapter=}, ...}}
  *     data = seqs,               -- array of {ids = {...}, targets = {...}} (sp_data.lua)
- *     steps = 60, batch = 4, accum = 1, seq = 384,
+ *     steps = 1000 (default), batch = 4, accum = 1, seq = 384,
  *     lr = 2e-4, min_lr = 0, warmup = 0, clip = 1, weight_decay = 0,
  *     beta1 = 0.9, beta2 = 0.999, eps = 1e-8, seed = 1,
  *     schedule = "static", schedule_opts = {}, loss = "ce", loss_opts = {},
@@ -182,7 +182,7 @@ static int l_train(lua_State *L) {
     const int nl = qr_model_n_linears(m);
 
     qr_train_opts o = qr_train_defaults();
-    o.steps = fint(L, 1, "steps", 0);
+    o.steps = fint(L, 1, "steps", o.steps);
     o.batch = fint(L, 1, "batch", o.batch);
     o.accum = fint(L, 1, "accum", o.accum);
     o.seq = fint(L, 1, "seq", o.seq);

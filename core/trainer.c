@@ -161,7 +161,7 @@ static char *path_join(const char *dir, const char *name) {
 }
 
 qr_train_opts qr_train_defaults(void) {
-    return (qr_train_opts){.steps = 0, .batch = 4, .accum = 1, .seq = 512, .lr = 2e-4f, .min_lr = 0.0f,
+    return (qr_train_opts){.steps = 1000, .batch = 4, .accum = 1, .seq = 512, .lr = 2e-4f, .min_lr = 0.0f,
                            .warmup = 0, .clip = 1.0f, .weight_decay = 0.0f, .beta1 = 0.9f, .beta2 = 0.999f,
                            .eps = 1e-8f, .seed = 1, .schedule = "static", .loss = "ce", .checkpoint_every = 0};
 }

@@ -109,9 +109,9 @@ typedef struct {
     void *ud;
 } qr_train_opts;
 
-/* Defaults: batch 4, accum 1, seq 512, lr 2e-4, min_lr 0, warmup 0,
- * clip 1, weight_decay 0, betas 0.9/0.999, eps 1e-8, seed 1, "static",
- * "ce", checkpoint_every 0. Set steps and run_dir yourself. */
+/* Defaults: steps 1000 (the protocol's length), batch 4, accum 1, seq 512,
+ * lr 2e-4, min_lr 0, warmup 0, clip 1, weight_decay 0, betas 0.9/0.999,
+ * eps 1e-8, seed 1, "static", "ce", checkpoint_every 0, no run_dir. */
 qr_train_opts qr_train_defaults(void);
 
 typedef struct qr_trainer qr_trainer;
