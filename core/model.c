@@ -214,6 +214,9 @@ void qr_model_free(qr_model *m) {
     free(m->pos);
     free(m->tgt);
     free(m->ids);
+    free(m->rows);
+    free(m->rows_x);
+    free(m->rows_dx);
     free(m->params);
     free(m->grads);
     free(m->ptab);
@@ -381,57 +384,18 @@ static void embed_fwd(qr_model *m, float *out, const int32_t *ids, const int32_t
 static const float *head_weight(qr_model *m) { return P(m, m->i_head >= 0 ? m->i_head : m->i_wte); }
 static float *head_grad(qr_model *m) { return G(m, m->i_head >= 0 ? m->i_head : m->i_wte); }
 
+/* The blocks of a training forward: embeddings through the last block;
+ * returns the last block's output (N, C), or NULL on error. */
+static const float *forward_blocks(qr_model *m, const int32_t *ids, int B, int T);
+
 int qr_model_forward(qr_model *m, const int32_t *ids, const int32_t *targets, int B, int T, float *loss) {
     const qr_model_config *c = &m->cfg;
-    if (B <= 0 || T <= 0) return qr_err_set("model forward: batch %d x %d: expected positive sizes", B, T);
-    if (T > c->n_ctx)
-        return qr_err_set("model forward: sequence length %d exceeds the model's context of %d", T, c->n_ctx);
-    int N = B * T, C = c->n_embd, F = c->n_ff, QD = c->n_head * c->head_dim;
-    for (int i = 0; i < N; i++)
-        if (ids[i] < 0 || ids[i] >= c->n_vocab)
-            return qr_err_set("model forward: token id %d at position %d is outside the vocabulary [0, %d)", ids[i],
-                              i, c->n_vocab);
-    alloc_train(m, B, T);
-    memcpy(m->ids, ids, (size_t)N * sizeof(int32_t));
+    const float *x = forward_blocks(m, ids, B, T);
+    if (!x) return QR_ERR;
+    int N = B * T, C = c->n_embd;
     m->has_targets = targets != NULL;
     if (targets) memcpy(m->tgt, targets, (size_t)N * sizeof(int32_t));
-    int gpt2 = c->arch == QR_ARCH_GPT2;
-
-    embed_fwd(m, m->encoded, ids, m->pos, N);
-    const float *x = m->encoded;
-    for (int l = 0; l < c->n_layer; l++) {
-        qr_layer *L = &m->layers[l];
-        qr_layer_acts *a = &m->lacts[l];
-        qr_linear *lin = &m->lins[l * m->n_lin_per_layer];
-        norm_fwd(m, a->ln1, a->n1_mean, a->n1_rstd, x, L->i_n1w, L->i_n1b, N);
-        if (gpt2) {
-            LIN(&lin[0], m->scr_qkv, a->ln1, N, 1);
-            split_qkv(a->q, a->k, a->v, m->scr_qkv, N, C);
-        } else {
-            LIN(&lin[0], a->q, a->ln1, N, 1);
-            LIN(&lin[1], a->k, a->ln1, N, 1);
-            LIN(&lin[2], a->v, a->ln1, N, 1);
-            qr_rope_forward(a->q, m->pos, N, c->n_head, c->head_dim, c->rope_theta);
-            qr_rope_forward(a->k, m->pos, N, c->n_kv_head, c->head_dim, c->rope_theta);
-        }
-        qr_attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, c->head_dim);
-        LIN(&lin[gpt2 ? 1 : 3], m->scr_proj, a->atty, N, 1);
-        qr_residual_forward(a->res2, x, m->scr_proj, (int64_t)N * C);
-        norm_fwd(m, a->ln2, a->n2_mean, a->n2_rstd, a->res2, L->i_n2w, L->i_n2b, N);
-        if (gpt2) {
-            LIN(&lin[2], a->fc1, a->ln2, N, 1);
-            qr_gelu_forward(a->act, a->fc1, (int64_t)N * F);
-            LIN(&lin[3], m->scr_proj, a->act, N, 1);
-        } else {
-            LIN(&lin[4], a->fc1, a->ln2, N, 1);
-            LIN(&lin[5], a->fc2, a->ln2, N, 1);
-            qr_swiglu_forward(a->act, a->fc1, a->fc2, (int64_t)N * F);
-            LIN(&lin[6], m->scr_proj, a->act, N, 1);
-        }
-        qr_residual_forward(a->out, a->res2, m->scr_proj, (int64_t)N * C);
-        x = a->out;
-    }
-    (void)QD;
+    m->n_rows = -1;
     norm_fwd(m, m->lnf, m->lnf_mean, m->lnf_rstd, x, m->i_nfw, m->i_nfb, N);
     qr_matmul_forward(m->logits, m->lnf, head_weight(m), NULL, N, C, c->n_vocab);
     m->logits_valid = 1;
@@ -452,6 +416,105 @@ int qr_model_forward(qr_model *m, const int32_t *ids, const int32_t *targets, in
     return QR_OK;
 }
 
+int qr_model_forward_rows(qr_model *m, const int32_t *ids, int B, int T, const int32_t *rows, int n_rows) {
+    const qr_model_config *c = &m->cfg;
+    if (B > 0 && T > 0 && (n_rows < 0 || n_rows > B * T))
+        return qr_err_set("model forward: %d logit rows of a %d x %d batch: expected 0..%d", n_rows, B, T, B * T);
+    for (int i = 0; i < n_rows; i++)
+        if (rows[i] < 0 || rows[i] >= B * T || (i && rows[i] <= rows[i - 1]))
+            return qr_err_set("model forward: logit row %d is %d: expected increasing rows in [0, %d)", i, rows[i],
+                              B * T);
+    const float *x = forward_blocks(m, ids, B, T);
+    if (!x) return QR_ERR;
+    int C = c->n_embd;
+    m->has_targets = 0;
+    if (n_rows > m->rows_cap) {
+        m->rows = qr_xrealloc(m->rows, (size_t)n_rows * sizeof(int32_t));
+        m->rows_x = qr_xrealloc(m->rows_x, (size_t)n_rows * C * sizeof(float));
+        m->rows_dx = qr_xrealloc(m->rows_dx, (size_t)n_rows * C * sizeof(float));
+        m->rows_cap = n_rows;
+    }
+    m->n_rows = n_rows;
+    if (n_rows) memcpy(m->rows, rows, (size_t)n_rows * sizeof(int32_t));
+    for (int i = 0; i < n_rows; i++)
+        memcpy(m->rows_x + (size_t)i * C, x + (size_t)rows[i] * C, (size_t)C * sizeof(float));
+    norm_fwd(m, m->lnf, m->lnf_mean, m->lnf_rstd, m->rows_x, m->i_nfw, m->i_nfb, n_rows);
+    if (n_rows) qr_matmul_forward(m->logits, m->lnf, head_weight(m), NULL, n_rows, C, c->n_vocab);
+    m->logits_valid = 1;
+    return QR_OK;
+}
+
+int qr_model_logit_rows(const qr_model *m) {
+    if (!m->logits_valid) return -1;
+    return m->n_rows >= 0 ? m->n_rows : m->act_B * m->act_T;
+}
+
+/* LIN for forward_blocks, which returns a pointer */
+#define LINB(l, out, inp, n, save)                                                                                  \
+    do {                                                                                                               \
+        if (qr_linear_forward((l), (out), (inp), (n), (save)) != QR_OK) return NULL;                                   \
+    } while (0)
+
+static const float *forward_blocks(qr_model *m, const int32_t *ids, int B, int T) {
+    const qr_model_config *c = &m->cfg;
+    if (B <= 0 || T <= 0) {
+        qr_err_set("model forward: batch %d x %d: expected positive sizes", B, T);
+        return NULL;
+    }
+    if (T > c->n_ctx) {
+        qr_err_set("model forward: sequence length %d exceeds the model's context of %d", T, c->n_ctx);
+        return NULL;
+    }
+    int N = B * T, C = c->n_embd, F = c->n_ff;
+    for (int i = 0; i < N; i++)
+        if (ids[i] < 0 || ids[i] >= c->n_vocab) {
+            qr_err_set("model forward: token id %d at position %d is outside the vocabulary [0, %d)", ids[i], i,
+                       c->n_vocab);
+            return NULL;
+        }
+    alloc_train(m, B, T);
+    m->logits_valid = 0;
+    m->has_targets = 0;
+    memcpy(m->ids, ids, (size_t)N * sizeof(int32_t));
+    int gpt2 = c->arch == QR_ARCH_GPT2;
+
+    embed_fwd(m, m->encoded, ids, m->pos, N);
+    const float *x = m->encoded;
+    for (int l = 0; l < c->n_layer; l++) {
+        qr_layer *L = &m->layers[l];
+        qr_layer_acts *a = &m->lacts[l];
+        qr_linear *lin = &m->lins[l * m->n_lin_per_layer];
+        norm_fwd(m, a->ln1, a->n1_mean, a->n1_rstd, x, L->i_n1w, L->i_n1b, N);
+        if (gpt2) {
+            LINB(&lin[0], m->scr_qkv, a->ln1, N, 1);
+            split_qkv(a->q, a->k, a->v, m->scr_qkv, N, C);
+        } else {
+            LINB(&lin[0], a->q, a->ln1, N, 1);
+            LINB(&lin[1], a->k, a->ln1, N, 1);
+            LINB(&lin[2], a->v, a->ln1, N, 1);
+            qr_rope_forward(a->q, m->pos, N, c->n_head, c->head_dim, c->rope_theta);
+            qr_rope_forward(a->k, m->pos, N, c->n_kv_head, c->head_dim, c->rope_theta);
+        }
+        qr_attention_forward(a->atty, a->att, a->q, a->k, a->v, B, T, c->n_head, c->n_kv_head, c->head_dim);
+        LINB(&lin[gpt2 ? 1 : 3], m->scr_proj, a->atty, N, 1);
+        qr_residual_forward(a->res2, x, m->scr_proj, (int64_t)N * C);
+        norm_fwd(m, a->ln2, a->n2_mean, a->n2_rstd, a->res2, L->i_n2w, L->i_n2b, N);
+        if (gpt2) {
+            LINB(&lin[2], a->fc1, a->ln2, N, 1);
+            qr_gelu_forward(a->act, a->fc1, (int64_t)N * F);
+            LINB(&lin[3], m->scr_proj, a->act, N, 1);
+        } else {
+            LINB(&lin[4], a->fc1, a->ln2, N, 1);
+            LINB(&lin[5], a->fc2, a->ln2, N, 1);
+            qr_swiglu_forward(a->act, a->fc1, a->fc2, (int64_t)N * F);
+            LINB(&lin[6], m->scr_proj, a->act, N, 1);
+        }
+        qr_residual_forward(a->out, a->res2, m->scr_proj, (int64_t)N * C);
+        x = a->out;
+    }
+    return x;
+}
+
 const float *qr_model_logits(const qr_model *m) { return m->logits_valid ? m->logits : NULL; }
 
 const float *qr_model_hidden(const qr_model *m, int layer) {
@@ -466,11 +529,26 @@ static int backward_from(qr_model *m, float *dlogits, const float *dhidden) {
     int B = m->act_B, T = m->act_T, N = B * T, C = c->n_embd, F = c->n_ff, QD = c->n_head * c->head_dim,
         KVD = c->n_kv_head * c->head_dim;
     int gpt2 = c->arch == QR_ARCH_GPT2;
-    memset(m->dtmp, 0, (size_t)N * C * sizeof(float));
-    qr_matmul_backward(m->dtmp, head_grad(m), NULL, dlogits, m->lnf, head_weight(m), N, C, c->n_vocab);
-    memset(m->dx, 0, (size_t)N * C * sizeof(float));
     const float *xlast = c->n_layer > 0 ? m->lacts[c->n_layer - 1].out : m->encoded;
-    norm_bwd(m, m->dx, m->dtmp, xlast, m->lnf_mean, m->lnf_rstd, m->i_nfw, m->i_nfb, N);
+    if (m->n_rows < 0) {
+        memset(m->dtmp, 0, (size_t)N * C * sizeof(float));
+        qr_matmul_backward(m->dtmp, head_grad(m), NULL, dlogits, m->lnf, head_weight(m), N, C, c->n_vocab);
+        memset(m->dx, 0, (size_t)N * C * sizeof(float));
+        norm_bwd(m, m->dx, m->dtmp, xlast, m->lnf_mean, m->lnf_rstd, m->i_nfw, m->i_nfb, N);
+    } else {
+        /* logits of a subset of rows: the head and the final norm on those
+         * rows only, scattered back; every other row's gradient is 0 */
+        int R = m->n_rows;
+        memset(m->dx, 0, (size_t)N * C * sizeof(float));
+        if (R) {
+            memset(m->dtmp, 0, (size_t)R * C * sizeof(float));
+            qr_matmul_backward(m->dtmp, head_grad(m), NULL, dlogits, m->lnf, head_weight(m), R, C, c->n_vocab);
+            memset(m->rows_dx, 0, (size_t)R * C * sizeof(float));
+            norm_bwd(m, m->rows_dx, m->dtmp, m->rows_x, m->lnf_mean, m->lnf_rstd, m->i_nfw, m->i_nfb, R);
+            for (int i = 0; i < R; i++)
+                memcpy(m->dx + (size_t)m->rows[i] * C, m->rows_dx + (size_t)i * C, (size_t)C * sizeof(float));
+        }
+    }
 
     for (int l = c->n_layer - 1; l >= 0; l--) {
         qr_layer *L = &m->layers[l];
@@ -545,7 +623,7 @@ int qr_model_backward_hidden(qr_model *m, const float *dlogits, const float *dhi
     if (!m->act_mem || !m->logits_valid) return qr_err_set("model backward: no forward to differentiate");
     if (!m->grads) qr_model_set_trainable(m, 0);
     const qr_model_config *c = &m->cfg;
-    int N = m->act_B * m->act_T;
+    int N = qr_model_logit_rows(m);
     /* the forward's logits are not needed by the backward: take their room */
     memcpy(m->logits, dlogits, (size_t)N * c->n_vocab * sizeof(float));
     m->logits_valid = 0;

@@ -75,6 +75,16 @@ void qr_model_zero_grad(qr_model *m);
  * through qr_model_logits until the next forward or backward. */
 int qr_model_forward(qr_model *m, const int32_t *ids, const int32_t *targets, int B, int T, float *loss);
 const float *qr_model_logits(const qr_model *m);
+/* A training forward that computes the logits of only n_rows rows of the
+ * batch (rows: increasing indices into B*T): the last hidden state of those
+ * rows goes through the final norm and the head; qr_model_logits is then
+ * (n_rows, V), and qr_model_backward_logits / _hidden take dlogits of that
+ * shape (every other row's logit gradient is 0). For losses that score a
+ * few positions (answer tokens): the head is ~20% of a SmolLM2 step. */
+int qr_model_forward_rows(qr_model *m, const int32_t *ids, int B, int T, const int32_t *rows, int n_rows);
+/* Rows of the current logits (B*T after qr_model_forward, n_rows after
+ * qr_model_forward_rows), or -1 when there are none. */
+int qr_model_logit_rows(const qr_model *m);
 /* Backward of the last forward's mean cross-entropy; accumulates into the
  * gradients of trainable parameters. */
 int qr_model_backward(qr_model *m);

@@ -55,6 +55,11 @@ struct qr_model {
     float *dx, *dtmp, *dF1, *dF2, *dF3, *dq, *dk, *dv, *datty, *dqkv, *att_scratch;
     int32_t *pos, *tgt, *ids;
     int has_targets, n_valid, logits_valid;
+    /* logits for a subset of rows (qr_model_forward_rows): n_rows >= 0 and
+     * the rows' indices, their last hidden state and its gradient (n_rows, C) */
+    int n_rows, rows_cap;
+    int32_t *rows;
+    float *rows_x, *rows_dx;
 
     /* inference scratch for up to inf_cap rows */
     float *inf_mem;

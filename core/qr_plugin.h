@@ -125,11 +125,18 @@ typedef struct qr_loss_ops {
      * this term sets *loss = 0 in compute and leaves dlogits alone. */
     int (*features)(void *self, float *loss, float *dhidden, const float *hidden, const float *teacher,
                     const int32_t *targets, int64_t N, int C, int L);
+    /* ABI 1.1, optional: 1 if compute reads only the scored rows (target
+     * != -1), 0 if it needs the others too. When every term of the loss
+     * says 1, the host computes the logits of the scored rows alone (the
+     * head is a fifth of a SmolLM2 step) and compute sees just those rows:
+     * N = their count, every target >= 0. NULL or absent = 0. */
+    int (*scored_rows_only)(void *self);
 } qr_loss_ops;
 
-/* Whether a loss plugin's ops has the 1.1 `features` term set. */
-#define QR_LOSS_HAS_FEATURES(ops) \
-    ((ops)->struct_size >= offsetof(qr_loss_ops, features) + sizeof((ops)->features) && (ops)->features)
+/* Whether a loss plugin's ops has the 1.1 function `field` set. */
+#define QR_LOSS_HAS(ops, field) \
+    ((ops)->struct_size >= offsetof(qr_loss_ops, field) + sizeof((ops)->field) && (ops)->field)
+#define QR_LOSS_HAS_FEATURES(ops) QR_LOSS_HAS(ops, features)
 
 /* ---- attack: perturb a text against a model ---- */
 typedef struct qr_attack_ops {

@@ -45,6 +45,9 @@ struct qr_trainer {
     const qr_schedule_ops *sops;
     loss_term terms[MAX_LOSS_TERMS];
     int n_terms, need_feat;
+    int compact;          /* every loss term reads only scored rows: logits of those alone */
+    int32_t *rows, *ctgt; /* (batch*seq) the micro-batch's scored rows and their targets */
+    int n_rows;
 
     /* data (copied) */
     int32_t *ids, *tgt;
@@ -199,6 +202,8 @@ static void free_parts(qr_trainer *t) {
     free(t->thid);
     free(t->dhid);
     free(t->dhscratch);
+    free(t->rows);
+    free(t->ctgt);
     free(t->prec);
     free(t->schedule_name);
     free(t->loss_name);
@@ -372,6 +377,7 @@ static int make_loss_terms(qr_trainer *t, const qr_train_opts *opts) {
         if (*end && !*p) return qr_err_set("train: loss \"%s\": ends with +", spec);
     }
     if (t->n_terms == 0) return qr_err_set("train: loss \"%s\": no term", spec);
+    t->compact = 1;
     /* route the options */
     const char **kv = qr_xmalloc((size_t)(2 * opts->loss_nkv + 1) * sizeof *kv);
     int rc = QR_OK;
@@ -411,6 +417,8 @@ static int make_loss_terms(qr_trainer *t, const qr_train_opts *opts) {
         lt->ops = qr_instance_ops(lt->inst);
         lt->feat = QR_LOSS_HAS_FEATURES(lt->ops);
         t->need_feat |= lt->feat;
+        if (!QR_LOSS_HAS(lt->ops, scored_rows_only) || !lt->ops->scored_rows_only(qr_instance_self(lt->inst)))
+            t->compact = 0;
     }
     free(kv);
     return rc;
@@ -546,6 +554,8 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
     int T = opts->seq;
     t->bids = qr_xmalloc((size_t)opts->batch * T * sizeof(int32_t));
     t->btgt = qr_xmalloc((size_t)opts->batch * T * sizeof(int32_t));
+    t->rows = qr_xmalloc((size_t)opts->batch * T * sizeof(int32_t));
+    t->ctgt = qr_xmalloc((size_t)opts->batch * T * sizeof(int32_t));
     t->sel = qr_xmalloc((size_t)n_configs * sizeof(int));
     for (int c = 0; c < n_configs; c++) t->last_loss[c] = NAN;
 
@@ -955,6 +965,13 @@ static void fill_batch(qr_trainer *t, int *T_out, int64_t *tokens) {
     *T_out = T;
 }
 
+/* The forward of the current micro-batch: logits of every row, or of the
+ * scored rows alone when the loss reads no others. */
+static int forward(qr_trainer *t, int B, int T) {
+    if (t->compact) return qr_model_forward_rows(t->m, t->bids, B, T, t->rows, t->n_rows);
+    return qr_model_forward(t->m, t->bids, NULL, B, T, NULL);
+}
+
 /* The last forward's hidden states, (L, N, C) contiguous, into out. */
 static void gather_hidden(qr_trainer *t, float *out, size_t N) {
     const qr_model_config *c = qr_model_cfg(t->m);
@@ -968,8 +985,9 @@ static void gather_hidden(qr_trainer *t, float *out, size_t N) {
  * and is scaled, so each plugin only ever sees "+=". */
 static int compute_loss(qr_trainer *t, float *loss, int B, int T) {
     const qr_model_config *c = qr_model_cfg(t->m);
-    const int64_t N = (int64_t)B * T;
-    const size_t nl = (size_t)N * t->V, nh = (size_t)c->n_layer * N * c->n_embd;
+    const int64_t N = (int64_t)B * T, NL = t->compact ? t->n_rows : N; /* rows of the logits */
+    const int32_t *ltgt = t->compact ? t->ctgt : t->btgt;
+    const size_t nl = (size_t)NL * t->V, nh = (size_t)c->n_layer * N * c->n_embd;
     const float *logits = qr_model_logits(t->m);
     memset(t->dlogits, 0, nl * sizeof(float));
     if (t->need_feat) {
@@ -984,7 +1002,7 @@ static int compute_loss(qr_trainer *t, float *loss, int B, int T) {
         float *dl = direct ? t->dlogits : t->dlscratch;
         if (!direct) memset(dl, 0, nl * sizeof(float));
         float lk = 0, lf = 0;
-        if (lt->ops->compute(self, &lk, dl, logits, t->teacher_fp ? t->tlogits : NULL, t->btgt, N, t->V))
+        if (lt->ops->compute(self, &lk, dl, logits, t->teacher_fp ? t->tlogits : NULL, ltgt, NL, t->V))
             return qr_err_prefix("loss '%s'", lt->name);
         if (!direct) qr_axpy(t->dlogits, dl, (float)lt->w, (int64_t)nl);
         if (lt->feat) {
@@ -1038,7 +1056,14 @@ int qr_trainer_step(qr_trainer *t) {
     for (int mb = 0; mb < t->o.accum; mb++) {
         int T;
         fill_batch(t, &T, &tokens);
-        size_t need = (size_t)B * T * V;
+        t->n_rows = 0;
+        if (t->compact)
+            for (int i = 0; i < B * T; i++)
+                if (t->btgt[i] >= 0) {
+                    t->rows[t->n_rows] = i;
+                    t->ctgt[t->n_rows++] = t->btgt[i];
+                }
+        size_t need = (size_t)(t->compact ? t->n_rows : B * T) * V;
         if (need > t->dl_cap) {
             free(t->dlogits);
             free(t->dlscratch);
@@ -1067,8 +1092,7 @@ int qr_trainer_step(qr_trainer *t) {
                 t->tlogits = qr_xmalloc(need * sizeof(float));
                 t->tl_cap = need;
             }
-            if (qr_model_set_precision(t->m, t->fp_prec, t->n_lin) ||
-                qr_model_forward(t->m, t->bids, NULL, B, T, NULL)) {
+            if (qr_model_set_precision(t->m, t->fp_prec, t->n_lin) || forward(t, B, T)) {
                 t->failed = 1;
                 return qr_err_prefix("train: step %d, teacher", step1);
             }
@@ -1079,8 +1103,7 @@ int qr_trainer_step(qr_trainer *t) {
             int c = t->sel[k];
             const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
             float loss = 0;
-            if (qr_model_set_precision(t->m, p, t->n_lin) ||
-                qr_model_forward(t->m, t->bids, NULL, B, T, NULL)) {
+            if (qr_model_set_precision(t->m, p, t->n_lin) || forward(t, B, T)) {
                 t->failed = 1;
                 return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
             }

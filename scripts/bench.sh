@@ -22,7 +22,7 @@ export OMP_NUM_THREADS="$threads"
 cmake --build build -j "$(nproc)" --target bench_qrun >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for b in sgemm_peak train_gpt2 train_gpt2_w8a8_lora generate_smollm2 train_smollm2_lora; do
+for b in sgemm_peak train_gpt2 train_gpt2_w8a8_lora generate_smollm2 train_smollm2_lora train_smollm2_answer; do
     echo "bench: qrun $b ..." >&2
     build/bench_qrun "$b" > "$tmp/qrun_$b.json"
 done
@@ -31,7 +31,7 @@ echo "bench: reference (PyTorch) ..." >&2
 python3 - "$tmp" "$out" <<'PY'
 import json, os, sys, platform, subprocess
 tmp, out = sys.argv[1], sys.argv[2]
-q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2", "train_smollm2_lora")}
+q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2", "train_smollm2_lora", "train_smollm2_answer")}
 ref = json.load(open(os.path.join(tmp, "ref.json")))
 r = ref.get("benchmarks", ref)
 def get(d, *keys):
@@ -48,6 +48,7 @@ if rl:
     # qrun's step carries W8A8 fake quantization; PEFT's is plain fp LoRA
     res["ratios"]["smollm2_lora_w8a8_train_tokens_per_s_qrun_over_peft_fp"] = q["train_smollm2_lora"]["tokens_per_s"] / rl
     res["ratios"]["smollm2_lora_fp_train_tokens_per_s_qrun_over_peft_fp"] = q["train_smollm2_lora"]["fp_tokens_per_s"] / rl
+res["ratios"]["answer_loss_step_scored_rows_head_over_all_rows_head"] = q["train_smollm2_answer"]["ratio"]
 res["ratios"]["w8a8_lora_step_over_fp_lora_step"] = q["train_gpt2_w8a8_lora"]["ratio"]
 res["ratios"]["train_gflops_over_sgemm_peak"] = q["train_gpt2"]["gflops"] / q["sgemm_peak"]["gflops"]
 for b in ("batch1", "batch4"):

@@ -26,7 +26,15 @@
  *                                + backward + AdamW (lr 1e-4), as
  *                                bench_ref.py's PEFT step; training tokens/s,
  *                                median of 5 after 2 warm-up. The same step
- *                                unquantized is timed too (fp_*). */
+ *                                unquantized is timed too (fp_*).
+ *   bench_qrun train_smollm2_answer [GGUF] the step sp.lua runs: SmolLM2,
+ *                                LoRA r8 + W8A8, batch 4 x 384 with the loss
+ *                                on 8 answer positions per sequence; the head
+ *                                on every row (qr_model_forward) against the
+ *                                head on the scored rows only
+ *                                (qr_model_forward_rows), interleaved,
+ *                                median of 5 after 1 warm-up; the ratio is
+ *                                the saving. */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 #include "optim.h"
@@ -288,22 +296,94 @@ fail0:
     return 1;
 }
 
+static int bench_train_smollm2_answer(const char *path) {
+    enum { B = 4, T = 384, ANS = 8 };
+    if (qr_plugins_init()) goto fail0;
+    qr_quantizer *q = qr_quantizer_new("minmax", NULL, 0);
+    if (!q) goto fail0;
+    qr_model *m = qr_model_load(path);
+    if (!m) goto fail0;
+    int V = qr_model_cfg(m)->n_vocab;
+    if (qr_model_lora_init(m, 1, 8, 16.0f, 1)) goto fail;
+    qr_model_lora_trainable(m, 1);
+    qr_model_set_quantizers(m, q, q);
+    int nl = qr_model_n_linears(m);
+    qr_layer_prec *w8 = malloc((size_t)nl * sizeof *w8);
+    for (int i = 0; i < nl; i++) w8[i] = (qr_layer_prec){8, 8, 0};
+    if (qr_model_set_precision(m, w8, nl)) goto fail;
+    int32_t *ids = malloc(B * T * sizeof(int32_t)), *tgt = malloc(B * T * sizeof(int32_t));
+    int32_t rows[B * ANS], rt[B * ANS];
+    uint64_t s = 3;
+    int R = 0;
+    for (int i = 0; i < B * T; i++) ids[i] = 17 + (int32_t)(lcg(&s) % (uint64_t)(V - 17));
+    for (int i = 0; i < B * T; i++) {
+        int t = i % T;
+        tgt[i] = t >= T - 1 - ANS && t < T - 1 ? ids[i + 1] : -1;
+        if (tgt[i] >= 0) {
+            rows[R] = i;
+            rt[R++] = tgt[i];
+        }
+    }
+    float *probs = malloc((size_t)R * V * sizeof(float)), *losses = malloc((size_t)R * sizeof(float)),
+          *dl = malloc((size_t)R * V * sizeof(float));
+    double tf[5], tr[5];
+    float lf = 0, lr = 0;
+    for (int r = 0; r < 6; r++) {
+        double t0 = qr_now();
+        qr_model_zero_grad(m);
+        if (qr_model_forward(m, ids, tgt, B, T, &lf) || qr_model_backward(m)) goto fail;
+        double t1 = qr_now();
+        qr_model_zero_grad(m);
+        if (qr_model_forward_rows(m, ids, B, T, rows, R)) goto fail;
+        lr = qr_crossentropy_forward(losses, probs, qr_model_logits(m), rt, R, V);
+        memset(dl, 0, (size_t)R * V * sizeof(float));
+        qr_crossentropy_backward(dl, probs, rt, 1.0f / (float)R, R, V);
+        if (qr_model_backward_logits(m, dl)) goto fail;
+        double t2 = qr_now();
+        if (r >= 1) {
+            tf[r - 1] = t1 - t0;
+            tr[r - 1] = t2 - t1;
+        }
+    }
+    double a = median(tf, 5), b = median(tr, 5);
+    printf("{\"bench\": \"train_smollm2_answer\", \"batch\": %d, \"seq\": %d, \"scored_rows\": %d, "
+           "\"all_rows_step_s\": %.4f, \"scored_rows_step_s\": %.4f, \"ratio\": %.3f, \"loss_all_rows\": %.5f, "
+           "\"loss_scored_rows\": %.5f, \"peak_rss_mb\": %.1f}\n",
+           B, T, R, a, b, b / a, lf, lr, peak_rss_mb());
+    free(w8);
+    free(ids);
+    free(tgt);
+    free(probs);
+    free(losses);
+    free(dl);
+    qr_model_free(m);
+    qr_instance_free(q);
+    return 0;
+fail:
+    qr_model_free(m);
+fail0:
+    fprintf(stderr, "bench_qrun: %s\n", qr_err_msg());
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_qrun sgemm_peak | train_gpt2 | train_gpt2_w8a8_lora | generate_smollm2 [GGUF] | train_smollm2_lora [GGUF]\n");
+        fprintf(stderr, "usage: bench_qrun sgemm_peak | train_gpt2 | train_gpt2_w8a8_lora | generate_smollm2 [GGUF] | train_smollm2_lora [GGUF] | train_smollm2_answer [GGUF]\n");
         return 2;
     }
     if (strcmp(argv[1], "sgemm_peak") == 0) return bench_sgemm();
     if (strcmp(argv[1], "train_gpt2") == 0) return bench_train_gpt2();
     if (strcmp(argv[1], "train_gpt2_w8a8_lora") == 0) return bench_w8a8_lora();
-    if (strcmp(argv[1], "generate_smollm2") == 0 || strcmp(argv[1], "train_smollm2_lora") == 0) {
+    if (strcmp(argv[1], "generate_smollm2") == 0 || strcmp(argv[1], "train_smollm2_lora") == 0 ||
+        strcmp(argv[1], "train_smollm2_answer") == 0) {
         char buf[4096];
         const char *p = argc > 2 ? argv[2] : getenv("QRUN_MODEL");
         if (!p) {
             snprintf(buf, sizeof buf, "%s/.cache/qrun/SmolLM2-135M-Instruct.Q4_1.gguf", getenv("HOME"));
             p = buf;
         }
-        return argv[1][0] == 'g' ? bench_generate(p) : bench_train_smollm2_lora(p);
+        if (argv[1][0] == 'g') return bench_generate(p);
+        return strcmp(argv[1], "train_smollm2_lora") == 0 ? bench_train_smollm2_lora(p) : bench_train_smollm2_answer(p);
     }
     fprintf(stderr, "bench_qrun: unknown benchmark '%s'\n", argv[1]);
     return 2;

@@ -137,6 +137,52 @@ static void run(qr_arch arch, const char *label, qr_quantizer *mm) {
     printf("%s lora-3: adapter gradients vs finite differences: max relative diff %.3g (tol 5e-2)\n", label, worst);
     test_cond("adapter gradients match finite differences", worst < 5e-2);
 
+    /* lora-3r: logits of a subset of rows (qr_model_forward_rows) equal
+     * those rows of the full forward, and the adapter gradients from
+     * dlogits on those rows equal the full backward's with zeros elsewhere
+     * (tolerance 1e-5 relative to the largest; max differences printed) */
+    {
+        const qr_model_config *mc = qr_model_cfg(m);
+        int V = mc->n_vocab, rows[3] = {1, T + 2, B * T - 1}, R = 3;
+        size_t nf;
+        float *full = logits_copy(m, ids, &nf);
+        float *dl = calloc((size_t)B * T * V, sizeof(float)), *dr = calloc((size_t)R * V, sizeof(float));
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < V; j++) dl[(size_t)rows[r] * V + j] = dr[(size_t)r * V + j] = 0.01f * (float)((j * 5 + r) % 7 - 3);
+        qr_model_zero_grad(m);
+        qr_model_forward(m, ids, NULL, B, T, NULL);
+        qr_model_backward_logits(m, dl);
+        int64_t ng;
+        float *g = qr_model_lora_grads(m, &ng), *gfull = malloc((size_t)ng * sizeof(float));
+        memcpy(gfull, g, (size_t)ng * sizeof(float));
+        qr_model_zero_grad(m);
+        int ok = qr_model_forward_rows(m, ids, B, T, rows, R) == QR_OK && qr_model_logit_rows(m) == R;
+        double dlog = 0, big = 0, dg = 0, gbig = 0;
+        const float *lr = qr_model_logits(m);
+        for (int r = 0; ok && r < R; r++)
+            for (int j = 0; j < V; j++) {
+                dlog = fmax(dlog, fabs(lr[(size_t)r * V + j] - full[(size_t)rows[r] * V + j]));
+                big = fmax(big, fabs(full[(size_t)rows[r] * V + j]));
+            }
+        ok = ok && qr_model_backward_logits(m, dr) == QR_OK;
+        for (int64_t i = 0; i < ng; i++) {
+            dg = fmax(dg, fabs(g[i] - gfull[i]));
+            gbig = fmax(gbig, fabs(gfull[i]));
+        }
+        printf("%s lora-3r: logits of 3 rows vs the full forward max |diff| %.3g (of %.3g); adapter gradients max "
+               "|diff| %.3g (of %.3g), tol 1e-5 relative\n", label, dlog, big, dg, gbig);
+        test_cond("row-subset forward runs", ok);
+        test_cond("row-subset logits equal the full forward's rows", dlog <= 1e-5 * big);
+        test_cond("row-subset gradients equal the full backward's", gbig > 0 && dg <= 1e-5 * gbig);
+        int bad[2] = {3, 2};
+        test_cond("rows out of order refused", qr_model_forward_rows(m, ids, B, T, bad, 2) == QR_ERR &&
+                                                   strstr(qr_err_msg(), "increasing"));
+        free(full);
+        free(dl);
+        free(dr);
+        free(gfull);
+    }
+
     /* lora-3h: a loss on the hidden states (qr_model_backward_hidden):
      * F = sum over layers l, rows i, j of R[l,i,j] hidden_l[i,j] for a fixed
      * random R, no logit term; adapter gradients against central

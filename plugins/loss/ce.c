@@ -90,11 +90,17 @@ static int ce_compute(void *self, float *loss, float *dlogits, const float *logi
     return QR_PLUGIN_OK;
 }
 
+static int ce_scored_rows_only(void *self) {
+    (void)self;
+    return 1;
+}
+
 static const qr_loss_ops ce_ops = {
     .struct_size = sizeof(qr_loss_ops),
     .create = ce_create,
     .destroy = ce_destroy,
     .compute = ce_compute,
+    .scored_rows_only = ce_scored_rows_only,
 };
 
 static const qr_entry entries[] = {

@@ -110,12 +110,19 @@ static int feature_features(void *self, float *loss, float *dhidden, const float
     return QR_PLUGIN_OK;
 }
 
+/* compute() reads nothing; the hidden states always come whole */
+static int feature_scored_rows_only(void *self) {
+    (void)self;
+    return 1;
+}
+
 static const qr_loss_ops feature_ops = {
     .struct_size = sizeof(qr_loss_ops),
     .create = feature_create,
     .destroy = feature_destroy,
     .compute = feature_compute,
     .features = feature_features,
+    .scored_rows_only = feature_scored_rows_only,
 };
 
 static const qr_entry entries[] = {

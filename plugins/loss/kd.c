@@ -128,11 +128,15 @@ static int kd_compute(void *self, float *loss, float *dlogits, const float *logi
     return QR_PLUGIN_OK;
 }
 
+/* rows = "all" reads the unscored rows' logits too */
+static int kd_scored_rows_only(void *self) { return !((const kd *)self)->all_rows; }
+
 static const qr_loss_ops kd_ops = {
     .struct_size = sizeof(qr_loss_ops),
     .create = kd_create,
     .destroy = kd_destroy,
     .compute = kd_compute,
+    .scored_rows_only = kd_scored_rows_only,
 };
 
 static const qr_entry entries[] = {
