@@ -3,7 +3,10 @@
 # on the same machine and threads, as ratios (these machines are noisy:
 # never compare figures from different runs). Writes JSON (default
 # results/bench.json) and prints a summary.
-#   scripts/bench.sh [OUT.json]
+#   scripts/bench.sh [OUT.json [BENCH,BENCH,...]]
+# BENCH (default: all): sgemm_peak train_gpt2 train_gpt2_w8a8_lora
+# generate_smollm2 train_smollm2_lora train_smollm2_answer; each runs on
+# both sides where it has a reference.
 # Needs the build (scripts/setup.sh) and the reference venv
 # (scripts/ref/setup_venv.sh, or QRUN_REF_PYTHON=/path/to/python).
 set -euo pipefail
@@ -17,21 +20,36 @@ if [ -z "$py" ]; then
     echo "bench.sh: no reference Python (run scripts/ref/setup_venv.sh or set QRUN_REF_PYTHON)" >&2
     exit 1
 fi
+all="sgemm_peak,train_gpt2,train_gpt2_w8a8_lora,generate_smollm2,train_smollm2_lora,train_smollm2_answer"
+only="${2:-$all}"
+for b in ${only//,/ }; do
+    case ",$all," in *",$b,"*) ;; *) echo "bench.sh: unknown benchmark '$b' (known: $all)" >&2; exit 2 ;; esac
+done
 threads="${QRUN_THREADS:-$(nproc)}"
 export OMP_NUM_THREADS="$threads"
 cmake --build build -j "$(nproc)" --target bench_qrun >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for b in sgemm_peak train_gpt2 train_gpt2_w8a8_lora generate_smollm2 train_smollm2_lora train_smollm2_answer; do
+for b in ${only//,/ }; do
     echo "bench: qrun $b ..." >&2
     build/bench_qrun "$b" > "$tmp/qrun_$b.json"
 done
 echo "bench: reference (PyTorch) ..." >&2
-"$py" scripts/ref/bench_ref.py --threads "$threads" --only sgemm_peak,train_gpt2,generate_smollm2,train_smollm2_lora --out "$tmp/ref.json"
+refs=""
+for b in sgemm_peak train_gpt2 generate_smollm2 train_smollm2_lora; do
+    case ",$only," in *",$b,"*) refs="$refs${refs:+,}$b" ;; esac
+done
+if [ -n "$refs" ]; then
+    "$py" scripts/ref/bench_ref.py --threads "$threads" --only "$refs" --out "$tmp/ref.json"
+else
+    echo '{}' > "$tmp/ref.json"
+fi
 python3 - "$tmp" "$out" <<'PY'
 import json, os, sys, platform, subprocess
 tmp, out = sys.argv[1], sys.argv[2]
-q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2", "train_smollm2_lora", "train_smollm2_answer")}
+names = ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2", "train_smollm2_lora", "train_smollm2_answer")
+q = {b: json.load(open(os.path.join(tmp, "qrun_%s.json" % b))) for b in names
+     if os.path.exists(os.path.join(tmp, "qrun_%s.json" % b))}
 ref = json.load(open(os.path.join(tmp, "ref.json")))
 r = ref.get("benchmarks", ref)
 def get(d, *keys):
@@ -40,27 +58,32 @@ def get(d, *keys):
         d = d[k]
     return d
 res = {"qrun": q, "reference": ref, "ratios": {}}
+R = res["ratios"]
 rt = get(r, "train_gpt2", "fwd_bwd_seconds_median")
-if rt:
-    res["ratios"]["train_step_qrun_over_pytorch"] = q["train_gpt2"]["step_s"] / rt
+if rt and "train_gpt2" in q:
+    R["train_step_qrun_over_pytorch"] = q["train_gpt2"]["step_s"] / rt
 rl = get(r, "train_smollm2_lora", "tokens_per_s")
-if rl:
+if rl and "train_smollm2_lora" in q:
     # qrun's step carries W8A8 fake quantization; PEFT's is plain fp LoRA
-    res["ratios"]["smollm2_lora_w8a8_train_tokens_per_s_qrun_over_peft_fp"] = q["train_smollm2_lora"]["tokens_per_s"] / rl
-    res["ratios"]["smollm2_lora_fp_train_tokens_per_s_qrun_over_peft_fp"] = q["train_smollm2_lora"]["fp_tokens_per_s"] / rl
-res["ratios"]["answer_loss_step_scored_rows_head_over_all_rows_head"] = q["train_smollm2_answer"]["ratio"]
-res["ratios"]["w8a8_lora_step_over_fp_lora_step"] = q["train_gpt2_w8a8_lora"]["ratio"]
-res["ratios"]["train_gflops_over_sgemm_peak"] = q["train_gpt2"]["gflops"] / q["sgemm_peak"]["gflops"]
+    R["smollm2_lora_w8a8_train_tokens_per_s_qrun_over_peft_fp"] = q["train_smollm2_lora"]["tokens_per_s"] / rl
+    R["smollm2_lora_fp_train_tokens_per_s_qrun_over_peft_fp"] = q["train_smollm2_lora"]["fp_tokens_per_s"] / rl
+if "train_smollm2_answer" in q:
+    R["answer_loss_step_scored_rows_head_over_all_rows_head"] = q["train_smollm2_answer"]["ratio"]
+if "train_gpt2_w8a8_lora" in q:
+    R["w8a8_lora_step_over_fp_lora_step"] = q["train_gpt2_w8a8_lora"]["ratio"]
+if "train_gpt2" in q and "sgemm_peak" in q:
+    R["train_gflops_over_sgemm_peak"] = q["train_gpt2"]["gflops"] / q["sgemm_peak"]["gflops"]
 for b in ("batch1", "batch4"):
     for k in ("prefill", "decode"):
         hv = get(r, "generate_smollm2", b, k + "_tokens_per_s")
-        if hv: res["ratios"]["%s_%s_qrun_over_hf" % (b, k)] = q["generate_smollm2"][b][k + "_tok_s"] / hv
-res["peak_rss_mb"] = {"qrun_train_gpt2": q["train_gpt2"]["peak_rss_mb"],
-                      "pytorch_train_gpt2": get(r, "train_gpt2", "peak_rss_mb"),
-                      "qrun_generate_smollm2": q["generate_smollm2"]["peak_rss_mb"],
-                      "hf_generate_smollm2": get(r, "generate_smollm2", "peak_rss_mb"),
-                      "qrun_train_smollm2_lora": q["train_smollm2_lora"]["peak_rss_mb"],
-                      "peft_train_smollm2_lora": get(r, "train_smollm2_lora", "peak_rss_mb")}
+        if hv and "generate_smollm2" in q:
+            R["%s_%s_qrun_over_hf" % (b, k)] = q["generate_smollm2"][b][k + "_tok_s"] / hv
+rss = {}
+for name, qb, rb in (("train_gpt2", "train_gpt2", "train_gpt2"), ("generate_smollm2", "generate_smollm2", "generate_smollm2"),
+                     ("train_smollm2_lora", "train_smollm2_lora", "train_smollm2_lora")):
+    if qb in q: rss["qrun_" + name] = q[qb]["peak_rss_mb"]
+    if get(r, rb, "peak_rss_mb"): rss["reference_" + name] = get(r, rb, "peak_rss_mb")
+res["peak_rss_mb"] = rss
 try:
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 except Exception:
