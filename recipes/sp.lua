@@ -12,11 +12,10 @@
 -- Writes <run-dir>/results.json, adapters.safetensors, checkpoint,
 -- train.jsonl. The training format is recipes/lib/sp_data.lua.
 --
--- Cost (measured on the 2-core CI-class machine, shared): one configuration's
--- forward + backward on ~1400 tokens (batch 4, seq 384) takes 18-22 s, so a
--- step of 4 configurations at the default batch 2 is ~40 s: the defaults
--- (12 steps, 100 dev questions, 4 configurations evaluated untuned and
--- tuned) finish in roughly 20-25 minutes.
+-- Cost (measured on the 2-core machine, shared): a step of 4 configurations
+-- at batch 4 x 384 takes ~20 s; the defaults (60 steps, 1000 dev questions,
+-- 4 configurations evaluated untuned and tuned) took 1 h 45 min. See
+-- docs/TRAINING.md and reports/sp-smollm2-60steps.json.
 local qa = require("squad_qa")
 local P = require("precision")
 local D = require("sp_data")
