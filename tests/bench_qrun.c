@@ -234,17 +234,29 @@ static int bench_generate(const char *path) {
     return 0;
 }
 
+/* SmolLM2 from path with one LoRA (rank 8, alpha 16) per linear, trainable,
+ * and the minmax quantizer on weights and inputs (*q, the caller frees it);
+ * NULL + message on error. */
+static qr_model *smollm2_lora(const char *path, qr_quantizer **q) {
+    *q = NULL;
+    if (qr_plugins_init() || !(*q = qr_quantizer_new("minmax", NULL, 0))) return NULL;
+    qr_model *m = qr_model_load(path);
+    if (!m || qr_model_lora_init(m, 1, 8, 16.0f, 1)) {
+        qr_model_free(m);
+        qr_instance_free(*q);
+        return NULL;
+    }
+    qr_model_lora_trainable(m, 1);
+    qr_model_set_quantizers(m, *q, *q);
+    return m;
+}
+
 static int bench_train_smollm2_lora(const char *path) {
     enum { B = 4, T = 256 };
-    if (qr_plugins_init()) goto fail0;
-    qr_quantizer *q = qr_quantizer_new("minmax", NULL, 0);
-    if (!q) goto fail0;
-    qr_model *m = qr_model_load(path);
+    qr_quantizer *q;
+    qr_model *m = smollm2_lora(path, &q);
     if (!m) goto fail0;
     int V = qr_model_cfg(m)->n_vocab;
-    if (qr_model_lora_init(m, 1, 8, 16.0f, 1)) goto fail;
-    qr_model_lora_trainable(m, 1);
-    qr_model_set_quantizers(m, q, q);
     int nl = qr_model_n_linears(m);
     qr_layer_prec *fp = malloc((size_t)nl * sizeof *fp), *w8 = malloc((size_t)nl * sizeof *w8);
     for (int i = 0; i < nl; i++) {
@@ -298,15 +310,10 @@ fail0:
 
 static int bench_train_smollm2_answer(const char *path) {
     enum { B = 4, T = 384, ANS = 8 };
-    if (qr_plugins_init()) goto fail0;
-    qr_quantizer *q = qr_quantizer_new("minmax", NULL, 0);
-    if (!q) goto fail0;
-    qr_model *m = qr_model_load(path);
+    qr_quantizer *q;
+    qr_model *m = smollm2_lora(path, &q);
     if (!m) goto fail0;
     int V = qr_model_cfg(m)->n_vocab;
-    if (qr_model_lora_init(m, 1, 8, 16.0f, 1)) goto fail;
-    qr_model_lora_trainable(m, 1);
-    qr_model_set_quantizers(m, q, q);
     int nl = qr_model_n_linears(m);
     qr_layer_prec *w8 = malloc((size_t)nl * sizeof *w8);
     for (int i = 0; i < nl; i++) w8[i] = (qr_layer_prec){8, 8, 0};
