@@ -176,4 +176,33 @@ typedef struct qr_plugin_desc {
 /* Every plugin defines this one function. */
 QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void);
 
+/* The descriptor, written once. Given a file-scope array of entries,
+ *
+ *     static const qr_entry entries[] = {
+ *         {.kind = QR_KIND_QUANTIZER, .name = "mine", .description = "...", .ops = &mine_ops},
+ *     };
+ *     QR_PLUGIN_DEFINE("mine", "1.0.0", "MIT", entries);
+ *
+ * defines the descriptor (this ABI version, its size, n_entries counted
+ * from the array, no get_ext) and qr_plugin_get_desc. A plugin that offers
+ * extras by name (get_ext) writes its descriptor out by hand instead. */
+#define QR_PLUGIN_N_ENTRIES(entries) ((uint32_t)(sizeof(entries) / sizeof((entries)[0])))
+#define QR_PLUGIN_DEFINE(NAME, VERSION, LICENSE, ENTRIES)                                                  \
+    static const qr_entry *qr_plugin_entry_(uint32_t i) {                                                 \
+        return i < QR_PLUGIN_N_ENTRIES(ENTRIES) ? &(ENTRIES)[i] : NULL;                                    \
+    }                                                                                                      \
+    static const qr_plugin_desc qr_plugin_desc_ = {                                                       \
+        .abi_major = QR_PLUGIN_ABI_MAJOR,                                                                  \
+        .abi_minor = QR_PLUGIN_ABI_MINOR,                                                                  \
+        .struct_size = sizeof(qr_plugin_desc),                                                             \
+        .name = (NAME),                                                                                    \
+        .version = (VERSION),                                                                              \
+        .license = (LICENSE),                                                                              \
+        .n_entries = QR_PLUGIN_N_ENTRIES(ENTRIES),                                                         \
+        .get_entry = qr_plugin_entry_,                                                                     \
+        .get_ext = NULL,                                                                                   \
+    };                                                                                                     \
+    QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &qr_plugin_desc_; }         \
+    QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) /* the caller's ';' ends this */
+
 #endif

@@ -143,18 +143,4 @@ static const qr_entry entries[] = {
      .ops = &log_ops},
 };
 
-static const qr_entry *get_entry(uint32_t i) { return i < 1 ? &entries[i] : NULL; }
-
-static const qr_plugin_desc desc = {
-    .abi_major = QR_PLUGIN_ABI_MAJOR,
-    .abi_minor = QR_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(qr_plugin_desc),
-    .name = "log",
-    .version = "1.0.0",
-    .license = "same as qrun",
-    .n_entries = 1,
-    .get_entry = get_entry,
-    .get_ext = NULL,
-};
-
-QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &desc; }
+QR_PLUGIN_DEFINE("log", "1.0.0", "same as qrun", entries);

@@ -89,17 +89,4 @@ static const qr_entry entries[] = {
      .ops = &ops},
 };
 
-static const qr_entry *get_entry(uint32_t i) { return i < 1 ? &entries[i] : NULL; }
-
-static const qr_plugin_desc desc = {
-    .abi_major = QR_PLUGIN_ABI_MAJOR,
-    .abi_minor = QR_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(qr_plugin_desc),
-    .name = "myquant",
-    .version = "0.1.0",
-    .license = "public domain",
-    .n_entries = 1,
-    .get_entry = get_entry,
-};
-
-QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &desc; }
+QR_PLUGIN_DEFINE("myquant", "0.1.0", "public domain", entries);
