@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,21 @@ static void add_linear(qr_model *m, int64_t *off, qr_linear *lin, int *wi, int *
     }
 }
 
-int qr_model_alloc(qr_model *m) {
+/* The number of parameters a configuration has, in double (a corrupted
+ * header can ask for more than int64 holds): the layout qr_model_alloc
+ * builds, in closed form. */
+static double config_n_params(const qr_model_config *c) {
+    double C = c->n_embd, F = c->n_ff, V = c->n_vocab, L = c->n_layer;
+    double QD = (double)c->n_head * c->head_dim, KVD = (double)c->n_kv_head * c->head_dim;
+    if (c->arch == QR_ARCH_GPT2) /* wte, wpe; per block ln_1, c_attn, c_proj, ln_2, c_fc, c_proj; ln_f */
+        return V * C + (double)c->n_ctx * C + L * (2 * C + (3 * C * C + 3 * C) + (C * C + C) + 2 * C + (C * F + F) +
+                                                  (F * C + C)) +
+               2 * C;
+    /* embed; per block norm, q, k, v, o, norm, gate, up, down; norm; head unless tied */
+    return V * C + L * (C + C * QD + 2 * C * KVD + QD * C + C + 3 * C * F) + C + (c->tied ? 0 : V * C);
+}
+
+int qr_model_alloc(qr_model *m, int64_t file_elems) {
     const qr_model_config *c = &m->cfg;
     int C = c->n_embd, F = c->n_ff, QD = c->n_head * c->head_dim, KVD = c->n_kv_head * c->head_dim;
     int64_t off = 0;
@@ -59,9 +74,23 @@ int qr_model_alloc(qr_model *m) {
     if (c->n_layer <= 0 || C <= 0 || c->n_head <= 0 || c->n_kv_head <= 0 || c->head_dim <= 0 || F <= 0 ||
         c->n_vocab <= 0 || c->n_ctx <= 0 || c->n_head % c->n_kv_head != 0 || (c->head_dim & 1) ||
         (c->arch == QR_ARCH_GPT2 && (c->n_kv_head != c->n_head || c->n_head * c->head_dim != C)))
-        return qr_err_set("model config: inconsistent sizes (layers %d, embd %d, heads %d/%d, head_dim %d, ff %d, "
+        return qr_err_set("%s: model config: inconsistent sizes (layers %d, embd %d, heads %d/%d, head_dim %d, ff %d, "
                           "vocab %d, ctx %d; GPT-2 needs kv heads = heads and heads x head_dim = embd)",
-                          c->n_layer, C, c->n_head, c->n_kv_head, c->head_dim, F, c->n_vocab, c->n_ctx);
+                          m->path, c->n_layer, C, c->n_head, c->n_kv_head, c->head_dim, F, c->n_vocab, c->n_ctx);
+    /* Sizes come from a header a corrupted file controls: before allocating
+     * anything, check that they describe a model of about the file's size
+     * (a missing tensor is named later, by the loader; a header asking for
+     * more than twice the file's weights is refused here) and that the
+     * buffer can be had. */
+    double need = config_n_params(c);
+    if (file_elems >= 0 && need > 2.0 * (double)file_elems)
+        return qr_err_set("%s: model config (layers %d, embd %d, heads %d/%d, ff %d, vocab %d, ctx %d) needs %.4g "
+                          "weights but the file's tensors hold only %lld",
+                          m->path, c->n_layer, C, c->n_head, c->n_kv_head, F, c->n_vocab, c->n_ctx, need,
+                          (long long)file_elems);
+    if (need * sizeof(float) > (double)PTRDIFF_MAX / 2)
+        return qr_err_set("%s: model config (layers %d, embd %d, ff %d, vocab %d) is implausible: %.4g weights", m->path,
+                          c->n_layer, C, F, c->n_vocab, need);
     m->layers = qr_xcalloc((size_t)c->n_layer, sizeof *m->layers);
     m->n_lin_per_layer = c->arch == QR_ARCH_GPT2 ? 4 : 7;
     m->lins = qr_xcalloc((size_t)c->n_layer * m->n_lin_per_layer, sizeof *m->lins);
@@ -126,7 +155,13 @@ int qr_model_alloc(qr_model *m) {
         m->i_head = c->tied ? -1 : add_param(m, &off, "lm_head.weight", 2, c->n_vocab, C);
     }
     m->n_total = off;
-    m->params = qr_xcalloc((size_t)off, sizeof(float));
+    m->params = calloc((size_t)off, sizeof(float));
+    if (!m->params) {
+        free(lw);
+        free(lb);
+        return qr_err_set("%s: out of memory for %lld weights (%.2f GiB)", m->path, (long long)off,
+                          (double)off * sizeof(float) / (1 << 30));
+    }
     for (int i = 0; i < m->n_ptab; i++) m->ptab[i].data = m->params + m->poff[i];
     int nl = c->n_layer * m->n_lin_per_layer;
     m->lin_w = lw;
@@ -174,7 +209,7 @@ qr_model *qr_model_new(const qr_model_config *cfg, uint64_t seed) {
     qr_model *m = qr_xcalloc(1, sizeof *m);
     m->cfg = *cfg;
     m->path = qr_xstrdup("<random>");
-    if (qr_model_alloc(m) != QR_OK) {
+    if (qr_model_alloc(m, -1) != QR_OK) {
         qr_model_free(m);
         return NULL;
     }

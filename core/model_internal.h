@@ -71,6 +71,10 @@ struct qr_model {
 };
 
 /* Build the parameter table and buffer for m->cfg (model.c). */
-int qr_model_alloc(qr_model *m);
+/* Lay out and allocate the parameters of m->cfg (m->path set: messages
+ * name it). file_elems: how many weights the file being loaded holds (its
+ * tensors' element count), or -1 for none; a configuration needing more is
+ * refused before anything is allocated. */
+int qr_model_alloc(qr_model *m, int64_t file_elems);
 
 #endif

@@ -27,8 +27,9 @@ static int json_int(const cJSON *root, const char *path, const char *key, int de
         *out = def;
         return QR_OK;
     }
-    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble || it->valuedouble <= 0)
-        return qr_err_set("%s: field '%s': expected a positive integer", path, key);
+    if (!cJSON_IsNumber(it) || it->valuedouble <= 0 || it->valuedouble > (1 << 24) ||
+        it->valuedouble != (double)(int)it->valuedouble)
+        return qr_err_set("%s: field '%s': expected a positive integer up to %d", path, key, 1 << 24);
     *out = (int)it->valuedouble;
     return QR_OK;
 }
@@ -100,9 +101,8 @@ static const qr_st_tensor *st_find2(const qr_st_file *f, const char *name) {
     return qr_st_find(f, buf);
 }
 
-static int load_gpt2_weights(qr_model *m, const char *path) {
-    qr_st_file *f = qr_st_open(path);
-    if (!f) return QR_ERR;
+static int load_gpt2_weights(qr_model *m, qr_st_file *f) {
+    const char *path = qr_st_path(f);
     int rc = QR_OK;
     float *tmp = NULL;
     size_t tmp_cap = 0;
@@ -139,7 +139,6 @@ static int load_gpt2_weights(qr_model *m, const char *path) {
             for (int64_t b = 0; b < out; b++) p->data[b * in + a] = tmp[a * out + b];
     }
     free(tmp);
-    qr_st_close(f);
     return rc;
 }
 
@@ -148,12 +147,18 @@ static qr_model *load_hf_dir(const char *dir) {
     qr_model_config cfg;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (read_gpt2_config(path, &cfg) != QR_OK) return NULL;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    qr_st_file *st = qr_st_open(path);
+    if (!st) return NULL;
+    int64_t file_elems = 0;
+    for (int i = 0; i < qr_st_count(st); i++) file_elems += qr_st_at(st, i)->n_elems;
     qr_model *m = qr_xcalloc(1, sizeof *m);
     m->cfg = cfg;
     m->path = qr_xstrdup(dir);
-    if (qr_model_alloc(m) != QR_OK) goto fail;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (load_gpt2_weights(m, path) != QR_OK) goto fail;
+    int rc = qr_model_alloc(m, file_elems);
+    if (rc == QR_OK) rc = load_gpt2_weights(m, st);
+    qr_st_close(st);
+    if (rc != QR_OK) goto fail;
     snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
     snprintf(merges, sizeof merges, "%s/merges.txt", dir);
     m->tok = qr_tokenizer_from_files(vocab, merges);
@@ -283,7 +288,9 @@ static qr_model *load_gguf(const char *path) {
     m = qr_xcalloc(1, sizeof *m);
     m->cfg = c;
     m->path = qr_xstrdup(path);
-    if (qr_model_alloc(m) != QR_OK) goto fail;
+    int64_t file_elems = 0;
+    for (int i = 0; i < qr_gguf_n_tensors(g); i++) file_elems += qr_gguf_tensor_at(g, i)->n_elems;
+    if (qr_model_alloc(m, file_elems) != QR_OK) goto fail;
 
     char nm[160];
     int QD = c.n_head * c.head_dim, KVD = c.n_kv_head * c.head_dim;

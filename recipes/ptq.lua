@@ -1,9 +1,14 @@
--- ptq.lua - a first real measurement: SmolLM2 (or --model) zero-shot on
+-- ptq.lua - a first real measurement: SmolLM2 (or --model), two-shot
+-- (--shots) on
 -- SQuAD v1.1 dev questions under full precision and uniform W8A8, W6A6,
 -- W4A8, W4A4 with each quantizer (minmax, log, tanh), plus mixed
 -- configurations (recipes/configs/mixed.lua, minmax), post-training (no
 -- tuning). Prints and saves EM, F1 (95% bootstrap CIs) and the relative cost
--- (BitOPs at --seq tokens, weight bytes) of each.
+-- (BitOPs at --seq tokens, weight bytes) of each. "fp" is the model file's
+-- weights as stored, dequantized to float32: for the default SmolLM2 GGUF
+-- those are already Q4_1/Q8_0 (recorded as "weights" in the results), so
+-- every configuration re-quantizes 4-8-bit weights and bytes_ratio is
+-- against float32.
 --
 --   qrun recipes/ptq.lua --limit=500 --out=results/ptq.json
 --
@@ -24,8 +29,10 @@ local o = qr.opts{
   {"batch", 16, "questions generated together"},
   {"max-new-tokens", 24, "longest answer in tokens"},
   {"resume", true, "skip configurations already in --out"},
+  {"shots", 2, "worked examples before each question (0 = zero-shot, at most 2)"},
 }
 
+qa.set_shots(o.shots)
 local path = o.model ~= "" and o.model or assert(qr.default_model())
 local model = assert(qr.model(path))
 local examples = qa.load(o.data, o.limit)
@@ -37,7 +44,8 @@ if o.resume then
   -- the same question set and model (compared by file name, so a results
   -- file from another checkout or machine resumes too)
   local function base(p) return p and p:match("[^/]*$") end
-  if old and old.n == #examples and base(old.data) == base(o.data) and base(old.model) == base(path) then
+  if old and old.n == #examples and base(old.data) == base(o.data) and base(old.model) == base(path)
+     and (old.shots or 2) == o.shots and (old.max_new_tokens or 24) == o.max_new_tokens then
     results = old.results or {}
   end
 end
@@ -52,7 +60,10 @@ local function save()
   if dir then os.execute("mkdir -p '" .. dir .. "'") end
   assert(qr.json.write(o.out, {
     results = results, model = path, data = o.data, n = #examples, seq = o.seq,
-    git_rev = qa.git_rev(), prompt_format = "squad_qa.lua",
+    git_rev = qa.git_rev(), prompt_format = "squad_qa.lua", shots = o.shots, max_new_tokens = o.max_new_tokens,
+    batch = o.batch, quantizer_opts = "defaults (minmax symmetric; per output channel / per token)",
+    weights = path:match("%.gguf$") and "the GGUF's stored tensors (quantized types dequantized) in float32"
+      or "the safetensors tensors in float32",
   }, {indent = true}))
 end
 

@@ -1,5 +1,6 @@
 -- quickstart.lua - the main job: load the default model (SmolLM2-135M-
--- Instruct) or --model=PATH, answer SQuAD v1.1 dev questions zero-shot,
+-- Instruct) or --model=PATH, answer SQuAD v1.1 dev questions zero-shot
+-- (--shots=N puts N worked examples before each question instead),
 -- print exact match and F1 (official v1.1 normalisation) with 95%
 -- bootstrap confidence intervals and questions per second.
 --
@@ -16,15 +17,18 @@ local o = qr.opts{
   {"batch", 8, "questions generated together"},
   {"max-new-tokens", 24, "longest answer in tokens"},
   {"show", 5, "print the first N predictions"},
+  {"shots", 0, "worked examples before each question (0 = zero-shot, at most 2)"},
 }
 
+qa.set_shots(o.shots)
 local path = o.model ~= "" and o.model or assert(qr.default_model())
 local t0 = qr.now()
 local model = assert(qr.model(path))
 print(string.format("model   %s (loaded in %.1fs)", tostring(model), qr.now() - t0))
 local examples, info = qa.load(o.data, o.limit)
-print(string.format("data    %s: %d questions%s", o.data, #examples,
-  info and info.skipped and info.skipped > 0 and (" (" .. info.skipped .. " malformed skipped)") or ""))
+print(string.format("data    %s: %d questions%s, %s", o.data, #examples,
+  info and info.skipped and info.skipped > 0 and (" (" .. info.skipped .. " malformed skipped)") or "",
+  o.shots == 0 and "zero-shot" or (o.shots .. "-shot")))
 
 local r = qa.evaluate(model, examples, {batch = o.batch, max_new_tokens = o.max_new_tokens})
 
@@ -43,7 +47,7 @@ if o.out ~= "" then
     em = r.em, f1 = r.f1, n = r.n, em_ci = r.em_ci, f1_ci = r.f1_ci,
     questions_per_s = r.qps, seconds = r.seconds, prefill_tok_s = r.prefill_tok_s,
     decode_tok_s = r.decode_tok_s, truncated = r.truncated,
-    model = path, data = o.data, git_rev = qa.git_rev(), prompt_format = "squad_qa.lua",
+    model = path, data = o.data, git_rev = qa.git_rev(), prompt_format = "squad_qa.lua", shots = o.shots,
     predictions = r.predictions,
   }
   local dir = o.out:match("^(.*)/[^/]*$")

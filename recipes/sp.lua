@@ -47,8 +47,10 @@ local o = qr.opts{
   {"checkpoint-every", 5, "steps between checkpoints"},
   {"batch-eval", 16, "questions generated together"},
   {"seq-cost", 512, "sequence length for the BitOPs cost"},
+  {"shots", 2, "worked examples before each question, in training and evaluation (0..2)"},
 }
 
+qa.set_shots(o.shots)
 local path = o.model ~= "" and o.model or assert(qr.default_model())
 local model = assert(qr.model(path))
 model:quantize{weight = o.quantizer, act = o.quantizer}
@@ -71,7 +73,8 @@ os.execute("mkdir -p '" .. o.run_dir .. "'")
 local out = o.run_dir .. "/results.json"
 local results = {}
 local old = qr.json.read(out)
-if old and old.model == path and old.eval_data == o.eval_data and old.eval_n == o.eval_limit then
+if old and old.model == path and old.eval_data == o.eval_data and old.eval_n == o.eval_limit
+   and (old.shots or 2) == o.shots then
   results = old.results or {}
 end
 local function save()
@@ -79,7 +82,7 @@ local function save()
     results = results, model = path, data = o.data, eval_data = o.eval_data, eval_n = o.eval_limit,
     configs = o.configs, quantizer = o.quantizer, steps = o.steps, batch = o.batch, accum = o.accum, seq = o.seq,
     lr = o.lr, rank = o.rank, loss = o.loss, loss_opts = o.loss_opts, teacher = o.teacher, schedule = o.schedule, seed = o.seed, git_rev = qa.git_rev(),
-    prompt_format = "squad_qa.lua", train_format = "sp_data.lua",
+    prompt_format = "squad_qa.lua", train_format = "sp_data.lua", shots = o.shots,
   }, {indent = true}))
 end
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # fuzz.sh - build and run the libFuzzer targets for the parsers: model
-# files (gguf, safetensors), SQuAD JSON (squad), tokenizer files and
-# encoding (tokenizer).
+# files (gguf, safetensors), a model built from a GGUF file (model: sizes,
+# shapes and the tokenizer from the metadata), SQuAD JSON (squad), tokenizer
+# files and encoding (tokenizer).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      (from anywhere; default 60 s each,
-#                                               targets: gguf safetensors squad tokenizer)
+#                                               targets: gguf safetensors model squad tokenizer)
 #
 # Each target is compiled directly with clang (not through CMake) from
 # core/qr.c, the parser sources and tests/fuzz/fuzz_<target>.c under
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors squad tokenizer)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer)
 out=${FUZZ_OUT:-build-fuzz}
 mkdir -p "$out"
 CC=${CC_FUZZ:-clang}
@@ -33,19 +34,31 @@ for t in "${targets[@]}"; do
     bin=$out/fuzz_$t
     echo "== building $bin"
     # shellcheck disable=SC2046
+    srcs=(core/qr.c core/gguf.c core/safetensors.c core/squad.c core/tokenizer.c)
+    libs=()
+    if [ "$t" = model ]; then # the model and everything it links (no Lua)
+        srcs=(core/qr.c core/gguf.c core/safetensors.c core/tokenizer.c core/model.c core/model_load.c core/ops.c
+              core/linear.c core/lora.c core/plugin.c core/generate.c)
+        libs=(-fopenmp -lopenblas -ldl -I/usr/include/x86_64-linux-gnu/openblas-openmp
+              -L/usr/lib/x86_64-linux-gnu/openblas-openmp)
+    fi
+    # shellcheck disable=SC2046
     "$CC" -std=gnu11 -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -Icore core/qr.c core/gguf.c core/safetensors.c core/squad.c core/tokenizer.c "$src" \
-        $(pkg-config --cflags --libs libcjson libutf8proc) -lm -o "$bin"
+        -Icore "${srcs[@]}" "$src" \
+        $(pkg-config --cflags --libs libcjson libutf8proc) "${libs[@]}" -lm -o "$bin"
     corpus=$out/corpus/fuzz_$t
     seeds=tests/fuzz/corpus/fuzz_$t
     mkdir -p "$corpus" "$seeds"
     dict=()
     [ -f "tests/fuzz/fuzz_$t.dict" ] && dict=(-dict="tests/fuzz/fuzz_$t.dict")
+    [ "$t" = model ] && dict=(-dict=tests/fuzz/fuzz_gguf.dict)
+    maxlen=8192
+    [ "$t" = model ] && maxlen=65536 # the seed model is 35 KB
     echo "== running $bin for ${secs}s"
     # shellcheck disable=SC2086
     if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-        "$bin" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+        "$bin" -max_total_time="$secs" -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$out/" "${dict[@]}" ${FUZZ_FLAGS:-} \
         "$corpus" "$seeds"; then
         echo "fuzz.sh: fuzz_$t FOUND A PROBLEM (see $out/crash-* / leak-* / timeout-*)" >&2

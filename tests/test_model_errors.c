@@ -1,10 +1,14 @@
 /* test_model_errors.c - bad model files give a message naming the file and
  * the problem, never a crash:
  *   err-1  missing path; missing config.json; config.json not JSON; wrong
- *          model_type; a field of the wrong type
+ *          model_type; a field of the wrong type; sizes out of range or
+ *          describing far more weights than model.safetensors holds
  *   err-2  model.safetensors truncated; a tensor missing; a tensor with the
  *          wrong shape
- *   err-3  the GGUF truncated (its first 1 MiB); a text file named .gguf
+ *   err-3  the GGUF truncated (its first 1 MiB); a text file named .gguf;
+ *          header sizes (feed_forward_length, block_count) that ask for more
+ *          weights than the file holds (refused before anything is allocated:
+ *          they used to abort in the allocator)
  *   err-4  a missing vocabulary file */
 #define _POSIX_C_SOURCE 200809L
 #include "gpt2_random.h"
@@ -12,6 +16,7 @@
 #include "model.h"
 #include "safetensors.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +38,33 @@ static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
+}
+
+/* Write src (len bytes, a GGUF) to path with the u32 metadata value of key
+ * set to v. Returns 0 when the key was found and patched. */
+static int write_gguf_patched(const char *path, const unsigned char *src, size_t len, const char *key, uint32_t v) {
+    size_t kl = strlen(key);
+    unsigned char *buf = malloc(len);
+    memcpy(buf, src, len);
+    int found = 0;
+    for (size_t i = 8; i + kl + 12 <= len && i < (16u << 20); i++) {
+        uint64_t n;
+        memcpy(&n, buf + i - 8, 8);
+        uint32_t type;
+        memcpy(&type, buf + i + kl, 4);
+        if (n == kl && memcmp(buf + i, key, kl) == 0 && (type == 4 || type == 5)) { /* u32, i32 */
+            memcpy(buf + i + kl + 4, &v, 4);
+            found = 1;
+            break;
+        }
+    }
+    FILE *out = fopen(path, "wb");
+    if (out) {
+        fwrite(buf, 1, len, out);
+        fclose(out);
+    }
+    free(buf);
+    return found && out ? 0 : -1;
 }
 
 static void fresh_dir(char *dir, size_t n, const char *name) {
@@ -72,6 +104,17 @@ int main(void) {
     snprintf(p, sizeof p, "%s/config.json", dir);
     write_text(p, "{\"model_type\": \"gpt2\", \"n_layer\": \"two\", \"n_embd\": 32, \"n_head\": 4, \"vocab_size\": 50257}");
     expect_fail("err-1.5 field of the wrong type", dir, "config.json", "n_layer");
+
+    fresh_dir(dir, sizeof dir, "hugefield");
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    write_text(p, "{\"model_type\": \"gpt2\", \"n_layer\": 1000000000, \"n_embd\": 32, \"n_head\": 4, \"vocab_size\": 50257}");
+    expect_fail("err-1.6 a size out of range", dir, "config.json", "n_layer");
+
+    fresh_dir(dir, sizeof dir, "bigger");
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    write_text(p, "{\"model_type\": \"gpt2\", \"n_layer\": 4096, \"n_embd\": 16384, \"n_head\": 4, "
+                  "\"vocab_size\": 50257}");
+    expect_fail("err-1.7 config.json needs more weights than the file holds", dir, "needs", "hold only");
 
     fresh_dir(dir, sizeof dir, "trunc");
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
@@ -145,9 +188,24 @@ int main(void) {
         size_t got = fread(buf, 1, 1 << 20, in);
         fwrite(buf, 1, got, out);
         fclose(out);
-        fclose(in);
         free(buf);
         expect_fail("err-3.1 truncated GGUF", p, "cut.gguf", NULL);
+
+        fseek(in, 0, SEEK_END);
+        long len = ftell(in);
+        fseek(in, 0, SEEK_SET);
+        unsigned char *all = malloc((size_t)len);
+        size_t rd = fread(all, 1, (size_t)len, in);
+        snprintf(p, sizeof p, "%s/big_ff.gguf", root);
+        test_cond("err-3.3 patch llama.feed_forward_length",
+                  rd == (size_t)len && write_gguf_patched(p, all, rd, "llama.feed_forward_length", 1u << 30) == 0);
+        expect_fail("err-3.3 feed_forward_length 2^30", p, "big_ff.gguf", "hold only");
+        snprintf(p, sizeof p, "%s/big_blocks.gguf", root);
+        test_cond("err-3.4 patch llama.block_count",
+                  rd == (size_t)len && write_gguf_patched(p, all, rd, "llama.block_count", 1u << 20) == 0);
+        expect_fail("err-3.4 block_count 2^20", p, "big_blocks.gguf", "hold only");
+        free(all);
+        fclose(in);
     }
     snprintf(p, sizeof p, "%s/text.gguf", root);
     write_text(p, "this is not a model\n");

@@ -22,10 +22,12 @@ local function chat(tok)
   return tok:token_id("<|im_start|>") ~= nil and tok:token_id("<|im_end|>") ~= nil
 end
 
--- The prompt's head and tail around the context, so the context alone can
--- be cut to fit a token budget.
 -- Worked examples shown before the question (chat models only), written
 -- for qrun (not SQuAD text): they teach the answer's form, a short span.
+-- M.n_shots of them are used (set_shots): the quickstart asks zero-shot
+-- (0, the default here); ptq.lua and sp.lua use both (--shots=2), and
+-- their reports record the number.
+M.n_shots = 0
 M.shots = {
   {context = "The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It was designed by the "
      .. "engineering company of Gustave Eiffel and is 330 metres tall.",
@@ -39,10 +41,22 @@ local function user_turn(context, question)
     .. "<|im_end|>\n<|im_start|>assistant\n"
 end
 
+-- Use the first n worked examples (0..#M.shots) in every prompt from now on.
+function M.set_shots(n)
+  n = math.tointeger(n)
+  if not n or n < 0 or n > #M.shots then
+    error(string.format("squad: shots = %s: expected an integer 0..%d", tostring(n), #M.shots), 2)
+  end
+  M.n_shots = n
+end
+
+-- The prompt's head and tail around the context, so the context alone can
+-- be cut to fit a token budget.
 local function parts(tok, ex)
   if chat(tok) then
     local head = "<|im_start|>system\n" .. M.system .. "<|im_end|>\n"
-    for _, s in ipairs(M.shots) do
+    for i = 1, M.n_shots do
+      local s = M.shots[i]
       head = head .. user_turn(s.context, s.question) .. s.answer .. "<|im_end|>\n"
     end
     local turn = user_turn("\0", ex.question)
