@@ -544,6 +544,38 @@ function P.describe(cfg, target, seq_len)
   return table.concat(out, "\n")
 end
 
+-- P.layers(cfg, target) -> a multi-line string, one row per linear layer:
+-- its index, name, shape (in x out, when target is given), w and a bits,
+-- adapter slot (-1 = none) and share of the configuration's BitOPs. The
+-- long form of describe, for checking what a pattern matched.
+function P.layers(cfg, target)
+  local list = target ~= nil and check_fit(cfg, target) or nil
+  if list == nil then P.rows(cfg) end -- validates cfg
+  local width = 5
+  for _, l in ipairs(cfg.layers) do width = math.max(width, #l.name) end
+  local total = 0
+  if list then
+    for i, l in ipairs(list) do
+      total = total + l.in_features * l.out_features * cfg.layers[i].w * cfg.layers[i].a
+    end
+  end
+  local out = {string.format("config %s: %d linear layers", tostring(cfg.name), #cfg.layers)}
+  out[#out + 1] = string.format("  %4s  %-" .. width .. "s  %11s  %3s  %3s  %7s  %7s", "#", "layer",
+    list and "in x out" or "", "w", "a", "adapter", list and "BitOPs%" or "")
+  for i, l in ipairs(cfg.layers) do
+    local shape, share = "", ""
+    if list then
+      local n = list[i].in_features * list[i].out_features
+      shape = string.format("%d x %d", list[i].in_features, list[i].out_features)
+      share = string.format("%.2f", total > 0 and 100 * n * l.w * l.a / total or 0)
+    end
+    out[#out + 1] = string.format("  %4d  %-" .. width .. "s  %11s  %3d  %3d  %7s  %7s", i, l.name, shape, l.w, l.a,
+      tostring(l.adapter == nil and -1 or l.adapter), share)
+  end
+  for i, line in ipairs(out) do out[i] = line:gsub("%s+$", "") end
+  return table.concat(out, "\n")
+end
+
 -- ---------------------------------------------------------------- load
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end

@@ -250,6 +250,17 @@ do
     {name = "head", in_features = 2, out_features = 3}}
   T.eq("prec-7.7", P.rows(P.config(odd, {default = "w8a8", head = "fp"})), {{"enc.a .. enc.b", 8, 8}, {"head", 32, 32}})
   T.errors("prec-7.8", function() P.describe(c, odd) end, "config 'mix' has 48 layers, the layer list (3 linear layers)")
+  -- the long form: one row per layer; shares of BitOPs by hand:
+  -- enc.a, enc.b 2x2 at w8a8 = 4*64 = 256 each, head 2x3 fp = 6*1024 = 6144; total 6656
+  local oc = P.config(odd, {default = "w8a8", head = "fp"}, "odd")
+  T.eq("prec-7.9", P.layers(oc, odd), table.concat({
+    "config odd: 3 linear layers",
+    "     #  layer     in x out    w    a  adapter  BitOPs%",
+    "     1  enc.a        2 x 2    8    8       -1     3.85",
+    "     2  enc.b        2 x 2    8    8       -1     3.85",
+    "     3  head         2 x 3   32   32       -1    92.31"}, "\n"))
+  T.eq("prec-7.10", select(2, P.layers(c):gsub("\n", "")), 49) -- header lines + 48 rows, without a target
+  T.errors("prec-7.11", function() P.layers(c, odd) end, "config 'mix' has 48 layers, the layer list (3 linear layers)")
 end
 
 -- ---- cost ----
