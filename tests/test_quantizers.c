@@ -306,11 +306,25 @@ static void check_edges(void) {
     /* one huge outlier: Δ = 1000/127 = 7.87, so every other value rounds to 0 */
     const float out[6] = {1000, 1, -2, 3, 0.5f, -3.9f};
     float y[6];
-    qr_quantizer_fake(mm, y, out, 1, 6, 8, NULL);
+    int rc = qr_quantizer_fake(mm, y, out, 1, 6, 8, NULL);
     printf("outlier row 8-bit: {1000, 1, -2, 3, 0.5, -3.9} -> {%g, %g, %g, %g, %g, %g}\n", y[0], y[1], y[2],
            y[3], y[4], y[5]);
     test_cond("outlier: others collapse to 0",
-              y[0] == 1000 && y[1] == 0 && y[2] == 0 && y[3] == 0 && y[4] == 0 && y[5] == 0);
+              rc == QR_OK && y[0] == 1000 && y[1] == 0 && y[2] == 0 && y[3] == 0 && y[4] == 0 && y[5] == 0);
+    /* asymmetric, by hand: lo = -3.9, hi = 1000, D = 1003.9/255 = 3.93686, z = round(3.9/D) = 1;
+     * q = clamp(round(x/D) + 1, 0, 255): 1000 -> 255, 1 -> 1, -2 -> 0, 3 -> 2, 0.5 -> 1, -3.9 -> 0;
+     * y = (q - 1) D = {254 D, 0, -D, D, 0, -D}: the small values keep one level each side of 0 */
+    {
+        const float D = (float)(1003.9 / 255.0), want[6] = {254 * D, 0, -D, D, 0, -D};
+        float ya[6], sa = 0;
+        rc = qr_quantizer_fake(ma, ya, out, 1, 6, 8, &sa);
+        double md = 0;
+        for (int j = 0; j < 6; j++) md = fmax(md, fabs((double)ya[j] - want[j]));
+        printf("outlier row 8-bit asymmetric -> {%g, %g, %g, %g, %g, %g}, scale %g; max |diff| vs hand %.3g "
+               "(tol 1e-3)\n",
+               ya[0], ya[1], ya[2], ya[3], ya[4], ya[5], sa, md);
+        test_cond("outlier, asymmetric: hand-computed levels", rc == QR_OK && md < 1e-3 && fabs(sa - D) < 1e-5);
+    }
     /* 2-bit symmetric levels are {-1, 0, 1}·max */
     float *g = gaussian(8 * 256, 1.0f), *o = qr_xmalloc(8 * 256 * sizeof *o), sc[8];
     qr_quantizer_fake(mm, o, g, 8, 256, 2, sc);
