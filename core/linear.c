@@ -4,6 +4,7 @@
 #include "plugin.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,18 +31,20 @@ static float *grow(float **p, int64_t *cap, int64_t n) {
     return *p;
 }
 
-/* Qw(W) at the current weight bit-width (W itself when not quantized). */
-static const float *weight_used(qr_linear *l) {
+/* Qw(W) at the current weight bit-width (W itself when not quantized), or
+ * NULL + message (naming the layer) when the quantizer refuses W. A frozen W
+ * is quantized once per bit-width; refresh: quantize again into the same
+ * buffer (a trainable W may have changed since the last forward). */
+static const float *weight_used(qr_linear *l, int refresh) {
     if (!l->wq || l->wbits >= 32) return l->w;
     float **c = &l->wcache[l->wbits];
-    if (!*c) {
-        *c = qr_xmalloc((size_t)l->out * l->in * sizeof(float));
-        if (qr_quantizer_fake(l->wq, *c, l->w, l->out, l->in, l->wbits, NULL) != QR_OK) {
-            /* the base weights were checked finite at load; keep W */
-            free(*c);
-            *c = NULL;
-            return l->w;
-        }
+    if (*c && !refresh) return *c;
+    if (!*c) *c = qr_xmalloc((size_t)l->out * l->in * sizeof(float));
+    if (qr_quantizer_fake(l->wq, *c, l->w, l->out, l->in, l->wbits, NULL) != QR_OK) {
+        free(*c);
+        *c = NULL;
+        qr_err_prefix("linear %s: weight at %d bits", l->name, l->wbits);
+        return NULL;
     }
     return *c;
 }
@@ -55,7 +58,9 @@ int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int sav
             return qr_err_prefix("linear %s: input at %d bits", l->name, l->abits);
         x = xq;
     }
-    qr_matmul_forward(out, x, weight_used(l), l->b, N, l->in, l->out);
+    const float *w = weight_used(l, l->dw != NULL);
+    if (!w) return QR_ERR;
+    qr_matmul_forward(out, x, w, l->b, N, l->in, l->out);
     if (l->active >= 0 && l->active < l->n_lora) {
         const qr_lora *a = &l->lora[l->active];
         int64_t nh = (int64_t)N * l->rank;
@@ -72,7 +77,13 @@ int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int sav
 void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const float *inp, int N) {
     int quant_in = l->aq && l->abits < 32;
     const float *x = quant_in ? l->xq : inp;
-    const float *w = weight_used(l);
+    /* the forward's Qw(W), cached by it: this fails only when W or its
+     * quantizer changed in between (a programmer error) */
+    const float *w = weight_used(l, 0);
+    if (!w) {
+        fprintf(stderr, "qr_linear_backward: %s\n", qr_err_msg());
+        abort();
+    }
     /* base weight and bias (straight-through Qw) */
     qr_matmul_backward(NULL, l->dw, l->db, dout, x, w, N, l->in, l->out);
     /* gradient w.r.t. the (quantized) input, before Qa's backward */

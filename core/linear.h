@@ -10,9 +10,17 @@
  * and adapters are written against those names. Weights are stored (out,
  * in) whatever the checkpoint's layout.
  *
- * The base weight is frozen in quantized training, so Qw(W) is computed
- * once per bit-width and cached (wcache[bits]); qr_linear_invalidate() drops
- * the cache when W or the weight quantizer changes. */
+ * The LoRA path sees the same quantized input Qa(x) as the base path (not
+ * the raw x); neither A nor B is quantized. The gradient w.r.t. x goes
+ * through Qa's own backward (minmax: straight-through, optionally masked).
+ *
+ * A frozen base weight (dw == NULL, as in adapter training) is quantized once
+ * per bit-width and cached (wcache[bits]); a trainable one (dw != NULL) is
+ * quantized again at every forward, since an optimizer step may have changed
+ * it (the backward uses the forward's). Whoever writes a frozen W after a
+ * quantized forward (through qr_model_param()->data or l->w) must call
+ * qr_linear_invalidate() on the layer, or qr_model_set_quantizers() again
+ * for the whole model; otherwise the stale Qw(W) goes on being used. */
 #ifndef QR_LINEAR_H
 #define QR_LINEAR_H
 
@@ -51,13 +59,17 @@ typedef struct qr_linear {
 } qr_linear;
 
 /* out (N,out) = the formula above. save: keep what the backward needs
- * (training); otherwise scratch is used. QR_ERR (message naming the layer)
- * when the quantizer refuses the input (NaN/Inf). */
+ * (training); otherwise scratch is used. QR_ERR (message naming the layer,
+ * the side and the quantizer's own message, e.g. "linear h.0.attn.c_attn:
+ * weight at 8 bits: quantizer 'minmax': row 3 of (96, 32) has NaN or Inf")
+ * when a quantizer refuses the input or the weight; out is then undefined. */
 int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int save);
-/* Backward of the last saving forward: dinp (N,in) += d/dx (straight-
- * through or the quantizer's own gradient through Qa), dw/db (if not NULL)
- * += their gradients (straight-through Qw), the active adapter's dA/dB (if
- * not NULL) +=. dinp may be NULL. */
+/* Backward of the last saving forward, which must have succeeded: dinp
+ * (N,in) += d/dx (the quantizer's own gradient through Qa: minmax's is
+ * straight-through), dw/db (if not NULL) += their gradients (straight-
+ * through Qw), the active adapter's dA/dB (if not NULL) +=. dinp may be
+ * NULL. Aborts with the quantizer's message if Qw(W) is gone and W can no
+ * longer be quantized (W or its quantizer changed since the forward). */
 void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const float *inp, int N);
 /* Drop the cached Qw(W) (after W or the quantizer changed). */
 void qr_linear_invalidate(qr_linear *l);

@@ -11,12 +11,16 @@
 
 static int n_lin(const qr_model *m) { return m->cfg.n_layer * m->n_lin_per_layer; }
 
+/* Always drops the cached Qw(W), as model.h says: comparing pointers is not
+ * enough (a freed quantizer's address can come back as a new instance with
+ * other options), and calling this again with the same quantizers is how a
+ * caller that wrote base weights through the C API makes them take effect. */
 void qr_model_set_quantizers(qr_model *m, struct qr_instance *wq, struct qr_instance *aq) {
     m->wq = wq;
     m->aq = aq;
     for (int i = 0; i < n_lin(m); i++) {
         qr_linear *l = &m->lins[i];
-        if (l->wq != wq) qr_linear_invalidate(l);
+        qr_linear_invalidate(l);
         l->wq = wq;
         l->aq = aq;
     }

@@ -9,10 +9,25 @@
  *   lora-4  W8A8: the quantized weight is computed once per bit-width and
  *           reused; repeated forwards are identical; 32 bits restores fp
  *   lora-5  adapters round-trip through safetensors bit for bit; a
- *           mismatched file is refused with a message, the bank untouched */
+ *           mismatched file is refused with a message, the bank untouched
+ *   lora-6  one linear layer (GPT-2 c_attn with a bias, Llama down_proj
+ *           without) with a random adapter active, at W8A8 and W4A8, minmax
+ *           symmetric and asymmetric, against the formula computed in
+ *           double with the quantizer called through the plugin API; the
+ *           LoRA term is asserted to read Qa(x), not x
+ *   lora-6g the same layer at W8A8: the backward's dA, dB and dx against
+ *           central differences of sum(R * forward) (dx straight-through:
+ *           differences taken in Qa(x), masked where the quantizer's
+ *           ste_clip zeroes the gradient)
+ *   lora-7  a weight the quantizer refuses (NaN) fails the forward with a
+ *           message naming the layer and the quantizer's reason
+ *   lora-8  no stale Qw(W): a frozen W written through the C API takes
+ *           effect after qr_linear_invalidate / qr_model_set_quantizers,
+ *           a trainable W after an AdamW step without any call */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 #include "model.h"
+#include "optim.h"
 #include "plugin.h"
 
 #include <math.h>
@@ -295,6 +310,289 @@ static void run(qr_arch arch, const char *label, qr_quantizer *mm) {
     qr_model_free(m3);
 }
 
+/* ---- lora-6 .. lora-8: one linear layer against an independent computation ---- */
+
+enum { N6 = 24, RANK6 = 4 };
+#define ALPHA6 8.0f /* the test's own scale: s = ALPHA6 / RANK6 */
+
+static float urand(uint64_t *s, float lo, float hi) {
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (float)((*s >> 40) & 0xFFFFFF) / 16777216.0f;
+}
+
+static void fill(float *p, int64_t n, uint64_t *s, float lo, float hi) {
+    for (int64_t i = 0; i < n; i++) p[i] = urand(s, lo, hi);
+}
+
+/* y (N,out) in double = xq Wq^T + b + s (xl A^T) B^T with xq = fake(x) per
+ * token (row of x) at abits and Wq = fake(W) per output channel (row of W)
+ * at wbits, both through the public quantizer API, b the bias (may be
+ * NULL), xl = xq (lora_raw 0) or the raw x (lora_raw 1). 0, or QR_ERR. */
+static int ref_forward(double *y, qr_quantizer *q, int wbits, int abits, const float *W, const float *b,
+                       const float *A, const float *Bm, double s, const float *x, int N, int in, int out,
+                       int lora_raw) {
+    float *xq = malloc((size_t)N * in * sizeof(float)), *wq = malloc((size_t)out * in * sizeof(float));
+    int rc = qr_quantizer_fake(q, xq, x, N, in, abits, NULL) == QR_OK &&
+                     qr_quantizer_fake(q, wq, W, out, in, wbits, NULL) == QR_OK
+                 ? QR_OK
+                 : QR_ERR;
+    const float *xl = lora_raw ? x : xq;
+    for (int n = 0; rc == QR_OK && n < N; n++) {
+        double h[RANK6];
+        for (int r = 0; r < RANK6; r++) {
+            h[r] = 0;
+            for (int i = 0; i < in; i++) h[r] += (double)xl[(size_t)n * in + i] * A[(size_t)r * in + i];
+        }
+        for (int o = 0; o < out; o++) {
+            double acc = b ? b[o] : 0.0;
+            for (int i = 0; i < in; i++) acc += (double)xq[(size_t)n * in + i] * wq[(size_t)o * in + i];
+            for (int r = 0; r < RANK6; r++) acc += s * h[r] * Bm[(size_t)o * RANK6 + r];
+            y[(size_t)n * out + o] = acc;
+        }
+    }
+    free(xq);
+    free(wq);
+    return rc;
+}
+
+static double maxdiff_fd(const float *a, const double *b, int64_t n) {
+    double d = 0;
+    for (int64_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+static double maxdiff_dd(const double *a, const double *b, int64_t n) {
+    double d = 0;
+    for (int64_t i = 0; i < n; i++) d = fmax(d, fabs(a[i] - b[i]));
+    return d;
+}
+static double absmax_d(const double *x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s = fmax(s, fabs(x[i]));
+    return s;
+}
+
+static int fd_forward_failed;
+
+/* sum(R * y) in double for y = the layer's forward of x (not saving) */
+static double loss_r(qr_linear *l, float *y, const float *R, const float *x, int N) {
+    if (qr_linear_forward(l, y, x, N, 0) != QR_OK) fd_forward_failed++;
+    double L = 0;
+    for (int64_t i = 0; i < (int64_t)N * l->out; i++) L += (double)R[i] * y[i];
+    return L;
+}
+
+/* Central differences of loss_r over every entry of p (n); the perturbation
+ * actually applied (float rounding of p + h) is the denominator. L is
+ * linear in each entry (A, B, the layer's input), so the only error is the
+ * float forward's rounding. Returns max |fd - an| (of max |an| in *big). */
+static double fd_check(qr_linear *l, float *y, const float *R, float *x, int N, float *p, int64_t n,
+                       const float *an, const float *mask, double *big) {
+    const float h = 0.25f;
+    double worst = 0;
+    *big = 0;
+    for (int64_t j = 0; j < n; j++) {
+        float old = p[j];
+        p[j] = old + h;
+        double dp = (double)p[j] - old, lp = loss_r(l, y, R, x, N);
+        p[j] = old - h;
+        double dm = (double)old - p[j], lm = loss_r(l, y, R, x, N);
+        p[j] = old;
+        double fd = (lp - lm) / (dp + dm);
+        if (mask) fd *= mask[j];
+        worst = fmax(worst, fabs(fd - an[j]));
+        *big = fmax(*big, fabs(an[j]));
+    }
+    return worst;
+}
+
+static void lora6(qr_arch arch, const char *label, qr_quantizer *sym, qr_quantizer *asym, qr_quantizer *clip,
+                  float clip_c) {
+    qr_model *m = small(arch, 21);
+    int gpt2 = arch == QR_ARCH_GPT2;
+    int li = gpt2 ? 0 : 6; /* h.0.attn.c_attn (32 -> 96, bias) / model.layers.0.mlp.down_proj (64 -> 32) */
+    test_cond("lora init", qr_model_lora_init(m, 2, RANK6, ALPHA6, 9) == QR_OK);
+    qr_model_lora_trainable(m, 1);
+    qr_linear *l = qr_model_linear(m, li);
+    int in = l->in, out = l->out;
+    printf("%s lora-6: layer %s (%d -> %d, %s bias), rank %d, alpha %g, adapter slot 1 active\n", label, l->name,
+           in, out, l->b ? "with" : "no", RANK6, (double)ALPHA6);
+    test_cond("GPT-2 layer has a bias, Llama's none", gpt2 ? l->b != NULL : l->b == NULL);
+    test_cond("layer size", in >= 32 && out >= 32);
+
+    /* random W (|w| < 0.5: the weight's rounding error is well above the
+     * tolerance), bias, both adapters (slot 1 active) and input: rows of
+     * width ~1, one with an outlier, one tiny */
+    uint64_t rs = 1234 + (uint64_t)arch;
+    fill(l->w, (int64_t)out * in, &rs, -0.5f, 0.5f);
+    if (l->b) fill(l->b, out, &rs, -0.5f, 0.5f);
+    for (int sl = 0; sl < 2; sl++) {
+        qr_lora *a = qr_model_lora(m, li, sl);
+        fill(a->A, (int64_t)RANK6 * in, &rs, -0.3f, 0.3f);
+        fill(a->B, (int64_t)out * RANK6, &rs, -0.3f, 0.3f);
+    }
+    qr_lora *a = qr_model_lora(m, li, 1);
+    float *x = malloc((size_t)N6 * in * sizeof(float)), *y = malloc((size_t)N6 * out * sizeof(float));
+    fill(x, (int64_t)N6 * in, &rs, -1.0f, 1.0f);
+    x[3 * in + 7] = 6.0f;
+    for (int i = 0; i < in; i++) x[5 * in + i] *= 1e-3f;
+    double *yr = malloc((size_t)N6 * out * sizeof(double)), *yalt = malloc((size_t)N6 * out * sizeof(double));
+    const double s = (double)ALPHA6 / RANK6, tol = 1e-5;
+
+    /* lora-6: forward against the reference; max |diff| <= 1e-5 max |y| */
+    struct {
+        const char *name;
+        qr_quantizer *q;
+        int w, a;
+    } cs[] = {{"W8A8 minmax", sym, 8, 8}, {"W4A8 minmax", sym, 4, 8}, {"W8A8 minmax asym", asym, 8, 8},
+              {"W4A8 minmax asym", asym, 4, 8}};
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        qr_model_set_quantizers(m, cs[c].q, cs[c].q);
+        set_all(m, cs[c].w, cs[c].a, 1);
+        int rc = qr_linear_forward(l, y, x, N6, 0);
+        test_cond("layer forward runs", rc == QR_OK);
+        test_cond("reference runs", ref_forward(yr, cs[c].q, cs[c].w, cs[c].a, l->w, l->b, a->A, a->B, s, x, N6, in,
+                                                out, 0) == QR_OK);
+        double d = maxdiff_fd(y, yr, (int64_t)N6 * out), big = absmax_d(yr, (int64_t)N6 * out);
+        /* what the check resolves: LoRA on the raw x; the weight unquantized */
+        ref_forward(yalt, cs[c].q, cs[c].w, cs[c].a, l->w, l->b, a->A, a->B, s, x, N6, in, out, 1);
+        double d_raw = maxdiff_dd(yalt, yr, (int64_t)N6 * out);
+        ref_forward(yalt, cs[c].q, 32, cs[c].a, l->w, l->b, a->A, a->B, s, x, N6, in, out, 0);
+        double d_fpw = maxdiff_dd(yalt, yr, (int64_t)N6 * out);
+        printf("%s lora-6: %-16s layer vs reference max |diff| %.3g (tol %.0e x max|y| %.3g = %.3g); reference with "
+               "LoRA on raw x differs by %.3g, with W unquantized by %.3g\n",
+               label, cs[c].name, d, tol, big, tol * big, d_raw, d_fpw);
+        test_cond("layer forward equals the reference (1e-5 relative)", d <= tol * big);
+        test_cond("LoRA reads Qa(x): the raw-x variant is far outside the tolerance", d_raw > 10 * tol * big);
+        test_cond("the check sees weight quantization", d_fpw > 10 * tol * big);
+    }
+
+    /* lora-6g: gradients at W8A8 against central differences (h = 0.25;
+     * max |fd - an| <= 1e-4 max |an|) */
+    float *R = malloc((size_t)N6 * out * sizeof(float)), *dx = malloc((size_t)N6 * in * sizeof(float));
+    float *xq = malloc((size_t)N6 * in * sizeof(float)), *mask = malloc((size_t)N6 * in * sizeof(float));
+    fill(R, (int64_t)N6 * out, &rs, -1.0f, 1.0f);
+    struct {
+        const char *name;
+        qr_quantizer *q;
+        float c;
+    } gs[] = {{"minmax", sym, 0.0f}, {"minmax ste_clip", clip, clip_c}};
+    for (size_t c = 0; c < sizeof gs / sizeof gs[0]; c++) {
+        qr_model_set_quantizers(m, gs[c].q, gs[c].q);
+        set_all(m, 8, 8, 1);
+        memset(a->dA, 0, (size_t)RANK6 * in * sizeof(float));
+        memset(a->dB, 0, (size_t)out * RANK6 * sizeof(float));
+        memset(dx, 0, (size_t)N6 * in * sizeof(float));
+        test_cond("saving forward runs", qr_linear_forward(l, y, x, N6, 1) == QR_OK);
+        qr_linear_backward(l, dx, R, x, N6);
+        double bA, bB, bx;
+        double eA = fd_check(l, y, R, x, N6, a->A, (int64_t)RANK6 * in, a->dA, NULL, &bA);
+        double eB = fd_check(l, y, R, x, N6, a->B, (int64_t)out * RANK6, a->dB, NULL, &bB);
+        /* d/dx, straight-through: differences in the quantized input (the
+         * layer run at abits 32 on Qa(x)), times the quantizer's rule: 1, or
+         * 0 where |x| > ste_clip */
+        test_cond("fake", qr_quantizer_fake(gs[c].q, xq, x, N6, in, 8, NULL) == QR_OK);
+        int masked = 0;
+        for (int64_t i = 0; i < (int64_t)N6 * in; i++) {
+            mask[i] = gs[c].c > 0 && fabsf(x[i]) > gs[c].c ? 0.0f : 1.0f;
+            masked += mask[i] == 0.0f;
+        }
+        l->abits = 32;
+        double ex = fd_check(l, y, R, xq, N6, xq, (int64_t)N6 * in, dx, mask, &bx);
+        l->abits = 8;
+        printf("%s lora-6g: W8A8 %-15s dA max |fd-an| %.3g (of %.3g), dB %.3g (of %.3g), dx %.3g (of %.3g, %d "
+               "entries masked); tol 1e-4 relative\n",
+               label, gs[c].name, eA, bA, eB, bB, ex, bx, masked);
+        test_cond("forwards of the differences run", fd_forward_failed == 0);
+        test_cond("dA matches central differences", bA > 0 && eA <= 1e-4 * bA);
+        test_cond("dB matches central differences", bB > 0 && eB <= 1e-4 * bB);
+        test_cond("dx matches central differences (straight-through)", bx > 0 && ex <= 1e-4 * bx);
+        test_cond("ste_clip masks some inputs", gs[c].c > 0 ? masked > 0 : masked == 0);
+    }
+
+    /* lora-7: a NaN weight is refused, naming the layer and the reason */
+    qr_model_set_quantizers(m, sym, sym);
+    set_all(m, 8, 8, 1);
+    float keep = l->w[5];
+    l->w[5] = NAN;
+    qr_linear_invalidate(l);
+    int rc = qr_linear_forward(l, y, x, N6, 0);
+    printf("%s lora-7: NaN weight at W8A8: %s\n", label, rc ? qr_err_msg() : "(accepted)");
+    test_cond("NaN weight refused by the layer", rc == QR_ERR && strstr(qr_err_msg(), l->name) &&
+                                                     strstr(qr_err_msg(), "weight at 8 bits") &&
+                                                     strstr(qr_err_msg(), "NaN or Inf"));
+    int32_t ids[B * T], tgt[B * T];
+    batch(ids, tgt);
+    float loss;
+    rc = qr_model_forward(m, ids, tgt, B, T, &loss);
+    test_cond("NaN weight fails the model's forward, naming the layer", rc == QR_ERR && strstr(qr_err_msg(), l->name));
+    l->w[5] = keep;
+    qr_linear_invalidate(l);
+    test_cond("restored weight accepted", qr_linear_forward(l, y, x, N6, 0) == QR_OK);
+
+    /* lora-8: W changed after a quantized forward must not leave Qw(W) stale */
+    {
+        double big, d;
+        test_cond("forward", qr_linear_forward(l, y, x, N6, 0) == QR_OK);
+        /* (a) frozen W written through the C API, then qr_model_set_quantizers
+         * with the same quantizers */
+        qr_param *pw = NULL;
+        for (int i = 0; i < qr_model_n_params(m); i++)
+            if (qr_model_param(m, i)->data == l->w) pw = qr_model_param(m, i);
+        test_cond("the layer's weight is a model parameter", pw != NULL);
+        fill(pw->data, pw->n, &rs, -0.5f, 0.5f);
+        qr_model_set_quantizers(m, sym, sym);
+        test_cond("forward", qr_linear_forward(l, y, x, N6, 0) == QR_OK);
+        ref_forward(yr, sym, 8, 8, l->w, l->b, a->A, a->B, s, x, N6, in, out, 0);
+        d = maxdiff_fd(y, yr, (int64_t)N6 * out);
+        big = absmax_d(yr, (int64_t)N6 * out);
+        printf("%s lora-8: W rewritten, qr_model_set_quantizers (same ones): vs reference max |diff| %.3g (tol %.3g)\n",
+               label, d, tol * big);
+        test_cond("new W used after qr_model_set_quantizers", d <= tol * big);
+        /* ... and qr_linear_invalidate on the layer */
+        fill(l->w, (int64_t)out * in, &rs, -0.5f, 0.5f);
+        qr_linear_invalidate(l);
+        test_cond("forward", qr_linear_forward(l, y, x, N6, 0) == QR_OK);
+        ref_forward(yr, sym, 8, 8, l->w, l->b, a->A, a->B, s, x, N6, in, out, 0);
+        d = maxdiff_fd(y, yr, (int64_t)N6 * out);
+        printf("%s lora-8: W rewritten, qr_linear_invalidate: vs reference max |diff| %.3g (tol %.3g)\n", label, d,
+               tol * big);
+        test_cond("new W used after qr_linear_invalidate", d <= tol * big);
+        /* (b) trainable W: forward, backward, one AdamW step on the model's
+         * parameters, forward: no call in between */
+        qr_model_set_trainable(m, 1);
+        qr_model_zero_grad(m);
+        test_cond("saving forward", qr_linear_forward(l, y, x, N6, 1) == QR_OK);
+        double *y0 = malloc((size_t)N6 * out * sizeof(double));
+        for (int64_t i = 0; i < (int64_t)N6 * out; i++) y0[i] = y[i];
+        qr_linear_backward(l, NULL, R, x, N6);
+        test_cond("W has a gradient", absmax(pw->grad, pw->n) > 0);
+        float *m1 = calloc((size_t)pw->n, sizeof(float)), *v1 = calloc((size_t)pw->n, sizeof(float));
+        qr_adamw_cfg ac = {0.05f, 0.9f, 0.999f, 1e-8f, 0.0f};
+        qr_adamw_step(pw->data, pw->grad, m1, v1, pw->n, &ac, 1);
+        test_cond("forward", qr_linear_forward(l, y, x, N6, 1) == QR_OK);
+        ref_forward(yr, sym, 8, 8, l->w, l->b, a->A, a->B, s, x, N6, in, out, 0);
+        d = maxdiff_fd(y, yr, (int64_t)N6 * out);
+        double moved = maxdiff_dd(y0, yr, (int64_t)N6 * out);
+        printf("%s lora-8: trainable W after an AdamW step: vs reference max |diff| %.3g (tol %.3g); the step moved "
+               "y by %.3g\n", label, d, tol * big, moved);
+        test_cond("the step changed the output", moved > 100 * tol * big);
+        test_cond("trained W used at the next forward", d <= tol * big);
+        qr_model_set_trainable(m, 0);
+        free(y0);
+        free(m1);
+        free(v1);
+    }
+    free(x);
+    free(y);
+    free(yr);
+    free(yalt);
+    free(R);
+    free(dx);
+    free(xq);
+    free(mask);
+    qr_model_free(m);
+}
+
 int main(void) {
     if (qr_plugins_init() != QR_OK) {
         fprintf(stderr, "plugins: %s\n", qr_err_msg());
@@ -308,6 +606,15 @@ int main(void) {
     }
     run(QR_ARCH_GPT2, "gpt2-small", mm);
     run(QR_ARCH_LLAMA, "llama-small", mm);
+    const char *kv_asym[] = {"symmetric", "false"}, *kv_clip[] = {"ste_clip", "0.75"};
+    qr_quantizer *asym = qr_quantizer_new("minmax", kv_asym, 1), *clip = qr_quantizer_new("minmax", kv_clip, 1);
+    test_cond("asymmetric and ste_clip minmax", asym && clip);
+    if (asym && clip) {
+        lora6(QR_ARCH_GPT2, "gpt2-small", mm, asym, clip, 0.75f);
+        lora6(QR_ARCH_LLAMA, "llama-small", mm, asym, clip, 0.75f);
+    }
+    qr_instance_free(asym);
+    qr_instance_free(clip);
     qr_instance_free(mm);
     return test_report();
 }
