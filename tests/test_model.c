@@ -134,11 +134,13 @@ static void check_kv_vs_recompute(qr_model *m, const int32_t *prompt, int T, int
     want[T - 1] = 1;
     /* sequence slot 1, so a non-zero slot is exercised */
     for (int i = 0; i < T; i++) zeros[i] = 1;
-    qr_model_decode(m, kv, prompt, zeros, T, want, lg);
+    int rc = kv ? qr_model_decode(m, kv, prompt, zeros, T, want, lg) : QR_ERR;
+    test_cond("kv prefill (decode) ok", rc == QR_OK);
     double worst = 0;
-    int same = 1, n = T;
-    for (int s = 0; s < steps; s++) {
-        qr_model_forward(m, seqbuf, NULL, 1, n, NULL);
+    int same = 1, n = T, s = 0;
+    for (; rc == QR_OK && s < steps; s++) { /* on a failure, s is the failing step */
+        rc = qr_model_forward(m, seqbuf, NULL, 1, n, NULL);
+        if (rc) break;
         const float *full = qr_model_logits(m) + (size_t)(n - 1) * V;
         double d = maxdiff(lg, full, V);
         if (d > worst) worst = d;
@@ -146,11 +148,14 @@ static void check_kv_vs_recompute(qr_model *m, const int32_t *prompt, int T, int
         same &= a == b;
         seqbuf[n++] = a;
         int32_t one = 1;
-        qr_model_decode(m, kv, &a, &one, 1, NULL, lg);
+        rc = qr_model_decode(m, kv, &a, &one, 1, NULL, lg);
+        if (rc) break;
     }
+    if (rc) fprintf(stderr, "%s: step %d: %s\n", label, s, qr_err_msg());
+    test_cond("kv decode and full forward ok at every step", rc == QR_OK && s == steps);
     /* different row counts take different sgemm paths: float rounding only */
     printf("%s: %d cached decode steps vs full recompute: max |logit diff| %.3g (tol 5e-4), tokens %s\n", label,
-           steps, worst, same ? "equal" : "DIFFER");
+           s, worst, same ? "equal" : "DIFFER");
     test_cond("kv cache equals recompute (logits)", worst < 5e-4);
     test_cond("kv cache equals recompute (tokens)", same);
     free(seqbuf);
@@ -295,17 +300,23 @@ static void overfit(qr_arch arch, const char *label) {
     qr_param *p0 = qr_model_param(m, 0);
     float *params = p0->data, *grads = p0->grad; /* one buffer each, parameter 0 first */
     qr_adamw_cfg cfg = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f};
-    float loss = 0, first = 0;
-    int step;
+    float loss = INFINITY, first = INFINITY;
+    int step, rc = QR_OK;
     for (step = 1; step <= 400; step++) {
         qr_model_zero_grad(m);
-        if (qr_model_forward(m, ids, tgt, B, T, &loss) || qr_model_backward(m)) break;
+        rc = qr_model_forward(m, ids, tgt, B, T, &loss);
+        if (rc == QR_OK) rc = qr_model_backward(m);
+        if (rc) {
+            fprintf(stderr, "%s overfit: step %d: %s\n", label, step, qr_err_msg());
+            break;
+        }
         if (step == 1) first = loss;
         if (loss < 0.05f) break;
         qr_adamw_step(params, grads, mom, var, n, &cfg, step);
     }
     printf("%s overfit: loss %.4f -> %.4f after %d steps (target < 0.05)\n", label, first, loss, step);
-    test_cond("overfits one batch", loss < 0.05f);
+    test_cond("overfit: forward and backward ok at every step", rc == QR_OK);
+    test_cond("overfits one batch", rc == QR_OK && loss < 0.05f);
     free(mom);
     free(var);
     qr_model_free(m);

@@ -1,5 +1,6 @@
 -- text.lua - recipe regression test for the text side of the qr module:
--- tokenizer, SQuAD loading/metric/CI, qr.opts, qr.json.
+-- tokenizer, SQuAD loading/metric/CI, qr.opts, qr.json, and the default
+-- model's tokenizer and generation (stop strings, max_new_tokens, batching).
 -- Run from the repo root: qrun tests/recipes/text.lua
 local T = require("qrtest")
 
@@ -46,6 +47,16 @@ do
   t2:close()
   T.ok("tok-3.1", tostring(t2):find("closed", 1, true) ~= nil, tostring(t2))
   T.errors("tok-3.2", function() t2:encode("x") end, "closed qr.Tokenizer")
+end
+
+-- known ids for non-ASCII strings (from cases.jsonl), and the round trip
+do
+  local t3 = assert(qr.tokenizer{vocab = dir .. "encoder.json", merges = dir .. "vocab.bpe"})
+  T.eq("tok-4.1", t3:encode("Unicode: café naïve résumé"),
+       {3118, 291, 1098, 25, 40304, 41492, 40560, 16345, 2634})
+  T.eq("tok-4.2", t3:encode("日本語のテキスト"), {33768, 98, 17312, 105, 45739, 252, 5641, 24336, 25084, 43302})
+  T.eq("tok-4.3", t3:decode({33768, 98, 17312, 105, 45739, 252, 5641, 24336, 25084, 43302}), "日本語のテキスト")
+  t3:close()
 end
 
 -- ---- SQuAD ----
@@ -161,5 +172,93 @@ T.eq("misc-1.6", type(qr.isatty()), "boolean")
 T.eq("misc-1.7", qr.sha256("datasets/squad/tiny.json"),
      "29368a21b715b59f788dc11326b4b6f66a63845c938e15215bbb21681618f333")
 T.eq("misc-1.8", require("qr"), qr)
+
+-- ---- the default model (SmolLM2): tokenizer and generation ----
+-- scripts/setup.sh always fetches the model, so a missing one is a failure.
+local mpath, merr = qr.default_model()
+local model
+if mpath then model, merr = qr.model(mpath) end
+T.ok("model-1.0", model ~= nil, "the default model is needed (scripts/setup.sh or scripts/fetch_model.sh, "
+  .. "or QRUN_MODEL): " .. tostring(merr))
+if model then
+  local mt = model.tokenizer
+  T.ok("model-1.1", mt ~= nil and tostring(mt):find("qr.Tokenizer", 1, true) ~= nil, tostring(mt))
+  T.ok("model-1.2", rawequal(model.tokenizer, mt), "model.tokenizer is one object")
+
+  -- ids from tests/fixtures/smollm2_tokenizer.jsonl (Hugging Face's tokenizer)
+  T.eq("mtok-1.1", mt:encode("Hello world"), {19556, 905})
+  T.eq("mtok-1.2", mt:encode("Unicode: café naïve résumé"), {3706, 15817, 42, 37366, 15486, 46494, 412, 2756, 5422, 2756})
+  T.eq("mtok-1.3", mt:encode("Łódź, Kraków and Gdańsk"),
+       {144, 219, 7342, 84, 144, 135, 28, 45727, 7342, 103, 284, 452, 4933, 41146, 5746})
+  -- decode(encode(s)) == s
+  local strings = {"Hello world", " leading and trailing  ", "Tabs\tand\nnewlines\n\n",
+    "Unicode: café naïve résumé", "日本語のテキスト", "Ελληνικά και Русский текст", "Emoji 🙂 and ©®™",
+    "Łódź, Kraków and Gdańsk", "x = y + 3 * (z - 1)", ""}
+  for i, str in ipairs(strings) do
+    T.eq("mtok-2." .. i, mt:decode(mt:encode(str)), str)
+  end
+
+  -- generation (greedy). eos = false so the lengths do not depend on when
+  -- the model would have ended its answer.
+  local prompt = "<|im_start|>user\nWrite a sentence about the sea.<|im_end|>\n<|im_start|>assistant\n"
+  local texts, info = model:generate({prompt}, {max_new_tokens = 16, eos = false})
+  local full = texts[1]
+  T.eq("gen-1.1", #info.ids[1], 16)
+  T.eq("gen-1.2", info.stopped[1], "length")
+  T.eq("gen-1.3", mt:decode(info.ids[1]), full)
+  T.ok("gen-1.4", #full >= 12, "16 tokens give at least 12 bytes of text, got " .. T.show(full))
+  T.eq("gen-1.5", {math.type(info.prefill_tokens), math.type(info.decode_tokens)}, {"integer", "integer"})
+
+  -- max_new_tokens
+  local t5, i5 = model:generate({prompt}, {max_new_tokens = 5, eos = false})
+  T.eq("gen-2.1", #i5.ids[1], 5)
+  T.eq("gen-2.2", i5.stopped[1], "length")
+  T.eq("gen-2.3", i5.ids[1], {table.unpack(info.ids[1], 1, 5)}) -- the same greedy start
+  T.eq("gen-2.4", t5[1], mt:decode(i5.ids[1]))
+  local _, i1 = model:generate({prompt}, {max_new_tokens = 1, eos = false})
+  T.eq("gen-2.5", {#i1.ids[1], i1.stopped[1]}, {1, "length"})
+
+  -- stop strings: a piece of the unstopped text, taken from its second
+  -- half; the result is the text before its first occurrence
+  if #full >= 12 then
+    local k = #full // 2
+    local stop = full:sub(k, k + 2)
+    local cut = full:sub(1, full:find(stop, 1, true) - 1)
+    local ts, is = model:generate({prompt}, {max_new_tokens = 16, eos = false, stop = stop})
+    T.eq("stop-1.1", ts[1], cut)
+    T.eq("stop-1.2", is.stopped[1], "stop")
+    T.ok("stop-1.3", #is.ids[1] < 16, "stopped early: " .. #is.ids[1] .. " tokens")
+    T.ok("stop-1.4", not ts[1]:find(stop, 1, true), "the stop string is not in the text: " .. T.show(ts[1]))
+    -- an array: the earliest match of any of them wins; unmatched ones are ignored
+    local later = full:sub(#full - 1)
+    local ta, ia = model:generate({prompt}, {max_new_tokens = 16, eos = false,
+      stop = {"\u{1}never\u{1}", later, stop}})
+    local want = full:sub(1, math.min(full:find(stop, 1, true), full:find(later, 1, true)) - 1)
+    T.eq("stop-1.5", {ta[1], ia.stopped[1]}, {want, "stop"})
+    -- a stop string never produced: runs to max_new_tokens
+    local tn, inn = model:generate({prompt}, {max_new_tokens = 16, eos = false, stop = {"\u{1}never\u{1}"}})
+    T.eq("stop-1.6", {tn[1], inn.stopped[1]}, {full, "length"})
+  end
+
+  -- a batch of 3 prompts of different lengths equals each generated alone
+  local prompts = {
+    "The capital of France is",
+    "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n",
+    "Once upon a time, in a small village by the river, there lived",
+  }
+  local opts = {max_new_tokens = 8, eos = false, batch = 3}
+  local tb, ib = model:generate(prompts, opts)
+  T.eq("batch-1.1", {#tb, #ib.ids, #ib.stopped}, {3, 3, 3})
+  for i, p in ipairs(prompts) do
+    local ta1, ia1 = model:generate({p}, opts)
+    T.eq("batch-1." .. (i + 1), {tb[i], ib.ids[i]}, {ta1[1], ia1.ids[1]})
+  end
+  -- two groups (batch = 2) give the same as one
+  local t2g = model:generate(prompts, {max_new_tokens = 8, eos = false, batch = 2})
+  T.eq("batch-1.5", t2g, tb)
+  -- token-id prompts give the same as the strings they encode
+  local tids = model:generate({mt:encode(prompts[1])}, opts)
+  T.eq("batch-1.6", tids[1], tb[1])
+end
 
 T.done()

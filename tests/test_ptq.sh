@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# test_ptq.sh - recipes/ptq.lua end to end with the least work: the default
+# model, two questions of datasets/squad/tiny.json, one configuration (w8a8)
+# with one quantizer (minmax), no mixed configurations. Checks the results
+# JSON (rows, costs, EM/F1), that a rerun with the same --out resumes (skips
+# the rows it has, runs only a new one), and that a bad configuration or
+# quantizer name is refused, named.
+#   usage: bash tests/test_ptq.sh /path/to/qrun     (from the repo root)
+# Ends with "N passed, M failed"; exits non-zero when anything failed.
+set -u
+QRUN=${1:?usage: test_ptq.sh /path/to/qrun}
+case $QRUN in /*) ;; *) QRUN=$PWD/$QRUN ;; esac
+[ -x "$QRUN" ] || { echo "test_ptq.sh: $QRUN is not an executable"; exit 1; }
+[ -f recipes/ptq.lua ] || { echo "test_ptq.sh: run from the repo root"; exit 1; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/test_ptq.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+passed=0 failed=0
+ok()   { passed=$((passed + 1)); echo "ok $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+run() {
+  "$@" >"$T/out" 2>"$T/err" </dev/null
+  rc=$?
+  out=$(cat "$T/out")
+  err=$(cat "$T/err")
+}
+expect_rc() { if [ "$rc" -eq "$2" ]; then ok "$1"; else fail "$1" "exit code $rc, want $2 (stderr: $err)"; fi; }
+expect_fail() { if [ "$rc" -ne 0 ]; then ok "$1"; else fail "$1" "exit code 0, want non-zero (stdout: $out)"; fi; }
+expect_in() {
+  if printf '%s' "$2" | grep -qF -- "$3"; then ok "$1"; else fail "$1" "'$3' not in: $2"; fi
+}
+# jcheck ID FILE LUA-EXPR: the expression must be exactly true; write it as
+# `cond or <value to show when it fails>`. In it, `j` is the decoded JSON
+# and row(config, quantizer) the first matching row of j.results.
+jcheck() {
+  local v
+  v=$(J="$2" E="$3" "$QRUN" -e '
+    local j, e = qr.json.read(qr.getenv("J"))
+    if not j then print("cannot read JSON: " .. tostring(e)) os.exit(0) end
+    local function row(c, q)
+      for _, r in ipairs(type(j.results) == "table" and j.results or {}) do
+        if r.config == c and (q == nil or r.quantizer == q) then return r end
+      end
+      return {}
+    end
+    local function pct(x) return type(x) == "number" and x >= 0 and x <= 100 end
+    local f = assert(load("local j, row, pct = ...; return " .. qr.getenv("E")))
+    local okv, r = pcall(f, j, row, pct)
+    print(okv and r == true and "true" or ("false: " .. tostring(r)))' 2>&1)
+  if [ "$v" = "true" ]; then ok "$1"; else fail "$1" "$3 -> $v"; fi
+}
+
+run "$QRUN" -e 'assert(qr.default_model())'
+if [ "$rc" -ne 0 ]; then
+  fail model-1.0 "the default model is needed (scripts/setup.sh or scripts/fetch_model.sh, or QRUN_MODEL): $err"
+  echo "$passed passed, $failed failed"
+  exit 1
+fi
+
+LEAST=(--limit=2 --data=datasets/squad/tiny.json --quantizers=minmax --mixed=)
+
+# ---- one run: fp and w8a8/minmax ----
+t0=$(date +%s)
+run "$QRUN" recipes/ptq.lua "${LEAST[@]}" --configs=w8a8 --out="$T/p.json"
+echo "  (ptq, fp + w8a8: $(( $(date +%s) - t0 ))s)"
+expect_rc ptq-1.1 0
+[ -f "$T/p.json" ] && ok ptq-1.2 || fail ptq-1.2 "no $T/p.json written (stdout: $out)"
+jcheck ptq-1.3 "$T/p.json" 'type(j.results) == "table" and #j.results == 2 or #(j.results or {})'
+jcheck ptq-1.4 "$T/p.json" '(function()
+  for i, r in ipairs(j.results) do
+    for _, k in ipairs{"config", "quantizer", "em", "f1", "bitops_ratio", "bytes_ratio"} do
+      if r[k] == nil then return "row " .. i .. " has no " .. k end
+    end
+  end
+  return true end)()'
+jcheck ptq-1.5 "$T/p.json" 'row("fp").quantizer == "none" or tostring(row("fp").quantizer)'
+jcheck ptq-1.6 "$T/p.json" 'math.abs(row("fp").bitops_ratio - 1) < 1e-9 or row("fp").bitops_ratio'
+jcheck ptq-1.7 "$T/p.json" 'math.abs(row("fp").bytes_ratio - 1) < 1e-9 or row("fp").bytes_ratio'
+jcheck ptq-1.8 "$T/p.json" 'row("w8a8").quantizer == "minmax" or tostring(row("w8a8").quantizer)'
+# 8-bit weights: a quarter of float32's bytes, plus scales
+jcheck ptq-1.9 "$T/p.json" '(row("w8a8").bytes_ratio > 0.2 and row("w8a8").bytes_ratio < 0.3) or row("w8a8").bytes_ratio'
+# 8x8-bit products against 32x32: 1/16
+jcheck ptq-1.10 "$T/p.json" 'math.abs(row("w8a8").bitops_ratio - 1 / 16) < 0.01 or row("w8a8").bitops_ratio'
+jcheck ptq-1.11 "$T/p.json" '(pct(row("fp").em) and pct(row("fp").f1) and pct(row("w8a8").em) and pct(row("w8a8").f1))
+  or ("fp " .. tostring(row("fp").em) .. "/" .. tostring(row("fp").f1) .. ", w8a8 " .. tostring(row("w8a8").em)
+      .. "/" .. tostring(row("w8a8").f1))'
+jcheck ptq-1.12 "$T/p.json" 'j.n == 2 or tostring(j.n)'
+expect_in ptq-1.13 "$out" "wrote $T/p.json"
+
+# ---- the same run again resumes: nothing computed, the file unchanged ----
+cp "$T/p.json" "$T/p1.json"
+run "$QRUN" recipes/ptq.lua "${LEAST[@]}" --configs=w8a8 --out="$T/p.json"
+expect_rc ptq-2.1 0
+n_skip=$(printf '%s\n' "$out" | grep -cF "(already in $T/p.json)")
+[ "$n_skip" -eq 2 ] && ok ptq-2.2 || fail ptq-2.2 "$n_skip rows reported '(already in $T/p.json)', want 2: $out"
+cmp -s "$T/p.json" "$T/p1.json" && ok ptq-2.3 || fail ptq-2.3 "a rerun with nothing to do changed $T/p.json"
+# a new configuration: only it is computed, the old rows kept as they were
+run "$QRUN" recipes/ptq.lua "${LEAST[@]}" --configs=w8a8,w4a8 --out="$T/p.json"
+expect_rc ptq-2.4 0
+n_skip=$(printf '%s\n' "$out" | grep -cF "(already in $T/p.json)")
+[ "$n_skip" -eq 2 ] && ok ptq-2.5 || fail ptq-2.5 "$n_skip rows reported '(already in $T/p.json)', want 2: $out"
+jcheck ptq-2.6 "$T/p.json" '#j.results == 3 and row("w4a8", "minmax").bytes_ratio ~= nil or #j.results'
+J1=$(cat "$T/p1.json") jcheck ptq-2.7 "$T/p.json" '(function()
+  local old = qr.json.decode(qr.getenv("J1"))
+  for i = 1, 2 do
+    for k, v in pairs(old.results[i]) do
+      if type(v) ~= "table" and j.results[i][k] ~= v then return "row " .. i .. " field " .. k .. " changed" end
+    end
+  end
+  return true end)()'
+
+# ---- bad names are refused, named ----
+run "$QRUN" recipes/ptq.lua --limit=1 --data=datasets/squad/tiny.json --quantizers=minmax --mixed= \
+  --configs=w8a8,w9z9 --out="$T/bad1.json"
+expect_fail ptq-3.1
+expect_in ptq-3.2 "$err" "w9z9"
+run "$QRUN" recipes/ptq.lua --limit=1 --data=datasets/squad/tiny.json --quantizers=nosuchquant --mixed= \
+  --configs=w8a8 --out="$T/bad2.json"
+expect_fail ptq-3.3
+expect_in ptq-3.4 "$err" "nosuchquant"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
