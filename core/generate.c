@@ -47,6 +47,9 @@ int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int
     const qr_model_config *c = qr_model_cfg(m);
     qr_tokenizer *tok = qr_model_tokenizer(m);
     if (!tok) return qr_err_set("generate: the model has no tokenizer");
+    if (n < 0) return qr_err_set("generate: %d prompts", n);
+    if (stats) memset(stats, 0, sizeof *stats);
+    if (n == 0) return QR_OK;
     qr_gen_opts o = {.max_new_tokens = 32, .batch = 8, .max_prefill_rows = 2048};
     if (opts) o = *opts;
     if (o.max_new_tokens <= 0) o.max_new_tokens = 32;

@@ -23,7 +23,8 @@ typedef struct {
 } qr_gen_opts;
 
 typedef struct {
-    int32_t *ids;  /* generated ids (after the prompt; eos and stop-string tokens removed as far as they were cut) */
+    int32_t *ids;  /* generated ids after the prompt, eos excluded; when a stop string ended the
+                    * sequence they run to the token that completed it (text is cut, ids are not) */
     int n_ids;
     char *text;    /* decoded text, cut at the first stop string */
     int stopped;   /* 1 eos, 2 stop string, 0 max_new_tokens */
@@ -35,7 +36,10 @@ typedef struct {
 } qr_gen_stats;
 
 /* prompts[i] (lens[i] tokens) -> out[i] (caller-allocated array of n).
- * stats may be NULL. */
+ * stats may be NULL. n == 0 does nothing. In opts, max_new_tokens, batch and
+ * max_prefill_rows <= 0 take their defaults (32, 8, 2048), so a
+ * zero-initialized qr_gen_opts is the default; callers that take these from
+ * a user check them first (the Lua binding refuses max_new_tokens < 1). */
 int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int n, const qr_gen_opts *opts,
                 qr_gen_result *out, qr_gen_stats *stats);
 void qr_gen_result_free(qr_gen_result *r, int n);

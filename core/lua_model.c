@@ -9,6 +9,7 @@
 #include "generate.h"
 #include "lua_qr.h"
 #include "model.h"
+#include "plugin.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@ qr_model *qr_lua_checkmodel(lua_State *L, int arg);
 
 typedef struct {
     qr_model *m;
+    /* the quantizers set by model:quantize, each retained (plugin.h) so that
+     * closing the qr.Quantizer cannot free what the layers point to */
+    qr_instance *wq, *aq;
 } lmodel;
 
 static qr_model *checkmodel(lua_State *L, int arg) { return ((lmodel *)qr_lua_checkopen(L, arg, MODEL_T))->m; }
@@ -34,6 +38,9 @@ static int model_gc(lua_State *L) {
     lmodel *u = luaL_checkudata(L, 1, MODEL_T);
     qr_model_free(u->m);
     u->m = NULL;
+    qr_instance_free(u->wq);
+    qr_instance_free(u->aq);
+    u->wq = u->aq = NULL;
     return 0;
 }
 
@@ -260,7 +267,16 @@ static int model_generate(lua_State *L) {
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         lua_getfield(L, 3, "max_new_tokens");
-        if (!lua_isnil(L, -1)) o.max_new_tokens = (int)luaL_checkinteger(L, -1);
+        if (!lua_isnil(L, -1)) {
+            lua_Integer v = luaL_checkinteger(L, -1);
+            if (v < 1 || v > 1 << 20)
+                return luaL_error(L, "generate: opts.max_new_tokens = %I: expected 1..%d", v, 1 << 20);
+            o.max_new_tokens = (int)v;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 3, "batch");
+        if (!lua_isnil(L, -1) && luaL_checkinteger(L, -1) < 1)
+            return luaL_error(L, "generate: opts.batch = %I: expected >= 1", luaL_checkinteger(L, -1));
         lua_pop(L, 1);
         lua_getfield(L, 3, "min_new_tokens");
         if (!lua_isnil(L, -1)) o.min_new_tokens = (int)luaL_checkinteger(L, -1);
@@ -387,9 +403,12 @@ static struct qr_instance *get_quantizer(lua_State *L, int tidx, const char *key
 }
 
 /* model:quantize{weight = "minmax" | quantizer, act = ..., weight_opts = {}, act_opts = {}}
- * Sets the quantizers; bit-widths come from model:precision(cfg). */
+ * Sets the quantizers; bit-widths come from model:precision(cfg). The model
+ * holds its own reference to each (a quantizer closed afterwards keeps
+ * working for the model until the model is collected or quantized anew). */
 static int model_quantize(lua_State *L) {
     qr_model *m = checkmodel(L, 1);
+    lmodel *u = lua_touserdata(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     struct qr_instance *wq = get_quantizer(L, 2, "weight", "weight_opts");
     int wi = lua_gettop(L);
@@ -399,7 +418,13 @@ static int model_quantize(lua_State *L) {
     lua_setiuservalue(L, 1, 2);
     lua_pushvalue(L, ai);
     lua_setiuservalue(L, 1, 3);
+    /* retain the new ones before letting go of the old (they may be the same) */
+    qr_instance *oldw = u->wq, *olda = u->aq;
+    u->wq = qr_instance_retain(wq);
+    u->aq = qr_instance_retain(aq);
     qr_model_set_quantizers(m, wq, aq);
+    qr_instance_free(oldw);
+    qr_instance_free(olda);
     lua_settop(L, 1);
     return 1;
 }
@@ -449,6 +474,7 @@ static int model_precision(lua_State *L) {
     lua_getfield(L, 2, "layers");
     int n = (int)luaL_len(L, -1), nl = qr_model_n_linears(m);
     if (n != nl) return luaL_error(L, "precision: %d layers in the configuration, the model has %d", n, nl);
+    int slots = qr_model_lora_slots(m);
     qr_layer_prec *p = malloc((size_t)n * sizeof *p);
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, -1, i + 1);
@@ -467,6 +493,18 @@ static int model_precision(lua_State *L) {
         lua_pop(L, 1);
         p[i].wbits = opt_int(L, -1, "w", 32);
         p[i].abits = opt_int(L, -1, "a", 32);
+        lua_getfield(L, -1, "adapter");
+        int no_adapter = lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (no_adapter && slots > 0) {
+            /* silently running without the adapters would evaluate the base */
+            free(p);
+            return luaL_error(L,
+                              "precision: the model has a LoRA bank (%d slots) but layers[%d] (%s) names no "
+                              "adapter: give every layer adapter = <slot> (P.assign_adapters(cfgs) sets them) or "
+                              "adapter = -1 to run without",
+                              slots, i + 1, qr_model_linear(m, i)->name);
+        }
         p[i].adapter = opt_int(L, -1, "adapter", -1);
         lua_pop(L, 1);
     }

@@ -1,29 +1,43 @@
-/* lua_plugin.c - plugins from Lua: qr.plugins(), qr.load_plugin(path) and
+/* lua_plugin.c - plugins from Lua: qr.plugins(), qr.load_plugin(path),
  * qr.quantizer(name, opts) -> "qr.Quantizer" with :fake(rows, bits),
- * :backward(rows, douts, bits) and :name().
+ * :backward(rows, douts, bits), :name(), :close(), and qr.attack(name,
+ * opts) -> "qr.Attack" with :perturb(text, query_fn, budget, seed),
+ * :name(), :close().
  *
  * Rows are Lua arrays of arrays of numbers (all of one length), i.e. a
- * (rows, cols) matrix; results are new tables of the same shape. A failed
- * plugin scan, an unknown name, a bad option or bad bits raise errors (the
- * plugin's message); qr.load_plugin returns nil, message. */
+ * (rows, cols) matrix; results are new tables of the same shape. An unknown
+ * name, a bad option or bad bits raise errors (the plugin's message);
+ * qr.load_plugin returns nil, message.
+ *
+ * close() (and __gc, __close) drops the object's reference to its plugin
+ * instance: the object is closed at once, but a model that was given the
+ * quantizer keeps its own reference (lua_model.c), so the instance lives
+ * until the model lets go of it too. */
 #include "lua_qr.h"
 
 #include "plugin.h"
 #include "qr.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define QUANTIZER_MT "qr.Quantizer"
+#define ATTACK_MT "qr.Attack"
 
 typedef struct {
     qr_quantizer *q; /* NULL once closed */
 } lua_quantizer;
 
-/* qr.plugins() -> {{kind=, name=, description=, plugin=, version=, file=}, ...} */
+typedef struct {
+    qr_instance *a; /* an attack instance; NULL once closed */
+} lua_attack;
+
+/* qr.plugins() -> {{kind=, name=, description=, plugin=, version=, file=}, ...},
+ *                 {{file=, error=}, ...} (the files that failed to load) */
 static int l_plugins(lua_State *L) {
-    if (qr_plugins_init() != QR_OK) return qr_lua_raise(L);
+    (void)qr_plugins_init();
     int n = qr_plugins_count();
     lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
@@ -43,7 +57,18 @@ static int l_plugins(lua_State *L) {
         lua_setfield(L, -2, "file");
         lua_rawseti(L, -2, i + 1);
     }
-    return 1;
+    int nf = qr_plugins_failed_count();
+    lua_createtable(L, nf, 0);
+    for (int i = 0; i < nf; i++) {
+        const qr_plugin_failure *f = qr_plugins_failed_at(i);
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, f->file);
+        lua_setfield(L, -2, "file");
+        lua_pushstring(L, f->error);
+        lua_setfield(L, -2, "error");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 2;
 }
 
 /* qr.load_plugin(path) -> true | nil, message */
@@ -245,16 +270,145 @@ static int q_tostring(lua_State *L) {
     return 1;
 }
 
+/* ---- attacks ---- */
+
+/* qr.attack(name, opts) -> qr.Attack */
+static int l_attack(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    int n_kv;
+    const char **kv = opts_to_kv(L, 2, &n_kv);
+    lua_attack *u = qr_lua_newudata(L, sizeof *u, ATTACK_MT, 0);
+    u->a = qr_instance_new(QR_KIND_ATTACK, name, kv, n_kv);
+    if (!u->a) return qr_lua_raise(L);
+    return 1;
+}
+
+/* The Lua side of the plugin's query(): the query function and the stack
+ * slot that receives the first error it raised. */
+typedef struct {
+    lua_State *L;
+    int fn, err;
+    const char *who; /* "attack 'typo'" */
+    int failed;
+} query_ctx;
+
+/* Under lua_pcall: fn(candidate) -> a number (anything else is an error). */
+static int query_call(lua_State *L) {
+    const char *who = lua_touserdata(L, 3);
+    lua_pushstring(L, lua_touserdata(L, 2));
+    lua_pushvalue(L, 1);
+    lua_insert(L, -2);
+    lua_call(L, 1, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        return luaL_error(L, "%s: query_fn returned %s, expected a number (higher = better for the victim)", who,
+                          luaL_typename(L, -1));
+    return 1;
+}
+
+/* The plugin calls this from its C frames, so a Lua error must not unwind
+ * through them: the call runs under lua_pcall, the first error is kept in
+ * the ctx's stack slot, and from then on every query answers -HUGE_VAL
+ * without calling Lua: the lowest score, with which an attack ends (typo
+ * stops at once: its score is no longer > 0). perturb re-raises the error
+ * when the plugin has returned. */
+static double query_trampoline(void *ctx, const char *candidate) {
+    query_ctx *c = ctx;
+    if (c->failed) return -HUGE_VAL;
+    lua_State *L = c->L;
+    lua_pushcfunction(L, query_call); /* no allocation: a light C function */
+    lua_pushvalue(L, c->fn);
+    lua_pushlightuserdata(L, (void *)candidate);
+    lua_pushlightuserdata(L, (void *)c->who);
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
+        c->failed = 1;
+        lua_replace(L, c->err);
+        return -HUGE_VAL;
+    }
+    double s = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
+/* a:perturb(text, query_fn, budget, seed = 0) -> the perturbed text.
+ * query_fn(candidate) -> number, higher = better for the victim; an error
+ * in it ends the attack and is raised again here, unchanged. */
+static int a_perturb(lua_State *L) {
+    lua_attack *u = qr_lua_checkopen(L, 1, ATTACK_MT);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    if (strlen(text) != len) return luaL_argerror(L, 2, "text contains a NUL byte");
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    int budget = qr_lua_checkint(L, 4);
+    uint64_t seed = (uint64_t)luaL_optinteger(L, 5, 0);
+    lua_settop(L, 5);
+    lua_pushnil(L); /* 6: the query function's error, if any */
+    luaL_checkstack(L, 8, "perturb");
+    char who[128];
+    snprintf(who, sizeof who, "attack '%s'", qr_instance_name(u->a));
+    query_ctx c = {.L = L, .fn = 3, .err = 6, .who = who};
+    /* query_fn may close this object: the instance stays until perturb is done */
+    qr_instance *a = qr_instance_retain(u->a);
+    const qr_attack_ops *ops = qr_instance_ops(a);
+    char *out = NULL;
+    int rc = ops->perturb(qr_instance_self(a), text, query_trampoline, &c, budget, seed, &out);
+    qr_instance_free(a);
+    if (c.failed) {
+        free(out);
+        lua_settop(L, 6);
+        return lua_error(L);
+    }
+    if (rc != QR_PLUGIN_OK || !out) {
+        free(out);
+        if (rc == QR_PLUGIN_OK) qr_err_set("%s: perturb() gave no text", who);
+        return qr_lua_raise(L);
+    }
+    lua_pushstring(L, out);
+    free(out);
+    return 1;
+}
+
+static int a_name(lua_State *L) {
+    lua_attack *u = qr_lua_checkopen(L, 1, ATTACK_MT);
+    lua_pushstring(L, qr_instance_name(u->a));
+    return 1;
+}
+
+static int a_gc(lua_State *L) {
+    lua_attack *u = luaL_checkudata(L, 1, ATTACK_MT);
+    qr_instance_free(u->a);
+    u->a = NULL;
+    return 0;
+}
+
+static int a_tostring(lua_State *L) {
+    lua_attack *u = luaL_checkudata(L, 1, ATTACK_MT);
+    if (u->a)
+        lua_pushfstring(L, ATTACK_MT ": %s", qr_instance_name(u->a));
+    else
+        lua_pushliteral(L, ATTACK_MT " (closed)");
+    return 1;
+}
+
+static const luaL_Reg attack_methods[] = {
+    {"perturb", a_perturb}, {"name", a_name}, {"close", a_gc}, {NULL, NULL}};
+
+static const luaL_Reg attack_meta[] = {{"__gc", a_gc}, {"__tostring", a_tostring}, {NULL, NULL}};
+
 static const luaL_Reg quantizer_methods[] = {
     {"fake", q_fake}, {"backward", q_backward}, {"name", q_name}, {"close", q_gc}, {NULL, NULL}};
 
 static const luaL_Reg quantizer_meta[] = {{"__gc", q_gc}, {"__tostring", q_tostring}, {NULL, NULL}};
 
-static const luaL_Reg plugin_funcs[] = {
-    {"plugins", l_plugins}, {"load_plugin", l_load_plugin}, {"quantizer", l_quantizer}, {NULL, NULL}};
+static const luaL_Reg plugin_funcs[] = {{"plugins", l_plugins},
+                                        {"load_plugin", l_load_plugin},
+                                        {"quantizer", l_quantizer},
+                                        {"attack", l_attack},
+                                        {NULL, NULL}};
 
 void qr_lua_plugin_open(lua_State *L, int mod) {
     qr_lua_newmeta(L, QUANTIZER_MT, quantizer_methods, quantizer_meta);
+    lua_pop(L, 1);
+    qr_lua_newmeta(L, ATTACK_MT, attack_methods, attack_meta);
     lua_pop(L, 1);
     lua_pushvalue(L, mod);
     luaL_setfuncs(L, plugin_funcs, 0);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef QR_BUILD_DIR
 #define QR_BUILD_DIR "build"
@@ -145,12 +146,13 @@ typedef struct {
 } reg_lib;
 
 static struct {
-    int scanned, scan_status;
-    char *scan_msg;
+    int scanned;
     reg_entry **e;
     int n, cap;
     reg_lib *libs;
     int nlibs, libcap;
+    qr_plugin_failure *fail; /* files of the scan that did not load (malloc'd strings) */
+    int nfail, failcap;
     int live; /* instances alive */
 } R;
 
@@ -229,15 +231,76 @@ static int valid_name(const char *s) {
     return 1;
 }
 
+/* A load error: "PATH: what (note)", the note naming what is known of the
+ * plugin. trust: 0 = nothing read (d NULL), 1 = only the ABI fields of d
+ * can be read (its layout is not known to be ours), 2 = d passed the ABI
+ * and size checks, so its name and version can be read too. The symbol is
+ * named in the note unless `what` already names it. */
+static int load_err(const char *path, const qr_plugin_desc *d, int trust, const char *fmt, ...)
+    QR_PRINTF(4, 5);
+static int load_err(const char *path, const qr_plugin_desc *d, int trust, const char *fmt, ...) {
+    char what[1024], plug[256] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    int named = strstr(what, QR_PLUGIN_SYMBOL) != NULL;
+    if (d && trust >= 2)
+        snprintf(plug, sizeof plug, "plugin '%.64s' %.32s, ABI %u.%u; ", d->name ? d->name : "(unnamed)",
+                 d->version ? d->version : "(no version)", d->abi_major, d->abi_minor);
+    else if (d && trust == 1)
+        snprintf(plug, sizeof plug, "plugin ABI %u.%u; ", d->abi_major, d->abi_minor);
+    return qr_err_set("%s: %s (%s%s%s%shost ABI %d.%d)", path, what, named ? "" : "symbol ",
+                      named ? "" : QR_PLUGIN_SYMBOL, named ? "" : plug[0] ? ": " : "; ", plug,
+                      QR_PLUGIN_ABI_MAJOR, QR_PLUGIN_ABI_MINOR);
+}
+
+/* The first problem of entry i of d (trusted), or QR_OK. Sets *shadowed
+ * when an earlier search directory provides the name (root >= 0). */
+static int check_entry(const char *path, const qr_plugin_desc *d, uint32_t i, int root, int *shadowed) {
+    const qr_entry *e = d->get_entry(i);
+    if (!e) return load_err(path, d, 2, "entry %u: get_entry returned NULL", i);
+    if (e->kind < 1 || e->kind > N_KINDS)
+        return load_err(path, d, 2,
+                        "entry %u ('%s'): unknown kind %u (expected 1..%d: quantizer, schedule, loss, attack)", i,
+                        e->name ? e->name : "(null)", e->kind, N_KINDS);
+    const char *kn = kind_names[e->kind];
+    if (!valid_name(e->name))
+        return load_err(path, d, 2, "entry %u (%s): name %s%s%s: expected 1-64 characters of [A-Za-z0-9_.-]", i,
+                        kn, e->name ? "'" : "", e->name ? e->name : "NULL", e->name ? "'" : "");
+    if (!e->ops) return load_err(path, d, 2, "%s '%s': ops is NULL", kn, e->name);
+    uint32_t ops_size = *(const uint32_t *)e->ops; /* every ops struct starts with it */
+    if (ops_size < ops_min_size((int)e->kind))
+        return load_err(path, d, 2, "%s '%s': ops struct_size %u, expected at least %zu", kn, e->name, ops_size,
+                        ops_min_size((int)e->kind));
+    const char *fn = ops_null_fn((int)e->kind, e->ops);
+    if (fn) return load_err(path, d, 2, "%s '%s': ops.%s is NULL", kn, e->name, fn);
+    for (uint32_t j = 0; j < i; j++) {
+        const qr_entry *o = d->get_entry(j);
+        if (o->kind == e->kind && strcmp(o->name, e->name) == 0)
+            return load_err(path, d, 2, "%s '%s' is defined twice (entries %u and %u)", kn, e->name, j, i);
+    }
+    reg_entry *dup = find((int)e->kind, e->name);
+    if (dup) {
+        if (root >= 0 && dup->root >= 0 && dup->root < root) {
+            *shadowed = 1; /* an earlier search directory wins */
+            return QR_OK;
+        }
+        return load_err(path, d, 2, "%s '%s' is already provided by %s (plugin '%s' %s); this file is skipped",
+                        kn, e->name, dup->info.file, dup->info.plugin, dup->info.version);
+    }
+    return QR_OK;
+}
+
 /* Load one file. root: index of the search directory (-1 = explicit).
  * Returns QR_OK, QR_ERR (+ message), or 1 when it was skipped because an
  * earlier search directory already provides its entries. */
 static int load_file(const char *path, int root) {
     struct stat st;
-    if (stat(path, &st) != 0) return qr_err_set("%s: cannot load plugin: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return qr_err_set("%s: cannot load plugin: not a regular file", path);
+    if (stat(path, &st) != 0) return load_err(path, NULL, 0, "cannot load plugin: %s", strerror(errno));
+    if (!S_ISREG(st.st_mode)) return load_err(path, NULL, 0, "cannot load plugin: not a regular file");
     char real[PATH_MAX];
-    if (!realpath(path, real)) return qr_err_set("%s: cannot load plugin: %s", path, strerror(errno));
+    if (!realpath(path, real)) return load_err(path, NULL, 0, "cannot load plugin: %s", strerror(errno));
     for (int i = 0; i < R.nlibs; i++)
         if (strcmp(R.libs[i].real, real) == 0) return QR_OK; /* already loaded */
 
@@ -251,21 +314,22 @@ static int load_file(const char *path, int root) {
     free(dlpath);
     if (!h) {
         const char *why = dlerror();
-        return qr_err_set("%s: cannot load plugin: %s", path, why ? why : "dlopen failed");
+        return load_err(path, NULL, 0, "cannot load plugin: %s", why ? why : "dlopen failed");
     }
     int rc = QR_ERR;
     const qr_plugin_desc *(*get)(void);
     void *sym = dlsym(h, QR_PLUGIN_SYMBOL);
     if (!sym) {
-        qr_err_set("%s: symbol %s not found (not a qrun plugin?)", path, QR_PLUGIN_SYMBOL);
+        load_err(path, NULL, 0, "symbol %s not found (not a qrun plugin?)", QR_PLUGIN_SYMBOL);
         goto fail;
     }
     memcpy(&get, &sym, sizeof get); /* object pointer -> function pointer */
     const qr_plugin_desc *d = get();
     if (!d) {
-        qr_err_set("%s: symbol %s returned NULL", path, QR_PLUGIN_SYMBOL);
+        load_err(path, NULL, 0, "symbol %s returned NULL", QR_PLUGIN_SYMBOL);
         goto fail;
     }
+    /* only the ABI fields of another major's descriptor can be read */
     if (d->abi_major != QR_PLUGIN_ABI_MAJOR) {
         qr_err_set("%s: symbol %s: plugin ABI %u.%u, host ABI %d.%d (rebuild the plugin against this "
                    "qr_plugin.h)",
@@ -274,70 +338,22 @@ static int load_file(const char *path, int root) {
         goto fail;
     }
     if (d->struct_size < DESC_MIN_SIZE) {
-        qr_err_set("%s: symbol %s: descriptor struct_size %u, expected at least %zu", path, QR_PLUGIN_SYMBOL,
-                   d->struct_size, (size_t)DESC_MIN_SIZE);
+        load_err(path, d, 1, "symbol %s: descriptor struct_size %u, expected at least %zu", QR_PLUGIN_SYMBOL,
+                 d->struct_size, (size_t)DESC_MIN_SIZE);
         goto fail;
     }
     if (d->n_entries > MAX_ENTRIES) {
-        qr_err_set("%s: n_entries %u, expected at most %d", path, d->n_entries, MAX_ENTRIES);
+        load_err(path, d, 2, "n_entries %u, expected at most %d", d->n_entries, MAX_ENTRIES);
         goto fail;
     }
     if (d->n_entries > 0 && !d->get_entry) {
-        qr_err_set("%s: n_entries %u but get_entry is NULL", path, d->n_entries);
+        load_err(path, d, 2, "n_entries %u but get_entry is NULL", d->n_entries);
         goto fail;
     }
     /* Check every entry before registering any. */
     int shadowed = 0;
-    for (uint32_t i = 0; i < d->n_entries; i++) {
-        const qr_entry *e = d->get_entry(i);
-        if (!e) {
-            qr_err_set("%s: entry %u: get_entry returned NULL", path, i);
-            goto fail;
-        }
-        if (e->kind < 1 || e->kind > N_KINDS) {
-            qr_err_set("%s: entry %u ('%s'): unknown kind %u (expected 1..%d: quantizer, schedule, "
-                       "loss, attack)",
-                       path, i, e->name ? e->name : "(null)", e->kind, N_KINDS);
-            goto fail;
-        }
-        const char *kn = kind_names[e->kind];
-        if (!valid_name(e->name)) {
-            qr_err_set("%s: entry %u (%s): name %s%s%s: expected 1-64 characters of [A-Za-z0-9_.-]", path, i,
-                       kn, e->name ? "'" : "", e->name ? e->name : "NULL", e->name ? "'" : "");
-            goto fail;
-        }
-        if (!e->ops) {
-            qr_err_set("%s: %s '%s': ops is NULL", path, kn, e->name);
-            goto fail;
-        }
-        uint32_t ops_size = *(const uint32_t *)e->ops; /* every ops struct starts with it */
-        if (ops_size < ops_min_size((int)e->kind)) {
-            qr_err_set("%s: %s '%s': ops struct_size %u, expected at least %zu", path, kn, e->name, ops_size,
-                       ops_min_size((int)e->kind));
-            goto fail;
-        }
-        const char *fn = ops_null_fn((int)e->kind, e->ops);
-        if (fn) {
-            qr_err_set("%s: %s '%s': ops.%s is NULL", path, kn, e->name, fn);
-            goto fail;
-        }
-        for (uint32_t j = 0; j < i; j++) {
-            const qr_entry *o = d->get_entry(j);
-            if (o->kind == e->kind && strcmp(o->name, e->name) == 0) {
-                qr_err_set("%s: %s '%s' is defined twice (entries %u and %u)", path, kn, e->name, j, i);
-                goto fail;
-            }
-        }
-        reg_entry *dup = find((int)e->kind, e->name);
-        if (dup) {
-            if (root >= 0 && dup->root >= 0 && dup->root < root) {
-                shadowed = 1; /* an earlier search directory wins */
-                continue;
-            }
-            qr_err_set("%s: %s '%s' is already provided by %s", path, kn, e->name, dup->info.file);
-            goto fail;
-        }
-    }
+    for (uint32_t i = 0; i < d->n_entries; i++)
+        if (check_entry(path, d, i, root, &shadowed) != QR_OK) goto fail;
     if (shadowed) {
         rc = 1;
         goto fail;
@@ -415,71 +431,100 @@ static void list_dir(const char *dir, int depth, char ***files, int *n, int *cap
     free(names);
 }
 
-/* The search directories (malloc'd array of malloc'd strings). */
+/* <dir of the running executable>/../lib/qrun/plugins (malloc'd), or NULL
+ * where /proc/self/exe cannot be read: what an installed qrun
+ * (<prefix>/bin/qrun) needs to find <prefix>/lib/qrun/plugins wherever the
+ * prefix was moved or whatever --prefix `cmake --install` was given. */
+static char *exe_plugin_dir(void) {
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return NULL;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/'); /* <prefix>/bin/qrun -> <prefix>/bin */
+    if (!slash) return NULL;
+    *slash = 0;
+    slash = strrchr(exe, '/'); /* -> <prefix> ("" for /qrun or /bin/qrun) */
+    if (!slash) return NULL;
+    *slash = 0;
+    size_t n = strlen(exe) + sizeof "/lib/qrun/plugins";
+    char *dir = qr_xmalloc(n);
+    snprintf(dir, n, "%s/lib/qrun/plugins", exe);
+    return dir;
+}
+
+static void add_dir(char ***dirs, int *n, int *cap, char *dir) {
+    if (!dir) return;
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*dirs)[i], dir) == 0) { /* scanned once, at its first place */
+            free(dir);
+            return;
+        }
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        *dirs = qr_xrealloc(*dirs, (size_t)*cap * sizeof **dirs);
+    }
+    (*dirs)[(*n)++] = dir;
+}
+
+/* The search directories, in order (malloc'd array of malloc'd strings). */
 static char **search_dirs(int *n) {
-    int cap = 8, k = 0;
-    char **dirs = qr_xmalloc((size_t)cap * sizeof *dirs);
+    char **dirs = NULL;
+    int k = 0, cap = 0;
     const char *env = getenv("QRUN_PLUGIN_PATH");
     while (env && *env) {
         const char *colon = strchr(env, ':');
         size_t len = colon ? (size_t)(colon - env) : strlen(env);
         if (len > 0) {
-            if (k + 2 >= cap) {
-                cap *= 2;
-                dirs = qr_xrealloc(dirs, (size_t)cap * sizeof *dirs);
-            }
-            dirs[k] = qr_xmalloc(len + 1);
-            memcpy(dirs[k], env, len);
-            dirs[k++][len] = 0;
+            char *d = qr_xmalloc(len + 1);
+            memcpy(d, env, len);
+            d[len] = 0;
+            add_dir(&dirs, &k, &cap, d);
         }
         env = colon ? colon + 1 : NULL;
     }
-    if (k + 2 >= cap) dirs = qr_xrealloc(dirs, (size_t)(cap = k + 2) * sizeof *dirs);
-    dirs[k++] = qr_xstrdup(QR_BUILD_DIR "/plugins");
-    dirs[k++] = qr_xstrdup(QR_INSTALL_PREFIX "/lib/qrun/plugins");
+    add_dir(&dirs, &k, &cap, exe_plugin_dir());
+    add_dir(&dirs, &k, &cap, qr_xstrdup(QR_BUILD_DIR "/plugins"));
+    add_dir(&dirs, &k, &cap, qr_xstrdup(QR_INSTALL_PREFIX "/lib/qrun/plugins"));
     *n = k;
     return dirs;
 }
 
-int qr_plugins_init(void) {
-    if (R.scanned) {
-        if (R.scan_status != QR_OK) qr_err_set("%s", R.scan_msg);
-        return R.scan_status;
+/* Record the current message as the failure of a file of the scan. */
+static void add_failure(const char *file) {
+    if (R.nfail == R.failcap) {
+        R.failcap = R.failcap ? 2 * R.failcap : 4;
+        R.fail = qr_xrealloc(R.fail, (size_t)R.failcap * sizeof *R.fail);
     }
+    R.fail[R.nfail++] = (qr_plugin_failure){.file = qr_xstrdup(file), .error = qr_xstrdup(qr_err_msg())};
+}
+
+int qr_plugins_init(void) {
+    if (R.scanned) return QR_OK;
     R.scanned = 1;
-    R.scan_status = QR_OK;
-    int ndirs, nfailed = 0;
+    int ndirs;
     char **dirs = search_dirs(&ndirs);
-    char *first = NULL;
     for (int di = 0; di < ndirs; di++) {
         char **files = NULL;
         int nf = 0, fc = 0;
         list_dir(dirs[di], 1, &files, &nf, &fc);
         for (int i = 0; i < nf; i++) {
-            if (load_file(files[i], di) == QR_ERR) {
-                if (!first) first = qr_xstrdup(qr_err_msg());
-                nfailed++;
-            }
+            if (load_file(files[i], di) == QR_ERR) add_failure(files[i]);
             free(files[i]);
         }
         free(files);
         free(dirs[di]);
     }
     free(dirs);
-    if (nfailed) {
-        char more[64] = "";
-        if (nfailed > 1) snprintf(more, sizeof more, " (and %d more plugin files failed)", nfailed - 1);
-        qr_err_set("%s%s", first, more);
-        free(first);
-        R.scan_msg = qr_xstrdup(qr_err_msg());
-        R.scan_status = QR_ERR;
-    }
-    return R.scan_status;
+    return QR_OK;
 }
+
+int qr_plugins_failed_count(void) { return R.nfail; }
+
+const qr_plugin_failure *qr_plugins_failed_at(int i) { return i >= 0 && i < R.nfail ? &R.fail[i] : NULL; }
 
 int qr_plugin_load(const char *path) {
     if (!path || !*path) return qr_err_set("qr_plugin_load: expected a path, got %s", path ? "\"\"" : "NULL");
-    if (!R.scanned) (void)qr_plugins_init(); /* the scan's failures are init's to report */
+    (void)qr_plugins_init();
     return load_file(path, -1) == QR_ERR ? QR_ERR : QR_OK;
 }
 
@@ -496,7 +541,11 @@ int qr_plugins_shutdown(void) {
         free(R.libs[i].real);
     }
     free(R.libs);
-    free(R.scan_msg);
+    for (int i = 0; i < R.nfail; i++) {
+        free(R.fail[i].file);
+        free(R.fail[i].error);
+    }
+    free(R.fail);
     memset(&R, 0, sizeof R);
     return QR_OK;
 }
@@ -510,6 +559,7 @@ struct qr_instance {
     const void *ops;
     void *self;
     const char *name;
+    int refs; /* the creator's + one per qr_instance_retain */
 };
 
 /* Every ops struct starts {struct_size, create, destroy, ...}. */
@@ -519,18 +569,23 @@ typedef struct {
     void (*destroy)(void *self);
 } ops_head;
 
+/* An unknown name: the known ones of its kind, and the scan's failures
+ * (the entry may be in a file that did not load). */
 static int unknown_name(int kind, const char *name) {
-    char list[1024] = "";
+    char list[1024] = "", failed[1536] = "";
     size_t len = 0;
     int k = 0;
     for (int i = 0; i < R.n && len < sizeof list; i++)
         if (R.e[i]->info.kind == kind)
             len +=
                 (size_t)snprintf(list + len, sizeof list - len, "%s%s", k++ ? ", " : "", R.e[i]->info.name);
-    if (k) return qr_err_set("no %s plugin named '%s' (known: %s)", kind_names[kind], name, list);
-    return qr_err_set("no %s plugin named '%s' (none loaded; searched $QRUN_PLUGIN_PATH, %s/plugins, "
-                      "%s/lib/qrun/plugins)",
-                      kind_names[kind], name, QR_BUILD_DIR, QR_INSTALL_PREFIX);
+    if (R.nfail)
+        snprintf(failed, sizeof failed, "; %d plugin file%s failed to load, the first: %s", R.nfail,
+                 R.nfail == 1 ? "" : "s", R.fail[0].error);
+    if (k) return qr_err_set("no %s plugin named '%s' (known: %s%s)", kind_names[kind], name, list, failed);
+    return qr_err_set("no %s plugin named '%s' (none loaded; searched $QRUN_PLUGIN_PATH, <qrun's "
+                      "dir>/../lib/qrun/plugins, %s/plugins, %s/lib/qrun/plugins%s)",
+                      kind_names[kind], name, QR_BUILD_DIR, QR_INSTALL_PREFIX, failed);
 }
 
 qr_instance *qr_instance_new(int kind, const char *name, const char *const *kv, int n_kv) {
@@ -552,7 +607,7 @@ qr_instance *qr_instance_new(int kind, const char *name, const char *const *kv, 
                        i % 2 ? "value" : "key");
             return NULL;
         }
-    if (qr_plugins_init() != QR_OK) return NULL;
+    (void)qr_plugins_init();
     reg_entry *e = find(kind, name);
     if (!e) {
         unknown_name(kind, name);
@@ -567,13 +622,20 @@ qr_instance *qr_instance_new(int kind, const char *name, const char *const *kv, 
         return NULL;
     }
     qr_instance *q = qr_xmalloc(sizeof *q);
-    *q = (qr_instance){.kind = kind, .ops = e->ops, .self = self, .name = e->info.name};
+    *q = (qr_instance){.kind = kind, .ops = e->ops, .self = self, .name = e->info.name, .refs = 1};
     R.live++;
+    return q;
+}
+
+qr_instance *qr_instance_retain(qr_instance *q) {
+    if (q) q->refs++;
     return q;
 }
 
 void qr_instance_free(qr_instance *q) {
     if (!q) return;
+    assert(q->refs > 0);
+    if (--q->refs > 0) return;
     ((const ops_head *)q->ops)->destroy(q->self);
     free(q);
     R.live--;

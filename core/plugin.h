@@ -4,18 +4,29 @@
  *
  * Search path, scanned once by qr_plugins_init():
  *   1. each directory of $QRUN_PLUGIN_PATH (colon-separated), in order;
- *   2. QR_BUILD_DIR "/plugins" (the build tree: build/plugins/<kind>/);
- *   3. QR_INSTALL_PREFIX "/lib/qrun/plugins".
- * Each directory is scanned one level deep: DIR/ *.so and DIR/ * / *.so
- * (the kind subdirectories), in sorted order; a missing directory is
- * skipped. A file whose entry names are already provided by an earlier
- * search directory is skipped as a whole (earlier directories take
- * precedence, like PATH); any other duplicate name within a kind is an
- * error naming both files. A file that fails to load is an error naming it,
- * but the scan goes on, so the good plugins are still there.
+ *   2. <directory of the running executable>/../lib/qrun/plugins (from
+ *      /proc/self/exe: an installed <prefix>/bin/qrun finds its own
+ *      plugins, wherever the prefix is);
+ *   3. QR_BUILD_DIR "/plugins" (the build tree: build/plugins/<kind>/);
+ *   4. QR_INSTALL_PREFIX "/lib/qrun/plugins" (the configure-time prefix).
+ * A directory listed twice is scanned at its first place only. Each
+ * directory is scanned one level deep: DIR/ *.so and DIR/ * / *.so (the kind
+ * subdirectories), in sorted order; a missing directory is skipped. A file
+ * whose entry names are already provided by an earlier search directory is
+ * skipped as a whole (earlier directories take precedence, like PATH); any
+ * other duplicate name within a kind is a failure of the later file, which
+ * is skipped. A file that fails to load is recorded (qr_plugins_failed_at)
+ * and the scan goes on: one bad file does not take the good plugins down.
  *
- * Not thread-safe: load plugins and create instances from one thread
- * (instances themselves may be used from several). */
+ * Load errors name the file, the symbol qr_plugin_get_desc and the
+ * versions: the plugin's name, version and ABI where its descriptor could
+ * be read, and the host's ABI, e.g.
+ *   "F.so: quantizer 'minmax' is already provided by G.so (plugin 'minmax'
+ *    1.0.0); this file is skipped (symbol qr_plugin_get_desc: plugin 'mine'
+ *    0.1, ABI 1.0; host ABI 1.1)".
+ *
+ * Not thread-safe: load plugins and create, retain and free instances from
+ * one thread (instances themselves may be used from several). */
 #ifndef QR_PLUGIN_HOST_H
 #define QR_PLUGIN_HOST_H
 
@@ -25,21 +36,30 @@
 
 typedef struct qr_instance qr_instance; /* a created entry: its ops + its self */
 
-/* Scan the search path once; later calls return the first call's status
- * (and set its message again). QR_ERR + message when a file failed to
- * load: the first failure, naming the file, and how many more there were. */
+/* Scan the search path once (later calls do nothing). Always QR_OK: files
+ * that fail to load are recorded as warnings, see qr_plugins_failed_at. */
 int qr_plugins_init(void);
+/* The files of the scan that failed to load, in scan order, each with its
+ * message (naming the file, as qr_plugin_load's would). Pointers stay valid
+ * until qr_plugins_shutdown(). An explicit qr_plugin_load that fails is not
+ * recorded here (it returns its error). */
+typedef struct {
+    char *file, *error;
+} qr_plugin_failure;
+int qr_plugins_failed_count(void);
+const qr_plugin_failure *qr_plugins_failed_at(int i);
 /* Unload everything (dlclose) so that the next qr_plugins_init() scans
  * again. QR_ERR (and nothing unloaded) while instances are alive. */
 int qr_plugins_shutdown(void);
 /* Load one file explicitly (scanning the search path first, once). Loading
  * a file that is already loaded (same real path) does nothing. QR_ERR +
- * message naming the file: missing file, dlopen's error text, missing
- * symbol qr_plugin_get_desc, ABI major mismatch ("FILE: symbol
- * qr_plugin_get_desc: plugin ABI 2.0, host ABI 1.0"), struct_size too
- * small, an entry of unknown kind, NULL or malformed name, NULL ops, ops
- * struct_size too small or a NULL function, a duplicate name within a kind
- * (naming both files). Nothing of a refused file is registered. */
+ * message naming the file, the symbol and the versions (see above): missing
+ * file, dlopen's error text, missing symbol qr_plugin_get_desc, ABI major
+ * mismatch ("FILE: symbol qr_plugin_get_desc: plugin ABI 2.0, host ABI
+ * 1.1"), struct_size too small, an entry of unknown kind, NULL or malformed
+ * name, NULL ops, ops struct_size too small or a NULL function, a duplicate
+ * name within a kind (naming both files). Nothing of a refused file is
+ * registered. */
 int qr_plugin_load(const char *path);
 
 typedef struct {
@@ -63,11 +83,19 @@ int qr_plugin_kind_parse(const char *name);
 
 /* Create an instance of entry `name` of `kind` with options kv[2i] = key,
  * kv[2i+1] = value (n_kv pairs). Scans the search path first (once). NULL +
- * message: a failed scan, an unknown name (the message lists the known ones
- * of that kind), or create()'s own message (an unknown option, a bad
- * value). */
+ * message: an unknown name (the message lists the known ones of that kind
+ * and, if any file of the scan failed to load, how many and the first
+ * error), or create()'s own message (an unknown option, a bad value).
+ *
+ * An instance is reference counted: qr_instance_new gives the caller one
+ * reference, qr_instance_retain adds one (for a model, a trainer, a binding
+ * that keeps a pointer to it) and qr_instance_free drops one; the plugin's
+ * destroy() runs when the last one is dropped. So whoever stores the
+ * pointer retains it, and a free by its creator can never pull it from
+ * under a user. */
 qr_instance *qr_instance_new(int kind, const char *name, const char *const *kv, int n_kv);
-void qr_instance_free(qr_instance *q);
+qr_instance *qr_instance_retain(qr_instance *q); /* returns q; NULL does nothing */
+void qr_instance_free(qr_instance *q);           /* drops one reference; NULL does nothing */
 const void *qr_instance_ops(const qr_instance *q); /* qr_quantizer_ops * etc., by kind */
 void *qr_instance_self(const qr_instance *q);
 const char *qr_instance_name(const qr_instance *q);
@@ -77,7 +105,7 @@ int qr_instance_kind(const qr_instance *q);
 typedef qr_instance qr_quantizer;
 
 qr_quantizer *qr_quantizer_new(const char *name, const char *const *kv, int n_kv);
-void qr_quantizer_free(qr_quantizer *q); /* = qr_instance_free */
+void qr_quantizer_free(qr_quantizer *q); /* = qr_instance_free: drops one reference */
 /* out (rows, cols) = fake-quantized x (out may be x); scales (rows) or NULL.
  * bits 32: an identity copy with scales 0, without calling the plugin; bits
  * outside 2..16 (and not 32), a negative size or an instance of another

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef QR_SOURCE_DIR
@@ -193,6 +194,8 @@ static void createargtable(lua_State *L, char **argv, int argc, int script) {
 }
 
 /* package.path = <scriptdir>/?.lua;<scriptdir>/lib/?.lua;$QRUN_PATH;
+ *                <exe>/../share/qrun/lua/?.lua (an installed qrun's own
+ *                libraries, when that directory exists);
  *                QR_SOURCE_DIR/recipes/lib/?.lua;<Lua's default> */
 static void setpath(lua_State *L, const char *script) {
     luaL_Buffer b;
@@ -212,6 +215,20 @@ static void setpath(lua_State *L, const char *script) {
     if (env && *env) {
         luaL_addstring(&b, env);
         if (env[strlen(env) - 1] != ';') luaL_addchar(&b, ';');
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 64);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            strcpy(slash, "/../share/qrun/lua");
+            struct stat st;
+            if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
+                luaL_addstring(&b, exe);
+                luaL_addstring(&b, "/?.lua;");
+            }
+        }
     }
     luaL_addstring(&b, QR_SOURCE_DIR "/recipes/lib/?.lua;");
     lua_getfield(L, -2, "path");

@@ -3,13 +3,15 @@
  *
  * Bad plugins are written as C strings, compiled at test time with
  * `cc -shared -fPIC -I<src>/core` into a temporary directory, and must each
- * be refused with a message naming the file (wrong ABI major, missing
- * symbol, not a shared object, NULL descriptor, small struct_size, unknown
- * kind, NULL/bad name, NULL ops, small ops struct_size, NULL function,
- * duplicate names) while registering nothing. A good plugin checks the
- * registry, the host's option services and instances; the search path is
- * checked with $QRUN_PLUGIN_PATH (a bad file is an error naming it, an
- * earlier directory shadows a later one). Then `static` (all configs),
+ * be refused with a message naming the file, the symbol and the versions
+ * (wrong ABI major, missing symbol, not a shared object, NULL descriptor,
+ * small struct_size, unknown kind, NULL/bad name, NULL ops, small ops
+ * struct_size, NULL function, duplicate names) while registering nothing. A
+ * good plugin checks the registry, the host's option services and
+ * instances (with their reference counts); the search path is checked with
+ * $QRUN_PLUGIN_PATH (a bad file and a duplicate are recorded failures, each
+ * naming its file, while the good plugins load and work; an unknown name
+ * reports them; an earlier directory shadows a later one). Then `static` (all configs),
  * `ce` (against a hand computation and finite differences) and `typo` (toy
  * query functions: "Denver" intact, several target words, UTF-8). */
 #define _GNU_SOURCE
@@ -49,39 +51,45 @@ static const char *desc_src = HEAD
 
 typedef struct {
     const char *file, *ops_size, *fake, *kind, *name, *ops, *second, *abi, *desc_size, *n, *ret;
-    const char *expect; /* in the message */
+    const char *expect;   /* in the message */
+    const char *versions; /* in the message too: what is known of the plugin's versions */
 } bad_case;
 
 #define QR_STR_(x) #x
 #define QR_STR(x) QR_STR_(x)
 #define OK_OPS "sizeof(qr_quantizer_ops)", "fk"
+#define HOST_ABI "host ABI 1." QR_STR(QR_PLUGIN_ABI_MINOR)
+/* a descriptor that passed the ABI and size checks: its name and version too */
+#define FULL_VERSIONS "(symbol qr_plugin_get_desc: plugin 'bad' 0.1, ABI 1.0; " HOST_ABI ")"
 #define OK_DESC "QR_PLUGIN_ABI_MAJOR", "sizeof(qr_plugin_desc)"
 static const bad_case bad_cases[] = {
     {"abi2.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b1\"", "&ops", "b1x", "2", "sizeof(qr_plugin_desc)", "1",
-     "&d", "abi2.so: symbol qr_plugin_get_desc: plugin ABI 2.0, host ABI 1." QR_STR(QR_PLUGIN_ABI_MINOR)},
+     "&d", "abi2.so: symbol qr_plugin_get_desc: plugin ABI 2.0, host ABI 1." QR_STR(QR_PLUGIN_ABI_MINOR),
+     "plugin ABI 2.0, host ABI 1." QR_STR(QR_PLUGIN_ABI_MINOR)},
     {"descnull.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b2\"", "&ops", "b2x", OK_DESC, "1", "NULL",
-     "descnull.so: symbol qr_plugin_get_desc returned NULL"},
+     "descnull.so: symbol qr_plugin_get_desc returned NULL", "(host ABI 1." QR_STR(QR_PLUGIN_ABI_MINOR) ")"},
     {"descsmall.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b3\"", "&ops", "b3x", "QR_PLUGIN_ABI_MAJOR", "8", "1",
-     "&d", "descsmall.so: symbol qr_plugin_get_desc: descriptor struct_size 8, expected at least"},
+     "&d", "descsmall.so: symbol qr_plugin_get_desc: descriptor struct_size 8, expected at least",
+     "(plugin ABI 1.0; host ABI 1." QR_STR(QR_PLUGIN_ABI_MINOR) ")"},
     {"kind9.so", OK_OPS, "9", "\"b4\"", "&ops", "b4x", OK_DESC, "1", "&d",
-     "kind9.so: entry 0 ('b4'): unknown kind 9"},
+     "kind9.so: entry 0 ('b4'): unknown kind 9", FULL_VERSIONS},
     {"nullname.so", OK_OPS, "QR_KIND_QUANTIZER", "NULL", "&ops", "b5x", OK_DESC, "1", "&d",
-     "nullname.so: entry 0 (quantizer): name NULL"},
+     "nullname.so: entry 0 (quantizer): name NULL", FULL_VERSIONS},
     {"badname.so", OK_OPS, "QR_KIND_QUANTIZER", "\"a b\"", "&ops", "b6x", OK_DESC, "1", "&d",
-     "badname.so: entry 0 (quantizer): name 'a b'"},
+     "badname.so: entry 0 (quantizer): name 'a b'", FULL_VERSIONS},
     {"nullops.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b7\"", "NULL", "b7x", OK_DESC, "1", "&d",
-     "nullops.so: quantizer 'b7': ops is NULL"},
+     "nullops.so: quantizer 'b7': ops is NULL", FULL_VERSIONS},
     {"opssmall.so", "8", "fk", "QR_KIND_QUANTIZER", "\"b8\"", "&ops", "b8x", OK_DESC, "1", "&d",
-     "opssmall.so: quantizer 'b8': ops struct_size 8, expected at least"},
+     "opssmall.so: quantizer 'b8': ops struct_size 8, expected at least", FULL_VERSIONS},
     {"nullfn.so", "sizeof(qr_quantizer_ops)", "NULL", "QR_KIND_QUANTIZER", "\"b9\"", "&ops", "b9x", OK_DESC,
-     "1", "&d", "nullfn.so: quantizer 'b9': ops.fake is NULL"},
+     "1", "&d", "nullfn.so: quantizer 'b9': ops.fake is NULL", FULL_VERSIONS},
     {"dup.so", OK_OPS, "QR_KIND_QUANTIZER", "\"minmax\"", "&ops", "b10x", OK_DESC, "1", "&d",
-     "dup.so: quantizer 'minmax' is already provided by "},
+     "dup.so: quantizer 'minmax' is already provided by ", FULL_VERSIONS},
     {"twice.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b11\"", "&ops", "b11", OK_DESC, "2", "&d",
-     "twice.so: quantizer 'b11' is defined twice (entries 0 and 1)"},
+     "twice.so: quantizer 'b11' is defined twice (entries 0 and 1)", FULL_VERSIONS},
     /* the second entry is fine, the first is bad: nothing is registered */
     {"half.so", OK_OPS, "QR_KIND_QUANTIZER", "\"b12\"", "NULL", "b12x", OK_DESC, "2", "&d",
-     "half.so: quantizer 'b12': ops is NULL"},
+     "half.so: quantizer 'b12': ops is NULL", FULL_VERSIONS},
 };
 
 /* A good plugin: quantizer "t_scale" (y = scale·x, options scale, flag, n)
@@ -176,6 +184,8 @@ static void test_bad_plugins(void) {
         printf("%-12s -> %s\n", b->file, rc == QR_OK ? "(loaded!)" : qr_err_msg());
         test_cond(b->file, rc == QR_ERR);
         test_cond(b->file, has(qr_err_msg(), b->expect) && has(qr_err_msg(), p));
+        test_cond("the message names the symbol and the versions",
+                  has(qr_err_msg(), "qr_plugin_get_desc") && has(qr_err_msg(), b->versions));
         test_cond("a refused plugin registers nothing", qr_plugins_count() == n0);
         free(p);
     }
@@ -184,6 +194,8 @@ static void test_bad_plugins(void) {
     qr_plugin_load(p);
     const qr_plugin_info *mm = qr_plugin_find(QR_KIND_QUANTIZER, "minmax");
     test_cond("duplicate names both files", mm && has(qr_err_msg(), mm->file));
+    test_cond("duplicate names the version of the plugin that provides it",
+              mm && has(qr_err_msg(), "(plugin 'minmax' ") && has(qr_err_msg(), mm->version));
     free(p);
 
     /* not a shared object; missing symbol; missing file; a directory */
@@ -192,19 +204,23 @@ static void test_bad_plugins(void) {
     fputs("this is not an ELF file\n", f);
     fclose(f);
     test_cond("not a shared object",
-              qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) && has(qr_err_msg(), "cannot load plugin"));
+              qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) && has(qr_err_msg(), "cannot load plugin") &&
+                  has(qr_err_msg(), "(symbol qr_plugin_get_desc; " HOST_ABI ")"));
     printf("%-12s -> %s\n", "notelf.so", qr_err_msg());
     free(p);
     if (build(tmpdir, "nosym", nosym_src) == 0) {
         p = path_in(tmpdir, "nosym.so");
         test_cond("missing symbol", qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) &&
-                                        has(qr_err_msg(), "symbol qr_plugin_get_desc not found"));
+                                        has(qr_err_msg(), "symbol qr_plugin_get_desc not found") &&
+                                        has(qr_err_msg(), "(" HOST_ABI ")"));
         printf("%-12s -> %s\n", "nosym.so", qr_err_msg());
         free(p);
     }
     p = path_in(tmpdir, "missing.so");
-    test_cond("missing file",
-              qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) && has(qr_err_msg(), "No such file"));
+    test_cond("missing file", qr_plugin_load(p) == QR_ERR && has(qr_err_msg(), p) &&
+                                  has(qr_err_msg(), "No such file") &&
+                                  has(qr_err_msg(), "(symbol qr_plugin_get_desc; " HOST_ABI ")"));
+    printf("%-12s -> %s\n", "missing.so", qr_err_msg());
     free(p);
     test_cond("a directory", qr_plugin_load(tmpdir) == QR_ERR && has(qr_err_msg(), "not a regular file"));
     test_cond("NULL path", qr_plugin_load(NULL) == QR_ERR);
@@ -257,7 +273,14 @@ static void test_good_plugin(void) {
                                             qr_instance_ops(q) != NULL);
         test_cond("shutdown refused while an instance lives",
                   qr_plugins_shutdown() == QR_ERR && has(qr_err_msg(), "still alive"));
+        /* a user (a model) retains it; its creator's free leaves it usable */
+        test_cond("retain returns the instance", qr_instance_retain(q) == q && qr_instance_retain(NULL) == NULL);
         qr_quantizer_free(q);
+        test_cond("still usable after the creator's free (ASan checks the memory)",
+                  qr_quantizer_fake(q, y, x, 2, 2, 5, s) == QR_OK && y[3] == 10);
+        test_cond("still alive for shutdown",
+                  qr_plugins_shutdown() == QR_ERR && has(qr_err_msg(), "1 plugin instance"));
+        qr_quantizer_free(q); /* the last reference: destroyed */
     }
     struct {
         const char *k, *v, *expect;
@@ -314,14 +337,18 @@ static void test_good_plugin(void) {
                                 qr_plugin_kind_parse("x") == 0);
 }
 
-/* The search path: $QRUN_PLUGIN_PATH first, one level deep; bad files are
- * errors naming them; an earlier directory shadows a later one. */
+/* The search path: $QRUN_PLUGIN_PATH first, one level deep; a file that
+ * fails to load is a recorded failure naming it while the rest loads and
+ * works; an earlier directory shadows a later one. */
 static void test_search_path(void) {
     char *bad = path_in(tmpdir, "pathbad"), *good = path_in(tmpdir, "pathgood"), cmd[2048];
+    /* pathbad: a.so (t_scale, t_zero), quantizer/b.so (a copy of it: a
+     * duplicate in the same directory) and quantizer/zz.so (not ELF) */
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s/quantizer' '%s/quantizer' && cp '%s/notelf.so' '%s/quantizer/zz.so' && "
+             "cp '%s/good.so' '%s/a.so' && cp '%s/good.so' '%s/quantizer/b.so' && "
              "cp '%s/good.so' '%s/good.so' && cp '%s/dup.so' '%s/quantizer/mm.so'",
-             bad, good, tmpdir, bad, tmpdir, good, tmpdir, good);
+             bad, good, tmpdir, bad, tmpdir, bad, tmpdir, bad, tmpdir, good, tmpdir, good);
     if (system(cmd) != 0) {
         test_cond("set up plugin directories", 0);
         return;
@@ -330,23 +357,49 @@ static void test_search_path(void) {
 
     setenv("QRUN_PLUGIN_PATH", bad, 1);
     int rc = qr_plugins_init();
-    printf("QRUN_PLUGIN_PATH=%s -> %s\n", bad, rc == QR_OK ? "ok" : qr_err_msg());
-    test_cond("a bad file in the path is an error naming it",
-              rc == QR_ERR && has(qr_err_msg(), "pathbad/quantizer/zz.so"));
-    test_cond("the scan still loads the good plugins", qr_plugin_find(QR_KIND_QUANTIZER, "minmax") != NULL);
-    qr_err_clear();
-    test_cond("init again repeats the error", qr_plugins_init() == QR_ERR && has(qr_err_msg(), "zz.so"));
-    test_cond("instances need a clean scan",
-              qr_quantizer_new("minmax", NULL, 0) == NULL && has(qr_err_msg(), "zz.so"));
-    test_cond("shutdown", qr_plugins_shutdown() == QR_OK);
+    int nf = qr_plugins_failed_count();
+    printf("QRUN_PLUGIN_PATH=%s -> %d failed\n", bad, nf);
+    for (int i = 0; i < nf; i++)
+        printf("  %s: %s\n", qr_plugins_failed_at(i)->file, qr_plugins_failed_at(i)->error);
+    test_cond("a scan with bad files still succeeds", rc == QR_OK);
+    test_cond("both bad files are recorded, nothing else", nf == 2 && qr_plugins_failed_at(2) == NULL &&
+                                                                  qr_plugins_failed_at(-1) == NULL);
+    if (nf == 2) {
+        const qr_plugin_failure *f0 = qr_plugins_failed_at(0), *f1 = qr_plugins_failed_at(1);
+        test_cond("the duplicate copy is a failure naming it (the later file)",
+                  strstr(f0->file, "pathbad/quantizer/b.so") && has(f0->error, f0->file) &&
+                      has(f0->error, "quantizer 't_scale' is already provided by ") &&
+                      has(f0->error, "pathbad/a.so") && has(f0->error, "plugin 'goodplug' 2.5.1"));
+        test_cond("the bad file is a failure naming it",
+                  strstr(f1->file, "pathbad/quantizer/zz.so") && has(f1->error, f1->file) &&
+                      has(f1->error, "cannot load plugin"));
+    }
+    const qr_plugin_info *t = qr_plugin_find(QR_KIND_QUANTIZER, "t_scale");
+    test_cond("the good file of the same directory loads", t && strstr(t->file, "pathbad/a.so"));
+    test_cond("the scan still loads the build tree's plugins",
+              qr_plugin_find(QR_KIND_QUANTIZER, "minmax") != NULL);
+    qr_quantizer *q = qr_quantizer_new("minmax", NULL, 0);
+    test_cond("instances work despite the bad files", q != NULL);
+    qr_quantizer_free(q);
+    q = qr_quantizer_new("t_scale", NULL, 0);
+    test_cond("and so do the good path plugin's", q != NULL);
+    qr_quantizer_free(q);
+    test_cond("init again: still fine, same failures", qr_plugins_init() == QR_OK && qr_plugins_failed_count() == 2);
+    q = qr_quantizer_new("zz", NULL, 0);
+    printf("unknown name after failures -> %s\n", qr_err_msg());
+    test_cond("an unknown name reports the failures and the first error",
+              q == NULL && has(qr_err_msg(), "no quantizer plugin named 'zz'") &&
+                  has(qr_err_msg(), "2 plugin files failed to load, the first: ") &&
+                  has(qr_err_msg(), "pathbad/quantizer/b.so"));
+    test_cond("shutdown", qr_plugins_shutdown() == QR_OK && qr_plugins_failed_count() == 0);
 
     /* pathgood: good.so at the top level and quantizer/mm.so providing "minmax" */
     snprintf(cmd, sizeof cmd, "%s:%s", "/no/such/dir", good);
     setenv("QRUN_PLUGIN_PATH", cmd, 1);
     rc = qr_plugins_init();
-    test_cond("a good path scans cleanly", rc == QR_OK);
-    if (rc != QR_OK) fprintf(stderr, "  %s\n", qr_err_msg());
-    const qr_plugin_info *t = qr_plugin_find(QR_KIND_QUANTIZER, "t_scale");
+    test_cond("a good path scans cleanly", rc == QR_OK && qr_plugins_failed_count() == 0);
+    if (qr_plugins_failed_count()) fprintf(stderr, "  %s\n", qr_plugins_failed_at(0)->error);
+    t = qr_plugin_find(QR_KIND_QUANTIZER, "t_scale");
     const qr_plugin_info *mm = qr_plugin_find(QR_KIND_QUANTIZER, "minmax");
     test_cond("top-level .so found", t && strstr(t->file, "pathgood/good.so"));
     test_cond("kind subdirectory scanned; it shadows the build tree's minmax",
@@ -355,7 +408,7 @@ static void test_search_path(void) {
     test_cond("shutdown", qr_plugins_shutdown() == QR_OK);
 
     unsetenv("QRUN_PLUGIN_PATH");
-    test_cond("default path scans cleanly", qr_plugins_init() == QR_OK);
+    test_cond("default path scans cleanly", qr_plugins_init() == QR_OK && qr_plugins_failed_count() == 0);
     mm = qr_plugin_find(QR_KIND_QUANTIZER, "minmax");
     test_cond("minmax back from the build tree", mm && strstr(mm->file, "/plugins/quantizer/minmax.so"));
     free(bad);
@@ -584,8 +637,8 @@ int main(void) {
     }
     unsetenv("QRUN_PLUGIN_PATH");
     int rc = qr_plugins_init();
-    test_cond("the default scan succeeds", rc == QR_OK);
-    if (rc != QR_OK) fprintf(stderr, "  %s\n", qr_err_msg());
+    test_cond("the default scan succeeds", rc == QR_OK && qr_plugins_failed_count() == 0);
+    for (int i = 0; i < qr_plugins_failed_count(); i++) fprintf(stderr, "  %s\n", qr_plugins_failed_at(i)->error);
     printf("%d plugin entries:\n", qr_plugins_count());
     for (int i = 0; i < qr_plugins_count(); i++) {
         const qr_plugin_info *p = qr_plugins_at(i);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # test_plugin_example.sh - an out-of-tree plugin end to end: install qrun
-# (header + plugins) into a temporary prefix, build tests/plugin_example/
-# myquant.c with its Makefile against the installed header only, and use it
-# from a recipe through QRUN_PLUGIN_PATH. Also: a bad .so on the path is an
-# error naming it. Nothing is written into the source tree.
+# (header + plugins) into a temporary prefix, check that the installed qrun
+# (and a copy of the prefix moved elsewhere) finds its own plugins, build
+# tests/plugin_example/myquant.c with its Makefile against the installed
+# header only, and use it from a recipe through QRUN_PLUGIN_PATH. Also: a
+# bad .so on the path is a warning naming it (qr.plugins()'s second value)
+# while the good plugins work. Nothing is written into the source tree.
 #   usage: bash tests/test_plugin_example.sh /path/to/build/qrun   (from the repo root)
 # Ends with "N passed, M failed"; exits non-zero when anything failed.
 set -u
@@ -26,6 +28,40 @@ else
 fi
 for f in include/qrun/qr_plugin.h lib/qrun/plugins/quantizer/minmax.so lib/qrun/plugins/loss/ce.so; do
     if [ -f "$T/prefix/$f" ]; then ok "install-1.2 $f"; else fail "install-1.2" "$f not installed"; fi
+done
+
+# ---- the installed qrun finds its own plugins ----
+# <prefix>/bin/qrun looks in <prefix>/lib/qrun/plugins (from /proc/self/exe)
+# before the build tree, so every entry must come from the prefix; its Lua
+# libraries come from <prefix>/share/qrun/lua. The
+# prefix is not the configure-time one, and a copy moved elsewhere must work
+# too: neither can be found any other way.
+cat >"$T/installed.lua" <<'LUA'
+local pre = os.getenv("PREFIX") .. "/lib/qrun/plugins/"
+local list, failed = qr.plugins()
+local bad = 0
+for _, p in ipairs(list) do
+  if p.file:sub(1, #pre) ~= pre then print("outside the prefix: " .. p.kind .. "/" .. p.name .. " " .. p.file); bad = bad + 1 end
+end
+for _, f in ipairs(failed) do print("failed: " .. f.error); bad = bad + 1 end
+if #list < 8 then print("only " .. #list .. " entries"); bad = bad + 1 end
+local y = qr.quantizer("minmax"):fake({{1, -0.5}}, 2)
+if y[1][1] ~= 1 or y[1][2] ~= 0 then print("minmax gave " .. y[1][1] .. ", " .. y[1][2]); bad = bad + 1 end
+-- its Lua libraries too (<prefix>/share/qrun/lua, before the source tree's)
+local lib = package.searchpath("precision", package.path)
+local want = os.getenv("PREFIX") .. "/bin/../share/qrun/lua/precision.lua"
+if lib ~= want then print("precision.lua from " .. tostring(lib) .. ", want " .. want); bad = bad + 1 end
+print(#list .. " entries, all under " .. pre)
+os.exit(bad == 0 and 0 or 1)
+LUA
+cp -R "$T/prefix" "$T/moved"
+for p in prefix moved; do
+    if [ -x "$T/$p/bin/qrun" ] &&
+        (cd / && env -u QRUN_PLUGIN_PATH PREFIX="$T/$p" "$T/$p/bin/qrun" "$T/installed.lua") >"$T/inst.out" 2>&1; then
+        ok "installed-1.1 $p"
+    else
+        fail "installed-1.1 $p" "$T/$p/bin/qrun: $(cat "$T/inst.out")"
+    fi
 done
 
 # ---- build the example against the installed header ----
@@ -75,12 +111,25 @@ else
 fi
 sed 's/^/    /' "$T/use.out"
 
-# ---- a bad file on the path is an error naming it ----
+# ---- a bad file on the path is a warning naming it; the rest works ----
 mkdir -p "$T/bad/quantizer"
 echo "not a shared object" >"$T/bad/quantizer/broken.so"
-QRUN_PLUGIN_PATH="$T/bad" "$QRUN" -e 'qr.plugins()' >"$T/bad.out" 2>&1
+cat >"$T/bad.lua" <<'LUA'
+local list, failed = qr.plugins()
+print(#list .. " entries, " .. #failed .. " failed")
+for _, f in ipairs(failed) do print("failed: " .. f.file .. ": " .. f.error) end
+assert(#failed == 1, "expected one failed file")
+assert(failed[1].file == os.getenv("BROKEN"), "failed[1].file")
+assert(failed[1].error:find(os.getenv("BROKEN"), 1, true), "the error names the file")
+assert(qr.quantizer("minmax"):name() == "minmax", "minmax still works")
+local ok, msg = pcall(qr.quantizer, "broken")
+print(msg)
+assert(not ok and msg:find("1 plugin file failed to load", 1, true) and msg:find(os.getenv("BROKEN"), 1, true),
+  "an unknown name says why")
+LUA
+BROKEN="$T/bad/quantizer/broken.so" QRUN_PLUGIN_PATH="$T/bad" "$QRUN" "$T/bad.lua" >"$T/bad.out" 2>&1
 rc=$?
-if [ $rc -ne 0 ] && grep -qF "$T/bad/quantizer/broken.so" "$T/bad.out"; then
+if [ $rc -eq 0 ]; then
     ok bad-1.1
 else
     fail bad-1.1 "exit $rc, output: $(cat "$T/bad.out")"

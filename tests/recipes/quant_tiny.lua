@@ -54,6 +54,12 @@ for _, arch in ipairs{"gpt2", "llama"} do
   T.errors("qt-" .. arch .. "-5.3", function() m:quantize{weight = "nosuchquantizer"} end, "nosuchquantizer")
   local m3 = qr.model_new{arch = arch, n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97, seed = 7}
   T.errors("qt-" .. arch .. "-5.4", function() m3:precision("w8a8") end, "quantizer")
+  -- with a LoRA bank, a configuration must say which adapter each layer uses
+  T.errors("qt-" .. arch .. "-5.5", function() m:precision("w8a8") end, "has a LoRA bank (4 slots) but layers[1]")
+  local off = {name = "w8a8-base", layers = {}}
+  for i, l in ipairs(cfgs[2].layers) do off.layers[i] = {name = l.name, w = l.w, a = l.a, adapter = -1} end
+  m:precision(off)
+  T.ok("qt-" .. arch .. "-5.6", m:loss(ids) == record[arch].w8a8, "adapter = -1 runs the base (B = 0: same loss)")
 end
 if os.getenv("QRTEST_RECORD") then
   for arch, r in pairs(record) do

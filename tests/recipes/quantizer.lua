@@ -1,7 +1,9 @@
 -- quantizer.lua - plugins and quantizers from Lua: qr.plugins(),
 -- qr.quantizer(name, opts):fake(rows, bits) against hand-checked values,
 -- :backward, and the errors (unknown name lists the known ones, bad
--- options, bits 1 and 17, NaN, ragged rows, qr.load_plugin failures).
+-- options, bits 1 and 17, NaN, ragged rows, qr.load_plugin failures), and
+-- closing a quantizer that a model still uses (the model keeps it: run
+-- under ASan in CI's second pass, a use after free would abort).
 -- Run from the repo root: qrun tests/recipes/quantizer.lua
 local T = require("qrtest")
 
@@ -107,6 +109,59 @@ do -- closed objects
   qq:close()
   T.errors("close-1.1", function() qq:fake(x, 4) end, "attempt to use a closed qr.Quantizer")
   T.ok("close-1.2", tostring(qq):find("closed", 1, true), tostring(qq))
+end
+
+do -- a quantizer closed while a tiny model uses it: the model keeps its own reference
+  local ids = {}
+  for i = 1, 12 do ids[i] = (i * 7 + 3) % 31 end
+  local function tiny()
+    return qr.model_new{n_layer = 1, n_embd = 16, n_head = 2, n_vocab = 31, n_ctx = 16, seed = 5}
+  end
+  -- every layer at w bits for weights, a for inputs (a config table: a
+  -- spec string would require("precision"), i.e. tests/recipes/precision.lua)
+  local function prec(m, w, a)
+    local layers = {}
+    for i, l in ipairs(m:linears()) do layers[i] = {name = l.name, w = w, a = a} end
+    return {name = "w" .. w .. "a" .. a, layers = layers}
+  end
+  local m = tiny()
+  local q1 = qr.quantizer("minmax")
+  m:quantize{weight = q1, act = q1}
+  m:precision(prec(m, 4, 4))
+  local before = m:loss(ids)
+  q1:close()
+  T.ok("close-2.1", tostring(q1):find("closed", 1, true), tostring(q1))
+  T.errors("close-2.2", function() q1:fake(x, 4) end, "attempt to use a closed qr.Quantizer")
+  local after = m:loss(ids) -- reads the quantizer: freed here before the fix
+  T.eq("close-2.3", after, before)
+  -- a second model given the same quantizer, which is then collected
+  local m2 = tiny()
+  do
+    local q2 <close> = qr.quantizer("minmax")
+    m2:quantize{weight = q2, act = q2}
+  end -- q2 closed by <close>
+  collectgarbage()
+  m2:precision(prec(m2, 4, 4))
+  T.eq("close-2.4", m2:loss(ids), before)
+  -- quantized anew: the model lets go of the old one, the new one works
+  local q3 = qr.quantizer("log")
+  m:quantize{weight = q3, act = q3}
+  q3:close()
+  local l3 = m:loss(ids)
+  T.ok("close-2.5", type(l3) == "number" and l3 == l3 and l3 ~= before, tostring(l3))
+  -- a closed quantizer cannot be given to a model
+  T.errors("close-2.6", function() m:quantize{weight = q1} end, "attempt to use a closed qr.Quantizer")
+  -- the model collected before or after its quantizers: no order can crash
+  m, m2 = nil, nil
+  collectgarbage()
+  collectgarbage()
+  local m4 = tiny()
+  local q4 = qr.quantizer("minmax")
+  m4:quantize{weight = q4, act = q4}
+  q4 = nil
+  collectgarbage()
+  m4:precision(prec(m4, 8, 8))
+  T.ok("close-2.7", m4:loss(ids) == m4:loss(ids))
 end
 
 T.done()

@@ -217,6 +217,11 @@ if model then
   T.eq("gen-2.4", t5[1], mt:decode(i5.ids[1]))
   local _, i1 = model:generate({prompt}, {max_new_tokens = 1, eos = false})
   T.eq("gen-2.5", {#i1.ids[1], i1.stopped[1]}, {1, "length"})
+  T.errors("gen-2.6", function() model:generate({prompt}, {max_new_tokens = 0}) end,
+    "opts.max_new_tokens = 0: expected 1..")
+  T.errors("gen-2.7", function() model:generate({prompt}, {batch = 0}) end, "opts.batch = 0: expected >= 1")
+  local t0, i0 = model:generate({}, {max_new_tokens = 4})
+  T.eq("gen-2.8", {#t0, #i0.ids}, {0, 0}) -- no prompts: nothing to do, no error
 
   -- stop strings: a piece of the unstopped text, taken from its second
   -- half; the result is the text before its first occurrence
