@@ -88,16 +88,20 @@ end
 
 local quantizers = {}
 for q in o.quantizers:gmatch("[^,%s]+") do quantizers[#quantizers + 1] = q end
+-- check every name before the first (long) evaluation: a typo fails now
+for _, q in ipairs(quantizers) do model:quantize{weight = q, act = q} end
+local uniform = P.load(o.configs, model)
+local mixed = o.mixed ~= "" and P.load(o.mixed, model) or {}
 model:quantize{weight = quantizers[1] or "minmax", act = quantizers[1] or "minmax"}
 run(P.config(model, "fp", "fp"), "none")
 -- the default quantizer's sweep and the mixed configurations first: a run
 -- cut short (it resumes) has the most informative rows
 for qi, q in ipairs(quantizers) do
   model:quantize{weight = q, act = q}
-  for _, cfg in ipairs(P.load(o.configs, model)) do run(cfg, q) end
-  if qi == 1 and o.mixed ~= "" then
+  for _, cfg in ipairs(uniform) do run(cfg, q) end
+  if qi == 1 and #mixed > 0 then
     model:quantize{weight = "minmax", act = "minmax"}
-    for _, cfg in ipairs(P.load(o.mixed, model)) do run(cfg, "minmax") end
+    for _, cfg in ipairs(mixed) do run(cfg, "minmax") end
   end
 end
 

@@ -21,11 +21,11 @@ local o = qr.opts{
 }
 
 qa.set_shots(o.shots)
+local examples, info = qa.load(o.data, o.limit) -- the data first: a bad file fails before the model loads
 local path = o.model ~= "" and o.model or assert(qr.default_model())
 local t0 = qr.now()
 local model = assert(qr.model(path))
 print(string.format("model   %s (loaded in %.1fs)", tostring(model), qr.now() - t0))
-local examples, info = qa.load(o.data, o.limit)
 print(string.format("data    %s: %d questions%s, %s", o.data, #examples,
   info and info.skipped and info.skipped > 0 and (" (" .. info.skipped .. " malformed skipped)") or "",
   o.shots == 0 and "zero-shot" or (o.shots .. "-shot")))

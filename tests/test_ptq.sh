@@ -114,6 +114,8 @@ run "$QRUN" recipes/ptq.lua --limit=1 --data=datasets/squad/tiny.json --quantize
   --configs=w8a8,w9z9 --out="$T/bad1.json"
 expect_fail ptq-3.1
 expect_in ptq-3.2 "$err" "w9z9"
+# refused before any evaluation: not even the fp row was computed and written
+[ ! -e "$T/bad1.json" ] && ok ptq-3.5 || fail ptq-3.5 "$T/bad1.json was written before the bad name was refused"
 run "$QRUN" recipes/ptq.lua --limit=1 --data=datasets/squad/tiny.json --quantizers=nosuchquant --mixed= \
   --configs=w8a8 --out="$T/bad2.json"
 expect_fail ptq-3.3
