@@ -18,6 +18,7 @@
 #include "plugin.h"
 #include "qr.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,10 @@ static float *check_matrix(lua_State *L, int idx, const char *what, int64_t *row
                 luaL_argerror(L, idx,
                               lua_pushfstring(L, "%s[%d][%d]: expected a number, got %s", what, (int)r,
                                               (int)c, luaL_typename(L, -1)));
+            if (isfinite(v) && fabs(v) > FLT_MAX) /* would become Inf and be reported as such */
+                luaL_argerror(L, idx,
+                              lua_pushfstring(L, "%s[%d][%d]: %f is outside float32's range (|x| <= 3.4e38)", what,
+                                              (int)r, (int)c, v));
             m[(r - 1) * C + (c - 1)] = (float)v;
             lua_pop(L, 1);
         }

@@ -90,6 +90,7 @@ T.errors("err-2.3", function() q:fake({{1, 0 / 0}, {1, 2}}, 4) end, "row 0 of %(
 T.errors("err-2.4", function() q:fake({{1, 2}, {1}}, 4) end, "rows%[2%]: 1 numbers, expected 2")
 T.errors("err-2.5", function() q:fake({{1, "a"}}, 4) end, "rows%[1%]%[2%]: expected a number")
 T.errors("err-2.6", function() q:fake({{1}}, 4.5) end, "number has no integer representation")
+T.errors("err-2.7", function() q:fake({{1, 1e39}}, 4) end, "rows%[1%]%[2%]: .* is outside float32's range")
 do
   local ok, msg = qr.load_plugin("no/such/plugin.so")
   T.eq("err-3.1", ok, nil)
