@@ -465,6 +465,11 @@ static int model_precision(lua_State *L) {
         lua_pushstring(L, "precision");
         lua_call(L, 1, 1);
         lua_getfield(L, -1, "config");
+        if (!lua_isfunction(L, -1) || (lua_getfield(L, -2, "assign_adapters"), !lua_isfunction(L, -1)))
+            return luaL_error(L, "precision: require(\"precision\") did not return qrun's precision library "
+                                 "(recipes/lib/precision.lua): a precision.lua earlier on package.path (beside "
+                                 "the recipe?) hides it");
+        lua_pop(L, 1);
         lua_pushvalue(L, 1);
         lua_pushvalue(L, 2);
         lua_call(L, 2, 1);

@@ -168,5 +168,17 @@ err=$(cat "$T/err")
 expect_rc sigint-1.1 1
 expect_in sigint-1.2 "$err" "interrupted"
 
+# ---- a precision.lua beside the recipe hides the library: said so, not misread ----
+mkdir -p "$T/shadow"
+echo 'return {}' >"$T/shadow/precision.lua"
+cat >"$T/shadow/run.lua" <<'LUA'
+local m = qr.model_new{arch = "gpt2", n_layer = 1, n_embd = 32, n_head = 4, n_vocab = 50, n_ctx = 16}
+m:quantize{weight = "minmax", act = "minmax"}
+m:precision("w8a8")
+LUA
+run "$QRUN" "$T/shadow/run.lua"
+expect_rc shadow-1.1 1
+expect_in shadow-1.2 "$err" "did not return qrun's precision library"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
