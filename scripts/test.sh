@@ -13,7 +13,7 @@ status=0
 echo "== Release build: ctest" >&2
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs" >/dev/null
-(cd build && ctest --output-on-failure -j "$jobs") || status=1
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
 
 if [ "${QRUN_SKIP_ASAN:-0}" != 1 ]; then
     echo "== AddressSanitizer + UndefinedBehaviorSanitizer build: ctest" >&2
