@@ -7,55 +7,9 @@
 # quantizer name is refused, named.
 #   usage: bash tests/test_ptq.sh /path/to/qrun     (from the repo root)
 # Ends with "N passed, M failed"; exits non-zero when anything failed.
-set -u
-QRUN=${1:?usage: test_ptq.sh /path/to/qrun}
-case $QRUN in /*) ;; *) QRUN=$PWD/$QRUN ;; esac
-[ -x "$QRUN" ] || { echo "test_ptq.sh: $QRUN is not an executable"; exit 1; }
-[ -f recipes/ptq.lua ] || { echo "test_ptq.sh: run from the repo root"; exit 1; }
+. "$(dirname "$0")/harness.sh" "$@"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/test_ptq.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-ok()   { passed=$((passed + 1)); echo "ok $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
-run() {
-  "$@" >"$T/out" 2>"$T/err" </dev/null
-  rc=$?
-  out=$(cat "$T/out")
-  err=$(cat "$T/err")
-}
-expect_rc() { if [ "$rc" -eq "$2" ]; then ok "$1"; else fail "$1" "exit code $rc, want $2 (stderr: $err)"; fi; }
-expect_fail() { if [ "$rc" -ne 0 ]; then ok "$1"; else fail "$1" "exit code 0, want non-zero (stdout: $out)"; fi; }
-expect_in() {
-  if printf '%s' "$2" | grep -qF -- "$3"; then ok "$1"; else fail "$1" "'$3' not in: $2"; fi
-}
-# jcheck ID FILE LUA-EXPR: the expression must be exactly true; write it as
-# `cond or <value to show when it fails>`. In it, `j` is the decoded JSON
-# and row(config, quantizer) the first matching row of j.results.
-jcheck() {
-  local v
-  v=$(J="$2" E="$3" "$QRUN" -e '
-    local j, e = qr.json.read(qr.getenv("J"))
-    if not j then print("cannot read JSON: " .. tostring(e)) os.exit(0) end
-    local function row(c, q)
-      for _, r in ipairs(type(j.results) == "table" and j.results or {}) do
-        if r.config == c and (q == nil or r.quantizer == q) then return r end
-      end
-      return {}
-    end
-    local function pct(x) return type(x) == "number" and x >= 0 and x <= 100 end
-    local f = assert(load("local j, row, pct = ...; return " .. qr.getenv("E")))
-    local okv, r = pcall(f, j, row, pct)
-    print(okv and r == true and "true" or ("false: " .. tostring(r)))' 2>&1)
-  if [ "$v" = "true" ]; then ok "$1"; else fail "$1" "$3 -> $v"; fi
-}
-
-run "$QRUN" -e 'assert(qr.default_model())'
-if [ "$rc" -ne 0 ]; then
-  fail model-1.0 "the default model is needed (scripts/setup.sh or scripts/fetch_model.sh, or QRUN_MODEL): $err"
-  echo "$passed passed, $failed failed"
-  exit 1
-fi
+need_model
 
 LEAST=(--limit=2 --data=datasets/squad/tiny.json --quantizers=minmax --mixed=)
 
@@ -121,5 +75,4 @@ run "$QRUN" recipes/ptq.lua --limit=1 --data=datasets/squad/tiny.json --quantize
 expect_fail ptq-3.3
 expect_in ptq-3.4 "$err" "nosuchquant"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

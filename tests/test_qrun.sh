@@ -4,31 +4,7 @@
 # arguments and options, SIGINT.
 #   usage: bash tests/test_qrun.sh /path/to/qrun     (from the repo root)
 # Ends with "N passed, M failed"; exits non-zero when anything failed.
-set -u
-QRUN=${1:?usage: test_qrun.sh /path/to/qrun}
-case $QRUN in /*) ;; *) QRUN=$PWD/$QRUN ;; esac
-[ -x "$QRUN" ] || { echo "test_qrun.sh: $QRUN is not an executable"; exit 1; }
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/test_qrun.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-
-ok()   { passed=$((passed + 1)); echo "ok $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
-
-# run ID: runs the rest of the line, capturing $out, $err and $rc
-run() {
-  "$@" >"$T/out" 2>"$T/err" </dev/null
-  rc=$?
-  out=$(cat "$T/out")
-  err=$(cat "$T/err")
-}
-# expect_rc ID WANT
-expect_rc() { if [ "$rc" -eq "$2" ]; then ok "$1"; else fail "$1" "exit code $rc, want $2 (stderr: $err)"; fi; }
-# expect_in ID HAYSTACK NEEDLE (fixed string)
-expect_in() {
-  if printf '%s' "$2" | grep -qF -- "$3"; then ok "$1"; else fail "$1" "'$3' not in: $2"; fi
-}
+. "$(dirname "$0")/harness.sh" "$@"
 
 # ---- errors: exit 1 with FILE:LINE: on stderr ----
 printf 'local t = nil\nprint(t.field)\n' >"$T/rterr.lua"
@@ -180,5 +156,4 @@ run "$QRUN" "$T/shadow/run.lua"
 expect_rc shadow-1.1 1
 expect_in shadow-1.2 "$err" "did not return qrun's precision library"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

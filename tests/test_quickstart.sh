@@ -6,40 +6,7 @@
 # non-zero naming what was wrong. Independent of the prompt format.
 #   usage: bash tests/test_quickstart.sh /path/to/qrun     (from the repo root)
 # Ends with "N passed, M failed"; exits non-zero when anything failed.
-set -u
-QRUN=${1:?usage: test_quickstart.sh /path/to/qrun}
-case $QRUN in /*) ;; *) QRUN=$PWD/$QRUN ;; esac
-[ -x "$QRUN" ] || { echo "test_quickstart.sh: $QRUN is not an executable"; exit 1; }
-[ -f recipes/quickstart.lua ] || { echo "test_quickstart.sh: run from the repo root"; exit 1; }
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/test_quickstart.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-ok()   { passed=$((passed + 1)); echo "ok $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
-run() {
-  "$@" >"$T/out" 2>"$T/err" </dev/null
-  rc=$?
-  out=$(cat "$T/out")
-  err=$(cat "$T/err")
-}
-expect_rc() { if [ "$rc" -eq "$2" ]; then ok "$1"; else fail "$1" "exit code $rc, want $2 (stderr: $err)"; fi; }
-expect_fail() { if [ "$rc" -ne 0 ]; then ok "$1"; else fail "$1" "exit code 0, want non-zero (stdout: $out)"; fi; }
-expect_in() {
-  if printf '%s' "$2" | grep -qF -- "$3"; then ok "$1"; else fail "$1" "'$3' not in: $2"; fi
-}
-# jcheck ID FILE LUA-EXPR: the expression, over the decoded JSON `j`, must be
-# exactly true; write it as `cond or <value to show when it fails>`.
-jcheck() {
-  local v
-  v=$(J="$2" E="$3" "$QRUN" -e '
-    local j, e = qr.json.read(qr.getenv("J"))
-    if not j then print("cannot read JSON: " .. tostring(e)) os.exit(0) end
-    local f = assert(load("local j = ...; return " .. qr.getenv("E")))
-    local okv, r = pcall(f, j)
-    print(okv and r == true and "true" or ("false: " .. tostring(r)))' 2>&1)
-  if [ "$v" = "true" ]; then ok "$1"; else fail "$1" "$3 -> $v"; fi
-}
+. "$(dirname "$0")/harness.sh" "$@"
 
 DATA=datasets/squad/tiny.json
 MODEL_OK=1
@@ -100,5 +67,4 @@ expect_in qs-2.10 "$err" "--limit"
 expect_in qs-2.11 "$err" "abc"
 [ ! -e "$T/bad3.json" ] && ok qs-2.12 || fail qs-2.12 "--out written by a failed run"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
