@@ -146,7 +146,10 @@ typedef struct qr_attack_ops {
     /* Perturb text (UTF-8) with at most `budget` edits (the attack's unit:
      * words or characters, documented), querying the victim through
      * query(ctx, candidate) -> score, higher = better for the victim (e.g.
-     * F1 of its answer). *out is a malloc'd string the host frees. */
+     * F1 of its answer). *out is a malloc'd string the host frees. query
+     * may return -HUGE_VAL: the victim can no longer be asked (from Lua:
+     * its scoring function raised an error); the attack should stop and
+     * return what it has (typo does: no candidate scores below it). */
     int (*perturb)(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
                    int budget, uint64_t seed, char **out);
 } qr_attack_ops;
