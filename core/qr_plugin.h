@@ -149,7 +149,7 @@ typedef struct qr_attack_ops {
      * F1 of its answer). *out is a malloc'd string the host frees. query
      * may return -HUGE_VAL: the victim can no longer be asked (from Lua:
      * its scoring function raised an error); the attack should stop and
-     * return what it has (typo does: no candidate scores below it). */
+     * return what it has (typo stops: its score is no longer > 0). */
     int (*perturb)(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
                    int budget, uint64_t seed, char **out);
 } qr_attack_ops;
