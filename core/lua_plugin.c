@@ -27,13 +27,10 @@
 #define QUANTIZER_MT "qr.Quantizer"
 #define ATTACK_MT "qr.Attack"
 
+/* A qr.Quantizer or a qr.Attack: the instance, NULL once closed. */
 typedef struct {
-    qr_quantizer *q; /* NULL once closed */
-} lua_quantizer;
-
-typedef struct {
-    qr_instance *a; /* an attack instance; NULL once closed */
-} lua_attack;
+    qr_instance *p;
+} lua_instance;
 
 /* qr.plugins() -> {{kind=, name=, description=, plugin=, version=, file=}, ...},
  *                 {{file=, error=}, ...} (the files that failed to load) */
@@ -152,9 +149,9 @@ static int l_quantizer(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     int n_kv;
     const char **kv = opts_to_kv(L, 2, &n_kv);
-    lua_quantizer *u = qr_lua_newudata(L, sizeof *u, QUANTIZER_MT, 0);
-    u->q = qr_quantizer_new(name, kv, n_kv);
-    if (!u->q) return qr_lua_raise(L);
+    lua_instance *u = qr_lua_newudata(L, sizeof *u, QUANTIZER_MT, 0);
+    u->p = qr_quantizer_new(name, kv, n_kv);
+    if (!u->p) return qr_lua_raise(L);
     return 1;
 }
 
@@ -218,12 +215,12 @@ static void push_matrix(lua_State *L, const float *m, int64_t rows, int64_t cols
 
 /* q:fake(rows, bits) -> rows, scales */
 static int q_fake(lua_State *L) {
-    lua_quantizer *u = qr_lua_checkopen(L, 1, QUANTIZER_MT);
+    lua_instance *u = qr_lua_checkopen(L, 1, QUANTIZER_MT);
     int64_t rows, cols;
     float *x = check_matrix(L, 2, "rows", &rows, &cols);
     int bits = qr_lua_checkint(L, 3);
     float *scales = lua_newuserdatauv(L, (size_t)(rows > 0 ? rows : 1) * sizeof *scales, 0);
-    if (qr_quantizer_fake(u->q, x, x, rows, cols, bits, scales) != QR_OK) return qr_lua_raise(L);
+    if (qr_quantizer_fake(u->p, x, x, rows, cols, bits, scales) != QR_OK) return qr_lua_raise(L);
     push_matrix(L, x, rows, cols);
     lua_createtable(L, (int)rows, 0);
     for (int64_t r = 0; r < rows; r++) {
@@ -235,43 +232,53 @@ static int q_fake(lua_State *L) {
 
 /* q:backward(rows, douts, bits) -> dx (= douts · d fake/dx, same shape) */
 static int q_backward(lua_State *L) {
-    lua_quantizer *u = qr_lua_checkopen(L, 1, QUANTIZER_MT);
+    lua_instance *u = qr_lua_checkopen(L, 1, QUANTIZER_MT);
     int64_t rows, cols, grows, gcols;
     float *x = check_matrix(L, 2, "rows", &rows, &cols);
     float *g = check_matrix(L, 3, "douts", &grows, &gcols);
     int bits = qr_lua_checkint(L, 4);
     if (grows != rows || gcols != cols)
         return luaL_error(L, "quantizer '%s': backward: douts is (%d, %d), rows is (%d, %d)",
-                          qr_instance_name(u->q), (int)grows, (int)gcols, (int)rows, (int)cols);
+                          qr_instance_name(u->p), (int)grows, (int)gcols, (int)rows, (int)cols);
     if (bits != 32 && (bits < 2 || bits > 16))
         return luaL_error(L, "quantizer '%s': bits %d: expected 2..16, or 32 for no quantization",
-                          qr_instance_name(u->q), bits);
+                          qr_instance_name(u->p), bits);
     float *dx = lua_newuserdatauv(L, (size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof *dx, 0);
     memset(dx, 0, (size_t)(rows * cols) * sizeof *dx);
-    qr_quantizer_backward(u->q, dx, g, x, rows, cols, bits);
+    qr_quantizer_backward(u->p, dx, g, x, rows, cols, bits);
     push_matrix(L, dx, rows, cols);
     return 1;
 }
 
-static int q_name(lua_State *L) {
-    lua_quantizer *u = qr_lua_checkopen(L, 1, QUANTIZER_MT);
-    lua_pushstring(L, qr_instance_name(u->q));
+/* The methods both kinds share; the userdata is either metatable's. */
+static lua_instance *check_instance(lua_State *L, const char **mt) {
+    *mt = luaL_testudata(L, 1, QUANTIZER_MT) ? QUANTIZER_MT : ATTACK_MT;
+    return luaL_checkudata(L, 1, *mt);
+}
+
+static int inst_name(lua_State *L) {
+    const char *mt;
+    check_instance(L, &mt);
+    lua_instance *u = qr_lua_checkopen(L, 1, mt);
+    lua_pushstring(L, qr_instance_name(u->p));
     return 1;
 }
 
-static int q_gc(lua_State *L) {
-    lua_quantizer *u = luaL_checkudata(L, 1, QUANTIZER_MT);
-    qr_quantizer_free(u->q);
-    u->q = NULL;
+static int inst_gc(lua_State *L) {
+    const char *mt;
+    lua_instance *u = check_instance(L, &mt);
+    qr_instance_free(u->p); /* drops this reference: a model using it keeps its own */
+    u->p = NULL;
     return 0;
 }
 
-static int q_tostring(lua_State *L) {
-    lua_quantizer *u = luaL_checkudata(L, 1, QUANTIZER_MT);
-    if (u->q)
-        lua_pushfstring(L, QUANTIZER_MT ": %s", qr_instance_name(u->q));
+static int inst_tostring(lua_State *L) {
+    const char *mt;
+    lua_instance *u = check_instance(L, &mt);
+    if (u->p)
+        lua_pushfstring(L, "%s: %s", mt, qr_instance_name(u->p));
     else
-        lua_pushliteral(L, QUANTIZER_MT " (closed)");
+        lua_pushfstring(L, "%s (closed)", mt);
     return 1;
 }
 
@@ -282,9 +289,9 @@ static int l_attack(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     int n_kv;
     const char **kv = opts_to_kv(L, 2, &n_kv);
-    lua_attack *u = qr_lua_newudata(L, sizeof *u, ATTACK_MT, 0);
-    u->a = qr_instance_new(QR_KIND_ATTACK, name, kv, n_kv);
-    if (!u->a) return qr_lua_raise(L);
+    lua_instance *u = qr_lua_newudata(L, sizeof *u, ATTACK_MT, 0);
+    u->p = qr_instance_new(QR_KIND_ATTACK, name, kv, n_kv);
+    if (!u->p) return qr_lua_raise(L);
     return 1;
 }
 
@@ -338,7 +345,7 @@ static double query_trampoline(void *ctx, const char *candidate) {
  * query_fn(candidate) -> number, higher = better for the victim; an error
  * in it ends the attack and is raised again here, unchanged. */
 static int a_perturb(lua_State *L) {
-    lua_attack *u = qr_lua_checkopen(L, 1, ATTACK_MT);
+    lua_instance *u = qr_lua_checkopen(L, 1, ATTACK_MT);
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
     if (strlen(text) != len) return luaL_argerror(L, 2, "text contains a NUL byte");
@@ -349,10 +356,10 @@ static int a_perturb(lua_State *L) {
     lua_pushnil(L); /* 6: the query function's error, if any */
     luaL_checkstack(L, 8, "perturb");
     char who[128];
-    snprintf(who, sizeof who, "attack '%s'", qr_instance_name(u->a));
+    snprintf(who, sizeof who, "attack '%s'", qr_instance_name(u->p));
     query_ctx c = {.L = L, .fn = 3, .err = 6, .who = who};
     /* query_fn may close this object: the instance stays until perturb is done */
-    qr_instance *a = qr_instance_retain(u->a);
+    qr_instance *a = qr_instance_retain(u->p);
     const qr_attack_ops *ops = qr_instance_ops(a);
     char *out = NULL;
     int rc = ops->perturb(qr_instance_self(a), text, query_trampoline, &c, budget, seed, &out);
@@ -372,37 +379,15 @@ static int a_perturb(lua_State *L) {
     return 1;
 }
 
-static int a_name(lua_State *L) {
-    lua_attack *u = qr_lua_checkopen(L, 1, ATTACK_MT);
-    lua_pushstring(L, qr_instance_name(u->a));
-    return 1;
-}
-
-static int a_gc(lua_State *L) {
-    lua_attack *u = luaL_checkudata(L, 1, ATTACK_MT);
-    qr_instance_free(u->a);
-    u->a = NULL;
-    return 0;
-}
-
-static int a_tostring(lua_State *L) {
-    lua_attack *u = luaL_checkudata(L, 1, ATTACK_MT);
-    if (u->a)
-        lua_pushfstring(L, ATTACK_MT ": %s", qr_instance_name(u->a));
-    else
-        lua_pushliteral(L, ATTACK_MT " (closed)");
-    return 1;
-}
-
 static const luaL_Reg attack_methods[] = {
-    {"perturb", a_perturb}, {"name", a_name}, {"close", a_gc}, {NULL, NULL}};
+    {"perturb", a_perturb}, {"name", inst_name}, {"close", inst_gc}, {NULL, NULL}};
 
-static const luaL_Reg attack_meta[] = {{"__gc", a_gc}, {"__tostring", a_tostring}, {NULL, NULL}};
+static const luaL_Reg attack_meta[] = {{"__gc", inst_gc}, {"__tostring", inst_tostring}, {NULL, NULL}};
 
 static const luaL_Reg quantizer_methods[] = {
-    {"fake", q_fake}, {"backward", q_backward}, {"name", q_name}, {"close", q_gc}, {NULL, NULL}};
+    {"fake", q_fake}, {"backward", q_backward}, {"name", inst_name}, {"close", inst_gc}, {NULL, NULL}};
 
-static const luaL_Reg quantizer_meta[] = {{"__gc", q_gc}, {"__tostring", q_tostring}, {NULL, NULL}};
+static const luaL_Reg quantizer_meta[] = {{"__gc", inst_gc}, {"__tostring", inst_tostring}, {NULL, NULL}};
 
 static const luaL_Reg plugin_funcs[] = {{"plugins", l_plugins},
                                         {"load_plugin", l_load_plugin},

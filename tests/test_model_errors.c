@@ -75,6 +75,16 @@ static void fresh_dir(char *dir, size_t n, const char *name) {
     }
 }
 
+/* A good model directory `name` whose config.json is replaced by text:
+ * loading it must fail with a message containing n1 (and n2). */
+static void bad_config(const char *name, const char *text, const char *id, const char *n1, const char *n2) {
+    char dir[512], p[600];
+    fresh_dir(dir, sizeof dir, name);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    write_text(p, text);
+    expect_fail(id, dir, n1, n2);
+}
+
 int main(void) {
     if (!mkdtemp(root)) return 1;
     char dir[512], p[600];
@@ -90,31 +100,18 @@ int main(void) {
     unlink(p);
     expect_fail("err-1.2 missing config.json", dir, "config.json", NULL);
 
-    fresh_dir(dir, sizeof dir, "badjson");
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    write_text(p, "{\"model_type\": \"gpt2\", \"n_layer\": ");
-    expect_fail("err-1.3 truncated config.json", dir, "config.json", "JSON");
-
-    fresh_dir(dir, sizeof dir, "badtype");
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    write_text(p, "{\"model_type\": \"bert\"}");
-    expect_fail("err-1.4 wrong model_type", dir, "config.json", "bert");
-
-    fresh_dir(dir, sizeof dir, "badfield");
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    write_text(p, "{\"model_type\": \"gpt2\", \"n_layer\": \"two\", \"n_embd\": 32, \"n_head\": 4, \"vocab_size\": 50257}");
-    expect_fail("err-1.5 field of the wrong type", dir, "config.json", "n_layer");
-
-    fresh_dir(dir, sizeof dir, "hugefield");
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    write_text(p, "{\"model_type\": \"gpt2\", \"n_layer\": 1000000000, \"n_embd\": 32, \"n_head\": 4, \"vocab_size\": 50257}");
-    expect_fail("err-1.6 a size out of range", dir, "config.json", "n_layer");
-
-    fresh_dir(dir, sizeof dir, "bigger");
-    snprintf(p, sizeof p, "%s/config.json", dir);
-    write_text(p, "{\"model_type\": \"gpt2\", \"n_layer\": 4096, \"n_embd\": 16384, \"n_head\": 4, "
-                  "\"vocab_size\": 50257}");
-    expect_fail("err-1.7 config.json needs more weights than the file holds", dir, "needs", "hold only");
+    bad_config("badjson", "{\"model_type\": \"gpt2\", \"n_layer\": ", "err-1.3 truncated config.json", "config.json",
+               "JSON");
+    bad_config("badtype", "{\"model_type\": \"bert\"}", "err-1.4 wrong model_type", "config.json", "bert");
+    bad_config("badfield",
+               "{\"model_type\": \"gpt2\", \"n_layer\": \"two\", \"n_embd\": 32, \"n_head\": 4, \"vocab_size\": 50257}",
+               "err-1.5 field of the wrong type", "config.json", "n_layer");
+    bad_config("hugefield",
+               "{\"model_type\": \"gpt2\", \"n_layer\": 1000000000, \"n_embd\": 32, \"n_head\": 4, \"vocab_size\": 50257}",
+               "err-1.6 a size out of range", "config.json", "n_layer");
+    bad_config("bigger",
+               "{\"model_type\": \"gpt2\", \"n_layer\": 4096, \"n_embd\": 16384, \"n_head\": 4, \"vocab_size\": 50257}",
+               "err-1.7 config.json needs more weights than the file holds", "needs", "hold only");
 
     fresh_dir(dir, sizeof dir, "trunc");
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
