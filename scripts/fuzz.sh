@@ -34,11 +34,11 @@ for t in "${targets[@]}"; do
     bin=$out/fuzz_$t
     echo "== building $bin"
     # shellcheck disable=SC2046
-    srcs=(core/qr.c core/gguf.c core/safetensors.c core/squad.c core/tokenizer.c)
+    srcs=(core/qr.c core/io/gguf.c core/io/safetensors.c core/text/squad.c core/text/tokenizer.c)
     libs=()
     if [ "$t" = model ]; then # the model and everything it links (no Lua)
-        srcs=(core/qr.c core/gguf.c core/safetensors.c core/tokenizer.c core/model.c core/model_load.c core/ops.c
-              core/linear.c core/lora.c core/plugin.c core/generate.c)
+        srcs=(core/qr.c core/io/gguf.c core/io/safetensors.c core/text/tokenizer.c core/model/model.c core/io/model_load.c core/ops/ops.c
+              core/model/linear.c core/model/lora.c core/io/adapters.c core/plugin.c core/model/generate.c)
         libs=(-fopenmp -lopenblas -ldl -I/usr/include/x86_64-linux-gnu/openblas-openmp
               -L/usr/lib/x86_64-linux-gnu/openblas-openmp)
     fi

@@ -1,12 +1,12 @@
 /* bench_ops.c - micro-benchmarks of the ops kernels at GPT-2 124M training
  * shapes (batch 4 x 256 tokens). Not a test (CMake registers test_*.c only).
  * Build and run by hand, e.g.:
- *   gcc -std=gnu11 -O2 -march=native -fopenmp -Icore core/qr.c core/ops.c core/optim.c \
+ *   gcc -std=gnu11 -O2 -march=native -fopenmp -Icore core/qr.c core/ops/ops.c core/train/optim.c \
  *       tests/bench_ops.c $(pkg-config --cflags --libs openblas) -lm -o /tmp/bench_ops
  *   OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 /tmp/bench_ops
  * Each figure is the best of several repetitions (the machine may be shared). */
-#include "ops.h"
-#include "optim.h"
+#include "ops/ops.h"
+#include "train/optim.h"
 #include "qr.h"
 
 #include <cblas.h>

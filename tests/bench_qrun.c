@@ -36,9 +36,9 @@
  *                                median of 5 after 1 warm-up; the ratio is
  *                                the saving. */
 #define _POSIX_C_SOURCE 200809L
-#include "model.h"
-#include "optim.h"
-#include "ops.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "ops/ops.h"
 #include "plugin.h"
 
 #include <cblas.h>

@@ -41,7 +41,7 @@
 #include <sys/stat.h>
 
 #include "qr.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 #ifndef QR_SOURCE_DIR
 #define QR_SOURCE_DIR "."

@@ -14,7 +14,7 @@
 #include "gpt2_random.h"
 #include "harness.h"
 #include "qr.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 #define FIXTURE "tests/fixtures/gpt2_random_logits.safetensors"
 

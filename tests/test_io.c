@@ -15,10 +15,10 @@
  *    tests/fixtures/io_smollm2_ref.json (tolerance 0, max diff printed).
  */
 #define _GNU_SOURCE
-#include "gguf.h"
+#include "io/gguf.h"
 #include "harness.h"
 #include "qr.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

@@ -26,8 +26,8 @@
  *           a trainable W after an AdamW step without any call */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
-#include "model.h"
-#include "optim.h"
+#include "model/model.h"
+#include "train/optim.h"
 #include "plugin.h"
 
 #include <math.h>

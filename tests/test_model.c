@@ -10,12 +10,12 @@
  *            (loss < 0.05)
  * The fixtures were made by scripts/ref/make_model_fixtures.py. */
 #define _POSIX_C_SOURCE 200809L
-#include "generate.h"
+#include "model/generate.h"
 #include "gpt2_random.h"
 #include "harness.h"
-#include "model.h"
-#include "optim.h"
-#include "safetensors.h"
+#include "model/model.h"
+#include "train/optim.h"
+#include "io/safetensors.h"
 
 #include <cJSON.h>
 #include <math.h>

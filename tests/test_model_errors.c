@@ -13,8 +13,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "gpt2_random.h"
 #include "harness.h"
-#include "model.h"
-#include "safetensors.h"
+#include "model/model.h"
+#include "io/safetensors.h"
 
 #include <stdint.h>
 #include <stdio.h>

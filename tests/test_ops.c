@@ -8,8 +8,8 @@
  *   F32_TOL 2e-5  float kernel vs double kernel, outputs and gradients
  * Every comparison prints its max difference. */
 #include "harness.h"
-#include "ops.h"
-#include "optim.h"
+#include "ops/ops.h"
+#include "train/optim.h"
 
 #include <math.h>
 #include <omp.h>

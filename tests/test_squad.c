@@ -4,7 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 #include "qr.h"
-#include "squad.h"
+#include "text/squad.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

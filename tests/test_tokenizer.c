@@ -11,10 +11,10 @@
  *  - Encode throughput on the dev-sample contexts is printed.
  * Exact comparisons: the tolerance is zero. */
 #define _POSIX_C_SOURCE 200809L
-#include "gguf.h"
+#include "io/gguf.h"
 #include "harness.h"
 #include "qr.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* test_trainer.c - the switchable-precision trainer (core/trainer.c) on a
+/* test_trainer.c - the switchable-precision trainer (core/train/trainer.c) on a
  * tiny random GPT-2 (2 layers, 32 wide, vocab 97) with random token data:
  *   train-1  resume is bit-identical: N steps uninterrupted give adapters
  *            A; k steps with a checkpoint every step, then a fresh model
@@ -24,9 +24,9 @@
  *            refused naming what is wrong */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
-#include "model.h"
+#include "model/model.h"
 #include "plugin.h"
-#include "trainer.h"
+#include "train/trainer.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  *   its size matches n_elems and the type's block size; names are unique
  *   (find_tensor/find_key return the same entry); F32 tensors read back
  *   bit-equal to their bytes; string array lengths add up inside the buffer. */
-#include "gguf.h"
+#include "io/gguf.h"
 #include "qr.h"
 
 #include <stdint.h>

@@ -14,9 +14,9 @@
  *   encodes a string to ids inside it and decodes them back; a small one
  *   runs a forward pass over them. */
 #define _GNU_SOURCE
-#include "model.h"
+#include "model/model.h"
 #include "qr.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
  *   nbytes = n_elems x dtype size; names unique; F32 reads are bit-equal to
  *   the bytes, other float dtypes convert, non-float dtypes are refused. */
 #include "qr.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -23,7 +23,7 @@
  *     score over answers is the max of the pairwise scores.
  *   bootstrap: lo <= hi, both inside [min, max] of the values. */
 #include "qr.h"
-#include "squad.h"
+#include "text/squad.h"
 
 #include <math.h>
 #include <stdint.h>

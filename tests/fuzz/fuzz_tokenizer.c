@@ -8,7 +8,7 @@
  * and checked to round-trip (GPT-2 has a token for every byte).
  * Run through scripts/fuzz.sh (from the repository root). */
 #define _POSIX_C_SOURCE 200809L
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

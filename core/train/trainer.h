@@ -39,7 +39,7 @@
 #ifndef QR_TRAINER_H
 #define QR_TRAINER_H
 
-#include "model.h"
+#include "model/model.h"
 #include "qr.h"
 
 #define QR_TRAIN_MAX_CONFIGS 32

@@ -1,6 +1,6 @@
 /* linear.c - the quantized linear layer with a LoRA bank (see linear.h). */
 #include "linear.h"
-#include "ops.h"
+#include "ops/ops.h"
 #include "plugin.h"
 
 #include <cblas.h>

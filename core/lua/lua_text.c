@@ -7,8 +7,8 @@
 #include "lua_qr.h"
 
 #include "qr.h"
-#include "squad.h"
-#include "tokenizer.h"
+#include "text/squad.h"
+#include "text/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * inference with a KV cache. Loading from files lives in model_load.c. */
 #include "model.h"
 #include "model_internal.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -1,8 +1,7 @@
 /* lora.c - quantizers, the LoRA bank and precision configurations of a
- * model (see model.h), and adapters as safetensors. */
+ * model (see model.h). The adapter files are io/adapters.c. */
 #include "model.h"
 #include "model_internal.h"
-#include "safetensors.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,8 +32,8 @@ static uint64_t splitmix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-/* Point each linear's bank at its slice of the buffers. */
-static void wire_lora(qr_model *m) {
+/* Point each linear's bank at its slice of the buffers (model_internal.h). */
+void qr_model_lora_wire(qr_model *m) {
     float *p = m->lora_mem, *g = m->lora_grad_mem;
     int r = m->lora_rank;
     for (int i = 0; i < n_lin(m); i++) {
@@ -75,7 +74,7 @@ int qr_model_lora_init(qr_model *m, int n_slots, int rank, float alpha, uint64_t
     m->lora_mem = qr_xcalloc((size_t)n, sizeof(float));
     m->lora_slots = qr_xcalloc((size_t)n_lin(m) * n_slots, sizeof(qr_lora));
     if (had_grads) m->lora_grad_mem = qr_xcalloc((size_t)n, sizeof(float));
-    wire_lora(m);
+    qr_model_lora_wire(m);
     uint64_t s = seed;
     for (int i = 0; i < n_lin(m); i++) {
         qr_linear *l = &m->lins[i];
@@ -103,7 +102,7 @@ void qr_model_lora_trainable(qr_model *m, int on) {
         free(m->lora_grad_mem);
         m->lora_grad_mem = NULL;
     }
-    wire_lora(m);
+    qr_model_lora_wire(m);
 }
 
 float *qr_model_lora_params(qr_model *m, int64_t *n) {
@@ -148,119 +147,4 @@ int qr_model_set_precision(qr_model *m, const qr_layer_prec *p, int n) {
         m->lins[i].active = p[i].adapter;
     }
     return QR_OK;
-}
-
-int qr_model_lora_save(qr_model *m, const char *path) {
-    if (!m->lora_mem) return qr_err_set("%s: the model has no LoRA adapters to save", path);
-    int nl = n_lin(m), S = m->lora_n_slots, r = m->lora_rank;
-    int nt = nl * S * 2;
-    qr_st_out *t = qr_xcalloc((size_t)nt, sizeof *t);
-    char (*names)[112] = qr_xcalloc((size_t)nt, sizeof *names);
-    int k = 0;
-    for (int i = 0; i < nl; i++) {
-        qr_linear *l = &m->lins[i];
-        for (int s = 0; s < S; s++) {
-            snprintf(names[k], sizeof names[k], "%s.lora.%d.A", l->name, s);
-            t[k] = (qr_st_out){names[k], l->lora[s].A, 2, {r, l->in}};
-            k++;
-            snprintf(names[k], sizeof names[k], "%s.lora.%d.B", l->name, s);
-            t[k] = (qr_st_out){names[k], l->lora[s].B, 2, {l->out, r}};
-            k++;
-        }
-    }
-    char rank[32], alpha[32], slots[32];
-    snprintf(rank, sizeof rank, "%d", r);
-    snprintf(alpha, sizeof alpha, "%.9g", (double)m->lora_alpha);
-    snprintf(slots, sizeof slots, "%d", S);
-    const char *meta[] = {"format", "qrun-lora", "rank", rank, "alpha", alpha, "slots", slots,
-                          "arch", qr_model_arch_name(m), NULL};
-    int rc = qr_st_write(path, t, nt, meta);
-    free(t);
-    free(names);
-    return rc;
-}
-
-static int meta_int(const qr_st_file *f, const char *path, const char *key, int *out) {
-    const char *v = qr_st_metadata(f, key);
-    char *end;
-    if (!v) return qr_err_set("%s: metadata '%s' missing (not a qrun adapter file?)", path, key);
-    long x = strtol(v, &end, 10);
-    if (*end || x <= 0 || x > 1 << 20) return qr_err_set("%s: metadata '%s' = \"%s\": expected a positive integer", path, key, v);
-    *out = (int)x;
-    return QR_OK;
-}
-
-int qr_model_lora_load(qr_model *m, const char *path) {
-    qr_st_file *f = qr_st_open(path);
-    if (!f) return QR_ERR;
-    int rc = QR_ERR, rank, slots;
-    if (meta_int(f, path, "rank", &rank) || meta_int(f, path, "slots", &slots)) goto done;
-    const char *av = qr_st_metadata(f, "alpha");
-    double alpha = av ? strtod(av, NULL) : 0;
-    if (!(alpha > 0)) {
-        qr_err_set("%s: metadata 'alpha' missing or not positive", path);
-        goto done;
-    }
-    const char *arch = qr_st_metadata(f, "arch");
-    if (arch && strcmp(arch, qr_model_arch_name(m)) != 0) {
-        qr_err_set("%s: adapters for a %s model, this model is %s", path, arch, qr_model_arch_name(m));
-        goto done;
-    }
-    if (!m->lora_mem) {
-        if (qr_model_lora_init(m, slots, rank, (float)alpha, 0)) goto done;
-    } else if (m->lora_rank != rank || m->lora_n_slots != slots) {
-        qr_err_set("%s: rank %d with %d slots, the model's bank has rank %d with %d slots", path, rank, slots,
-                   m->lora_rank, m->lora_n_slots);
-        goto done;
-    }
-    int expect = n_lin(m) * slots * 2;
-    if (qr_st_count(f) != expect) {
-        qr_err_set("%s: %d tensors, expected %d (%d linear layers x %d slots x A,B)", path, qr_st_count(f), expect,
-                   n_lin(m), slots);
-        goto done;
-    }
-    /* read into a copy first: a bad tensor must not leave half-loaded adapters */
-    float *tmp = qr_xmalloc((size_t)m->lora_n * sizeof(float));
-    float *p = tmp;
-    char name[112];
-    for (int i = 0; i < n_lin(m); i++) {
-        qr_linear *l = &m->lins[i];
-        for (int s = 0; s < slots; s++) {
-            for (int ab = 0; ab < 2; ab++) {
-                int64_t d0 = ab ? l->out : rank, d1 = ab ? rank : l->in;
-                snprintf(name, sizeof name, "%s.lora.%d.%c", l->name, s, ab ? 'B' : 'A');
-                const qr_st_tensor *t = qr_st_find(f, name);
-                if (!t) {
-                    qr_err_set("%s: tensor '%s' missing", path, name);
-                    free(tmp);
-                    goto done;
-                }
-                if (t->n_dims != 2 || t->shape[0] != d0 || t->shape[1] != d1) {
-                    qr_err_set("%s: tensor '%s': expected shape [%lld, %lld]", path, name, (long long)d0,
-                               (long long)d1);
-                    free(tmp);
-                    goto done;
-                }
-                if (qr_st_read_f32(f, t, p, d0 * d1)) {
-                    free(tmp);
-                    goto done;
-                }
-                for (int64_t j = 0; j < d0 * d1; j++)
-                    if (!isfinite(p[j])) {
-                        qr_err_set("%s: tensor '%s' holds a non-finite value at %lld", path, name, (long long)j);
-                        free(tmp);
-                        goto done;
-                    }
-                p += d0 * d1;
-            }
-        }
-    }
-    memcpy(m->lora_mem, tmp, (size_t)m->lora_n * sizeof(float));
-    free(tmp);
-    m->lora_alpha = (float)alpha;
-    wire_lora(m);
-    rc = QR_OK;
-done:
-    qr_st_close(f);
-    return rc;
 }

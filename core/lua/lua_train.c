@@ -22,8 +22,8 @@
  * error; a refused checkpoint or a NaN loss raise the trainer's message. */
 #define _POSIX_C_SOURCE 200809L
 #include "lua_qr.h"
-#include "model.h"
-#include "trainer.h"
+#include "model/model.h"
+#include "train/trainer.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -6,9 +6,9 @@
  *   model:info(), model:linears(), model:logits(ids), model:loss(ids)
  */
 #define _POSIX_C_SOURCE 200809L
-#include "generate.h"
+#include "model/generate.h"
 #include "lua_qr.h"
-#include "model.h"
+#include "model/model.h"
 #include "plugin.h"
 
 #include <stdlib.h>

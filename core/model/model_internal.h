@@ -77,4 +77,8 @@ struct qr_model {
  * refused before anything is allocated. */
 int qr_model_alloc(qr_model *m, int64_t file_elems);
 
+/* Point every linear layer's adapters at their slices of lora_mem and
+ * lora_grad_mem, with scale lora_alpha / lora_rank (lora.c). */
+void qr_model_lora_wire(qr_model *m);
+
 #endif

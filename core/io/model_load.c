@@ -6,10 +6,10 @@
  *     here to Hugging Face's rotate-half layout. */
 #define _POSIX_C_SOURCE 200809L
 #include "gguf.h"
-#include "model.h"
-#include "model_internal.h"
+#include "model/model.h"
+#include "model/model_internal.h"
 #include "safetensors.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <cJSON.h>
 #include <errno.h>

@@ -11,7 +11,7 @@
 
 #include "linear.h"
 #include "qr.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 typedef enum { QR_ARCH_GPT2 = 1, QR_ARCH_LLAMA = 2 } qr_arch;
 

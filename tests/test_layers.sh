@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# test_layers.sh - the include rule (scripts/check_layers.sh,
+# docs/ARCHITECTURE.md): the tree obeys it, and the check does catch a
+# lower layer including a higher one and a plugin including the engine.
+. "$(dirname "$0")/harness.sh" "$@"
+
+run bash scripts/check_layers.sh
+expect_rc layers-1.1 0
+echo "$out"
+
+# a small tree with three violations and one legal include
+mkdir -p "$T/tree/core/ops" "$T/tree/core/model" "$T/tree/core/io" "$T/tree/plugins/loss"
+printf '/* base */\n' >"$T/tree/core/qr.h"
+printf '/* abi */\n' >"$T/tree/core/qr_plugin.h"
+printf '#include "qr.h"\n' >"$T/tree/core/model/model.h"
+printf '#include "io/gguf.h"\n' >"$T/tree/core/model/m.c"
+printf '#include "qr.h"\n#include "model/model.h"\n' >"$T/tree/core/ops/ops.c"
+printf '/* io */\n' >"$T/tree/core/io/gguf.h"
+printf '#include "qr_plugin.h"\n#include "qr.h"\n' >"$T/tree/plugins/loss/x.c"
+run bash scripts/check_layers.sh "$T/tree"
+expect_rc layers-2.1 1
+expect_in layers-2.2 "$out" "core/ops/ops.c:2: ops includes core/model/model.h, of layer model"
+expect_in layers-2.3 "$out" "core/model/m.c:1: model includes core/io/gguf.h, of layer io"
+expect_in layers-2.4 "$out" "plugins/loss/x.c:2: a plugin includes core/qr.h"
+if printf '%s' "$out" | grep -q "ops.c:1"; then fail layers-2.5 "a legal include was flagged: $out"; else ok layers-2.5; fi
+
+# a folder of core/ that is not a layer is named
+mkdir -p "$T/tree2/core/extra"
+printf '/* x */\n' >"$T/tree2/core/extra/x.c"
+run bash scripts/check_layers.sh "$T/tree2"
+expect_rc layers-3.1 1
+expect_in layers-3.2 "$out" "core/extra/x.c: a folder of core/ that is not a layer"
+finish
