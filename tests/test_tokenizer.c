@@ -352,6 +352,11 @@ static void check_errors(void) {
     expect_load_error("malformed vocab.json (array)", "[1, 2]", "a b\n", 1, "expected a JSON object {\"token\": id");
     expect_load_error("malformed vocab.json (string id)", "{\"a\": \"zero\"}", "", 1, "entry \"a\": expected an integer");
     expect_load_error("malformed vocab.json (fractional id)", "{\"a\": 1.5}", "", 1, "entry \"a\": expected an integer");
+    /* ids must be dense, 0..n-1: the issue-13 file that asked for 7.2 GB */
+    expect_load_error("vocab.json id beyond its entries", "{\"a\": 900000000, \"b\": 1}", "a b\n", 1,
+                      "entry \"a\": expected an integer token id in [0, 2)");
+    expect_load_error("vocab.json huge id, one entry", "{\"\": 9e7}", "", 1, "in [0, 1)");
+    expect_load_error("vocab.json with a gap", "{\"a\": 0, \"b\": 2}", "", 1, "entry \"b\": expected an integer token id in [0, 2)");
     expect_load_error("malformed vocab.json (duplicate id)", "{\"a\": 0, \"b\": 0}", "", 1, "id 0 is given to both");
     expect_load_error("malformed merge line", bytes, "#version: 0.2\na b\nabc\n", 0, "line 3: merge 'abc'");
     expect_load_error("merge part not in vocab", bytes, "a c\n", 0, "line 1: merge 'a c': right part 'c'");

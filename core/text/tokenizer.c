@@ -223,8 +223,8 @@ static void sort_specials(qr_tokenizer *t) {
     }
 }
 
-/* Shared constructor. tokens[i] may be NULL (an id without a string, from
- * a vocab.json with gaps). mlabel/mline name merges in messages: "vocab.bpe:
+/* Shared constructor. tokens[i] may be NULL (an id without a string: a
+ * GGUF may leave one empty). mlabel/mline name merges in messages: "vocab.bpe:
  * line 7" when mline is given, else "merges[5]". The strings are copied. */
 static qr_tokenizer *build(const char *const *tokens, int n_tokens, const char *const *merges, int n_merges,
                            const int32_t *types, qr_pretok pre, const char *mlabel, const int *mline) {
@@ -360,26 +360,28 @@ qr_tokenizer *qr_tokenizer_from_files(const char *vocab_json, const char *merges
         return NULL;
     }
     free(vtext);
-    /* Ids must be integers in [0, 2^30); the vocabulary size is max id + 1
-     * (gaps are allowed and decode as errors), each id used once. */
-    int n_vocab = 0;
-    for (cJSON *it = root->child; it; it = it->next) {
-        double v = it->valuedouble;
-        if (!cJSON_IsNumber(it) || v < 0 || v >= (double)(1 << 30) || v != (double)(int)v) {
-            const char *what = !cJSON_IsNumber(it)                                 ? "a non-number"
-                               : v > -1e18 && v < 1e18 && v != (double)(long long)v ? "a fraction"
-                                                                                    : "an out-of-range number";
-            qr_err_set("%s: entry \"%s\": expected an integer token id in [0, 2^30), got %s", vocab_json,
-                       it->string ? it->string : "?", what);
-            cJSON_Delete(root);
-            return NULL;
-        }
-        if ((int)v + 1 > n_vocab) n_vocab = (int)v + 1;
-    }
+    /* Hugging Face's vocab.json holds the ids 0 .. n-1 of its n entries,
+     * each once: an id must be an integer below the number of entries, so
+     * the tables sized by the vocabulary are bounded by the file's own
+     * size (an id of 9e8 in a two-entry file is refused, not allocated). */
+    int n_vocab = cJSON_GetArraySize(root);
     if (n_vocab == 0) {
         qr_err_set("%s: expected a non-empty object {\"token\": id, ...}", vocab_json);
         cJSON_Delete(root);
         return NULL;
+    }
+    for (cJSON *it = root->child; it; it = it->next) {
+        double v = it->valuedouble;
+        if (!cJSON_IsNumber(it) || v < 0 || v >= (double)n_vocab || v != (double)(int)v) {
+            const char *what = !cJSON_IsNumber(it)                                 ? "a non-number"
+                               : v > -1e18 && v < 1e18 && v != (double)(long long)v ? "a fraction"
+                                                                                    : "an id out of range";
+            qr_err_set("%s: entry \"%s\": expected an integer token id in [0, %d) (the ids of a vocab.json "
+                       "with %d entries are 0..%d, each once), got %s",
+                       vocab_json, it->string ? it->string : "?", n_vocab, n_vocab, n_vocab - 1, what);
+            cJSON_Delete(root);
+            return NULL;
+        }
     }
     const char **tokens = qr_xcalloc((size_t)n_vocab, sizeof(char *));
     for (cJSON *it = root->child; it; it = it->next) {
