@@ -223,8 +223,8 @@ static void sort_specials(qr_tokenizer *t) {
     }
 }
 
-/* Shared constructor. tokens[i] may be NULL (an id without a string: a
- * GGUF may leave one empty). mlabel/mline name merges in messages: "vocab.bpe:
+/* Shared constructor over n_tokens strings (both callers make sure none is
+ * NULL: the ids of a vocab.json are dense). mlabel/mline name merges in messages: "vocab.bpe:
  * line 7" when mline is given, else "merges[5]". The strings are copied. */
 static qr_tokenizer *build(const char *const *tokens, int n_tokens, const char *const *merges, int n_merges,
                            const int32_t *types, qr_pretok pre, const char *mlabel, const int *mline) {
