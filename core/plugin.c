@@ -118,6 +118,40 @@ static int host_opt_int(const char *const *kv, int n_kv, const char *key, int64_
     return QR_OK;
 }
 
+/* ABI 1.2 */
+static int host_opt_choice(const char *const *kv, int n_kv, const char *key, const char *const *choices, int def,
+                           int *out, const char *who) {
+    const char *v = host_opt(kv, n_kv, key);
+    *out = def;
+    if (!v) return QR_OK;
+    int n = 0;
+    while (choices[n] && strcmp(choices[n], v) != 0)
+        n++;
+    if (choices[n]) {
+        *out = n;
+        return QR_OK;
+    }
+    char list[512] = ""; /* "a", "b" or "c" */
+    size_t len = 0;
+    for (int j = 0; j < n && len < sizeof list; j++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%s\"", j == 0 ? "" : j == n - 1 ? " or " : ", ",
+                                choices[j]);
+    return HOST_ERR("%s: option %s: expected %s, got '%s'", who, key, list, v);
+}
+
+static void *host_state_new(const qr_host *h, size_t size, const char *const *kv, int n_kv,
+                            const char *const *known, const char *who) {
+    if (host_opt_check(kv, n_kv, known, who) != QR_OK) return NULL;
+    if (size < sizeof h) size = sizeof h;
+    void *p = calloc(1, size);
+    if (!p) {
+        HOST_ERR("%s: out of memory", who);
+        return NULL;
+    }
+    memcpy(p, &h, sizeof h); /* the state's first member */
+    return p;
+}
+
 static const qr_host host = {
     .struct_size = sizeof(qr_host),
     .abi_major = QR_PLUGIN_ABI_MAJOR,
@@ -128,6 +162,8 @@ static const qr_host host = {
     .opt_bool = host_opt_bool,
     .opt_double = host_opt_double,
     .opt_int = host_opt_int,
+    .opt_choice = host_opt_choice,
+    .state_new = host_state_new,
 };
 
 /* ------------------------------------------------------------------ */

@@ -9,7 +9,9 @@
  * the symbol and both versions). Entries are enumerated by index until
  * n_entries; optional extras are looked up by name (get_ext). The host hands
  * every create() a qr_host table of services that is only ever appended to,
- * so older plugins keep working.
+ * so older plugins keep working. QR_STATE_NEW (create()'s opening) and
+ * QR_<KIND>_PLUGIN (the ops, entry and descriptor of a one-entry plugin)
+ * write the rest, so that a plugin is its ops (ABI 1.2; docs/PLUGINS.md).
  *
  * Conventions: every row-wise operation quantizes each row of a row-major
  * (rows, cols) matrix on its own: per output channel for a weight stored
@@ -30,9 +32,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define QR_PLUGIN_ABI_MAJOR 1
-#define QR_PLUGIN_ABI_MINOR 1
+#define QR_PLUGIN_ABI_MINOR 2
 #define QR_PLUGIN_SYMBOL "qr_plugin_get_desc"
 
 #define QR_PLUGIN_OK 0
@@ -67,6 +70,18 @@ typedef struct qr_host {
     /* an integer in [lo, hi] */
     int (*opt_int)(const char *const *kv, int n_kv, const char *key, int64_t def, int64_t lo, int64_t hi,
                    int64_t *out, const char *who);
+
+    /* ABI 1.2: the opening of every create() (see QR_STATE_NEW, which a
+     * plugin calls instead of these two directly). */
+    /* one of choices (NULL-terminated): *out = its index; a missing key
+     * gives *out = def; anything else is refused, listing the choices */
+    int (*opt_choice)(const char *const *kv, int n_kv, const char *key, const char *const *choices, int def,
+                      int *out, const char *who);
+    /* opt_check(kv, n_kv, known, who), then a zeroed block of size bytes
+     * whose first member, a const qr_host *, is set to host; NULL after a
+     * message on error. The block is released with free() (qr_state_free). */
+    void *(*state_new)(const struct qr_host *host, size_t size, const char *const *kv, int n_kv,
+                       const char *const *known, const char *who);
     /* new services go here, and a plugin checks QR_HOST_HAS before using them */
 } qr_host;
 
@@ -74,6 +89,57 @@ typedef struct qr_host {
  * version must check this before calling a service added after 1.0). */
 #define QR_HOST_HAS(host, field) \
     ((host)->struct_size >= offsetof(qr_host, field) + sizeof((host)->field))
+
+/* ABI 1.2: a plugin's state, written once (the part of SQLite's
+ * SQLITE_EXTENSION_INIT2 here). With a state struct whose first member is
+ * the host,
+ *
+ *     typedef struct { const qr_host *host; int tries; } mine;
+ *
+ *     static void *mine_create(const qr_host *host, const char *const *kv, int n_kv) {
+ *         static const char *const known[] = {"tries", NULL};
+ *         mine *m = QR_STATE_NEW(mine, host, kv, n_kv, known, "attack 'mine'");
+ *         int64_t tries;
+ *         if (!m) return NULL;
+ *         if (host->opt_int(kv, n_kv, "tries", 1, 1, 64, &tries, "attack 'mine'") != QR_PLUGIN_OK)
+ *             return qr_state_fail(m);
+ *         m->tries = (int)tries;
+ *         return m;
+ *     }
+ *
+ * and .destroy = qr_state_free, QR_STATE_NEW checks that the host has the
+ * 1.2 services (an older host gets a message naming `who` and both ABI
+ * versions), that every key of kv is in known (the message lists them) and
+ * returns a zeroed TYPE with ->host set, or NULL after a message. */
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define QR_STATE_SIZE_(TYPE)                                                                               \
+    (sizeof(TYPE) + 0 * sizeof(struct {                                                                    \
+         _Static_assert(offsetof(TYPE, host) == 0, #TYPE ": the host must be the first member");           \
+         char c_;                                                                                          \
+     }))
+#else
+#define QR_STATE_SIZE_(TYPE) sizeof(TYPE)
+#endif
+#define QR_STATE_NEW(TYPE, host_, kv_, n_kv_, known_, who_)                                                 \
+    ((TYPE *)qr_state_new_((host_), QR_STATE_SIZE_(TYPE), (kv_), (n_kv_), (known_), (who_)))
+
+static inline void *qr_state_new_(const qr_host *host, size_t size, const char *const *kv, int n_kv,
+                                  const char *const *known, const char *who) {
+    if (!QR_HOST_HAS(host, state_new)) {
+        host->err_set("%s: host services too old (ABI %u.%u, struct_size %u; this plugin needs ABI %d.2)", who,
+                      host->abi_major, host->abi_minor, host->struct_size, QR_PLUGIN_ABI_MAJOR);
+        return NULL;
+    }
+    return host->state_new(host, size, kv, n_kv, known, who);
+}
+
+/* The destroy() of a plugin whose state came from QR_STATE_NEW. */
+static inline void qr_state_free(void *self) { free(self); }
+/* create()'s way out after QR_STATE_NEW succeeded: frees self, returns NULL. */
+static inline void *qr_state_fail(void *self) {
+    free(self);
+    return NULL;
+}
 
 /* Options reach create() as n_kv pairs kv[2i] = key, kv[2i+1] = value
  * (strings; "true"/"false" for booleans). A create() must refuse a key it
@@ -207,5 +273,25 @@ QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void);
     };                                                                                                     \
     QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &qr_plugin_desc_; }         \
     QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) /* the caller's ';' ends this */
+
+/* A plugin of one entry, named as the plugin, in one statement: the ops
+ * (struct_size set; the rest given as designated initializers), the entry
+ * and the descriptor (QR_PLUGIN_DEFINE):
+ *
+ *     QR_QUANTIZER_PLUGIN("mine", "1.0.0", "MIT", "one line of description",
+ *                         .create = mine_create, .destroy = qr_state_free,
+ *                         .fake = mine_fake, .backward = mine_backward);
+ *
+ * (ABI 1.2; likewise QR_SCHEDULE_PLUGIN, QR_LOSS_PLUGIN, QR_ATTACK_PLUGIN). */
+#define QR_PLUGIN_ONE(KIND, OPS_TYPE, NAME, VERSION, LICENSE, DESCRIPTION, ...)                              \
+    static const OPS_TYPE qr_plugin_ops_ = {.struct_size = sizeof(OPS_TYPE), __VA_ARGS__};                \
+    static const qr_entry qr_plugin_entries_[] = {                                                         \
+        {.kind = (KIND), .name = (NAME), .description = (DESCRIPTION), .ops = &qr_plugin_ops_},            \
+    };                                                                                                     \
+    QR_PLUGIN_DEFINE(NAME, VERSION, LICENSE, qr_plugin_entries_)
+#define QR_QUANTIZER_PLUGIN(...) QR_PLUGIN_ONE(QR_KIND_QUANTIZER, qr_quantizer_ops, __VA_ARGS__)
+#define QR_SCHEDULE_PLUGIN(...) QR_PLUGIN_ONE(QR_KIND_SCHEDULE, qr_schedule_ops, __VA_ARGS__)
+#define QR_LOSS_PLUGIN(...) QR_PLUGIN_ONE(QR_KIND_LOSS, qr_loss_ops, __VA_ARGS__)
+#define QR_ATTACK_PLUGIN(...) QR_PLUGIN_ONE(QR_KIND_ATTACK, qr_attack_ops, __VA_ARGS__)
 
 #endif

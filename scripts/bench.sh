@@ -7,19 +7,14 @@
 # BENCH (default: all): sgemm_peak train_gpt2 train_gpt2_w8a8_lora
 # generate_smollm2 train_smollm2_lora train_smollm2_answer; each runs on
 # both sides where it has a reference.
-# Needs the build (scripts/setup.sh) and the reference venv
-# (scripts/ref/setup_venv.sh, or QRUN_REF_PYTHON=/path/to/python).
+# Needs the build (scripts/setup.sh) and the reference Python
+# (scripts/ref/python.sh: scripts/ref/setup_venv.sh's venv, or
+# QRUN_REF_PYTHON=/path/to/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-results/bench.json}"
 mkdir -p "$(dirname "$out")"
-py="${QRUN_REF_PYTHON:-}"
-[ -z "$py" ] && [ -x .venv-ref/bin/python ] && py=.venv-ref/bin/python
-[ -z "$py" ] && [ -x /work/refenv/bin/python ] && py=/work/refenv/bin/python
-if [ -z "$py" ]; then
-    echo "bench.sh: no reference Python (run scripts/ref/setup_venv.sh or set QRUN_REF_PYTHON)" >&2
-    exit 1
-fi
+py=$(scripts/ref/python.sh) || exit 1
 all="sgemm_peak,train_gpt2,train_gpt2_w8a8_lora,generate_smollm2,train_smollm2_lora,train_smollm2_answer"
 only="${2:-$all}"
 for b in ${only//,/ }; do
@@ -44,7 +39,7 @@ if [ -n "$refs" ]; then
 else
     echo '{}' > "$tmp/ref.json"
 fi
-python3 - "$tmp" "$out" <<'PY'
+"$py" - "$tmp" "$out" <<'PY'
 import json, os, sys, platform, subprocess
 tmp, out = sys.argv[1], sys.argv[2]
 names = ("sgemm_peak", "train_gpt2", "train_gpt2_w8a8_lora", "generate_smollm2", "train_smollm2_lora", "train_smollm2_answer")

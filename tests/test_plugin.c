@@ -20,6 +20,7 @@
 #include "qr.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,42 @@ static const char *good_src = HEAD
     "3, "
     ".struct_size = sizeof d, .name = \"goodplug\", .version = \"2.5.1\", .n_entries = 2, .get_entry = ge};\n"
     "QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &d; }\n";
+
+/* A plugin as ABI 1.0 wrote it: descriptor 1.0, a loss whose ops end at
+ * compute (no features, no scored_rows_only), only the 1.0 services. */
+static const char *v10_src = HEAD
+    "static void *cr(const qr_host *h, const char *const *kv, int n) {\n"
+    "  static const char *const known[] = {\"k\", NULL}; static int s;\n"
+    "  return h->opt_check(kv, n, known, \"loss 't_v10'\") ? NULL : &s; }\n"
+    "static void de(void *s) { (void)s; }\n"
+    "static int comp(void *s, float *loss, float *d, const float *l, const float *t, const int32_t *y, "
+    "int64_t N, int V) { *loss = 42; return 0; }\n"
+    "static const qr_loss_ops ops = {.struct_size = offsetof(qr_loss_ops, features), .create = cr, "
+    ".destroy = de, .compute = comp};\n"
+    "static const qr_entry e[] = {{.kind = QR_KIND_LOSS, .name = \"t_v10\", .description = \"1.0\", "
+    ".ops = &ops}};\n"
+    "static const qr_entry *ge(uint32_t i) { return i < 1 ? &e[i] : NULL; }\n"
+    "static const qr_plugin_desc d = {.abi_major = 1, .abi_minor = 0, .struct_size = sizeof d, "
+    ".name = \"v10\", .version = \"1.0\", .n_entries = 1, .get_entry = ge};\n"
+    "QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &d; }\n";
+
+/* A plugin written with the ABI 1.2 helpers: QR_STATE_NEW, opt_choice,
+ * qr_state_fail/free and QR_QUANTIZER_PLUGIN. y = (1 + index of mode) x. */
+static const char *v12_src = HEAD
+    "#define WHO \"quantizer 't_v12'\"\n"
+    "typedef struct { const qr_host *host; int mode; } st;\n"
+    "static void *cr(const qr_host *host, const char *const *kv, int n_kv) {\n"
+    "  static const char *const known[] = {\"mode\", NULL}, *const modes[] = {\"one\", \"two\", "
+    "\"three\", NULL};\n"
+    "  st *p = QR_STATE_NEW(st, host, kv, n_kv, known, WHO);\n"
+    "  if (p && (p->host != host || p->mode != 0)) return qr_state_fail(p); /* a failure without a message */\n"
+    "  if (p && host->opt_choice(kv, n_kv, \"mode\", modes, 1, &p->mode, WHO)) return qr_state_fail(p);\n"
+    "  return p; }\n"
+    "static int fk(void *s, float *o, const float *x, int64_t r, int64_t c, int b, float *sc) {\n"
+    "  const st *p = s; for (int64_t i = 0; i < r * c; i++) o[i] = (float)(p->mode + 1) * x[i]; return 0; }\n"
+    "static void bw(void *s, float *dx, const float *g, const float *x, int64_t r, int64_t c, int b) {}\n"
+    "QR_QUANTIZER_PLUGIN(\"t_v12\", \"1.2\", \"MIT\", \"y = (1 + mode) x\", .create = cr, "
+    ".destroy = qr_state_free, .fake = fk, .backward = bw);\n";
 
 static const char *nosym_src = "int qr_plugin_get_something_else(void) { return 1; }\n";
 
@@ -335,6 +372,80 @@ static void test_good_plugin(void) {
                                 !strcmp(qr_plugin_kind_name(99), "unknown") &&
                                 qr_plugin_kind_parse("schedule") == QR_KIND_SCHEDULE &&
                                 qr_plugin_kind_parse("x") == 0);
+}
+
+static char old_host_msg[512];
+static int old_host_err(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(old_host_msg, sizeof old_host_msg, fmt, ap);
+    va_end(ap);
+    return QR_PLUGIN_ERR;
+}
+
+/* Minor versions: a 1.0 plugin (smaller loss ops, 1.0 services only) loads
+ * and works next to 1.2 ones; a plugin using the 1.2 helpers works, and on
+ * a 1.1 host its create() fails with a message instead of calling past the
+ * end of the host table. */
+static void test_abi_versions(void) {
+    if (build(tmpdir, "v10", v10_src) != 0 || build(tmpdir, "v12", v12_src) != 0) {
+        test_cond("compile the versioned plugins", 0);
+        return;
+    }
+    char *p = path_in(tmpdir, "v10.so");
+    test_cond("a 1.0 plugin loads", qr_plugin_load(p) == QR_OK);
+    free(p);
+    const char *kv[] = {"k", "1"};
+    qr_instance *l = qr_instance_new(QR_KIND_LOSS, "t_v10", kv, 1);
+    test_cond("a 1.0 loss creates", l != NULL);
+    if (l) {
+        const qr_loss_ops *ops = qr_instance_ops(l);
+        float loss = 0, lg[2] = {0, 0};
+        int32_t y[1] = {0};
+        test_cond("a 1.0 loss has no 1.1 functions", !QR_LOSS_HAS(ops, features) && !QR_LOSS_HAS(ops, scored_rows_only));
+        test_cond("a 1.0 loss computes", ops->compute(qr_instance_self(l), &loss, NULL, lg, NULL, y, 1, 2) == 0 &&
+                                             loss == 42);
+    }
+    qr_instance_free(l);
+
+    p = path_in(tmpdir, "v12.so");
+    test_cond("a 1.2 plugin loads", qr_plugin_load(p) == QR_OK);
+    free(p);
+    const qr_plugin_info *in = qr_plugin_find(QR_KIND_QUANTIZER, "t_v12");
+    test_cond("QR_QUANTIZER_PLUGIN: the descriptor and the entry",
+              in && !strcmp(in->plugin, "t_v12") && !strcmp(in->version, "1.2") &&
+                  !strcmp(in->description, "y = (1 + mode) x"));
+    struct {
+        const char *mode;
+        float y;
+    } ok[] = {{NULL, 2}, {"one", 1}, {"two", 2}, {"three", 3}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        const char *kv1[] = {"mode", ok[i].mode};
+        qr_quantizer *q = qr_quantizer_new("t_v12", kv1, ok[i].mode ? 1 : 0);
+        float x = 1, y = 0;
+        test_cond("opt_choice: default and each choice; QR_STATE_NEW set host and zeroed the rest",
+                  q && qr_quantizer_fake(q, &y, &x, 1, 1, 4, NULL) == QR_OK && y == ok[i].y);
+        qr_quantizer_free(q);
+    }
+    const char *bad1[] = {"mode", "four"}, *bad2[] = {"mood", "one"};
+    test_cond("opt_choice refuses another value, listing the choices",
+              qr_quantizer_new("t_v12", bad1, 1) == NULL &&
+                  has(qr_err_msg(), "quantizer 't_v12': option mode: expected \"one\", \"two\" or \"three\", got 'four'"));
+    test_cond("QR_STATE_NEW refuses an unknown key, listing the known ones",
+              qr_quantizer_new("t_v12", bad2, 1) == NULL &&
+                  has(qr_err_msg(), "quantizer 't_v12': unknown option 'mood' (options: mode)"));
+
+    /* a host table of ABI 1.1 (it ends at opt_int) */
+    qr_host old = {.struct_size = (uint32_t)offsetof(qr_host, opt_choice), .abi_major = 1, .abi_minor = 1,
+                   .err_set = old_host_err};
+    typedef struct {
+        const qr_host *host;
+    } st;
+    st *s = QR_STATE_NEW(st, &old, NULL, 0, NULL, "quantizer 'x'");
+    test_cond("QR_STATE_NEW on a 1.1 host: NULL and a message naming both versions",
+              s == NULL && has(old_host_msg, "quantizer 'x': host services too old (ABI 1.1") &&
+                  has(old_host_msg, "needs ABI 1.2"));
+    qr_state_free(s);
 }
 
 /* The search path: $QRUN_PLUGIN_PATH first, one level deep; a file that
@@ -649,6 +760,7 @@ int main(void) {
                                               qr_plugin_find(QR_KIND_ATTACK, "typo"));
     test_bad_plugins();
     test_good_plugin();
+    test_abi_versions();
     test_search_path();
     test_static();
     test_ce();

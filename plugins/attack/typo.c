@@ -37,25 +37,13 @@ typedef struct {
 
 static void *ty_create(const qr_host *host, const char *const *kv, int n_kv) {
     static const char *const known[] = {"tries", NULL};
-    if (!QR_HOST_HAS(host, opt_int)) {
-        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
-        return NULL;
-    }
+    typo *t = QR_STATE_NEW(typo, host, kv, n_kv, known, WHO);
     int64_t tries;
-    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK ||
-        host->opt_int(kv, n_kv, "tries", 1, 1, 64, &tries, WHO) != QR_PLUGIN_OK)
-        return NULL;
-    typo *t = calloc(1, sizeof *t);
-    if (!t) {
-        host->err_set("%s: out of memory", WHO);
-        return NULL;
-    }
-    t->host = host;
+    if (!t) return NULL;
+    if (host->opt_int(kv, n_kv, "tries", 1, 1, 64, &tries, WHO) != QR_PLUGIN_OK) return qr_state_fail(t);
     t->tries = (int)tries;
     return t;
 }
-
-static void ty_destroy(void *self) { free(self); }
 
 static uint64_t splitmix64(uint64_t *s) {
     uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
@@ -291,19 +279,7 @@ done:
     return QR_PLUGIN_OK;
 }
 
-static const qr_attack_ops typo_ops = {
-    .struct_size = sizeof(qr_attack_ops),
-    .create = ty_create,
-    .destroy = ty_destroy,
-    .perturb = ty_perturb,
-};
-
-static const qr_entry entries[] = {
-    {.kind = QR_KIND_ATTACK,
-     .name = "typo",
-     .description = "DeepWordBug-style one-character edits (swap, substitute, delete, insert), "
-                    "greedy by word importance; budget = words edited",
-     .ops = &typo_ops},
-};
-
-QR_PLUGIN_DEFINE("typo", "1.0.0", "same as qrun", entries);
+QR_ATTACK_PLUGIN("typo", "1.0.0", "same as qrun",
+                 "DeepWordBug-style one-character edits (swap, substitute, delete, insert), "
+                 "greedy by word importance; budget = words edited",
+                 .create = ty_create, .destroy = qr_state_free, .perturb = ty_perturb);

@@ -12,7 +12,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #define WHO "loss 'ce'"
 
@@ -22,21 +21,8 @@ typedef struct {
 
 static void *ce_create(const qr_host *host, const char *const *kv, int n_kv) {
     static const char *const known[] = {NULL};
-    if (!QR_HOST_HAS(host, opt_int)) {
-        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
-        return NULL;
-    }
-    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
-    ce *c = calloc(1, sizeof *c);
-    if (!c) {
-        host->err_set("%s: out of memory", WHO);
-        return NULL;
-    }
-    c->host = host;
-    return c;
+    return QR_STATE_NEW(ce, host, kv, n_kv, known, WHO);
 }
-
-static void ce_destroy(void *self) { free(self); }
 
 /* logits (N, V), targets (N); dlogits (N, V) or NULL. */
 static int ce_compute(void *self, float *loss, float *dlogits, const float *logits, const float *teacher,
@@ -95,19 +81,6 @@ static int ce_scored_rows_only(void *self) {
     return 1;
 }
 
-static const qr_loss_ops ce_ops = {
-    .struct_size = sizeof(qr_loss_ops),
-    .create = ce_create,
-    .destroy = ce_destroy,
-    .compute = ce_compute,
-    .scored_rows_only = ce_scored_rows_only,
-};
-
-static const qr_entry entries[] = {
-    {.kind = QR_KIND_LOSS,
-     .name = "ce",
-     .description = "mean cross-entropy over scored rows (targets != -1); teacher ignored",
-     .ops = &ce_ops},
-};
-
-QR_PLUGIN_DEFINE("ce", "1.0.0", "same as qrun", entries);
+QR_LOSS_PLUGIN("ce", "1.0.0", "same as qrun", "mean cross-entropy over scored rows (targets != -1); teacher ignored",
+               .create = ce_create, .destroy = qr_state_free, .compute = ce_compute,
+               .scored_rows_only = ce_scored_rows_only);

@@ -16,8 +16,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define WHO "loss 'feature'"
 
@@ -27,37 +25,14 @@ typedef struct {
 } feature;
 
 static void *feature_create(const qr_host *host, const char *const *kv, int n_kv) {
-    static const char *const known[] = {"rows", "layers", NULL};
-    if (!QR_HOST_HAS(host, opt_check)) {
-        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
-        return NULL;
-    }
-    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
-    feature *f = calloc(1, sizeof *f);
-    if (!f) {
-        host->err_set("%s: out of memory", WHO);
-        return NULL;
-    }
-    f->host = host;
-    const char *rows = host->opt(kv, n_kv, "rows"), *layers = host->opt(kv, n_kv, "layers");
-    if (rows && strcmp(rows, "all") == 0)
-        f->all_rows = 1;
-    else if (rows && strcmp(rows, "answer") != 0) {
-        host->err_set("%s: rows = \"%s\": expected \"answer\" or \"all\"", WHO, rows);
-        free(f);
-        return NULL;
-    }
-    if (layers && strcmp(layers, "last") == 0)
-        f->last_only = 1;
-    else if (layers && strcmp(layers, "all") != 0) {
-        host->err_set("%s: layers = \"%s\": expected \"all\" or \"last\"", WHO, layers);
-        free(f);
-        return NULL;
-    }
+    static const char *const known[] = {"rows", "layers", NULL}, *const rows[] = {"answer", "all", NULL},
+                             *const layers[] = {"all", "last", NULL};
+    feature *f = QR_STATE_NEW(feature, host, kv, n_kv, known, WHO);
+    if (f && (host->opt_choice(kv, n_kv, "rows", rows, 0, &f->all_rows, WHO) != QR_PLUGIN_OK ||
+              host->opt_choice(kv, n_kv, "layers", layers, 0, &f->last_only, WHO) != QR_PLUGIN_OK))
+        return qr_state_fail(f);
     return f;
 }
-
-static void feature_destroy(void *self) { free(self); }
 
 static int feature_compute(void *self, float *loss, float *dlogits, const float *logits, const float *teacher,
                            const int32_t *targets, int64_t N, int V) {
@@ -116,20 +91,7 @@ static int feature_scored_rows_only(void *self) {
     return 1;
 }
 
-static const qr_loss_ops feature_ops = {
-    .struct_size = sizeof(qr_loss_ops),
-    .create = feature_create,
-    .destroy = feature_destroy,
-    .compute = feature_compute,
-    .features = feature_features,
-    .scored_rows_only = feature_scored_rows_only,
-};
-
-static const qr_entry entries[] = {
-    {.kind = QR_KIND_LOSS,
-     .name = "feature",
-     .description = "mean squared error between student and teacher hidden states (every block's output)",
-     .ops = &feature_ops},
-};
-
-QR_PLUGIN_DEFINE("feature", "1.0.0", "same as qrun", entries);
+QR_LOSS_PLUGIN("feature", "1.0.0", "same as qrun",
+               "mean squared error between student and teacher hidden states (every block's output)",
+               .create = feature_create, .destroy = qr_state_free, .compute = feature_compute,
+               .features = feature_features, .scored_rows_only = feature_scored_rows_only);

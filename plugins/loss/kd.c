@@ -18,8 +18,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define WHO "loss 'kd'"
 
@@ -30,35 +28,14 @@ typedef struct {
 } kd;
 
 static void *kd_create(const qr_host *host, const char *const *kv, int n_kv) {
-    static const char *const known[] = {"temperature", "ce_weight", "rows", NULL};
-    if (!QR_HOST_HAS(host, opt_double)) {
-        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
-        return NULL;
-    }
-    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
-    kd *k = calloc(1, sizeof *k);
-    if (!k) {
-        host->err_set("%s: out of memory", WHO);
-        return NULL;
-    }
-    k->host = host;
-    if (host->opt_double(kv, n_kv, "temperature", 1.0, 1e-3, 1e3, &k->tau, WHO) != QR_PLUGIN_OK ||
-        host->opt_double(kv, n_kv, "ce_weight", 0.0, 0.0, 1e3, &k->ce_weight, WHO) != QR_PLUGIN_OK) {
-        free(k);
-        return NULL;
-    }
-    const char *rows = host->opt(kv, n_kv, "rows");
-    if (rows && strcmp(rows, "all") == 0)
-        k->all_rows = 1;
-    else if (rows && strcmp(rows, "answer") != 0) {
-        host->err_set("%s: rows = \"%s\": expected \"answer\" or \"all\"", WHO, rows);
-        free(k);
-        return NULL;
-    }
+    static const char *const known[] = {"temperature", "ce_weight", "rows", NULL}, *const rows[] = {"answer", "all", NULL};
+    kd *k = QR_STATE_NEW(kd, host, kv, n_kv, known, WHO);
+    if (k && (host->opt_double(kv, n_kv, "temperature", 1.0, 1e-3, 1e3, &k->tau, WHO) != QR_PLUGIN_OK ||
+              host->opt_double(kv, n_kv, "ce_weight", 0.0, 0.0, 1e3, &k->ce_weight, WHO) != QR_PLUGIN_OK ||
+              host->opt_choice(kv, n_kv, "rows", rows, 0, &k->all_rows, WHO) != QR_PLUGIN_OK))
+        return qr_state_fail(k);
     return k;
 }
-
-static void kd_destroy(void *self) { free(self); }
 
 static int kd_compute(void *self, float *loss, float *dlogits, const float *logits, const float *teacher,
                       const int32_t *targets, int64_t N, int V) {
@@ -131,19 +108,7 @@ static int kd_compute(void *self, float *loss, float *dlogits, const float *logi
 /* rows = "all" reads the unscored rows' logits too */
 static int kd_scored_rows_only(void *self) { return !((const kd *)self)->all_rows; }
 
-static const qr_loss_ops kd_ops = {
-    .struct_size = sizeof(qr_loss_ops),
-    .create = kd_create,
-    .destroy = kd_destroy,
-    .compute = kd_compute,
-    .scored_rows_only = kd_scored_rows_only,
-};
-
-static const qr_entry entries[] = {
-    {.kind = QR_KIND_LOSS,
-     .name = "kd",
-     .description = "KL(teacher || student) on logits with a temperature, plus ce_weight x cross-entropy",
-     .ops = &kd_ops},
-};
-
-QR_PLUGIN_DEFINE("kd", "1.0.0", "same as qrun", entries);
+QR_LOSS_PLUGIN("kd", "1.0.0", "same as qrun",
+               "KL(teacher || student) on logits with a temperature, plus ce_weight x cross-entropy",
+               .create = kd_create, .destroy = qr_state_free, .compute = kd_compute,
+               .scored_rows_only = kd_scored_rows_only);

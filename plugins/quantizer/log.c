@@ -23,7 +23,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define WHO "quantizer 'log'"
@@ -39,21 +38,8 @@ typedef struct {
 
 static void *lq_create(const qr_host *host, const char *const *kv, int n_kv) {
     static const char *const known[] = {NULL};
-    if (!QR_HOST_HAS(host, opt_int)) {
-        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
-        return NULL;
-    }
-    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
-    logq *q = calloc(1, sizeof *q);
-    if (!q) {
-        host->err_set("%s: out of memory", WHO);
-        return NULL;
-    }
-    q->host = host;
-    return q;
+    return QR_STATE_NEW(logq, host, kv, n_kv, known, WHO);
 }
-
-static void lq_destroy(void *self) { free(self); }
 
 /* max |x| and whether every element is finite (x·0 is NaN for NaN/Inf). */
 static int row_absmax(const float *x, int64_t n, float *m) {
@@ -127,20 +113,7 @@ static void lq_backward(void *self, float *dx, const float *dout, const float *x
         dx[i] += dout[i];
 }
 
-static const qr_quantizer_ops log_ops = {
-    .struct_size = sizeof(qr_quantizer_ops),
-    .create = lq_create,
-    .destroy = lq_destroy,
-    .fake = lq_fake,
-    .backward = lq_backward,
-};
-
-static const qr_entry entries[] = {
-    {.kind = QR_KIND_QUANTIZER,
-     .name = "log",
-     .description = "per-row power-of-two levels sign(x)*max|x|*2^-k, k in 0..2^(b-1)-2 rounded in "
+QR_QUANTIZER_PLUGIN("log", "1.0.0", "same as qrun",
+                    "per-row power-of-two levels sign(x)*max|x|*2^-k, k in 0..2^(b-1)-2 rounded in "
                     "log2, straight-through gradient",
-     .ops = &log_ops},
-};
-
-QR_PLUGIN_DEFINE("log", "1.0.0", "same as qrun", entries);
+                    .create = lq_create, .destroy = qr_state_free, .fake = lq_fake, .backward = lq_backward);

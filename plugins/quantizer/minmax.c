@@ -27,7 +27,6 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #define WHO "quantizer 'minmax'"
 
@@ -39,28 +38,15 @@ typedef struct {
 
 static void *mm_create(const qr_host *host, const char *const *kv, int n_kv) {
     static const char *const known[] = {"symmetric", "ste_clip", NULL};
-    if (!QR_HOST_HAS(host, opt_int)) {
-        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
-        return NULL;
-    }
-    int sym;
+    minmax *q = QR_STATE_NEW(minmax, host, kv, n_kv, known, WHO);
     double clip;
-    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK ||
-        host->opt_bool(kv, n_kv, "symmetric", 1, &sym, WHO) != QR_PLUGIN_OK ||
+    if (!q) return NULL;
+    if (host->opt_bool(kv, n_kv, "symmetric", 1, &q->symmetric, WHO) != QR_PLUGIN_OK ||
         host->opt_double(kv, n_kv, "ste_clip", 0.0, 0.0, FLT_MAX, &clip, WHO) != QR_PLUGIN_OK)
-        return NULL;
-    minmax *q = calloc(1, sizeof *q);
-    if (!q) {
-        host->err_set("%s: out of memory", WHO);
-        return NULL;
-    }
-    q->host = host;
-    q->symmetric = sym;
+        return qr_state_fail(q);
     q->ste_clip = (float)clip;
     return q;
 }
-
-static void mm_destroy(void *self) { free(self); }
 
 /* min, max and whether every element is finite (x·0 is NaN for NaN/Inf). */
 static int row_range(const float *x, int64_t n, float *lo, float *hi) {
@@ -176,20 +162,7 @@ static void mm_backward(void *self, float *dx, const float *dout, const float *x
     }
 }
 
-static const qr_quantizer_ops minmax_ops = {
-    .struct_size = sizeof(qr_quantizer_ops),
-    .create = mm_create,
-    .destroy = mm_destroy,
-    .fake = mm_fake,
-    .backward = mm_backward,
-};
-
-static const qr_entry entries[] = {
-    {.kind = QR_KIND_QUANTIZER,
-     .name = "minmax",
-     .description = "per-row MinMax: symmetric round(x*Q/max|x|) as LLM-QAT (symmetric=false: "
+QR_QUANTIZER_PLUGIN("minmax", "1.0.0", "same as qrun",
+                    "per-row MinMax: symmetric round(x*Q/max|x|) as LLM-QAT (symmetric=false: "
                     "asymmetric with a zero point), straight-through gradient",
-     .ops = &minmax_ops},
-};
-
-QR_PLUGIN_DEFINE("minmax", "1.0.0", "same as qrun", entries);
+                    .create = mm_create, .destroy = qr_state_free, .fake = mm_fake, .backward = mm_backward);

@@ -36,7 +36,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define WHO "quantizer 'tanh'"
@@ -47,31 +46,12 @@ typedef struct {
 } tanhq;
 
 static void *tq_create(const qr_host *host, const char *const *kv, int n_kv) {
-    static const char *const known[] = {"rescale", NULL};
-    if (!QR_HOST_HAS(host, opt_int)) {
-        host->err_set("%s: host services too old (struct_size %u)", WHO, host->struct_size);
-        return NULL;
-    }
-    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK) return NULL;
-    const char *rescale = host->opt(kv, n_kv, "rescale");
-    int inverse = 0;
-    if (rescale && strcmp(rescale, "atanh") == 0)
-        inverse = 1;
-    else if (rescale && strcmp(rescale, "max") != 0) {
-        host->err_set("%s: option rescale: expected max or atanh, got '%s'", WHO, rescale);
-        return NULL;
-    }
-    tanhq *q = calloc(1, sizeof *q);
-    if (!q) {
-        host->err_set("%s: out of memory", WHO);
-        return NULL;
-    }
-    q->host = host;
-    q->inverse = inverse;
+    static const char *const known[] = {"rescale", NULL}, *const rescale[] = {"max", "atanh", NULL};
+    tanhq *q = QR_STATE_NEW(tanhq, host, kv, n_kv, known, WHO);
+    if (q && host->opt_choice(kv, n_kv, "rescale", rescale, 0, &q->inverse, WHO) != QR_PLUGIN_OK)
+        return qr_state_fail(q);
     return q;
 }
-
-static void tq_destroy(void *self) { free(self); }
 
 /* tanh in float, vectorisable (no libm call), within a few ulps of tanhf:
  * an odd polynomial for |x| < 0.625 (Cephes' tanhf coefficients), else
@@ -214,20 +194,7 @@ static void tq_backward(void *self, float *dx, const float *dout, const float *x
     }
 }
 
-static const qr_quantizer_ops tanh_ops = {
-    .struct_size = sizeof(qr_quantizer_ops),
-    .create = tq_create,
-    .destroy = tq_destroy,
-    .fake = tq_fake,
-    .backward = tq_backward,
-};
-
-static const qr_entry entries[] = {
-    {.kind = QR_KIND_QUANTIZER,
-     .name = "tanh",
-     .description = "per-row DoReFa: uniform levels on tanh(x)/max|tanh(x)|, rescaled by max|x|; "
+QR_QUANTIZER_PLUGIN("tanh", "1.0.0", "same as qrun",
+                    "per-row DoReFa: uniform levels on tanh(x)/max|tanh(x)|, rescaled by max|x|; "
                     "gradient of the tanh transform",
-     .ops = &tanh_ops},
-};
-
-QR_PLUGIN_DEFINE("tanh", "1.0.0", "same as qrun", entries);
+                    .create = tq_create, .destroy = qr_state_free, .fake = tq_fake, .backward = tq_backward);

@@ -1,6 +1,6 @@
 """bench_ref.py - the PyTorch / Hugging Face side of qrun's benchmarks.
 
-    python scripts/ref/bench_ref.py [--out FILE] [--only a,b,...] [--threads 2]
+    "$(scripts/ref/python.sh)" scripts/ref/bench_ref.py [--out FILE] [--only a,b,...] [--threads 2]
                                     [--attn sdpa|eager] [--model GGUF]
 
 Prints one JSON object (or writes it to --out). Every benchmark runs in its

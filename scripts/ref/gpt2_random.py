@@ -36,7 +36,7 @@ Python over 500 MB; this one vectorises in numpy and is a loop in C.)
 HF layout: Conv1D weights are stored (in, out); names carry no "transformer."
 prefix and lm_head is tied to wte and absent, as in the hub's gpt2 file.
 
-Usage: python gpt2_random.py OUT_DIR [--seed 1234] [--layers 12 --embd 768
+Usage: "$(scripts/ref/python.sh)" scripts/ref/gpt2_random.py OUT_DIR [--seed 1234] [--layers 12 --embd 768
        --heads 12 --positions 1024 --vocab 50257]
 """
 import argparse

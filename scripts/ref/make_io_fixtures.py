@@ -8,7 +8,7 @@ some key/values, and for each chosen tensor its type, dims, absolute data
 offset and three runs of 64 dequantized values (start, middle, end) stored as
 float32 bit patterns so the C test can compare with tolerance 0.
 
-Usage: /work/refenv/bin/python scripts/ref/make_io_fixtures.py [model.gguf]
+Usage: "$(scripts/ref/python.sh)" scripts/ref/make_io_fixtures.py [model.gguf]
 (default: $QRUN_MODEL or ~/.cache/qrun/SmolLM2-135M-Instruct.Q4_1.gguf)
 """
 import json

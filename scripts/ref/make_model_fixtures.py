@@ -1,7 +1,7 @@
 """make_model_fixtures.py - reference logits from Hugging Face transformers for
-qrun's model tests. Run once, on CPU, with the venv of requirements.txt:
+qrun's model tests. Run once, on CPU, with the reference Python (scripts/ref/python.sh):
 
-    python scripts/ref/make_model_fixtures.py [--only gpt2|smollm2]
+    "$(scripts/ref/python.sh)" scripts/ref/make_model_fixtures.py [--only gpt2|smollm2]
 
 Writes (deterministic up to float32 summation order; ~5-6 MB each):
 

@@ -25,7 +25,7 @@ implements pre "smollm" the same way.
 Bytes the vocabulary has no token for (0x04 0x06 0x13 0x14 0x16 0x1D, and the
 UTF-8 lead bytes 0xF1 0xF2) are dropped by both (BPE without an unk token).
 
-Run: /work/refenv/bin/python scripts/ref/make_tokenizer_fixtures.py [model.gguf]
+Run: "$(scripts/ref/python.sh)" scripts/ref/make_tokenizer_fixtures.py [model.gguf]
 (default: $QRUN_MODEL or ~/.cache/qrun/SmolLM2-135M-Instruct.Q4_1.gguf).
 SQuAD strings are CC BY-SA 4.0 (Rajpurkar et al. 2016), see datasets/squad/README.md.
 """

@@ -14,36 +14,23 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #define WHO "quantizer 'myquant'"
 
 typedef struct {
-    const qr_host *host;
+    const qr_host *host; /* first: QR_STATE_NEW sets it */
     int frac_bits;
 } myquant;
 
 static void *mq_create(const qr_host *host, const char *const *kv, int n_kv) {
     static const char *const known[] = {"frac_bits", NULL};
+    myquant *q = QR_STATE_NEW(myquant, host, kv, n_kv, known, WHO); /* NULL on an old host, a bad key */
     int64_t f;
-    if (!QR_HOST_HAS(host, opt_int)) {
-        host->err_set("%s: this qrun is too old (host table size %u)", WHO, host->struct_size);
-        return NULL;
-    }
-    if (host->opt_check(kv, n_kv, known, WHO) != QR_PLUGIN_OK ||
-        host->opt_int(kv, n_kv, "frac_bits", 4, 0, 30, &f, WHO) != QR_PLUGIN_OK)
-        return NULL;
-    myquant *q = malloc(sizeof *q);
-    if (!q) {
-        host->err_set("%s: out of memory", WHO);
-        return NULL;
-    }
-    q->host = host;
+    if (!q) return NULL;
+    if (host->opt_int(kv, n_kv, "frac_bits", 4, 0, 30, &f, WHO) != QR_PLUGIN_OK) return qr_state_fail(q);
     q->frac_bits = (int)f;
     return q;
 }
-
-static void mq_destroy(void *self) { free(self); }
 
 static int mq_fake(void *self, float *out, const float *x, int64_t rows, int64_t cols, int bits,
                    float *scales) {
@@ -74,19 +61,6 @@ static void mq_backward(void *self, float *dx, const float *dout, const float *x
         dx[i] += (x[i] >= lo && x[i] <= hi) ? dout[i] : 0.0f;
 }
 
-static const qr_quantizer_ops ops = {
-    .struct_size = sizeof(qr_quantizer_ops),
-    .create = mq_create,
-    .destroy = mq_destroy,
-    .fake = mq_fake,
-    .backward = mq_backward,
-};
-
-static const qr_entry entries[] = {
-    {.kind = QR_KIND_QUANTIZER,
-     .name = "myquant",
-     .description = "fixed point with frac_bits fractional bits (example plugin)",
-     .ops = &ops},
-};
-
-QR_PLUGIN_DEFINE("myquant", "0.1.0", "public domain", entries);
+QR_QUANTIZER_PLUGIN("myquant", "0.1.0", "public domain",
+                    "fixed point with frac_bits fractional bits (example plugin)",
+                    .create = mq_create, .destroy = qr_state_free, .fake = mq_fake, .backward = mq_backward);
