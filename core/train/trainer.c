@@ -42,6 +42,8 @@ struct qr_trainer {
     char *schedule_name, *loss_name, *run_dir, *schedule_opts, *loss_opts;
     qr_instance *sched;
     const qr_schedule_ops *sops;
+    qr_schedule_config sched_cfg[QR_TRAIN_MAX_CONFIGS]; /* what a 1.2 schedule sees of each */
+    const qr_schedule_config *sched_cfg_ptr[QR_TRAIN_MAX_CONFIGS];
     loss_term terms[MAX_LOSS_TERMS];
     int n_terms, need_feat;
     int compact;          /* every loss term reads only scored rows: logits of those alone */
@@ -237,6 +239,37 @@ static void remove_stale_tmp(const char *dir) {
         }
     }
     closedir(d);
+}
+
+/* Configuration c as a schedule sees it (ABI 1.2): its bit-widths over the
+ * linear layers, means weighted by in x out, and its BitOPs per token
+ * relative to w32a32 (precision.lua's P.cost: sum(in out w a) / sum(in out
+ * 32 32)). */
+static void describe_config(qr_trainer *t, int c) {
+    const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
+    qr_schedule_config *d = &t->sched_cfg[c];
+    *d = (qr_schedule_config){.struct_size = sizeof *d, .name = t->names[c], .n_layers = t->n_lin,
+                              .wbits_mean = 32, .abits_mean = 32, .wbits_min = 32, .wbits_max = 32,
+                              .abits_min = 32, .abits_max = 32, .bitops = 1};
+    double n = 0, w = 0, a = 0, ops = 0;
+    for (int i = 0; i < t->n_lin; i++) {
+        const qr_linear *l = qr_model_linear(t->m, i);
+        double k = (double)l->in * l->out;
+        n += k;
+        w += k * p[i].wbits;
+        a += k * p[i].abits;
+        ops += k * p[i].wbits * p[i].abits;
+        if (i == 0 || p[i].wbits < d->wbits_min) d->wbits_min = p[i].wbits;
+        if (i == 0 || p[i].wbits > d->wbits_max) d->wbits_max = p[i].wbits;
+        if (i == 0 || p[i].abits < d->abits_min) d->abits_min = p[i].abits;
+        if (i == 0 || p[i].abits > d->abits_max) d->abits_max = p[i].abits;
+    }
+    if (n > 0) {
+        d->wbits_mean = w / n;
+        d->abits_mean = a / n;
+        d->bitops = ops / (n * 32 * 32);
+    }
+    t->sched_cfg_ptr[c] = d;
 }
 
 static int check_opts(const qr_train_opts *o, const qr_model_config *c) {
@@ -471,6 +504,7 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
         }
     }
     t->configs_fnv = h;
+    for (int c = 0; c < n_configs; c++) describe_config(t, c);
 
     if (copy_data(t, data)) goto fail;
 
@@ -769,183 +803,239 @@ static int compute_loss(qr_trainer *t, float *loss, int B, int T) {
     return QR_OK;
 }
 
-int qr_trainer_step(qr_trainer *t) {
+/* What one step carries from verb to verb. */
+typedef struct {
+    double t0;      /* wall clock at its start */
+    int nsel;       /* configurations selected, in t->sel (run in that order) */
+    int64_t tokens; /* non-padding tokens of all its micro-batches */
+    float lr;
+    double norm; /* the gradient's norm before clipping */
+    double dt;   /* its wall time */
+    int stop;    /* the progress callback asked to stop */
+} step_state;
+
+/* Refusals before a step; the first step on a run directory continues
+ * from its checkpoint (a fresh start must never overwrite a good one). */
+static int step_begin(qr_trainer *t, step_state *s) {
     if (t->failed) return qr_err_set("train: the trainer stopped on an error at step %d", t->step + 1);
     if (t->step >= t->o.steps) return qr_err_set("train: all %d steps are done", t->o.steps);
-    /* the first step on a run directory continues from its checkpoint:
-     * a fresh start must never overwrite a good one */
     if (!t->resumed && qr_trainer_resume(t, NULL)) return QR_ERR;
-    double t0 = qr_now();
-    const int step1 = t->step + 1, B = t->o.batch, V = t->V;
-    int nsel = t->sops->select(qr_instance_self(t->sched), t->step, t->o.steps, t->n_cfg, t->sel);
-    if (nsel < 1 || nsel > t->n_cfg) {
-        t->failed = 1;
-        if (nsel < 0) return qr_err_prefix("train: step %d: schedule '%s'", step1, t->schedule_name);
+    s->t0 = qr_now();
+    return QR_OK;
+}
+
+/* The schedule picks this step's configurations into t->sel (a 1.2
+ * schedule sees their bit-widths); a cascade runs them from the highest
+ * precision down. The step then starts from zero: no loss (NaN for the
+ * configurations not selected), no gradient, no adapter used. */
+static int select_configs(qr_trainer *t, step_state *s) {
+    const int step1 = t->step + 1;
+    void *self = qr_instance_self(t->sched);
+    int n = QR_SCHEDULE_HAS(t->sops, select_cfg)
+                ? t->sops->select_cfg(self, t->step, t->o.steps, t->n_cfg, t->sched_cfg_ptr, t->sel)
+                : t->sops->select(self, t->step, t->o.steps, t->n_cfg, t->sel);
+    if (n < 0) return qr_err_prefix("train: step %d: schedule '%s'", step1, t->schedule_name);
+    if (n < 1 || n > t->n_cfg)
         return qr_err_set("train: step %d: schedule '%s' selected %d configurations (expected 1..%d)", step1,
-                          t->schedule_name, nsel, t->n_cfg);
-    }
-    for (int k = 0; k < nsel; k++)
-        if (t->sel[k] < 0 || t->sel[k] >= t->n_cfg) {
-            t->failed = 1;
+                          t->schedule_name, n, t->n_cfg);
+    for (int k = 0; k < n; k++)
+        if (t->sel[k] < 0 || t->sel[k] >= t->n_cfg)
             return qr_err_set("train: step %d: schedule '%s' selected configuration %d (expected 0..%d)", step1,
                               t->schedule_name, t->sel[k], t->n_cfg - 1);
-        }
     if (t->cascade) /* highest precision first: each one teaches the next (insertion sort, stable) */
-        for (int a = 1; a < nsel; a++)
+        for (int a = 1; a < n; a++)
             for (int b = a; b > 0 && t->bits_rank[t->sel[b]] > t->bits_rank[t->sel[b - 1]]; b--) {
                 int x = t->sel[b];
                 t->sel[b] = t->sel[b - 1];
                 t->sel[b - 1] = x;
             }
+    s->nsel = n;
     for (int c = 0; c < t->n_cfg; c++) {
         t->ran[c] = 0;
-        t->last_loss[c] = 0;
+        t->last_loss[c] = NAN;
     }
+    for (int k = 0; k < n; k++) t->last_loss[t->sel[k]] = 0;
     memset(t->used, 0, (size_t)t->n_lin * t->n_slots);
     qr_model_zero_grad(t->m);
-    int64_t tokens = 0;
-    for (int mb = 0; mb < t->o.accum; mb++) {
-        int T;
-        fill_batch(t, &T, &tokens);
-        t->n_rows = 0;
-        if (t->compact)
-            for (int i = 0; i < B * T; i++)
-                if (t->btgt[i] >= 0) {
-                    t->rows[t->n_rows] = i;
-                    t->ctgt[t->n_rows++] = t->btgt[i];
-                }
-        size_t need = (size_t)(t->compact ? t->n_rows : B * T) * V;
-        if (need > t->dl_cap) {
-            free(t->dlogits);
-            free(t->dlscratch);
-            t->dlogits = qr_xmalloc(need * sizeof(float));
-            t->dlscratch = t->n_terms > 1 || t->terms[0].w != 1.0 ? qr_xmalloc(need * sizeof(float)) : NULL;
-            t->dl_cap = need;
-        }
-        if (t->need_feat) {
-            size_t hn = (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd;
-            if (hn > t->hid_cap) {
-                free(t->hid);
-                free(t->thid);
-                free(t->dhid);
-                free(t->dhscratch);
-                t->hid = qr_xmalloc(hn * sizeof(float));
-                t->thid = qr_xmalloc(hn * sizeof(float));
-                t->dhid = qr_xmalloc(hn * sizeof(float));
-                t->dhscratch = qr_xmalloc(hn * sizeof(float));
-                t->hid_cap = hn;
+    return QR_OK;
+}
+
+/* The scored rows of the micro-batch in t->rows / t->ctgt (when the logits
+ * are of those alone), and scratch grown to fit it. Returns the floats of
+ * its logits. */
+static size_t prepare_micro_batch(qr_trainer *t, int T) {
+    const int B = t->o.batch;
+    t->n_rows = 0;
+    if (t->compact)
+        for (int i = 0; i < B * T; i++)
+            if (t->btgt[i] >= 0) {
+                t->rows[t->n_rows] = i;
+                t->ctgt[t->n_rows++] = t->btgt[i];
             }
-        }
-        if (t->teacher_fp) {
-            /* the teacher: the frozen base, full precision, no adapter */
-            if (need > t->tl_cap) {
-                free(t->tlogits);
-                t->tlogits = qr_xmalloc(need * sizeof(float));
-                t->tl_cap = need;
-            }
-            if (qr_model_set_precision(t->m, t->fp_prec, t->n_lin) || forward(t, B, T)) {
-                t->failed = 1;
-                return qr_err_prefix("train: step %d, teacher", step1);
-            }
-            memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
-            if (t->need_feat) gather_hidden(t, t->thid, (size_t)B * T);
-        }
-        for (int k = 0; k < nsel; k++) {
-            int c = t->sel[k];
-            const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
-            float loss = 0;
-            if (qr_model_set_precision(t->m, p, t->n_lin) || forward(t, B, T)) {
-                t->failed = 1;
-                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
-            }
-            if (compute_loss(t, &loss, B, T)) {
-                t->failed = 1;
-                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
-            }
-            if (!isfinite(loss)) {
-                t->failed = 1;
-                return qr_err_set("train: step %d, configuration '%s': the loss is %s", step1, t->names[c],
-                                  isnan(loss) ? "NaN" : "Inf");
-            }
-            /* cascade: this configuration's logits (before its backward,
-             * treated as constants) teach the next, lower one */
-            if (t->cascade) {
-                memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
-                if (t->need_feat)
-                    memcpy(t->thid, t->hid,
-                           (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd * sizeof(float));
-            }
-            if (qr_model_backward_hidden(t->m, t->dlogits, t->need_feat ? t->dhid : NULL)) {
-                t->failed = 1;
-                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
-            }
-            t->ran[c] = 1;
-            t->last_loss[c] += loss / (float)t->o.accum;
-            for (int i = 0; i < t->n_lin; i++)
-                if (p[i].adapter >= 0) t->used[i * t->n_slots + p[i].adapter] = 1;
+    size_t need = (size_t)(t->compact ? t->n_rows : B * T) * t->V;
+    if (need > t->dl_cap) {
+        free(t->dlogits);
+        free(t->dlscratch);
+        t->dlogits = qr_xmalloc(need * sizeof(float));
+        t->dlscratch = t->n_terms > 1 || t->terms[0].w != 1.0 ? qr_xmalloc(need * sizeof(float)) : NULL;
+        t->dl_cap = need;
+    }
+    if (t->teacher_fp && need > t->tl_cap) {
+        free(t->tlogits);
+        t->tlogits = qr_xmalloc(need * sizeof(float));
+        t->tl_cap = need;
+    }
+    if (t->need_feat) {
+        size_t hn = (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd;
+        if (hn > t->hid_cap) {
+            free(t->hid);
+            free(t->thid);
+            free(t->dhid);
+            free(t->dhscratch);
+            t->hid = qr_xmalloc(hn * sizeof(float));
+            t->thid = qr_xmalloc(hn * sizeof(float));
+            t->dhid = qr_xmalloc(hn * sizeof(float));
+            t->dhscratch = qr_xmalloc(hn * sizeof(float));
+            t->hid_cap = hn;
         }
     }
-    for (int c = 0; c < t->n_cfg; c++)
-        if (!t->ran[c]) t->last_loss[c] = NAN;
+    return need;
+}
 
-    /* gradient: mean over micro-batches, clipped, then AdamW per used adapter */
+/* The teacher: the frozen base, full precision, no adapter; its logits
+ * (need floats) and hidden states. */
+static int teacher_forward(qr_trainer *t, int T, size_t need) {
+    if (qr_model_set_precision(t->m, t->fp_prec, t->n_lin) || forward(t, t->o.batch, T))
+        return qr_err_prefix("train: step %d, teacher", t->step + 1);
+    memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
+    if (t->need_feat) gather_hidden(t, t->thid, (size_t)t->o.batch * T);
+    return QR_OK;
+}
+
+/* Configuration c on the micro-batch: forward, loss, backward into the
+ * gradients of its active adapters, which count as used. */
+static int train_config(qr_trainer *t, int c, int T, size_t need) {
+    const int step1 = t->step + 1, B = t->o.batch;
+    const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
+    float loss = 0;
+    if (qr_model_set_precision(t->m, p, t->n_lin) || forward(t, B, T) || compute_loss(t, &loss, B, T))
+        return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
+    if (!isfinite(loss))
+        return qr_err_set("train: step %d, configuration '%s': the loss is %s", step1, t->names[c],
+                          isnan(loss) ? "NaN" : "Inf");
+    /* cascade: this configuration's logits (before its backward, treated
+     * as constants) teach the next, lower one */
+    if (t->cascade) {
+        memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
+        if (t->need_feat)
+            memcpy(t->thid, t->hid,
+                   (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd * sizeof(float));
+    }
+    if (qr_model_backward_hidden(t->m, t->dlogits, t->need_feat ? t->dhid : NULL))
+        return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
+    t->ran[c] = 1;
+    t->last_loss[c] += loss / (float)t->o.accum;
+    for (int i = 0; i < t->n_lin; i++)
+        if (p[i].adapter >= 0) t->used[i * t->n_slots + p[i].adapter] = 1;
+    return QR_OK;
+}
+
+/* One micro-batch: the next `batch` sequences (right-padded), the teacher
+ * if any, then each selected configuration in turn; gradients accumulate. */
+static int run_micro_batch(qr_trainer *t, step_state *s) {
+    int T;
+    fill_batch(t, &T, &s->tokens);
+    size_t need = prepare_micro_batch(t, T);
+    int rc = t->teacher_fp ? teacher_forward(t, T, need) : QR_OK;
+    for (int k = 0; rc == QR_OK && k < s->nsel; k++) rc = train_config(t, t->sel[k], T, need);
+    return rc;
+}
+
+/* The gradient: the mean over micro-batches, its norm, clipped, then AdamW
+ * on every adapter used at this step (each with its own step count). The
+ * step is then done: counted, timed. */
+static int update_adapters(qr_trainer *t, step_state *s) {
     float *par = qr_model_lora_params(t->m, NULL), *g = qr_model_lora_grads(t->m, NULL);
     int na = t->n_lin * t->n_slots;
     if (t->o.accum > 1)
         for (int k = 0; k < na; k++)
             if (t->used[k]) qr_scale(g + t->slice_off[k], t->slice_n[k], 1.0f / (float)t->o.accum);
-    double norm = used_grad_norm(t, g);
-    if (!isfinite(norm)) {
-        t->failed = 1;
-        return qr_err_set("train: step %d: the gradient norm is not finite (configurations %s...)", step1,
+    s->norm = used_grad_norm(t, g);
+    if (!isfinite(s->norm))
+        return qr_err_set("train: step %d: the gradient norm is not finite (configurations %s...)", t->step + 1,
                           t->names[t->sel[0]]);
-    }
-    if (t->o.clip > 0 && norm > t->o.clip)
+    if (t->o.clip > 0 && s->norm > t->o.clip)
         for (int k = 0; k < na; k++)
-            if (t->used[k]) qr_scale(g + t->slice_off[k], t->slice_n[k], (float)(t->o.clip / norm));
-    float lr = qr_lr_cosine(t->step, t->o.warmup, t->o.steps, t->o.lr, t->o.min_lr);
-    qr_adamw_cfg ac = {lr, t->o.beta1, t->o.beta2, t->o.eps, t->o.weight_decay};
+            if (t->used[k]) qr_scale(g + t->slice_off[k], t->slice_n[k], (float)(t->o.clip / s->norm));
+    s->lr = qr_lr_cosine(t->step, t->o.warmup, t->o.steps, t->o.lr, t->o.min_lr);
+    qr_adamw_cfg ac = {s->lr, t->o.beta1, t->o.beta2, t->o.eps, t->o.weight_decay};
     for (int k = 0; k < na; k++) {
         if (!t->used[k]) continue;
         int64_t o = t->slice_off[k];
         qr_adamw_step(par + o, g + o, t->m1 + o, t->v1 + o, t->slice_n[k], &ac, ++t->slot_t[k]);
     }
     t->step++;
-    double dt = qr_now() - t0;
-    t->seconds += dt;
-    t->tokens += tokens;
+    s->dt = qr_now() - s->t0;
+    t->seconds += s->dt;
+    t->tokens += s->tokens;
     t->steps_here++;
-
-    if (t->log) {
-        fprintf(t->log, "{\"step\":%d,\"lr\":%.9g,\"loss\":{", t->step, (double)lr);
-        for (int c = 0, first = 1; c < t->n_cfg; c++) {
-            if (!t->ran[c]) continue;
-            fprintf(t->log, "%s\"%s\":", first ? "" : ",", t->names[c]);
-            log_num(t->log, t->last_loss[c]);
-            first = 0;
-        }
-        fprintf(t->log, "},\"grad_norm\":");
-        log_num(t->log, norm);
-        fprintf(t->log, ",\"tokens\":%lld,\"epoch\":%d,\"seconds\":%.4f}\n", (long long)tokens, t->epoch, dt);
-        /* flushed before any checkpoint of this step: the log never lags it */
-        if (fflush(t->log)) return qr_err_set("%s: write failed: %s", t->log_path, strerror(errno));
-    }
-    if (t->o.progress) {
-        qr_train_progress pr = {.step = t->step, .total = t->o.steps, .n_configs = t->n_cfg,
-                                .config_names = t->name_ptr, .loss = t->last_loss, .ran = t->ran, .lr = lr,
-                                .grad_norm = (float)norm, .tokens = tokens, .step_seconds = dt,
-                                .tokens_per_s = t->seconds > 0 ? t->tokens / t->seconds : 0,
-                                .eta_seconds = t->seconds / t->steps_here * (t->o.steps - t->step),
-                                .epoch = t->epoch, .resumed_from = t->resumed_from};
-        if (t->o.progress(t->o.ud, &pr)) {
-            /* the step is complete: save it so a rerun loses nothing */
-            if (t->run_dir && qr_trainer_save(t, t->ckpt_path)) return QR_ERR;
-            return qr_err_set("train: stopped by the progress callback at step %d", t->step);
-        }
-    }
-    if (t->run_dir && (t->step == t->o.steps || (t->o.checkpoint_every > 0 && t->step % t->o.checkpoint_every == 0)))
-        if (qr_trainer_save(t, t->ckpt_path)) return QR_ERR;
     return QR_OK;
+}
+
+/* The step's line of train.jsonl, flushed before any checkpoint of this
+ * step: the log never lags it. */
+static int log_step(qr_trainer *t, const step_state *s) {
+    if (!t->log) return QR_OK;
+    fprintf(t->log, "{\"step\":%d,\"lr\":%.9g,\"loss\":{", t->step, (double)s->lr);
+    for (int c = 0, first = 1; c < t->n_cfg; c++) {
+        if (!t->ran[c]) continue;
+        fprintf(t->log, "%s\"%s\":", first ? "" : ",", t->names[c]);
+        log_num(t->log, t->last_loss[c]);
+        first = 0;
+    }
+    fprintf(t->log, "},\"grad_norm\":");
+    log_num(t->log, s->norm);
+    fprintf(t->log, ",\"tokens\":%lld,\"epoch\":%d,\"seconds\":%.4f}\n", (long long)s->tokens, t->epoch, s->dt);
+    if (fflush(t->log)) return qr_err_set("%s: write failed: %s", t->log_path, strerror(errno));
+    return QR_OK;
+}
+
+/* The progress callback; a non-zero return asks to stop. */
+static void report_progress(qr_trainer *t, step_state *s) {
+    if (!t->o.progress) return;
+    qr_train_progress pr = {.step = t->step, .total = t->o.steps, .n_configs = t->n_cfg,
+                            .config_names = t->name_ptr, .loss = t->last_loss, .ran = t->ran, .lr = s->lr,
+                            .grad_norm = (float)s->norm, .tokens = s->tokens, .step_seconds = s->dt,
+                            .tokens_per_s = t->seconds > 0 ? t->tokens / t->seconds : 0,
+                            .eta_seconds = t->seconds / t->steps_here * (t->o.steps - t->step),
+                            .epoch = t->epoch, .resumed_from = t->resumed_from};
+    s->stop = t->o.progress(t->o.ud, &pr) != 0;
+}
+
+/* A checkpoint every checkpoint_every steps, at the last step, and when
+ * the callback stops the run (the step is complete: a rerun loses
+ * nothing); the stop is then this step's error. */
+static int checkpoint_step(qr_trainer *t, const step_state *s) {
+    int due = t->step == t->o.steps || (t->o.checkpoint_every > 0 && t->step % t->o.checkpoint_every == 0);
+    if (t->run_dir && (due || s->stop) && qr_trainer_save(t, t->ckpt_path)) return QR_ERR;
+    if (s->stop) return qr_err_set("train: stopped by the progress callback at step %d", t->step);
+    return QR_OK;
+}
+
+int qr_trainer_step(qr_trainer *t) {
+    step_state s = {0};
+    int rc = step_begin(t, &s);
+    if (rc == QR_OK) {
+        /* a failure from here to the update stops the trainer, nothing updated */
+        rc = select_configs(t, &s);
+        for (int mb = 0; rc == QR_OK && mb < t->o.accum; mb++) rc = run_micro_batch(t, &s);
+        if (rc == QR_OK) rc = update_adapters(t, &s);
+        if (rc != QR_OK) t->failed = 1;
+    }
+    if (rc == QR_OK) rc = log_step(t, &s);
+    if (rc == QR_OK) report_progress(t, &s);
+    if (rc == QR_OK) rc = checkpoint_step(t, &s);
+    return rc;
 }
 
 int qr_trainer_run(qr_trainer *t) {
