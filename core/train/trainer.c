@@ -1,5 +1,5 @@
-/* trainer.c - switchable-precision LoRA tuning with crash-safe checkpoints
- * (see trainer.h). */
+/* trainer.c - switchable-precision LoRA tuning: the step loop (see
+ * trainer.h); the checkpoint file is checkpoint.c's. */
 #define _GNU_SOURCE
 #include "trainer.h"
 
