@@ -243,8 +243,13 @@ static const char *ops_null_fn(int kind, const void *ops) {
                               : NULL;
     }
     case QR_KIND_SCHEDULE: {
+        /* select may be NULL when the 1.2 select_cfg is there (a 1.0/1.1
+         * struct ends before it: select is required) */
         const qr_schedule_ops *o = ops;
-        return !o->create ? "create" : !o->destroy ? "destroy" : !o->select ? "select" : NULL;
+        return !o->create                                      ? "create"
+               : !o->destroy                                   ? "destroy"
+               : !o->select && !QR_SCHEDULE_HAS(o, select_cfg) ? "select"
+                                                               : NULL;
     }
     case QR_KIND_LOSS: {
         const qr_loss_ops *o = ops;

@@ -23,7 +23,8 @@
  * Loader rules (core/plugin.c; docs/PLUGINS.md): abi_major must equal the
  * host's, any abi_minor is accepted (minor versions only append); a
  * descriptor or ops struct whose struct_size is smaller than the 1.0 layout
- * is refused; every function pointer of an ops struct must be non-NULL;
+ * is refused; every function pointer of an ops struct must be non-NULL
+ * but the optional ones (a schedule needs select or select_cfg);
  * create() returns NULL only on error (a plugin without state returns any
  * non-NULL pointer, e.g. to a static object, and destroy() ignores it);
  * a name is unique within its kind. */
@@ -162,6 +163,24 @@ typedef struct qr_quantizer_ops {
 } qr_quantizer_ops;
 
 /* ---- schedule: which configurations train at a step ---- */
+
+/* ABI 1.2: what a schedule sees of one configuration of the set. The host
+ * passes an array of pointers, so this struct can grow at the end
+ * (struct_size says how far it goes) without moving the elements. Bits are
+ * 2..16, or 32 for a layer that is not quantized. */
+typedef struct qr_schedule_config {
+    uint32_t struct_size; /* sizeof(qr_schedule_config) in the host */
+    const char *name;     /* e.g. "w4a8" */
+    int n_layers;         /* linear layers (the quantization sites) */
+    /* over the linear layers, the means weighted by each one's parameters
+     * (in x out: its multiply-adds per token), as precision.lua's P.cost */
+    double wbits_mean, abits_mean;
+    int wbits_min, wbits_max, abits_min, abits_max;
+    /* BitOPs per token relative to every layer at w32a32:
+     * sum(in x out x w x a) / sum(in x out x 32 x 32); 1 = full precision */
+    double bitops;
+} qr_schedule_config;
+
 typedef struct qr_schedule_ops {
     uint32_t struct_size;
     void *(*create)(const qr_host *host, const char *const *kv, int n_kv);
@@ -170,7 +189,17 @@ typedef struct qr_schedule_ops {
      * configurations to run into out (room for n_configs), return how many
      * (>= 1), or QR_PLUGIN_ERR. */
     int (*select)(void *self, int t, int T, int n_configs, int *out);
+    /* ABI 1.2, optional (NULL, or absent from an older plugin's smaller
+     * struct): select seeing the configurations, cfgs[i] for i <
+     * n_configs, in the order of the set (pointers valid for the call).
+     * When set, the host calls it instead of select. A plugin that has it
+     * may leave select NULL (a 1.1 host then refuses to load it). */
+    int (*select_cfg)(void *self, int t, int T, int n_configs, const qr_schedule_config *const *cfgs, int *out);
 } qr_schedule_ops;
+
+/* Whether a schedule plugin's ops has the 1.2 function `field` set. */
+#define QR_SCHEDULE_HAS(ops, field) \
+    ((ops)->struct_size >= offsetof(qr_schedule_ops, field) + sizeof((ops)->field) && (ops)->field)
 
 /* ---- loss: a scalar and the gradient of the logits ---- */
 typedef struct qr_loss_ops {

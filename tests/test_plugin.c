@@ -11,7 +11,10 @@
  * instances (with their reference counts); the search path is checked with
  * $QRUN_PLUGIN_PATH (a bad file and a duplicate are recorded failures, each
  * naming its file, while the good plugins load and work; an unknown name
- * reports them; an earlier directory shadows a later one). Then `static` (all configs),
+ * reports them; an earlier directory shadows a later one). The schedule
+ * ABI 1.2: select_cfg may replace select, a 1.1-sized schedule (select
+ * only) still loads, and a schedule with neither is refused, as is a
+ * 1.1-sized one without select. Then `static` (all configs),
  * `ce` (against a hand computation and finite differences) and `typo` (toy
  * query functions: "Denver" intact, several target words, UTF-8). */
 #define _GNU_SOURCE
@@ -171,6 +174,24 @@ static const char *v12_src = HEAD
     "static void bw(void *s, float *dx, const float *g, const float *x, int64_t r, int64_t c, int b) {}\n"
     "QR_QUANTIZER_PLUGIN(\"t_v12\", \"1.2\", \"MIT\", \"y = (1 + mode) x\", .create = cr, "
     ".destroy = qr_state_free, .fake = fk, .backward = bw);\n";
+
+/* A schedule NAME whose ops struct_size is SIZE, with select SEL and the
+ * 1.2 select_cfg CFG (NULL or the function), in a descriptor of ABI
+ * 1.MINOR. */
+static const char *sched_src = HEAD
+    "static void *cr(const qr_host *h, const char *const *kv, int n) { static int s; return &s; }\n"
+    "static void de(void *s) { }\n"
+    "static int sel(void *s, int t, int T, int n, int *out) { out[0] = 0; return 1; }\n"
+    "static int selc(void *s, int t, int T, int n, const qr_schedule_config *const *c, int *out) {\n"
+    "  out[0] = 0; return 1; }\n"
+    "static const qr_schedule_ops ops = {.struct_size = %s, .create = cr, .destroy = de, .select = %s, "
+    ".select_cfg = %s};\n"
+    "static const qr_entry e[] = {{.kind = QR_KIND_SCHEDULE, .name = \"%s\", .description = \"t\", "
+    ".ops = &ops}};\n"
+    "static const qr_entry *ge(uint32_t i) { return i < 1 ? &e[i] : NULL; }\n"
+    "static const qr_plugin_desc d = {.abi_major = QR_PLUGIN_ABI_MAJOR, .abi_minor = %s, .struct_size = "
+    "sizeof d, .name = \"%s\", .version = \"0.1\", .n_entries = 1, .get_entry = ge};\n"
+    "QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &d; }\n";
 
 static const char *nosym_src = "int qr_plugin_get_something_else(void) { return 1; }\n";
 
@@ -528,6 +549,53 @@ static void test_search_path(void) {
 
 /* ---- schedule, loss ---- */
 
+/* The schedule ABI 1.2: select_cfg is optional and may replace select; a
+ * 1.0/1.1-sized ops (struct_size ending at select) loads as before and its
+ * select_cfg, past struct_size, is never seen. */
+static void test_schedule_abi(void) {
+#define SZ_11 "offsetof(qr_schedule_ops, select_cfg)"
+    static const struct {
+        const char *file, *size, *sel, *cfg, *minor;
+        int loads, has_cfg;
+    } cases[] = {
+        {"s_both", "sizeof ops", "sel", "selc", "2", 1, 1},
+        {"s_cfgonly", "sizeof ops", "NULL", "selc", "2", 1, 1},
+        {"s_neither", "sizeof ops", "NULL", "NULL", "2", 0, 0},
+        {"s_old", SZ_11, "sel", "selc", "1", 1, 0},   /* a 1.1 plugin: select_cfg is past its size */
+        {"s_oldnull", SZ_11, "NULL", "selc", "1", 0, 0},
+    };
+#undef SZ_11
+    char src[4096];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(src, sizeof src, sched_src, cases[i].size, cases[i].sel, cases[i].cfg, cases[i].file,
+                 cases[i].minor, cases[i].file);
+        if (build(tmpdir, cases[i].file, src) != 0) {
+            test_cond("compile a schedule plugin (cc)", 0);
+            continue;
+        }
+        char so[128];
+        snprintf(so, sizeof so, "%s.so", cases[i].file);
+        char *p = path_in(tmpdir, so);
+        int rc = qr_plugin_load(p);
+        printf("%-12s -> %s\n", so, rc == QR_OK ? "loaded" : qr_err_msg());
+        if (cases[i].loads) {
+            test_cond(cases[i].file, rc == QR_OK);
+            qr_instance *s = qr_instance_new(QR_KIND_SCHEDULE, cases[i].file, NULL, 0);
+            test_cond("schedule instance", s != NULL);
+            if (s) {
+                const qr_schedule_ops *o = qr_instance_ops(s);
+                test_cond("QR_SCHEDULE_HAS(ops, select_cfg) as the plugin's size says",
+                          (QR_SCHEDULE_HAS(o, select_cfg) ? 1 : 0) == cases[i].has_cfg);
+                qr_instance_free(s);
+            }
+        } else {
+            test_cond(cases[i].file, rc == QR_ERR && has(qr_err_msg(), "ops.select is NULL") &&
+                                         has(qr_err_msg(), p));
+        }
+        free(p);
+    }
+}
+
 static void test_static(void) {
     qr_instance *s = qr_instance_new(QR_KIND_SCHEDULE, "static", NULL, 0);
     test_cond("create schedule static", s != NULL);
@@ -541,6 +609,7 @@ static void test_static(void) {
             ok &= out[i] == i;
     }
     test_cond("static selects every configuration at every step", ok);
+    test_cond("static has no select_cfg (it keeps select)", !QR_SCHEDULE_HAS(ops, select_cfg));
     test_cond("static: n_configs 0 refused",
               ops->select(qr_instance_self(s), 0, 10, 0, out) < 0 && has(qr_err_msg(), "n_configs"));
     const char *kv[] = {"period", "3"};
@@ -763,6 +832,7 @@ int main(void) {
     test_abi_versions();
     test_search_path();
     test_static();
+    test_schedule_abi();
     test_ce();
     test_typo();
     test_cond("final shutdown", qr_plugins_shutdown() == QR_OK);

@@ -21,7 +21,15 @@
  *            feature's, from the same start (relative tolerance 1e-5);
  *            feature is 0 for an fp student equal to its teacher; bad sums,
  *            unrouted options and a feature term without a teacher are
- *            refused naming what is wrong */
+ *            refused naming what is wrong
+ *   train-7  the schedule sees the configurations (ABI 1.2): a cyclic
+ *            schedule built at test time (select_cfg only, no select) gets
+ *            each one's name, weight/activation bits (means weighted by
+ *            in x out, min, max) and relative BitOPs, equal to a
+ *            computation here from the layer shapes, and runs them in
+ *            increasing BitOPs, one per step; a 1.1-sized schedule (whose
+ *            select_cfg, past its struct_size, would fail) is called
+ *            through select */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 #include "model/model.h"
@@ -140,6 +148,81 @@ static char *strip_seconds(char *s) {
 static int contains(const char *msg, const char *part) {
     if (strstr(msg, part)) return 1;
     fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", msg, part);
+    return 0;
+}
+
+/* ---- train-7: schedules built at test time ---- */
+
+#define PLUGIN_HEAD "#include \"qr_plugin.h\"\n#include <stddef.h>\n#include <stdio.h>\n"
+/* t_cyclic: ABI 1.2, select_cfg only. Writes what it sees to the file of
+ * option out=, one line per configuration per step, and runs at step t the
+ * configuration of the (t mod n)-th lowest BitOPs. */
+static const char *cyclic_src = PLUGIN_HEAD
+    "static void *cr(const qr_host *h, const char *const *kv, int n) {\n"
+    "  const char *out = h->opt(kv, n, \"out\");\n"
+    "  FILE *f = out ? fopen(out, \"w\") : NULL;\n"
+    "  if (!f) h->err_set(\"schedule 't_cyclic': out=FILE required\");\n"
+    "  return f; }\n"
+    "static void de(void *s) { fclose(s); }\n"
+    "static int sel(void *s, int t, int T, int n, const qr_schedule_config *const *c, int *out) {\n"
+    "  int o[32];\n"
+    "  for (int i = 0; i < n; i++) {\n"
+    "    fprintf(s, \"%d %s %u %d %.17g %d %d %.17g %d %d %.17g\\n\", t, c[i]->name, c[i]->struct_size,\n"
+    "            c[i]->n_layers, c[i]->wbits_mean, c[i]->wbits_min, c[i]->wbits_max, c[i]->abits_mean,\n"
+    "            c[i]->abits_min, c[i]->abits_max, c[i]->bitops);\n"
+    "    int k = i;\n"
+    "    for (; k > 0 && c[o[k - 1]]->bitops > c[i]->bitops; k--) o[k] = o[k - 1];\n"
+    "    o[k] = i;\n"
+    "  }\n"
+    "  out[0] = o[t % n]; return 1; }\n"
+    "static const qr_schedule_ops ops = {.struct_size = sizeof ops, .create = cr, .destroy = de, "
+    ".select_cfg = sel};\n"
+    "static const qr_entry e[] = {{.kind = QR_KIND_SCHEDULE, .name = \"t_cyclic\", .description = "
+    "\"cyclic by BitOPs\", .ops = &ops}};\n"
+    "QR_PLUGIN_DEFINE(\"t_cyclic\", \"0.1\", \"test\", e);\n";
+/* t_old: a 1.1 schedule (struct_size ends at select; its descriptor says
+ * 1.1) that runs the last configuration; the select_cfg past its size
+ * fails, so a host that called it would show. */
+static const char *old_src = PLUGIN_HEAD
+    "static void *cr(const qr_host *h, const char *const *kv, int n) { static int s; return &s; }\n"
+    "static void de(void *s) { }\n"
+    "static int sel(void *s, int t, int T, int n, int *out) { out[0] = n - 1; return 1; }\n"
+    "static int trap(void *s, int t, int T, int n, const qr_schedule_config *const *c, int *out) {\n"
+    "  return QR_PLUGIN_ERR; }\n"
+    "static const qr_schedule_ops ops = {.struct_size = offsetof(qr_schedule_ops, select_cfg), .create = cr, "
+    ".destroy = de, .select = sel, .select_cfg = trap};\n"
+    "static const qr_entry e[] = {{.kind = QR_KIND_SCHEDULE, .name = \"t_old\", .description = \"1.1\", "
+    ".ops = &ops}};\n"
+    "static const qr_entry *ge(uint32_t i) { return i < 1 ? &e[i] : NULL; }\n"
+    "static const qr_plugin_desc d = {.abi_major = 1, .abi_minor = 1, .struct_size = sizeof d, .name = "
+    "\"t_old\", .version = \"0.1\", .n_entries = 1, .get_entry = ge};\n"
+    "QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &d; }\n";
+
+/* Compile src into root/name.so and load it. */
+static int load_plugin(const char *name, const char *src) {
+    char c[600], so[600], cmd[2048];
+    snprintf(c, sizeof c, "%s/%s.c", root, name);
+    snprintf(so, sizeof so, "%s/%s.so", root, name);
+    FILE *f = fopen(c, "w");
+    if (!f) return QR_ERR;
+    fputs(src, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "cc -shared -fPIC -w -I'%s/core' -o '%s' '%s'", QR_SOURCE_DIR, so, c);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "  failed: %s\n", cmd);
+        return QR_ERR;
+    }
+    if (qr_plugin_load(so)) {
+        fprintf(stderr, "  %s\n", qr_err_msg());
+        return QR_ERR;
+    }
+    return QR_OK;
+}
+
+/* Which configurations ran at each step (progress callback). */
+static int ran_at[STEPS][4];
+static int record_ran(void *ud, const qr_train_progress *p) {
+    for (int c = 0; c < p->n_configs && c < 4; c++) ran_at[p->step - 1][c] = p->ran[c];
     return 0;
 }
 
@@ -440,6 +523,96 @@ int main(void) {
         test_cond("train-6 kd.temperature routed to kd", t != NULL && qr_trainer_step(t) == QR_OK);
         qr_trainer_free(t);
         qr_model_free(m);
+    }
+
+    /* ---- train-7: the schedule sees the configurations ---- */
+    if (load_plugin("t_cyclic", cyclic_src) == QR_OK && load_plugin("t_old", old_src) == QR_OK) {
+        m = tiny(4, 2);
+        /* fp (slot 0), w4a8 and a mixed one: layer 0 w2a4, the rest w8a8 (slot 1) */
+        qr_train_config cs[3] = {cfg(m, 0, "fp"), cfg(m, 1, "w4a8"), cfg(m, 2, "w8a8")};
+        cs[2].name = "mix";
+        precs[2][0] = (qr_layer_prec){2, 4, 1};
+        /* what the schedule should see: computed here from the layer shapes */
+        double want[3][7] = {{0}}; /* wmean, wmin, wmax, amean, amin, amax, bitops */
+        int nl = qr_model_n_linears(m);
+        for (int c = 0; c < 3; c++) {
+            double n = 0, w = 0, a = 0, ops = 0;
+            want[c][1] = want[c][4] = 99;
+            for (int i = 0; i < nl; i++) {
+                const qr_linear *l = qr_model_linear(m, i);
+                double k = (double)l->in * l->out;
+                const qr_layer_prec *p = &cs[c].layers[i];
+                n += k, w += k * p->wbits, a += k * p->abits, ops += k * p->wbits * p->abits;
+                want[c][1] = fmin(want[c][1], p->wbits), want[c][2] = fmax(want[c][2], p->wbits);
+                want[c][4] = fmin(want[c][4], p->abits), want[c][5] = fmax(want[c][5], p->abits);
+            }
+            want[c][0] = w / n, want[c][3] = a / n, want[c][6] = ops / (n * 1024);
+        }
+        char out[600];
+        snprintf(out, sizeof out, "%s/t_cyclic.txt", root);
+        const char *kv[2] = {"out", out};
+        qr_train_data d = make_data();
+        qr_train_opts o = opts(NULL, 0);
+        o.schedule = "t_cyclic";
+        o.schedule_kv = kv;
+        o.schedule_nkv = 1;
+        o.progress = record_ran;
+        memset(ran_at, 0, sizeof ran_at);
+        t = qr_trainer_new(m, cs, 3, &d, &o);
+        test_cond("train-7 a schedule with select_cfg only", t != NULL && qr_trainer_run(t) == QR_OK);
+        if (!t || qr_trainer_step_count(t) != STEPS) fprintf(stderr, "  %s\n", qr_err_msg());
+        qr_trainer_free(t); /* closes the schedule's file */
+        /* by BitOPs: w4a8 (32/1024) < mix < fp (1): one per step, cycling */
+        const int order[3] = {1, 2, 0};
+        int cyc = 1;
+        for (int st = 0; st < STEPS; st++)
+            for (int c = 0; c < 3; c++) cyc &= ran_at[st][c] == (c == order[st % 3]);
+        test_cond("train-7 the cyclic schedule runs w4a8, mix, fp, w4a8, ... (increasing BitOPs)", cyc);
+        size_t n;
+        char *txt = slurp(out, &n);
+        int lines = 0, seen_ok = txt != NULL;
+        double maxdiff = 0;
+        for (char *l = txt; l && *l; lines++) {
+            int step, nlay, wmin, wmax, amin, amax;
+            unsigned sz;
+            char name[64];
+            double wm, am, bo;
+            if (sscanf(l, "%d %63s %u %d %lf %d %d %lf %d %d %lf", &step, name, &sz, &nlay, &wm, &wmin, &wmax, &am,
+                       &amin, &amax, &bo) != 11) {
+                seen_ok = 0;
+                break;
+            }
+            int c = lines % 3;
+            seen_ok &= step == lines / 3 && strcmp(name, cs[c].name) == 0 && sz == sizeof(qr_schedule_config) &&
+                       nlay == nl && wmin == want[c][1] && wmax == want[c][2] && amin == want[c][4] &&
+                       amax == want[c][5];
+            maxdiff = fmax(maxdiff, fmax(fabs(wm - want[c][0]), fmax(fabs(am - want[c][3]), fabs(bo - want[c][6]))));
+            l = strchr(l, '\n');
+            if (l) l++;
+        }
+        printf("train-7 schedule saw %d lines; mix: w mean %.6g, a mean %.6g, bitops %.6g; maxdiff %.3g\n", lines,
+               want[2][0], want[2][3], want[2][6], maxdiff);
+        test_cond("train-7 the schedule saw every configuration at every step", lines == 3 * STEPS);
+        test_cond("train-7 names, struct_size, layer count and min/max bits as given", seen_ok);
+        test_cond("train-7 weighted means and BitOPs as computed from the layer shapes (1e-12)", maxdiff < 1e-12);
+        test_cond("train-7 the mixed configuration is in between",
+                  want[2][1] == 2 && want[2][2] == 8 && want[2][6] > want[1][6] && want[2][6] < 1);
+        free(txt);
+
+        /* a 1.1 schedule: its select runs, never the select_cfg past its size */
+        o = opts(NULL, 0);
+        o.schedule = "t_old";
+        o.progress = record_ran;
+        memset(ran_at, 0, sizeof ran_at);
+        t = qr_trainer_new(m, cs, 3, &d, &o);
+        int rc = t ? qr_trainer_step(t) : QR_ERR;
+        if (rc) fprintf(stderr, "  %s\n", qr_err_msg());
+        test_cond("train-7 a 1.1-sized schedule trains through select (the last configuration)",
+                  rc == QR_OK && !ran_at[0][0] && !ran_at[0][1] && ran_at[0][2]);
+        qr_trainer_free(t);
+        qr_model_free(m);
+    } else {
+        test_cond("train-7 compile and load the test schedules (cc)", 0);
     }
 
     free(init);

@@ -1,8 +1,9 @@
-/* trainer.c - switchable-precision LoRA tuning with crash-safe checkpoints
- * (see trainer.h). */
+/* trainer.c - switchable-precision LoRA tuning: the step loop (see
+ * trainer.h); the checkpoint file is checkpoint.c's. */
 #define _GNU_SOURCE
 #include "trainer.h"
 
+#include "checkpoint.h"
 #include "optim.h"
 #include "plugin.h"
 
@@ -17,8 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CKPT_MAGIC "QRTRAIN\0"
-#define CKPT_VERSION 1u
 #define PAD_ID 0
 #define T_ROUND 32 /* pad T up to a multiple of this: fewer activation-arena reallocations */
 #define MAX_LOSS_TERMS 8
@@ -43,6 +42,8 @@ struct qr_trainer {
     char *schedule_name, *loss_name, *run_dir, *schedule_opts, *loss_opts;
     qr_instance *sched;
     const qr_schedule_ops *sops;
+    qr_schedule_config sched_cfg[QR_TRAIN_MAX_CONFIGS]; /* what a 1.2 schedule sees of each */
+    const qr_schedule_config *sched_cfg_ptr[QR_TRAIN_MAX_CONFIGS];
     loss_term terms[MAX_LOSS_TERMS];
     int n_terms, need_feat;
     int compact;          /* every loss term reads only scored rows: logits of those alone */
@@ -104,19 +105,6 @@ static uint64_t splitmix(uint64_t *s) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
-}
-
-#define FNV_INIT 0xcbf29ce484222325ULL
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-/* FNV-1a over 32-bit words (4x faster than bytewise; for big buffers). */
-static uint64_t fnv32w(uint64_t h, const void *p, size_t nwords) {
-    const uint32_t *w = p;
-    for (size_t i = 0; i < nwords; i++) h = (h ^ w[i]) * 0x100000001b3ULL;
-    return h;
 }
 
 static char *xstrdup0(const char *s) { return s ? qr_xstrdup(s) : NULL; }
@@ -253,6 +241,37 @@ static void remove_stale_tmp(const char *dir) {
     closedir(d);
 }
 
+/* Configuration c as a schedule sees it (ABI 1.2): its bit-widths over the
+ * linear layers, means weighted by in x out, and its BitOPs per token
+ * relative to w32a32 (precision.lua's P.cost: sum(in out w a) / sum(in out
+ * 32 32)). */
+static void describe_config(qr_trainer *t, int c) {
+    const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
+    qr_schedule_config *d = &t->sched_cfg[c];
+    *d = (qr_schedule_config){.struct_size = sizeof *d, .name = t->names[c], .n_layers = t->n_lin,
+                              .wbits_mean = 32, .abits_mean = 32, .wbits_min = 32, .wbits_max = 32,
+                              .abits_min = 32, .abits_max = 32, .bitops = 1};
+    double n = 0, w = 0, a = 0, ops = 0;
+    for (int i = 0; i < t->n_lin; i++) {
+        const qr_linear *l = qr_model_linear(t->m, i);
+        double k = (double)l->in * l->out;
+        n += k;
+        w += k * p[i].wbits;
+        a += k * p[i].abits;
+        ops += k * p[i].wbits * p[i].abits;
+        if (i == 0 || p[i].wbits < d->wbits_min) d->wbits_min = p[i].wbits;
+        if (i == 0 || p[i].wbits > d->wbits_max) d->wbits_max = p[i].wbits;
+        if (i == 0 || p[i].abits < d->abits_min) d->abits_min = p[i].abits;
+        if (i == 0 || p[i].abits > d->abits_max) d->abits_max = p[i].abits;
+    }
+    if (n > 0) {
+        d->wbits_mean = w / n;
+        d->abits_mean = a / n;
+        d->bitops = ops / (n * 32 * 32);
+    }
+    t->sched_cfg_ptr[c] = d;
+}
+
 static int check_opts(const qr_train_opts *o, const qr_model_config *c) {
 #define REQ(cond, ...) \
     if (!(cond)) return qr_err_set(__VA_ARGS__)
@@ -305,9 +324,9 @@ static int copy_data(qr_trainer *t, const qr_train_data *d) {
     memcpy(t->ids, d->ids, (size_t)n * sizeof(int32_t));
     memcpy(t->tgt, d->targets, (size_t)n * sizeof(int32_t));
     memcpy(t->off, d->off, (size_t)(d->n + 1) * sizeof(int64_t));
-    uint64_t h = fnv32w(FNV_INIT, t->ids, (size_t)n);
-    h = fnv32w(h, t->tgt, (size_t)n);
-    t->data_fnv = fnv(h, t->off, (size_t)(d->n + 1) * sizeof(int64_t));
+    uint64_t h = qr_fnv_words(QR_FNV_INIT, t->ids, (size_t)n);
+    h = qr_fnv_words(h, t->tgt, (size_t)n);
+    t->data_fnv = qr_fnv(h, t->off, (size_t)(d->n + 1) * sizeof(int64_t));
     return QR_OK;
 }
 
@@ -457,7 +476,7 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
     /* configurations: copy, validate against the model, hash */
     t->n_cfg = n_configs;
     t->prec = qr_xmalloc((size_t)n_configs * t->n_lin * sizeof *t->prec);
-    uint64_t h = FNV_INIT;
+    uint64_t h = QR_FNV_INIT;
     for (int c = 0; c < n_configs; c++) {
         const char *nm = configs[c].name;
         if (!nm || !*nm || strlen(nm) >= QR_TRAIN_NAME_MAX || strpbrk(nm, ",\n\"\\")) {
@@ -477,22 +496,23 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
             qr_err_prefix("train: configuration '%s'", nm);
             goto fail;
         }
-        h = fnv(h, nm, strlen(nm) + 1);
+        h = qr_fnv(h, nm, strlen(nm) + 1);
         for (int i = 0; i < t->n_lin; i++) {
             const qr_layer_prec *p = &configs[c].layers[i];
             int32_t v[3] = {p->wbits, p->abits, p->adapter};
-            h = fnv(h, v, sizeof v);
+            h = qr_fnv(h, v, sizeof v);
         }
     }
     t->configs_fnv = h;
+    for (int c = 0; c < n_configs; c++) describe_config(t, c);
 
     if (copy_data(t, data)) goto fail;
 
     /* the base model's weights identify it (a resume on other weights is refused) */
-    h = FNV_INIT;
+    h = QR_FNV_INIT;
     for (int i = 0; i < qr_model_n_params(m); i++) {
         qr_param *p = qr_model_param(m, i);
-        h = fnv32w(h, p->data, (size_t)p->n);
+        h = qr_fnv_words(h, p->data, (size_t)p->n);
     }
     t->weights_fnv = h;
 
@@ -567,287 +587,52 @@ fail:
 }
 
 /* ------------------------------------------------------------------ */
-/* the checkpoint                                                      */
+/* the checkpoint (the file format is checkpoint.c's)                  */
 
-/* The header: "key=value\n" lines. Keys before "step" must match on
- * resume; step and after are the saved state. */
-static char *header_text(const qr_trainer *t) {
-    const qr_model_config *c = qr_model_cfg(t->m);
-    size_t cap = 4096 + (size_t)t->n_cfg * QR_TRAIN_NAME_MAX + strlen(t->schedule_opts) + strlen(t->loss_opts);
-    char *s = qr_xmalloc(cap), *p = s;
-    size_t left = cap;
-#define PUT(...)                                      \
-    do {                                              \
-        int k_ = snprintf(p, left, __VA_ARGS__);      \
-        p += k_;                                      \
-        left -= (size_t)k_;                           \
-    } while (0)
-    PUT("format=qrun-train-checkpoint\nendian=little\n");
-    PUT("arch=%s\n", qr_model_arch_name(t->m));
-    PUT("shape=layers %d, embd %d, heads %d/%d, ff %d, vocab %d, ctx %d\n", c->n_layer, c->n_embd, c->n_head,
-        c->n_kv_head, c->n_ff, c->n_vocab, c->n_ctx);
-    PUT("weights_fnv=%016llx\n", (unsigned long long)t->weights_fnv);
-    PUT("lora_rank=%d\nlora_slots=%d\nlora_alpha=%.9g\nlora_params=%lld\n", qr_model_lora_rank(t->m), t->n_slots,
-        (double)qr_model_lora_alpha(t->m), (long long)t->n_lora);
-    PUT("configs=");
-    for (int i = 0; i < t->n_cfg; i++) PUT("%s%s", i ? "," : "", t->names[i]);
-    PUT("\nconfigs_fnv=%016llx\n", (unsigned long long)t->configs_fnv);
-    PUT("schedule=%s\nschedule_opts=%s\nloss=%s\nloss_opts=%s\nteacher=%s\n", t->schedule_name, t->schedule_opts,
-        t->loss_name, t->loss_opts, t->cascade ? "cascade" : t->teacher_fp ? "fp" : "none");
-    PUT("steps=%d\nbatch=%d\naccum=%d\nseq=%d\n", t->o.steps, t->o.batch, t->o.accum, t->o.seq);
-    PUT("lr=%.9g\nmin_lr=%.9g\nwarmup=%d\nclip=%.9g\nweight_decay=%.9g\nbeta1=%.9g\nbeta2=%.9g\neps=%.9g\n",
-        (double)t->o.lr, (double)t->o.min_lr, t->o.warmup, (double)t->o.clip, (double)t->o.weight_decay,
-        (double)t->o.beta1, (double)t->o.beta2, (double)t->o.eps);
-    PUT("seed=%llu\n", (unsigned long long)t->o.seed);
-    PUT("data_sequences=%d\ndata_tokens=%lld\ndata_fnv=%016llx\n", t->n_data, (long long)t->n_tokens,
-        (unsigned long long)t->data_fnv);
-    PUT("step=%d\nepoch=%d\ncursor=%d\nrng=%016llx\n", t->step, t->epoch, t->cursor, (unsigned long long)t->rng);
-    /* pad to whole 32-bit words: the checksum runs over words */
-    while ((p - s) % 4) PUT("\n");
-#undef PUT
-    return s;
-}
-
-/* Readable names of header keys, for messages. */
-static const char *field_label(const char *key) {
-    static const char *const map[][2] = {{"configs", "configuration set"},
-                                         {"configs_fnv", "configuration layers (bit-widths or adapter slots)"},
-                                         {"weights_fnv", "base model weights (checksum)"},
-                                         {"data_fnv", "training data (checksum)"},
-                                         {"lora_rank", "LoRA rank"},
-                                         {"lora_slots", "LoRA slots"},
-                                         {"lora_alpha", "LoRA alpha"},
-                                         {"shape", "model shape"},
-                                         {"arch", "model architecture"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(map[i][0], key) == 0) return map[i][1];
-    return key;
-}
-
-static int64_t payload_size(const qr_trainer *t) {
-    return (int64_t)3 * t->n_lora * 4 + (int64_t)t->n_lin * t->n_slots * 4 + (int64_t)t->n_data * 4;
-}
-
-static int write_all(int fd, const void *p, size_t n, uint64_t *h, const char *path) {
-    const char *b = p;
-    *h = fnv32w(*h, p, n / 4);
-    if (n % 4) *h = fnv(*h, b + n - n % 4, n % 4);
-    while (n) {
-        ssize_t k = write(fd, b, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return qr_err_set("%s: write failed: %s", path, strerror(errno));
-        }
-        b += k;
-        n -= (size_t)k;
-    }
-    return QR_OK;
-}
-
-static void fsync_dir_of(const char *path) {
-    char *d = qr_xstrdup(path);
-    char *slash = strrchr(d, '/');
-    if (slash)
-        *slash = 0;
-    else
-        strcpy(d, ".");
-    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(d);
+/* The trainer as a checkpoint sees it: pointers into t, nothing copied. */
+static qr_checkpoint checkpoint_of(qr_trainer *t) {
+    return (qr_checkpoint){.m = t->m,
+                           .weights_fnv = t->weights_fnv,
+                           .configs_fnv = t->configs_fnv,
+                           .data_fnv = t->data_fnv,
+                           .n_configs = t->n_cfg,
+                           .config_names = t->name_ptr,
+                           .schedule = t->schedule_name,
+                           .schedule_opts = t->schedule_opts,
+                           .loss = t->loss_name,
+                           .loss_opts = t->loss_opts,
+                           .teacher = t->cascade ? "cascade" : t->teacher_fp ? "fp" : "none",
+                           .o = &t->o,
+                           .n_data = t->n_data,
+                           .n_tokens = t->n_tokens,
+                           .lora = qr_model_lora_params(t->m, NULL),
+                           .m1 = t->m1,
+                           .v1 = t->v1,
+                           .n_lora = t->n_lora,
+                           .n_slots = t->n_slots,
+                           .slot_t = t->slot_t,
+                           .n_adapters = t->n_lin * t->n_slots,
+                           .perm = t->perm,
+                           .step = t->step,
+                           .epoch = t->epoch,
+                           .cursor = t->cursor,
+                           .rng = t->rng};
 }
 
 int qr_trainer_save(qr_trainer *t, const char *path) {
     if (t->failed) return qr_err_set("%s: not saved: the trainer stopped on an error", path);
-    int64_t nl;
-    const float *p = qr_model_lora_params(t->m, &nl);
-    for (int64_t i = 0; i < nl; i++)
-        if (!isfinite(p[i])) return qr_err_set("%s: not saved: adapter value %lld is not finite", path, (long long)i);
-    size_t tl = strlen(path) + 32;
-    char *tmp = qr_xmalloc(tl);
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        qr_err_set("%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return QR_ERR;
-    }
-    char *hdr = header_text(t);
-    uint32_t ver = CKPT_VERSION, hl = (uint32_t)strlen(hdr);
-    uint64_t h = FNV_INIT;
-    int rc = write_all(fd, CKPT_MAGIC, 8, &h, tmp);
-    if (!rc) rc = write_all(fd, &ver, 4, &h, tmp);
-    if (!rc) rc = write_all(fd, &hl, 4, &h, tmp);
-    if (!rc) rc = write_all(fd, hdr, hl, &h, tmp);
-    if (!rc) rc = write_all(fd, p, (size_t)nl * 4, &h, tmp);
-    if (!rc) rc = write_all(fd, t->m1, (size_t)nl * 4, &h, tmp);
-    if (!rc) rc = write_all(fd, t->v1, (size_t)nl * 4, &h, tmp);
-    if (!rc) rc = write_all(fd, t->slot_t, (size_t)t->n_lin * t->n_slots * 4, &h, tmp);
-    if (!rc) rc = write_all(fd, t->perm, (size_t)t->n_data * 4, &h, tmp);
-    uint64_t hh = h;
-    if (!rc) rc = write_all(fd, &hh, 8, &h, tmp);
-    free(hdr);
-    if (!rc && fsync(fd)) rc = qr_err_set("%s: fsync failed: %s", tmp, strerror(errno));
-    if (close(fd) && !rc) rc = qr_err_set("%s: close failed: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path)) rc = qr_err_set("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (rc)
-        unlink(tmp);
-    else
-        fsync_dir_of(path);
-    free(tmp);
-    return rc;
-}
-
-/* The value of key in header lines hdr (a copy into out), or NULL. */
-static const char *hget(const char *hdr, const char *key, char *out, size_t cap) {
-    size_t kl = strlen(key);
-    for (const char *l = hdr; l && *l;) {
-        const char *e = strchr(l, '\n');
-        if (!e) break;
-        if (strncmp(l, key, kl) == 0 && l[kl] == '=') {
-            size_t n = (size_t)(e - l - kl - 1);
-            if (n >= cap) n = cap - 1;
-            memcpy(out, l + kl + 1, n);
-            out[n] = 0;
-            return out;
-        }
-        l = e + 1;
-    }
-    return NULL;
+    qr_checkpoint c = checkpoint_of(t);
+    return qr_checkpoint_write(&c, path);
 }
 
 int qr_trainer_load(qr_trainer *t, const char *path) {
-    size_t len;
-    char *buf = qr_read_file(path, &len);
-    if (!buf) return QR_ERR;
-    int rc = QR_ERR;
-    char *mine = NULL;
-    char *hdr = NULL;
-    if (len < 24 || memcmp(buf, CKPT_MAGIC, 8) != 0) {
-        qr_err_set("%s: not a qrun training checkpoint (%s)", path, len < 8 ? "file too short" : "bad magic");
-        goto out;
-    }
-    uint32_t ver, hl;
-    memcpy(&ver, buf + 8, 4);
-    memcpy(&hl, buf + 12, 4);
-    if (ver != CKPT_VERSION) {
-        qr_err_set("%s: version: checkpoint format %u, this qrun reads %u", path, ver, CKPT_VERSION);
-        goto out;
-    }
-    if ((size_t)hl > len - 24) {
-        qr_err_set("%s: header length %u exceeds the file (%zu bytes): truncated or corrupt", path, hl, len);
-        goto out;
-    }
-    uint64_t stored, h = FNV_INIT;
-    memcpy(&stored, buf + len - 8, 8);
-    h = fnv32w(h, buf, (len - 8) / 4);
-    if ((len - 8) % 4) h = fnv(h, buf + (len - 8) - (len - 8) % 4, (len - 8) % 4);
-    if (h != stored) {
-        qr_err_set("%s: checksum: stored %016llx, computed %016llx: the file is truncated or corrupt", path,
-                   (unsigned long long)stored, (unsigned long long)h);
-        goto out;
-    }
-    hdr = qr_xmalloc((size_t)hl + 1);
-    memcpy(hdr, buf + 16, hl);
-    hdr[hl] = 0;
-    /* every field before "step=" must match this run */
-    mine = header_text(t);
-    char theirs[4096];
-    for (const char *l = mine; *l;) {
-        const char *e = strchr(l, '\n');
-        const char *eq = strchr(l, '=');
-        char key[64];
-        size_t kl = (size_t)(eq - l);
-        if (kl >= sizeof key) kl = sizeof key - 1;
-        memcpy(key, l, kl);
-        key[kl] = 0;
-        if (strcmp(key, "step") == 0) break;
-        char val[4096];
-        size_t vl = (size_t)(e - eq - 1);
-        if (vl >= sizeof val) vl = sizeof val - 1;
-        memcpy(val, eq + 1, vl);
-        val[vl] = 0;
-        if (!hget(hdr, key, theirs, sizeof theirs)) {
-            qr_err_set("%s: field '%s' missing from the header", path, key);
-            goto out;
-        }
-        if (strcmp(theirs, val) != 0) {
-            qr_err_set("%s: %s differs: checkpoint has %s, this run has %s (use another run directory, or the "
-                       "checkpoint's settings)",
-                       path, field_label(key), theirs, val);
-            goto out;
-        }
-        l = e + 1;
-    }
-    char v[64];
-    long long step = -1, epoch = -1, cursor = -1;
-    unsigned long long rng = 0;
-    if (!hget(hdr, "step", v, sizeof v) || sscanf(v, "%lld", &step) != 1 || step < 0 || step > t->o.steps ||
-        !hget(hdr, "epoch", v, sizeof v) || sscanf(v, "%lld", &epoch) != 1 || epoch < 0 ||
-        !hget(hdr, "cursor", v, sizeof v) || sscanf(v, "%lld", &cursor) != 1 || cursor < 0 || cursor > t->n_data ||
-        !hget(hdr, "rng", v, sizeof v) || sscanf(v, "%llx", &rng) != 1) {
-        qr_err_set("%s: state fields step/epoch/cursor/rng missing or out of range (step %lld of %d, cursor %lld of "
-                   "%d)",
-                   path, step, t->o.steps, cursor, t->n_data);
-        goto out;
-    }
-    int64_t want = 24 + (int64_t)hl + payload_size(t);
-    if ((int64_t)len != want) {
-        qr_err_set("%s: size: %zu bytes, expected %lld for this header", path, len, (long long)want);
-        goto out;
-    }
-    const char *p = buf + 16 + hl;
-    int64_t n = t->n_lora, na = (int64_t)t->n_lin * t->n_slots;
-    const float *lp = (const float *)(const void *)p; /* memcpy'd below; no aliasing through these */
-    for (int64_t i = 0; i < 3 * n; i++) {
-        float x;
-        memcpy(&x, p + 4 * i, 4);
-        if (!isfinite(x) || (i >= 2 * n && x < 0)) {
-            qr_err_set("%s: %s value %lld is %s", path, i < n ? "adapter" : i < 2 * n ? "first moment" : "second moment",
-                       (long long)(i % n), isfinite(x) ? "negative" : "not finite");
-            goto out;
-        }
-    }
-    (void)lp;
-    const char *ps = p + 12 * n, *pp = ps + 4 * na;
-    for (int64_t i = 0; i < na; i++) {
-        int32_t s;
-        memcpy(&s, ps + 4 * i, 4);
-        if (s < 0 || s > step) {
-            qr_err_set("%s: adapter step count %lld = %d: expected 0..%lld", path, (long long)i, s, step);
-            goto out;
-        }
-    }
-    uint8_t *seen = qr_xcalloc((size_t)t->n_data, 1);
-    for (int i = 0; i < t->n_data; i++) {
-        int32_t x;
-        memcpy(&x, pp + 4 * (int64_t)i, 4);
-        if (x < 0 || x >= t->n_data || seen[x]) {
-            free(seen);
-            qr_err_set("%s: data order: entry %d = %d is not part of a permutation of %d", path, i, x, t->n_data);
-            goto out;
-        }
-        seen[x] = 1;
-    }
-    free(seen);
-    /* everything checked: commit */
-    memcpy(qr_model_lora_params(t->m, NULL), p, (size_t)n * 4);
-    memcpy(t->m1, p + 4 * n, (size_t)n * 4);
-    memcpy(t->v1, p + 8 * n, (size_t)n * 4);
-    memcpy(t->slot_t, ps, (size_t)na * 4);
-    memcpy(t->perm, pp, (size_t)t->n_data * 4);
-    t->step = (int)step;
-    t->epoch = (int)epoch;
-    t->cursor = (int)cursor;
-    t->rng = rng;
-    rc = QR_OK;
-out:
-    free(mine);
-    free(hdr);
-    free(buf);
-    return rc;
+    qr_checkpoint c = checkpoint_of(t);
+    if (qr_checkpoint_read(&c, path)) return QR_ERR;
+    t->step = c.step;
+    t->epoch = c.epoch;
+    t->cursor = c.cursor;
+    t->rng = c.rng;
+    return QR_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1018,183 +803,239 @@ static int compute_loss(qr_trainer *t, float *loss, int B, int T) {
     return QR_OK;
 }
 
-int qr_trainer_step(qr_trainer *t) {
+/* What one step carries from verb to verb. */
+typedef struct {
+    double t0;      /* wall clock at its start */
+    int nsel;       /* configurations selected, in t->sel (run in that order) */
+    int64_t tokens; /* non-padding tokens of all its micro-batches */
+    float lr;
+    double norm; /* the gradient's norm before clipping */
+    double dt;   /* its wall time */
+    int stop;    /* the progress callback asked to stop */
+} step_state;
+
+/* Refusals before a step; the first step on a run directory continues
+ * from its checkpoint (a fresh start must never overwrite a good one). */
+static int step_begin(qr_trainer *t, step_state *s) {
     if (t->failed) return qr_err_set("train: the trainer stopped on an error at step %d", t->step + 1);
     if (t->step >= t->o.steps) return qr_err_set("train: all %d steps are done", t->o.steps);
-    /* the first step on a run directory continues from its checkpoint:
-     * a fresh start must never overwrite a good one */
     if (!t->resumed && qr_trainer_resume(t, NULL)) return QR_ERR;
-    double t0 = qr_now();
-    const int step1 = t->step + 1, B = t->o.batch, V = t->V;
-    int nsel = t->sops->select(qr_instance_self(t->sched), t->step, t->o.steps, t->n_cfg, t->sel);
-    if (nsel < 1 || nsel > t->n_cfg) {
-        t->failed = 1;
-        if (nsel < 0) return qr_err_prefix("train: step %d: schedule '%s'", step1, t->schedule_name);
+    s->t0 = qr_now();
+    return QR_OK;
+}
+
+/* The schedule picks this step's configurations into t->sel (a 1.2
+ * schedule sees their bit-widths); a cascade runs them from the highest
+ * precision down. The step then starts from zero: no loss (NaN for the
+ * configurations not selected), no gradient, no adapter used. */
+static int select_configs(qr_trainer *t, step_state *s) {
+    const int step1 = t->step + 1;
+    void *self = qr_instance_self(t->sched);
+    int n = QR_SCHEDULE_HAS(t->sops, select_cfg)
+                ? t->sops->select_cfg(self, t->step, t->o.steps, t->n_cfg, t->sched_cfg_ptr, t->sel)
+                : t->sops->select(self, t->step, t->o.steps, t->n_cfg, t->sel);
+    if (n < 0) return qr_err_prefix("train: step %d: schedule '%s'", step1, t->schedule_name);
+    if (n < 1 || n > t->n_cfg)
         return qr_err_set("train: step %d: schedule '%s' selected %d configurations (expected 1..%d)", step1,
-                          t->schedule_name, nsel, t->n_cfg);
-    }
-    for (int k = 0; k < nsel; k++)
-        if (t->sel[k] < 0 || t->sel[k] >= t->n_cfg) {
-            t->failed = 1;
+                          t->schedule_name, n, t->n_cfg);
+    for (int k = 0; k < n; k++)
+        if (t->sel[k] < 0 || t->sel[k] >= t->n_cfg)
             return qr_err_set("train: step %d: schedule '%s' selected configuration %d (expected 0..%d)", step1,
                               t->schedule_name, t->sel[k], t->n_cfg - 1);
-        }
     if (t->cascade) /* highest precision first: each one teaches the next (insertion sort, stable) */
-        for (int a = 1; a < nsel; a++)
+        for (int a = 1; a < n; a++)
             for (int b = a; b > 0 && t->bits_rank[t->sel[b]] > t->bits_rank[t->sel[b - 1]]; b--) {
                 int x = t->sel[b];
                 t->sel[b] = t->sel[b - 1];
                 t->sel[b - 1] = x;
             }
+    s->nsel = n;
     for (int c = 0; c < t->n_cfg; c++) {
         t->ran[c] = 0;
-        t->last_loss[c] = 0;
+        t->last_loss[c] = NAN;
     }
+    for (int k = 0; k < n; k++) t->last_loss[t->sel[k]] = 0;
     memset(t->used, 0, (size_t)t->n_lin * t->n_slots);
     qr_model_zero_grad(t->m);
-    int64_t tokens = 0;
-    for (int mb = 0; mb < t->o.accum; mb++) {
-        int T;
-        fill_batch(t, &T, &tokens);
-        t->n_rows = 0;
-        if (t->compact)
-            for (int i = 0; i < B * T; i++)
-                if (t->btgt[i] >= 0) {
-                    t->rows[t->n_rows] = i;
-                    t->ctgt[t->n_rows++] = t->btgt[i];
-                }
-        size_t need = (size_t)(t->compact ? t->n_rows : B * T) * V;
-        if (need > t->dl_cap) {
-            free(t->dlogits);
-            free(t->dlscratch);
-            t->dlogits = qr_xmalloc(need * sizeof(float));
-            t->dlscratch = t->n_terms > 1 || t->terms[0].w != 1.0 ? qr_xmalloc(need * sizeof(float)) : NULL;
-            t->dl_cap = need;
-        }
-        if (t->need_feat) {
-            size_t hn = (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd;
-            if (hn > t->hid_cap) {
-                free(t->hid);
-                free(t->thid);
-                free(t->dhid);
-                free(t->dhscratch);
-                t->hid = qr_xmalloc(hn * sizeof(float));
-                t->thid = qr_xmalloc(hn * sizeof(float));
-                t->dhid = qr_xmalloc(hn * sizeof(float));
-                t->dhscratch = qr_xmalloc(hn * sizeof(float));
-                t->hid_cap = hn;
+    return QR_OK;
+}
+
+/* The scored rows of the micro-batch in t->rows / t->ctgt (when the logits
+ * are of those alone), and scratch grown to fit it. Returns the floats of
+ * its logits. */
+static size_t prepare_micro_batch(qr_trainer *t, int T) {
+    const int B = t->o.batch;
+    t->n_rows = 0;
+    if (t->compact)
+        for (int i = 0; i < B * T; i++)
+            if (t->btgt[i] >= 0) {
+                t->rows[t->n_rows] = i;
+                t->ctgt[t->n_rows++] = t->btgt[i];
             }
-        }
-        if (t->teacher_fp) {
-            /* the teacher: the frozen base, full precision, no adapter */
-            if (need > t->tl_cap) {
-                free(t->tlogits);
-                t->tlogits = qr_xmalloc(need * sizeof(float));
-                t->tl_cap = need;
-            }
-            if (qr_model_set_precision(t->m, t->fp_prec, t->n_lin) || forward(t, B, T)) {
-                t->failed = 1;
-                return qr_err_prefix("train: step %d, teacher", step1);
-            }
-            memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
-            if (t->need_feat) gather_hidden(t, t->thid, (size_t)B * T);
-        }
-        for (int k = 0; k < nsel; k++) {
-            int c = t->sel[k];
-            const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
-            float loss = 0;
-            if (qr_model_set_precision(t->m, p, t->n_lin) || forward(t, B, T)) {
-                t->failed = 1;
-                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
-            }
-            if (compute_loss(t, &loss, B, T)) {
-                t->failed = 1;
-                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
-            }
-            if (!isfinite(loss)) {
-                t->failed = 1;
-                return qr_err_set("train: step %d, configuration '%s': the loss is %s", step1, t->names[c],
-                                  isnan(loss) ? "NaN" : "Inf");
-            }
-            /* cascade: this configuration's logits (before its backward,
-             * treated as constants) teach the next, lower one */
-            if (t->cascade) {
-                memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
-                if (t->need_feat)
-                    memcpy(t->thid, t->hid,
-                           (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd * sizeof(float));
-            }
-            if (qr_model_backward_hidden(t->m, t->dlogits, t->need_feat ? t->dhid : NULL)) {
-                t->failed = 1;
-                return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
-            }
-            t->ran[c] = 1;
-            t->last_loss[c] += loss / (float)t->o.accum;
-            for (int i = 0; i < t->n_lin; i++)
-                if (p[i].adapter >= 0) t->used[i * t->n_slots + p[i].adapter] = 1;
+    size_t need = (size_t)(t->compact ? t->n_rows : B * T) * t->V;
+    if (need > t->dl_cap) {
+        free(t->dlogits);
+        free(t->dlscratch);
+        t->dlogits = qr_xmalloc(need * sizeof(float));
+        t->dlscratch = t->n_terms > 1 || t->terms[0].w != 1.0 ? qr_xmalloc(need * sizeof(float)) : NULL;
+        t->dl_cap = need;
+    }
+    if (t->teacher_fp && need > t->tl_cap) {
+        free(t->tlogits);
+        t->tlogits = qr_xmalloc(need * sizeof(float));
+        t->tl_cap = need;
+    }
+    if (t->need_feat) {
+        size_t hn = (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd;
+        if (hn > t->hid_cap) {
+            free(t->hid);
+            free(t->thid);
+            free(t->dhid);
+            free(t->dhscratch);
+            t->hid = qr_xmalloc(hn * sizeof(float));
+            t->thid = qr_xmalloc(hn * sizeof(float));
+            t->dhid = qr_xmalloc(hn * sizeof(float));
+            t->dhscratch = qr_xmalloc(hn * sizeof(float));
+            t->hid_cap = hn;
         }
     }
-    for (int c = 0; c < t->n_cfg; c++)
-        if (!t->ran[c]) t->last_loss[c] = NAN;
+    return need;
+}
 
-    /* gradient: mean over micro-batches, clipped, then AdamW per used adapter */
+/* The teacher: the frozen base, full precision, no adapter; its logits
+ * (need floats) and hidden states. */
+static int teacher_forward(qr_trainer *t, int T, size_t need) {
+    if (qr_model_set_precision(t->m, t->fp_prec, t->n_lin) || forward(t, t->o.batch, T))
+        return qr_err_prefix("train: step %d, teacher", t->step + 1);
+    memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
+    if (t->need_feat) gather_hidden(t, t->thid, (size_t)t->o.batch * T);
+    return QR_OK;
+}
+
+/* Configuration c on the micro-batch: forward, loss, backward into the
+ * gradients of its active adapters, which count as used. */
+static int train_config(qr_trainer *t, int c, int T, size_t need) {
+    const int step1 = t->step + 1, B = t->o.batch;
+    const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
+    float loss = 0;
+    if (qr_model_set_precision(t->m, p, t->n_lin) || forward(t, B, T) || compute_loss(t, &loss, B, T))
+        return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
+    if (!isfinite(loss))
+        return qr_err_set("train: step %d, configuration '%s': the loss is %s", step1, t->names[c],
+                          isnan(loss) ? "NaN" : "Inf");
+    /* cascade: this configuration's logits (before its backward, treated
+     * as constants) teach the next, lower one */
+    if (t->cascade) {
+        memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
+        if (t->need_feat)
+            memcpy(t->thid, t->hid,
+                   (size_t)qr_model_cfg(t->m)->n_layer * B * T * qr_model_cfg(t->m)->n_embd * sizeof(float));
+    }
+    if (qr_model_backward_hidden(t->m, t->dlogits, t->need_feat ? t->dhid : NULL))
+        return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
+    t->ran[c] = 1;
+    t->last_loss[c] += loss / (float)t->o.accum;
+    for (int i = 0; i < t->n_lin; i++)
+        if (p[i].adapter >= 0) t->used[i * t->n_slots + p[i].adapter] = 1;
+    return QR_OK;
+}
+
+/* One micro-batch: the next `batch` sequences (right-padded), the teacher
+ * if any, then each selected configuration in turn; gradients accumulate. */
+static int run_micro_batch(qr_trainer *t, step_state *s) {
+    int T;
+    fill_batch(t, &T, &s->tokens);
+    size_t need = prepare_micro_batch(t, T);
+    int rc = t->teacher_fp ? teacher_forward(t, T, need) : QR_OK;
+    for (int k = 0; rc == QR_OK && k < s->nsel; k++) rc = train_config(t, t->sel[k], T, need);
+    return rc;
+}
+
+/* The gradient: the mean over micro-batches, its norm, clipped, then AdamW
+ * on every adapter used at this step (each with its own step count). The
+ * step is then done: counted, timed. */
+static int update_adapters(qr_trainer *t, step_state *s) {
     float *par = qr_model_lora_params(t->m, NULL), *g = qr_model_lora_grads(t->m, NULL);
     int na = t->n_lin * t->n_slots;
     if (t->o.accum > 1)
         for (int k = 0; k < na; k++)
             if (t->used[k]) qr_scale(g + t->slice_off[k], t->slice_n[k], 1.0f / (float)t->o.accum);
-    double norm = used_grad_norm(t, g);
-    if (!isfinite(norm)) {
-        t->failed = 1;
-        return qr_err_set("train: step %d: the gradient norm is not finite (configurations %s...)", step1,
+    s->norm = used_grad_norm(t, g);
+    if (!isfinite(s->norm))
+        return qr_err_set("train: step %d: the gradient norm is not finite (configurations %s...)", t->step + 1,
                           t->names[t->sel[0]]);
-    }
-    if (t->o.clip > 0 && norm > t->o.clip)
+    if (t->o.clip > 0 && s->norm > t->o.clip)
         for (int k = 0; k < na; k++)
-            if (t->used[k]) qr_scale(g + t->slice_off[k], t->slice_n[k], (float)(t->o.clip / norm));
-    float lr = qr_lr_cosine(t->step, t->o.warmup, t->o.steps, t->o.lr, t->o.min_lr);
-    qr_adamw_cfg ac = {lr, t->o.beta1, t->o.beta2, t->o.eps, t->o.weight_decay};
+            if (t->used[k]) qr_scale(g + t->slice_off[k], t->slice_n[k], (float)(t->o.clip / s->norm));
+    s->lr = qr_lr_cosine(t->step, t->o.warmup, t->o.steps, t->o.lr, t->o.min_lr);
+    qr_adamw_cfg ac = {s->lr, t->o.beta1, t->o.beta2, t->o.eps, t->o.weight_decay};
     for (int k = 0; k < na; k++) {
         if (!t->used[k]) continue;
         int64_t o = t->slice_off[k];
         qr_adamw_step(par + o, g + o, t->m1 + o, t->v1 + o, t->slice_n[k], &ac, ++t->slot_t[k]);
     }
     t->step++;
-    double dt = qr_now() - t0;
-    t->seconds += dt;
-    t->tokens += tokens;
+    s->dt = qr_now() - s->t0;
+    t->seconds += s->dt;
+    t->tokens += s->tokens;
     t->steps_here++;
-
-    if (t->log) {
-        fprintf(t->log, "{\"step\":%d,\"lr\":%.9g,\"loss\":{", t->step, (double)lr);
-        for (int c = 0, first = 1; c < t->n_cfg; c++) {
-            if (!t->ran[c]) continue;
-            fprintf(t->log, "%s\"%s\":", first ? "" : ",", t->names[c]);
-            log_num(t->log, t->last_loss[c]);
-            first = 0;
-        }
-        fprintf(t->log, "},\"grad_norm\":");
-        log_num(t->log, norm);
-        fprintf(t->log, ",\"tokens\":%lld,\"epoch\":%d,\"seconds\":%.4f}\n", (long long)tokens, t->epoch, dt);
-        /* flushed before any checkpoint of this step: the log never lags it */
-        if (fflush(t->log)) return qr_err_set("%s: write failed: %s", t->log_path, strerror(errno));
-    }
-    if (t->o.progress) {
-        qr_train_progress pr = {.step = t->step, .total = t->o.steps, .n_configs = t->n_cfg,
-                                .config_names = t->name_ptr, .loss = t->last_loss, .ran = t->ran, .lr = lr,
-                                .grad_norm = (float)norm, .tokens = tokens, .step_seconds = dt,
-                                .tokens_per_s = t->seconds > 0 ? t->tokens / t->seconds : 0,
-                                .eta_seconds = t->seconds / t->steps_here * (t->o.steps - t->step),
-                                .epoch = t->epoch, .resumed_from = t->resumed_from};
-        if (t->o.progress(t->o.ud, &pr)) {
-            /* the step is complete: save it so a rerun loses nothing */
-            if (t->run_dir && qr_trainer_save(t, t->ckpt_path)) return QR_ERR;
-            return qr_err_set("train: stopped by the progress callback at step %d", t->step);
-        }
-    }
-    if (t->run_dir && (t->step == t->o.steps || (t->o.checkpoint_every > 0 && t->step % t->o.checkpoint_every == 0)))
-        if (qr_trainer_save(t, t->ckpt_path)) return QR_ERR;
     return QR_OK;
+}
+
+/* The step's line of train.jsonl, flushed before any checkpoint of this
+ * step: the log never lags it. */
+static int log_step(qr_trainer *t, const step_state *s) {
+    if (!t->log) return QR_OK;
+    fprintf(t->log, "{\"step\":%d,\"lr\":%.9g,\"loss\":{", t->step, (double)s->lr);
+    for (int c = 0, first = 1; c < t->n_cfg; c++) {
+        if (!t->ran[c]) continue;
+        fprintf(t->log, "%s\"%s\":", first ? "" : ",", t->names[c]);
+        log_num(t->log, t->last_loss[c]);
+        first = 0;
+    }
+    fprintf(t->log, "},\"grad_norm\":");
+    log_num(t->log, s->norm);
+    fprintf(t->log, ",\"tokens\":%lld,\"epoch\":%d,\"seconds\":%.4f}\n", (long long)s->tokens, t->epoch, s->dt);
+    if (fflush(t->log)) return qr_err_set("%s: write failed: %s", t->log_path, strerror(errno));
+    return QR_OK;
+}
+
+/* The progress callback; a non-zero return asks to stop. */
+static void report_progress(qr_trainer *t, step_state *s) {
+    if (!t->o.progress) return;
+    qr_train_progress pr = {.step = t->step, .total = t->o.steps, .n_configs = t->n_cfg,
+                            .config_names = t->name_ptr, .loss = t->last_loss, .ran = t->ran, .lr = s->lr,
+                            .grad_norm = (float)s->norm, .tokens = s->tokens, .step_seconds = s->dt,
+                            .tokens_per_s = t->seconds > 0 ? t->tokens / t->seconds : 0,
+                            .eta_seconds = t->seconds / t->steps_here * (t->o.steps - t->step),
+                            .epoch = t->epoch, .resumed_from = t->resumed_from};
+    s->stop = t->o.progress(t->o.ud, &pr) != 0;
+}
+
+/* A checkpoint every checkpoint_every steps, at the last step, and when
+ * the callback stops the run (the step is complete: a rerun loses
+ * nothing); the stop is then this step's error. */
+static int checkpoint_step(qr_trainer *t, const step_state *s) {
+    int due = t->step == t->o.steps || (t->o.checkpoint_every > 0 && t->step % t->o.checkpoint_every == 0);
+    if (t->run_dir && (due || s->stop) && qr_trainer_save(t, t->ckpt_path)) return QR_ERR;
+    if (s->stop) return qr_err_set("train: stopped by the progress callback at step %d", t->step);
+    return QR_OK;
+}
+
+int qr_trainer_step(qr_trainer *t) {
+    step_state s = {0};
+    int rc = step_begin(t, &s);
+    if (rc == QR_OK) {
+        /* a failure from here to the update stops the trainer, nothing updated */
+        rc = select_configs(t, &s);
+        for (int mb = 0; rc == QR_OK && mb < t->o.accum; mb++) rc = run_micro_batch(t, &s);
+        if (rc == QR_OK) rc = update_adapters(t, &s);
+        if (rc != QR_OK) t->failed = 1;
+    }
+    if (rc == QR_OK) rc = log_step(t, &s);
+    if (rc == QR_OK) report_progress(t, &s);
+    if (rc == QR_OK) rc = checkpoint_step(t, &s);
+    return rc;
 }
 
 int qr_trainer_run(qr_trainer *t) {

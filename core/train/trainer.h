@@ -5,7 +5,8 @@
  *
  * One optimizer step (qr_trainer_step):
  *   for each of `accum` micro-batches of `batch` sequences (right-padded):
- *     for each configuration c the schedule plugin selects at this step:
+ *     for each configuration c the schedule plugin selects at this step
+ *     (a 1.2 schedule sees each one's bit-widths and BitOPs, qr_plugin.h):
  *       qr_model_set_precision(c); forward; loss plugin -> loss_c, dlogits;
  *       backward into the LoRA gradients (only c's active adapters get any)
  *   gradient /= accum; clip the global norm; lr = qr_lr_cosine(step);
@@ -31,7 +32,8 @@
  *                change on resume; FNV-1a 64 checksum. Written to
  *                checkpoint.tmp.<pid>, fsync'd, renamed over checkpoint,
  *                directory fsync'd: a crash at any moment leaves the
- *                previous good checkpoint or the new one, never a torn file.
+ *                previous good checkpoint or the new one, never a torn file
+ *                (the layout: checkpoint.h).
  *   train.jsonl  one JSON object per step; on resume, lines past the
  *                checkpoint's step are dropped so the log reads as one run.
  *   lock         flock'd while a trainer holds the directory.
