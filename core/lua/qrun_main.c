@@ -20,7 +20,7 @@
  * is set from the signal handler, the one thing that is safe to do there);
  * a second SIGINT kills the process as usual. */
 #define _POSIX_C_SOURCE 200809L
-#include "lua_qr.h"
+#include "qr_lua.h"
 
 #include <signal.h>
 #include <stdio.h>
