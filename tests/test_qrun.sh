@@ -80,7 +80,7 @@ cat >"$T/rdir/args.lua" <<'EOF'
 local a, b = ...
 print(arg[0]:match("args%.lua$") ~= nil, arg[1], arg[2], a, b, #arg)
 print(require("helper").hello())
-print(require("qrtest") ~= nil)
+print(require("qr.qrtest") ~= nil)
 EOF
 run "$QRUN" "$T/rdir/args.lua" one two
 expect_rc args-1.1 0
@@ -144,16 +144,30 @@ err=$(cat "$T/err")
 expect_rc sigint-1.1 1
 expect_in sigint-1.2 "$err" "interrupted"
 
-# ---- a precision.lua beside the recipe hides the library: said so, not misread ----
-mkdir -p "$T/shadow"
-echo 'return {}' >"$T/shadow/precision.lua"
+# ---- qr.X is qrun's library: a precision.lua beside the recipe cannot hide it ----
+mkdir -p "$T/shadow/qr"
+echo 'return {mine = true}' >"$T/shadow/precision.lua"
+echo 'return {mine = true}' >"$T/shadow/qr/precision.lua"
 cat >"$T/shadow/run.lua" <<'LUA'
+local P = require("qr.precision")
+print(type(P.config), type(P.assign_adapters), P.mine)
+print(require("precision").mine)
 local m = qr.model_new{arch = "gpt2", n_layer = 1, n_embd = 32, n_head = 4, n_vocab = 50, n_ctx = 16}
 m:quantize{weight = "minmax", act = "minmax"}
 m:precision("w8a8")
+print("precision ok")
 LUA
 run "$QRUN" "$T/shadow/run.lua"
-expect_rc shadow-1.1 1
-expect_in shadow-1.2 "$err" "did not return qrun's precision library"
+expect_rc shadow-1.1 0
+expect_in shadow-1.2 "$out" "function	function	nil"
+expect_in shadow-1.3 "$out" "true"
+expect_in shadow-1.4 "$out" "precision ok"
+run env QRUN_PATH="$T/shadow/?.lua" "$QRUN" -e 'print(require("qr.precision").mine)'
+[ "$out" = "nil" ] && ok shadow-1.5 || fail shadow-1.5 "stdout '$out' (stderr: $err)"
+run "$QRUN" -e 'require("qr.no_such_lib")'
+expect_rc shadow-1.6 1
+expect_in shadow-1.7 "$err" "module 'qr.no_such_lib' not found"
+run "$QRUN" -e 'require("precision")'
+expect_rc shadow-1.8 1
 
 finish

@@ -431,7 +431,7 @@ static int model_lora(lua_State *L) {
 }
 
 /* model:precision(cfg): cfg = {name=, layers = {{name=, w=, a=, adapter=}, ...}}
- * (recipes/lib/precision.lua makes them), or a spec that precision.config
+ * (recipes/lib/qr/precision.lua makes them), or a spec that precision.config
  * understands ("w8a8", {default = ..., [pattern] = ...}). */
 static int model_precision(lua_State *L) {
     qr_model *m = checkmodel(L, 1);
@@ -443,13 +443,13 @@ static int model_precision(lua_State *L) {
     }
     if (!is_cfg) {
         lua_getglobal(L, "require");
-        lua_pushstring(L, "precision");
+        lua_pushstring(L, "qr.precision");
         lua_call(L, 1, 1);
         lua_getfield(L, -1, "config");
         if (!lua_isfunction(L, -1) || (lua_getfield(L, -2, "assign_adapters"), !lua_isfunction(L, -1)))
-            return luaL_error(L, "precision: require(\"precision\") did not return qrun's precision library "
-                                 "(recipes/lib/precision.lua): a precision.lua earlier on package.path (beside "
-                                 "the recipe?) hides it");
+            return luaL_error(L, "precision: require(\"qr.precision\") did not return qrun's precision library "
+                                 "(recipes/lib/qr/precision.lua): package.loaded[\"qr.precision\"] or "
+                                 "package.preload[\"qr.precision\"] was replaced");
         lua_pop(L, 1);
         lua_pushvalue(L, 1);
         lua_pushvalue(L, 2);

@@ -121,8 +121,10 @@ static void print_usage(FILE *f, const char *badopt) {
             "  --             stop handling options\n"
             "  -              execute stdin and stop handling options\n"
             "With no script: a REPL when stdin is a terminal, else stdin is run.\n"
-            "Recipes find modules in their own dir, <dir>/lib, $QRUN_PATH and\n"
-            "%s/recipes/lib.\n",
+            "require(\"qr.X\") loads qrun's recipe library X (qr.precision, qr.qrtest,\n"
+            "qr.sp_data, qr.squad_qa) from <prefix>/share/qrun/lua/qr or\n"
+            "%s/recipes/lib/qr, and nothing else can stand in for it;\n"
+            "other modules are found in the script's dir, <dir>/lib and $QRUN_PATH.\n",
             progname, QR_SOURCE_DIR);
     fflush(f);
 }
@@ -193,13 +195,60 @@ static void createargtable(lua_State *L, char **argv, int argc, int script) {
     lua_setglobal(L, "arg");
 }
 
+/* qrun's own recipe libraries (recipes/lib/qr/X.lua, installed in
+ * <prefix>/share/qrun/lua/qr/) are the modules `qr.X`. Their folders, as a
+ * package.path-style list: an installed qrun's <exe>/../share/qrun/lua
+ * (when it exists), then QR_SOURCE_DIR/recipes/lib. */
+static void push_libpath(lua_State *L) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 64);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            strcpy(slash, "/../share/qrun/lua");
+            struct stat st;
+            if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
+                luaL_addstring(&b, exe);
+                luaL_addstring(&b, "/?.lua;");
+            }
+        }
+    }
+    luaL_addstring(&b, QR_SOURCE_DIR "/recipes/lib/?.lua");
+    luaL_pushresult(&b);
+}
+
+/* The searcher of `require("qr.X")`: it looks in qrun's library folders
+ * only (upvalue 1, with package.searchpath as upvalue 2) and runs before
+ * package.path's, so a precision.lua beside a recipe (or anywhere on
+ * package.path) cannot stand in for qr.precision. Other names are not its
+ * business: it returns nothing and the next searcher tries. */
+static int search_qr(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    if (strncmp(name, "qr.", 3) != 0) return 0;
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_call(L, 2, 2);
+    if (lua_isnil(L, -2)) return 1; /* "no file '...'" for require's message */
+    lua_pop(L, 1);
+    const char *file = lua_tostring(L, -1);
+    if (luaL_loadfile(L, file) != LUA_OK)
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file,
+                          lua_tostring(L, -1));
+    lua_insert(L, -2); /* loader, file */
+    return 2;
+}
+
 /* package.path = <scriptdir>/?.lua;<scriptdir>/lib/?.lua;$QRUN_PATH;
- *                <exe>/../share/qrun/lua/?.lua (an installed qrun's own
- *                libraries, when that directory exists);
- *                QR_SOURCE_DIR/recipes/lib/?.lua;<Lua's default> */
+ *                <Lua's default>
+ * and search_qr as package.searchers[2], after the preload searcher. */
 static void setpath(lua_State *L, const char *script) {
     luaL_Buffer b;
     lua_getglobal(L, "package");
+    int pkg = lua_gettop(L);
     luaL_buffinit(L, &b);
     if (script && strcmp(script, "-") != 0) {
         const char *slash = strrchr(script, '/');
@@ -216,26 +265,22 @@ static void setpath(lua_State *L, const char *script) {
         luaL_addstring(&b, env);
         if (env[strlen(env) - 1] != ';') luaL_addchar(&b, ';');
     }
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 64);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            strcpy(slash, "/../share/qrun/lua");
-            struct stat st;
-            if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
-                luaL_addstring(&b, exe);
-                luaL_addstring(&b, "/?.lua;");
-            }
-        }
-    }
-    luaL_addstring(&b, QR_SOURCE_DIR "/recipes/lib/?.lua;");
-    lua_getfield(L, -2, "path");
+    lua_getfield(L, pkg, "path");
     luaL_addvalue(&b);
     luaL_pushresult(&b);
-    lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
+    lua_setfield(L, pkg, "path");
+
+    lua_getfield(L, pkg, "searchers");
+    int searchers = lua_gettop(L);
+    for (lua_Integer i = luaL_len(L, searchers); i >= 2; i--) {
+        lua_rawgeti(L, searchers, i);
+        lua_rawseti(L, searchers, i + 1);
+    }
+    push_libpath(L);
+    lua_getfield(L, pkg, "searchpath");
+    lua_pushcclosure(L, search_qr, 2);
+    lua_rawseti(L, searchers, 2);
+    lua_settop(L, pkg - 1);
 }
 
 static int dochunk(lua_State *L, int status) {
