@@ -6,12 +6,51 @@
 # Ends with "N passed, M failed"; exits non-zero when anything failed.
 . "$(dirname "$0")/harness.sh" "$@"
 
-# ---- errors: exit 1 with FILE:LINE: on stderr ----
+# ---- errors: exit 1 with FILE:LINE: on stderr; a bug (a runtime error) with a traceback ----
 printf 'local t = nil\nprint(t.field)\n' >"$T/rterr.lua"
 run "$QRUN" "$T/rterr.lua"
 expect_rc runtime-1.1 1
 expect_in runtime-1.2 "$err" "qrun: $T/rterr.lua:2:"
 expect_in runtime-1.3 "$err" "stack traceback:"
+
+# ---- user errors: one line, no traceback (QRUN_TRACEBACK=1 / --traceback: with one) ----
+printf 'local x = ...\nif x ~= "ok" then error("refused: " .. tostring(x)) end\n' >"$T/usererr.lua"
+run "$QRUN" "$T/usererr.lua" bad
+expect_rc user-1.1 1
+[ "$err" = "qrun: $T/usererr.lua:2: refused: bad" ] && ok user-1.2 || fail user-1.2 "stderr '$err'"
+run "$QRUN" -e 'assert(io.open("/no/such/file"))'
+expect_rc user-1.3 1
+[ "$err" = "qrun: (command line):1: /no/such/file: No such file or directory" ] && ok user-1.4 || fail user-1.4 "stderr '$err'"
+run "$QRUN" -e 'qr.train{}'
+expect_rc user-1.5 1
+[ "$err" = "qrun: (command line):1: train: model is required" ] && ok user-1.6 || fail user-1.6 "stderr '$err'"
+run "$QRUN" -e 'qr.opts({{"n", 1, "count"}}, {"--n=x"})'
+[ "$err" = "qrun: (command line):1: option --n: expected integer, got 'x'" ] && ok user-1.7 || fail user-1.7 "stderr '$err'"
+run "$QRUN" -e 'qr.quantizer("minmax", {bits = {}})'
+expect_rc user-1.8 1
+case $err in *"stack traceback"*) fail user-1.9 "a traceback: $err" ;; *) ok user-1.9 ;; esac
+run "$QRUN" -e 'require("qr.no_such_lib")'
+case $err in *"stack traceback"*) fail user-1.10 "a traceback: $err" ;; *) ok user-1.10 ;; esac
+run env QRUN_TRACEBACK=1 "$QRUN" "$T/usererr.lua" bad
+expect_in user-2.1 "$err" "qrun: $T/usererr.lua:2: refused: bad"
+expect_in user-2.2 "$err" "stack traceback:"
+run "$QRUN" --traceback -e 'qr.train{}'
+expect_rc user-2.3 1
+expect_in user-2.4 "$err" "stack traceback:"
+run env QRUN_TRACEBACK=0 "$QRUN" "$T/usererr.lua" bad
+case $err in *"stack traceback"*) fail user-2.5 "a traceback with QRUN_TRACEBACK=0" ;; *) ok user-2.5 ;; esac
+# bugs keep it: a Lua library misused, a runtime error inside a required module
+run "$QRUN" -e 'string.rep()'
+expect_in bug-1.1 "$err" "stack traceback:"
+mkdir -p "$T/buglib"
+printf 'local M = {}\nfunction M.f(t) return t.x.y end\nreturn M\n' >"$T/buglib/buggy.lua"
+printf 'require("buggy").f({})\n' >"$T/buglib/run.lua"
+run "$QRUN" "$T/buglib/run.lua"
+expect_rc bug-1.2 1
+expect_in bug-1.3 "$err" "buggy.lua:2: attempt to index a nil value"
+expect_in bug-1.4 "$err" "stack traceback:"
+run "$QRUN" -h
+expect_in bug-1.5 "$out" "QRUN_TRACEBACK=1"
 
 printf 'local x = 1\nlocal y = = 2\n' >"$T/synerr.lua"
 run "$QRUN" "$T/synerr.lua"

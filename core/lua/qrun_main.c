@@ -8,15 +8,34 @@
  *     -l mod            mod = require("mod")
  *     -i                REPL after the script
  *     -v, --version     print the version
+ *     --traceback       every error with its stack traceback (also
+ *                       QRUN_TRACEBACK=1)
  *     -h, --help        print usage
  *     --                stop handling options;  -  run stdin
  *   With no script: a REPL when stdin is a terminal, else run stdin.
  *
- * Everything runs in pmain() under lua_pcall with a traceback message
- * handler, so even an out-of-memory while opening libraries is reported.
- * The exit code tells the truth: 0 on success, 1 after an error (message
- * "qrun: FILE:LINE: msg" and a traceback on stderr), os.exit's value
- * otherwise. SIGINT while Lua code runs stops it with "interrupted" (a hook
+ * Everything runs in pmain() under lua_pcall with a message handler, so
+ * even an out-of-memory while opening libraries is reported. The exit code
+ * tells the truth: 0 on success, 1 after an error, os.exit's value
+ * otherwise.
+ *
+ * Errors print as "qrun: MSG" on stderr. A user error prints just that
+ * line; any other error adds Lua's stack traceback. The rule (see
+ * is_user_error): an error is a user error when it was raised on purpose,
+ * i.e. the function that raised it is
+ *   - error() or assert(), called by a recipe or a recipe library (a
+ *     refused configuration, `nil, msg` turned into an error);
+ *   - require (a module that is not found or does not compile);
+ *   - a C function of the qr module (qr_lua.h, QR_LUA_FUNCTIONS): a bad
+ *     argument or option, a file that cannot be read, a refused model or
+ *     checkpoint.
+ * Everything else keeps its traceback: errors the Lua VM raises in Lua code
+ * (indexing or calling nil, arithmetic on a string: a bug in the recipe or
+ * in qrun's libraries), errors from Lua's own libraries (a bad argument to
+ * string.format), error objects that are neither strings nor have a
+ * __tostring. `qrun --traceback` or QRUN_TRACEBACK=1 gives every error its
+ * traceback. Syntax errors in the script and a script that cannot be read
+ * are reported before anything runs, without one, as lua.c does. SIGINT while Lua code runs stops it with "interrupted" (a hook
  * is set from the signal handler, the one thing that is safe to do there);
  * a second SIGINT kills the process as usual. */
 #define _POSIX_C_SOURCE 200809L
@@ -38,6 +57,11 @@
 
 static const char *progname = "qrun";
 static lua_State *volatile sig_L; /* the state a SIGINT should stop */
+static int traceback_all;         /* --traceback, QRUN_TRACEBACK=1 */
+
+/* Registry field: the set {[f] = true} of the functions whose errors are
+ * user errors (set_user_error_raisers). */
+#define USER_ERROR_RAISERS "qrun.user_error_raisers"
 
 /* ---- errors and signals ---- */
 
@@ -57,12 +81,60 @@ static int report(lua_State *L, int status) {
     return status;
 }
 
-/* Message handler: add a traceback; make a non-string error printable. */
+/* The functions that raise user errors (the rule at the top): error,
+ * assert, require and every C function of the qr module. After the qr
+ * module is open. */
+static void set_user_error_raisers(lua_State *L) {
+    static const char *const raisers[] = {"error", "assert", "require"};
+    lua_newtable(L);
+    int set = lua_gettop(L);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, QR_LUA_FUNCTIONS) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, set);
+        }
+    }
+    lua_pop(L, 1);
+    for (size_t i = 0; i < sizeof raisers / sizeof raisers[0]; i++) {
+        if (lua_getglobal(L, raisers[i]) == LUA_TFUNCTION) {
+            lua_pushboolean(L, 1);
+            lua_rawset(L, set);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, USER_ERROR_RAISERS);
+}
+
+/* In the message handler: was the error raised by one of the user error
+ * raisers? Level 1 is the function that raised it (level 0 is the
+ * handler): a C function when it called lua_error (error, luaL_error,
+ * luaL_argerror), the running Lua function when the VM raised it. */
+static int is_user_error(lua_State *L) {
+    lua_Debug ar;
+    if (!lua_getstack(L, 1, &ar)) return 0;
+    lua_getinfo(L, "f", &ar);
+    int user = 0;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, USER_ERROR_RAISERS) == LUA_TTABLE) {
+        lua_pushvalue(L, -2);
+        user = lua_rawget(L, -2) != LUA_TNIL;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    return user;
+}
+
+/* Message handler: a user error as it is, anything else with a traceback
+ * (the rule at the top); make a non-string error printable. */
 static int msghandler(lua_State *L) {
     const char *msg = lua_tostring(L, 1);
     if (!msg) {
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    } else if (!traceback_all && is_user_error(L)) {
+        return 1;
     }
     luaL_traceback(L, L, msg, 1);
     return 1;
@@ -117,10 +189,16 @@ static void print_usage(FILE *f, const char *badopt) {
             "  -i             enter interactive mode after executing 'script'\n"
             "  -l mod         require library 'mod' into global 'mod'\n"
             "  -v, --version  show version information\n"
+            "  --traceback    print every error with its stack traceback\n"
             "  -h, --help     show this help\n"
             "  --             stop handling options\n"
             "  -              execute stdin and stop handling options\n"
             "With no script: a REPL when stdin is a terminal, else stdin is run.\n"
+            "Errors print as 'qrun: message'. A user error (raised by error() or\n"
+            "assert(), by require, or by a check of the qr module: a bad option, a\n"
+            "file that cannot be read) prints just that; any other error (a bug:\n"
+            "indexing nil, a bad argument to a Lua library) adds the stack\n"
+            "traceback. --traceback or QRUN_TRACEBACK=1: every error gets it.\n"
             "require(\"qr.X\") loads qrun's recipe library X (qr.precision, qr.qrtest,\n"
             "qr.sp_data, qr.squad_qa) from <prefix>/share/qrun/lua/qr or\n"
             "%s/recipes/lib/qr, and nothing else can stand in for it;\n"
@@ -131,7 +209,7 @@ static void print_usage(FILE *f, const char *badopt) {
 
 /* ---- command line ---- */
 
-enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_H = 16 };
+enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_H = 16, HAS_T = 32 };
 
 /* Scan options. *script is the index of the script (0 if none); on an
  * error, the index of the bad option. */
@@ -147,6 +225,10 @@ static int collectargs(char **argv, int *script) {
         }
         if (!strcmp(a, "--version")) {
             args |= HAS_V;
+            continue;
+        }
+        if (!strcmp(a, "--traceback")) {
+            args |= HAS_T;
             continue;
         }
         switch (a[1]) {
@@ -478,6 +560,9 @@ static int pmain(lua_State *L) {
     lua_pop(L, 1);
     luaL_requiref(L, "qr", luaopen_qr, 1);
     lua_pop(L, 1);
+    set_user_error_raisers(L);
+    const char *tb = getenv("QRUN_TRACEBACK");
+    traceback_all = (args & HAS_T) || (tb && *tb && strcmp(tb, "0") != 0);
     createargtable(L, argv, argc, script);
     lua_gc(L, LUA_GCRESTART);
     lua_gc(L, LUA_GCGEN, 0, 0);
