@@ -153,8 +153,10 @@ expect_in opts-1.9 "$out" "how many"
 # ---- REPL under a pseudo-terminal ----
 if command -v script >/dev/null 2>&1; then
   # "script" gives qrun a terminal on stdin; the input comes from our pipe.
+  # The history goes to $T/history, never to ~/.qrun_history.
   repl() {
-    printf '%b' "$1" | timeout 20 script -qec "$QRUN" /dev/null 2>&1 | tr -d '\r'
+    printf '%b' "$1" | TERM=dumb QRUN_HISTORY="$T/history" timeout 20 script -qec "$QRUN" /dev/null 2>&1 |
+      tr -d '\r'
   }
   out=$(repl '1+2\n')
   expect_in repl-1.1 "$out" "3"
@@ -167,11 +169,33 @@ if command -v script >/dev/null 2>&1; then
   expect_in repl-1.6 "$out" "oops"
   expect_in repl-1.7 "$out" "still here"
   printf 'y = 7\n' >"$T/pre.lua"
-  out=$(printf 'print(y * 6)\n' | timeout 20 script -qec "$QRUN -i $T/pre.lua" /dev/null 2>&1 | tr -d '\r')
+  out=$(printf 'print(y * 6)\n' | QRUN_HISTORY="$T/history" timeout 20 script -qec "$QRUN -i $T/pre.lua" /dev/null 2>&1 | tr -d '\r')
   expect_in repl-1.8 "$out" "42"
+  # line editing and history, when qrun was built with readline: two
+  # Left-arrows then "3" edit print(12) into print(132); Up recalls it,
+  # also in the next session (from the history file)
+  if ldd "$QRUN" 2>/dev/null | grep -q libreadline; then
+    rm -f "$T/history"
+    out=$(repl 'print(12)\033[D\033[D3\n\033[A\n')
+    [ "$(printf '%s\n' "$out" | grep -c '^132$')" = 2 ] && ok repl-2.1 || fail repl-2.1 "want 132 twice: $out"
+    [ "$(cat "$T/history" 2>/dev/null)" = "$(printf 'print(132)\nprint(132)')" ] && ok repl-2.2 ||
+      fail repl-2.2 "history file: $(cat "$T/history" 2>&1)"
+    out=$(repl '\033[A\n')
+    [ "$(printf '%s\n' "$out" | grep -c '^132$')" = 1 ] && ok repl-2.3 || fail repl-2.3 "want 132 from the history: $out"
+    out=$(printf 'print(1)\n' | TERM=dumb QRUN_HISTORY="$T/no/such/dir/h" timeout 20 script -qec "$QRUN" /dev/null 2>&1 | tr -d '\r')
+    expect_in repl-2.4 "$out" "cannot write the history to $T/no/such/dir/h"
+  else
+    echo "skip repl-2.*: $QRUN is built without readline"
+  fi
 else
   fail repl-1.1 "script(1) from util-linux is not installed"
 fi
+
+# ---- the REPL on a stdin that is not a terminal (-i): plain lines, no history ----
+out=$(printf 'x = 6\nprint(x * 7)\n' | QRUN_HISTORY="$T/history-pipe" "$QRUN" -i 2>&1); rc=$?
+[ $rc -eq 0 ] && ok repl-3.1 || fail repl-3.1 "rc $rc"
+expect_in repl-3.2 "$out" "qrun> 42"
+[ ! -e "$T/history-pipe" ] && ok repl-3.3 || fail repl-3.3 "a history file written for a non-terminal stdin"
 
 # ---- SIGINT stops a running script with "interrupted" ----
 "$QRUN" -e 'io.write("started\n"); io.stdout:flush(); while true do end' >"$T/out" 2>"$T/err" &

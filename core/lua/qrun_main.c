@@ -37,7 +37,12 @@
  * traceback. Syntax errors in the script and a script that cannot be read
  * are reported before anything runs, without one, as lua.c does. SIGINT while Lua code runs stops it with "interrupted" (a hook
  * is set from the signal handler, the one thing that is safe to do there);
- * a second SIGINT kills the process as usual. */
+ * a second SIGINT kills the process as usual.
+ *
+ * The REPL edits lines and keeps a history with GNU readline when qrun was
+ * built with it (CMake finds it: Debian's libreadline-dev) and stdin is a
+ * terminal; the history is $QRUN_HISTORY, else ~/.qrun_history. Otherwise
+ * it reads plain lines with fgets. */
 #define _POSIX_C_SOURCE 200809L
 #include "qr_lua.h"
 
@@ -47,6 +52,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#ifdef QR_READLINE
+#include <readline/history.h>
+#include <readline/readline.h>
+#endif
 
 #ifndef QR_SOURCE_DIR
 #define QR_SOURCE_DIR "."
@@ -424,13 +434,42 @@ static void push_prompt(lua_State *L, int firstline) {
     }
 }
 
-/* Read one line from stdin (any length) and push it, without its newline;
- * a first line "=expr" becomes "return expr". Returns 0 at end of input. */
-static int pushline(lua_State *L, int firstline) {
-    push_prompt(L, firstline);
-    fputs(lua_tostring(L, -1), stdout);
+/* ---- line input: readline on a terminal when built with it, else fgets ---- */
+
+#ifdef QR_READLINE
+static int use_readline; /* set by doREPL: stdin is a terminal */
+static char history_path[4096];
+
+/* $QRUN_HISTORY, else $HOME/.qrun_history; "" (no history file) if neither. */
+static void history_open(void) {
+    const char *env = getenv("QRUN_HISTORY"), *home = getenv("HOME");
+    history_path[0] = 0;
+    if (env && *env) snprintf(history_path, sizeof history_path, "%s", env);
+    else if (home && *home) snprintf(history_path, sizeof history_path, "%s/.qrun_history", home);
+    rl_readline_name = "qrun"; /* for $if qrun in ~/.inputrc */
+    using_history();
+    stifle_history(1000);
+    if (history_path[0]) read_history(history_path); /* none yet is fine */
+}
+
+static void history_close(void) {
+    if (history_path[0] && write_history(history_path) != 0)
+        fprintf(stderr, "qrun: cannot write the history to %s\n", history_path);
+    clear_history();
+}
+
+/* Keep a complete statement (all its lines) in the history. */
+static void saveline(const char *line) {
+    if (use_readline && line[0]) add_history(line);
+}
+#else
+static void saveline(const char *line) { (void)line; }
+#endif
+
+/* Read one line (any length) into the buffer; 0 at end of input. */
+static int readline_fgets(lua_State *L, const char *prompt) {
+    fputs(prompt, stdout);
     fflush(stdout);
-    lua_pop(L, 1);
     luaL_Buffer b;
     char chunk[1024];
     int got = 0;
@@ -443,10 +482,30 @@ static int pushline(lua_State *L, int firstline) {
         if (eol) break;
     }
     luaL_pushresult(&b);
-    if (!got) {
-        lua_pop(L, 1);
-        return 0;
+    if (!got) lua_pop(L, 1);
+    return got;
+}
+
+/* Read one line from stdin and push it, without its newline; a first line
+ * "=expr" becomes "return expr". Returns 0 at end of input. */
+static int pushline(lua_State *L, int firstline) {
+    push_prompt(L, firstline);
+    int prompt = lua_gettop(L), got;
+#ifdef QR_READLINE
+    if (use_readline) {
+        char *line = readline(lua_tostring(L, prompt));
+        got = line != NULL;
+        if (line) {
+            lua_pushstring(L, line);
+            free(line);
+        }
+    } else
+#endif
+    {
+        got = readline_fgets(L, lua_tostring(L, prompt));
     }
+    lua_remove(L, prompt);
+    if (!got) return 0;
     if (firstline && lua_tostring(L, -1)[0] == '=') {
         lua_pushfstring(L, "return %s", lua_tostring(L, -1) + 1);
         lua_remove(L, -2);
@@ -454,18 +513,15 @@ static int pushline(lua_State *L, int firstline) {
     return 1;
 }
 
-/* Syntax error ending at <eof>: the chunk is incomplete, read more. */
+/* Syntax error (at the top) ending at <eof>: the chunk is incomplete,
+ * read more. */
 static int incomplete(lua_State *L, int status) {
     if (status != LUA_ERRSYNTAX) return 0;
     size_t len;
     const char *msg = lua_tolstring(L, -1, &len);
     const char *mark = "<eof>";
     size_t ml = strlen(mark);
-    if (len >= ml && strcmp(msg + len - ml, mark) == 0) {
-        lua_pop(L, 1);
-        return 1;
-    }
-    return 0;
+    return len >= ml && strcmp(msg + len - ml, mark) == 0;
 }
 
 /* Try the line at the top as "return <line>" (an expression). On success
@@ -476,6 +532,7 @@ static int addreturn(lua_State *L) {
     int status = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
     if (status == LUA_OK) {
         lua_remove(L, -2); /* the "return" string */
+        saveline(line);    /* still anchored by the line below */
         lua_remove(L, -2); /* the line */
     } else {
         lua_pop(L, 2); /* error and "return" string; keep the line */
@@ -484,16 +541,19 @@ static int addreturn(lua_State *L) {
 }
 
 /* Compile the line at the top as statements, reading continuation lines
- * while it is incomplete. Leaves the function (or the error) instead. */
+ * while it is incomplete. Leaves the function (or the error: the syntax
+ * error itself when the input ends inside a statement) instead. */
 static int multiline(lua_State *L) {
     for (;;) {
         size_t len;
         const char *line = lua_tolstring(L, -1, &len);
         int status = luaL_loadbuffer(L, line, len, "=stdin");
         if (!incomplete(L, status) || !pushline(L, 0)) {
+            saveline(line);
             lua_remove(L, -2); /* the line */
             return status;
         }
+        lua_remove(L, -2); /* the "<eof>" error: line, next line */
         lua_pushliteral(L, "\n");
         lua_insert(L, -2);
         lua_concat(L, 3);
@@ -522,6 +582,10 @@ static void print_results(lua_State *L) {
 static void doREPL(lua_State *L) {
     const char *old = progname;
     progname = NULL; /* errors in the REPL print without the program name */
+#ifdef QR_READLINE
+    use_readline = isatty(0);
+    if (use_readline) history_open();
+#endif
     int status;
     while ((status = loadline(L)) != -1) {
         if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
@@ -531,6 +595,9 @@ static void doREPL(lua_State *L) {
     lua_settop(L, 0);
     fputs("\n", stdout);
     fflush(stdout);
+#ifdef QR_READLINE
+    if (use_readline) history_close();
+#endif
     progname = old;
 }
 
