@@ -35,9 +35,11 @@
  * string.format), error objects that are neither strings nor have a
  * __tostring. `qrun --traceback` or QRUN_TRACEBACK=1 gives every error its
  * traceback. Syntax errors in the script and a script that cannot be read
- * are reported before anything runs, without one, as lua.c does. SIGINT while Lua code runs stops it with "interrupted" (a hook
- * is set from the signal handler, the one thing that is safe to do there);
- * a second SIGINT kills the process as usual.
+ * are reported before anything runs, without one, as lua.c does.
+ *
+ * SIGINT while Lua code runs stops it with "interrupted" (a hook is set
+ * from the signal handler, the one thing that is safe to do there); a
+ * second SIGINT kills the process as usual.
  *
  * The REPL edits lines and keeps a history with GNU readline when qrun was
  * built with it (CMake finds it: Debian's libreadline-dev) and stdin is a
