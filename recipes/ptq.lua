@@ -14,8 +14,8 @@
 --
 -- Results are written after every configuration, so a long run can be
 -- watched; rerunning with the same --out skips what is already there.
-local qa = require("squad_qa")
-local P = require("precision")
+local qa = require("qr.squad_qa")
+local P = require("qr.precision")
 
 local o = qr.opts{
   {"model", "", "a .gguf file or a Hugging Face GPT-2 directory (default: SmolLM2)"},

@@ -6,8 +6,8 @@
 --
 --   qrun recipes/quickstart.lua --limit=200 --out=results/quickstart.json
 --
--- The prompt format is documented in recipes/lib/squad_qa.lua.
-local qa = require("squad_qa")
+-- The prompt format is documented in recipes/lib/qr/squad_qa.lua.
+local qa = require("qr.squad_qa")
 
 local o = qr.opts{
   {"model", "", "a .gguf file or a Hugging Face GPT-2 directory (default: SmolLM2, see scripts/fetch_model.sh)"},

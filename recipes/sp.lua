@@ -10,15 +10,15 @@
 -- its last checkpoint (kill it at any moment; the final adapters are the
 -- same bit for bit) and skips evaluations already in results.json.
 -- Writes <run-dir>/results.json, adapters.safetensors, checkpoint,
--- train.jsonl. The training format is recipes/lib/sp_data.lua.
+-- train.jsonl. The training format is recipes/lib/qr/sp_data.lua.
 --
 -- Cost (measured on the 2-core machine, shared): a step of 4 configurations
 -- at batch 4 x 384 takes ~20 s; the defaults (60 steps, 1000 dev questions,
 -- 4 configurations evaluated untuned and tuned) took 1 h 45 min. See
 -- docs/TRAINING.md and reports/sp-smollm2-60steps.json.
-local qa = require("squad_qa")
-local P = require("precision")
-local D = require("sp_data")
+local qa = require("qr.squad_qa")
+local P = require("qr.precision")
+local D = require("qr.sp_data")
 
 local o = qr.opts{
   {"model", "", "a .gguf file or a Hugging Face GPT-2 directory (default: SmolLM2)"},

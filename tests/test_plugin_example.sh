@@ -33,7 +33,7 @@ done
 # ---- the installed qrun finds its own plugins ----
 # <prefix>/bin/qrun looks in <prefix>/lib/qrun/plugins (from /proc/self/exe)
 # before the build tree, so every entry must come from the prefix; its Lua
-# libraries come from <prefix>/share/qrun/lua. The
+# libraries (qr.X) come from <prefix>/share/qrun/lua/qr. The
 # prefix is not the configure-time one, and a copy moved elsewhere must work
 # too: neither can be found any other way.
 cat >"$T/installed.lua" <<'LUA'
@@ -47,10 +47,10 @@ for _, f in ipairs(failed) do print("failed: " .. f.error); bad = bad + 1 end
 if #list < 8 then print("only " .. #list .. " entries"); bad = bad + 1 end
 local y = qr.quantizer("minmax"):fake({{1, -0.5}}, 2)
 if y[1][1] ~= 1 or y[1][2] ~= 0 then print("minmax gave " .. y[1][1] .. ", " .. y[1][2]); bad = bad + 1 end
--- its Lua libraries too (<prefix>/share/qrun/lua, before the source tree's)
-local lib = package.searchpath("precision", package.path)
-local want = os.getenv("PREFIX") .. "/bin/../share/qrun/lua/precision.lua"
-if lib ~= want then print("precision.lua from " .. tostring(lib) .. ", want " .. want); bad = bad + 1 end
+-- its Lua libraries too (<prefix>/share/qrun/lua/qr, before the source tree's)
+local _, lib = require("qr.precision")
+local want = os.getenv("PREFIX") .. "/bin/../share/qrun/lua/qr/precision.lua"
+if lib ~= want then print("qr.precision from " .. tostring(lib) .. ", want " .. want); bad = bad + 1 end
 print(#list .. " entries, all under " .. pre)
 os.exit(bad == 0 and 0 or 1)
 LUA
@@ -78,7 +78,7 @@ if [ "$before" = "$after" ]; then ok build-1.4; else fail build-1.4 "the build w
 
 # ---- use it from a recipe ----
 cat >"$T/use.lua" <<'LUA'
-local T = require("qrtest")
+local T = require("qr.qrtest")
 local dir = os.getenv("PLUG")
 local found
 for _, p in ipairs(qr.plugins()) do

@@ -22,7 +22,7 @@ local dir = assert(arg[1], "usage: tiny.lua RUN_DIR")
 local m = qr.model_new{arch = "gpt2", n_layer = 2, n_embd = 64, n_head = 4, n_vocab = 97, n_ctx = 64, seed = 1}
 m:quantize{weight = "minmax", act = "minmax"}
 m:lora{rank = 4, slots = 2, seed = 2}
-local P = require("precision")
+local P = require("qr.precision")
 local cfgs = P.load("fp,w8a8", m)
 P.assign_adapters(cfgs)
 local data, s = {}, 7

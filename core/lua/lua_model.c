@@ -6,8 +6,9 @@
  *   model:info(), model:linears(), model:logits(ids), model:loss(ids)
  */
 #define _POSIX_C_SOURCE 200809L
+#include "qr_lua.h"
+
 #include "model/generate.h"
-#include "lua_qr.h"
 #include "model/model.h"
 #include "plugin.h"
 
@@ -18,11 +19,6 @@
 
 #define MODEL_T "qr.Model"
 
-/* lua_train.c: qr.train and friends */
-void qr_lua_train_open(lua_State *L, int mod);
-
-qr_model *qr_lua_checkmodel(lua_State *L, int arg);
-
 typedef struct {
     qr_model *m;
     /* the quantizers set by model:quantize, each retained (plugin.h) so that
@@ -31,7 +27,7 @@ typedef struct {
 } lmodel;
 
 static qr_model *checkmodel(lua_State *L, int arg) { return ((lmodel *)qr_lua_checkopen(L, arg, MODEL_T))->m; }
-/* For other binding files (lua_train.c): the model behind argument arg. */
+/* qr_lua.h: for other binding files (lua_train.c) */
 qr_model *qr_lua_checkmodel(lua_State *L, int arg) { return checkmodel(L, arg); }
 
 static int model_gc(lua_State *L) {
@@ -131,15 +127,6 @@ static int l_default_model(lua_State *L) {
     return 1;
 }
 
-static void setint(lua_State *L, const char *k, lua_Integer v) {
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, k);
-}
-static void setnum(lua_State *L, const char *k, double v) {
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
 static int model_info(lua_State *L) {
     qr_model *m = checkmodel(L, 1);
     const qr_model_config *c = qr_model_cfg(m);
@@ -148,17 +135,17 @@ static int model_info(lua_State *L) {
     lua_setfield(L, -2, "arch");
     lua_pushstring(L, qr_model_path(m));
     lua_setfield(L, -2, "path");
-    setint(L, "n_layer", c->n_layer);
-    setint(L, "n_embd", c->n_embd);
-    setint(L, "n_head", c->n_head);
-    setint(L, "n_kv_head", c->n_kv_head);
-    setint(L, "head_dim", c->head_dim);
-    setint(L, "n_ff", c->n_ff);
-    setint(L, "n_vocab", c->n_vocab);
-    setint(L, "n_ctx", c->n_ctx);
-    setint(L, "n_params", qr_model_n_weights(m));
-    setnum(L, "norm_eps", c->norm_eps);
-    if (c->arch == QR_ARCH_LLAMA) setnum(L, "rope_theta", c->rope_theta);
+    qr_lua_setint(L, "n_layer", c->n_layer);
+    qr_lua_setint(L, "n_embd", c->n_embd);
+    qr_lua_setint(L, "n_head", c->n_head);
+    qr_lua_setint(L, "n_kv_head", c->n_kv_head);
+    qr_lua_setint(L, "head_dim", c->head_dim);
+    qr_lua_setint(L, "n_ff", c->n_ff);
+    qr_lua_setint(L, "n_vocab", c->n_vocab);
+    qr_lua_setint(L, "n_ctx", c->n_ctx);
+    qr_lua_setint(L, "n_params", qr_model_n_weights(m));
+    qr_lua_setnum(L, "norm_eps", c->norm_eps);
+    if (c->arch == QR_ARCH_LLAMA) qr_lua_setnum(L, "rope_theta", c->rope_theta);
     lua_pushboolean(L, c->tied);
     lua_setfield(L, -2, "tied");
     return 1;
@@ -174,8 +161,8 @@ static int model_linears(lua_State *L) {
         lua_createtable(L, 0, 3);
         lua_pushstring(L, l->name);
         lua_setfield(L, -2, "name");
-        setint(L, "in_features", l->in);
-        setint(L, "out_features", l->out);
+        qr_lua_setint(L, "in_features", l->in);
+        qr_lua_setint(L, "out_features", l->out);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -371,10 +358,10 @@ static int model_generate(lua_State *L) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "stopped");
-    setint(L, "prefill_tokens", st.prefill_tokens);
-    setint(L, "decode_tokens", st.decode_tokens);
-    setnum(L, "prefill_s", st.prefill_s);
-    setnum(L, "decode_s", st.decode_s);
+    qr_lua_setint(L, "prefill_tokens", st.prefill_tokens);
+    qr_lua_setint(L, "decode_tokens", st.decode_tokens);
+    qr_lua_setnum(L, "prefill_s", st.prefill_s);
+    qr_lua_setnum(L, "decode_s", st.decode_s);
     qr_gen_result_free(res, n);
     free(res);
     return 2;
@@ -429,18 +416,12 @@ static int model_quantize(lua_State *L) {
     return 1;
 }
 
-static int opt_int(lua_State *L, int t, const char *k, int def) {
-    lua_getfield(L, t, k);
-    int v = lua_isnil(L, -1) ? def : (int)luaL_checkinteger(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
 /* model:lora{rank = 8, alpha = 16, slots = 1, seed = 0} */
 static int model_lora(lua_State *L) {
     qr_model *m = checkmodel(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    int rank = opt_int(L, 2, "rank", 8), slots = opt_int(L, 2, "slots", 1), seed = opt_int(L, 2, "seed", 0);
+    int rank = qr_lua_fieldint(L, 2, "rank", 8, "lora"), slots = qr_lua_fieldint(L, 2, "slots", 1, "lora"),
+        seed = qr_lua_fieldint(L, 2, "seed", 0, "lora");
     lua_getfield(L, 2, "alpha");
     double alpha = lua_isnil(L, -1) ? 2.0 * rank : luaL_checknumber(L, -1);
     lua_pop(L, 1);
@@ -450,7 +431,7 @@ static int model_lora(lua_State *L) {
 }
 
 /* model:precision(cfg): cfg = {name=, layers = {{name=, w=, a=, adapter=}, ...}}
- * (recipes/lib/precision.lua makes them), or a spec that precision.config
+ * (recipes/lib/qr/precision.lua makes them), or a spec that precision.config
  * understands ("w8a8", {default = ..., [pattern] = ...}). */
 static int model_precision(lua_State *L) {
     qr_model *m = checkmodel(L, 1);
@@ -462,13 +443,13 @@ static int model_precision(lua_State *L) {
     }
     if (!is_cfg) {
         lua_getglobal(L, "require");
-        lua_pushstring(L, "precision");
+        lua_pushstring(L, "qr.precision");
         lua_call(L, 1, 1);
         lua_getfield(L, -1, "config");
         if (!lua_isfunction(L, -1) || (lua_getfield(L, -2, "assign_adapters"), !lua_isfunction(L, -1)))
-            return luaL_error(L, "precision: require(\"precision\") did not return qrun's precision library "
-                                 "(recipes/lib/precision.lua): a precision.lua earlier on package.path (beside "
-                                 "the recipe?) hides it");
+            return luaL_error(L, "precision: require(\"qr.precision\") did not return qrun's precision library "
+                                 "(recipes/lib/qr/precision.lua): package.loaded[\"qr.precision\"] or "
+                                 "package.preload[\"qr.precision\"] was replaced");
         lua_pop(L, 1);
         lua_pushvalue(L, 1);
         lua_pushvalue(L, 2);
@@ -477,45 +458,39 @@ static int model_precision(lua_State *L) {
         lua_settop(L, 2);
     }
     lua_getfield(L, 2, "layers");
-    int n = (int)luaL_len(L, -1), nl = qr_model_n_linears(m);
+    int layers = lua_gettop(L);
+    int n = (int)luaL_len(L, layers), nl = qr_model_n_linears(m);
     if (n != nl) return luaL_error(L, "precision: %d layers in the configuration, the model has %d", n, nl);
     int slots = qr_model_lora_slots(m);
-    qr_layer_prec *p = malloc((size_t)n * sizeof *p);
+    /* a userdata, collected with the stack: an error below leaks nothing */
+    qr_layer_prec *p = lua_newuserdatauv(L, (size_t)n * sizeof *p + 1, 0);
     for (int i = 0; i < n; i++) {
-        lua_rawgeti(L, -1, i + 1);
-        if (!lua_istable(L, -1)) {
-            free(p);
-            return luaL_error(L, "precision: layers[%d] is not a table", i + 1);
-        }
+        lua_rawgeti(L, layers, i + 1);
+        if (!lua_istable(L, -1)) return luaL_error(L, "precision: layers[%d] is not a table", i + 1);
         lua_getfield(L, -1, "name");
         const char *name = lua_tostring(L, -1);
         if (name && strcmp(name, qr_model_linear(m, i)->name) != 0) {
-            lua_pushfstring(L, "precision: layers[%d] is '%s', the model's layer %d is '%s'", i + 1, name, i + 1,
-                            qr_model_linear(m, i)->name);
-            free(p);
-            return lua_error(L);
+            return luaL_error(L, "precision: layers[%d] is '%s', the model's layer %d is '%s'", i + 1, name,
+                              i + 1, qr_model_linear(m, i)->name);
         }
         lua_pop(L, 1);
-        p[i].wbits = opt_int(L, -1, "w", 32);
-        p[i].abits = opt_int(L, -1, "a", 32);
+        p[i].wbits = qr_lua_fieldint(L, -1, "w", 32, "precision");
+        p[i].abits = qr_lua_fieldint(L, -1, "a", 32, "precision");
         lua_getfield(L, -1, "adapter");
         int no_adapter = lua_isnil(L, -1);
         lua_pop(L, 1);
         if (no_adapter && slots > 0) {
             /* silently running without the adapters would evaluate the base */
-            free(p);
             return luaL_error(L,
                               "precision: the model has a LoRA bank (%d slots) but layers[%d] (%s) names no "
                               "adapter: give every layer adapter = <slot> (P.assign_adapters(cfgs) sets them) or "
                               "adapter = -1 to run without",
                               slots, i + 1, qr_model_linear(m, i)->name);
         }
-        p[i].adapter = opt_int(L, -1, "adapter", -1);
+        p[i].adapter = qr_lua_fieldint(L, -1, "adapter", -1, "precision");
         lua_pop(L, 1);
     }
-    int rc = qr_model_set_precision(m, p, n);
-    free(p);
-    if (rc) return qr_lua_raise(L);
+    if (qr_model_set_precision(m, p, n)) return qr_lua_raise(L);
     lua_settop(L, 1);
     return 1;
 }
@@ -544,10 +519,10 @@ static int model_adapters(lua_State *L) {
     int64_t n;
     qr_model_lora_params(m, &n);
     lua_createtable(L, 0, 4);
-    setint(L, "slots", qr_model_lora_slots(m));
-    setint(L, "rank", qr_model_lora_rank(m));
-    setnum(L, "alpha", qr_model_lora_alpha(m));
-    setint(L, "n_params", n);
+    qr_lua_setint(L, "slots", qr_model_lora_slots(m));
+    qr_lua_setint(L, "rank", qr_model_lora_rank(m));
+    qr_lua_setnum(L, "alpha", qr_model_lora_alpha(m));
+    qr_lua_setint(L, "n_params", n);
     return 1;
 }
 
@@ -603,5 +578,4 @@ void qr_lua_model_open(lua_State *L, int mod) {
     lua_setfield(L, mod, "model_new");
     lua_pushcfunction(L, l_default_model);
     lua_setfield(L, mod, "default_model");
-    qr_lua_train_open(L, mod);
 }

@@ -13,7 +13,7 @@
  * instance: the object is closed at once, but a model that was given the
  * quantizer keeps its own reference (lua_model.c), so the instance lives
  * until the model lets go of it too. */
-#include "lua_qr.h"
+#include "qr_lua.h"
 
 #include "plugin.h"
 #include "qr.h"
@@ -77,78 +77,11 @@ static int l_load_plugin(lua_State *L) {
     return 1;
 }
 
-static int cmp_key(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Options table at arg -> kv pairs as strings, kept alive in a table pushed
- * on the stack (so no C allocation can leak on an error). Returns kv (a
- * userdata block, also on the stack) and sets *n_kv. Keys sorted, so the
- * first bad option named is always the same. */
-static const char **opts_to_kv(lua_State *L, int arg, int *n_kv) {
-    *n_kv = 0;
-    if (lua_isnoneornil(L, arg)) return NULL;
-    luaL_checktype(L, arg, LUA_TTABLE);
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, arg)) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_argerror(L, arg,
-                          lua_pushfstring(L, "option keys must be strings, got %s", luaL_typename(L, -2)));
-        n++;
-        lua_pop(L, 1);
-    }
-    const char **kv = lua_newuserdatauv(L, (size_t)(2 * n + 1) * sizeof *kv, 1);
-    lua_createtable(L, 2 * n, 0); /* anchors the strings */
-    int anchor = lua_gettop(L);
-    int i = 0;
-    lua_pushnil(L);
-    while (lua_next(L, arg)) {
-        const char *key = lua_tostring(L, -2);
-        switch (lua_type(L, -1)) {
-        case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, -1) ? "true" : "false"); break;
-        case LUA_TNUMBER:
-            if (lua_isinteger(L, -1))
-                lua_pushfstring(L, "%I", lua_tointeger(L, -1));
-            else {
-                char buf[64];
-                snprintf(buf, sizeof buf, "%.17g", (double)lua_tonumber(L, -1));
-                lua_pushstring(L, buf);
-            }
-            break;
-        case LUA_TSTRING: lua_pushvalue(L, -1); break;
-        default:
-            luaL_argerror(L, arg,
-                          lua_pushfstring(L, "option '%s': expected a string, number or boolean, got %s", key,
-                                          luaL_typename(L, -1)));
-            return NULL;
-        }
-        kv[2 * i] = key; /* the key is anchored by the options table itself */
-        kv[2 * i + 1] = lua_tostring(L, -1);
-        lua_rawseti(L, anchor, i + 1);
-        lua_pop(L, 1);
-        i++;
-    }
-    /* sort the pairs by key */
-    const char **pairs = kv;
-    for (int a = 1; a < n; a++)
-        for (int b = a; b > 0 && cmp_key(&pairs[2 * b], &pairs[2 * (b - 1)]) < 0; b--) {
-            const char *k = pairs[2 * b], *v = pairs[2 * b + 1];
-            pairs[2 * b] = pairs[2 * (b - 1)];
-            pairs[2 * b + 1] = pairs[2 * (b - 1) + 1];
-            pairs[2 * (b - 1)] = k;
-            pairs[2 * (b - 1) + 1] = v;
-        }
-    lua_setiuservalue(L, -2, 1); /* the anchor table lives with kv */
-    *n_kv = n;
-    return kv;
-}
-
 /* qr.quantizer(name, opts) -> qr.Quantizer */
 static int l_quantizer(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     int n_kv;
-    const char **kv = opts_to_kv(L, 2, &n_kv);
+    const char **kv = qr_lua_tokv(L, 2, &n_kv);
     lua_instance *u = qr_lua_newudata(L, sizeof *u, QUANTIZER_MT, 0);
     u->p = qr_quantizer_new(name, kv, n_kv);
     if (!u->p) return qr_lua_raise(L);
@@ -288,7 +221,7 @@ static int inst_tostring(lua_State *L) {
 static int l_attack(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     int n_kv;
-    const char **kv = opts_to_kv(L, 2, &n_kv);
+    const char **kv = qr_lua_tokv(L, 2, &n_kv);
     lua_instance *u = qr_lua_newudata(L, sizeof *u, ATTACK_MT, 0);
     u->p = qr_instance_new(QR_KIND_ATTACK, name, kv, n_kv);
     if (!u->p) return qr_lua_raise(L);

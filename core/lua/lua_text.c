@@ -4,7 +4,7 @@
  * A "qr.Tokenizer" userdata is {qr_tokenizer *t; int owned}: owned ones are
  * freed by __gc/__close; borrowed ones (a model's tokenizer) keep their
  * parent alive through user value 1 and never free t. */
-#include "lua_qr.h"
+#include "qr_lua.h"
 
 #include "qr.h"
 #include "text/squad.h"
@@ -16,7 +16,7 @@
 #define TOKENIZER_MT "qr.Tokenizer"
 
 typedef struct {
-    qr_tokenizer *t; /* first: NULL once closed (see lua_qr.h) */
+    qr_tokenizer *t; /* first: NULL once closed (see lua_aux.h) */
     int owned;
 } lua_tokenizer;
 

@@ -21,7 +21,7 @@
  * writes <run_dir>/adapters.safetensors at the end. Bad options raise an
  * error; a refused checkpoint or a NaN loss raise the trainer's message. */
 #define _POSIX_C_SOURCE 200809L
-#include "lua_qr.h"
+#include "qr_lua.h"
 #include "model/model.h"
 #include "train/trainer.h"
 
@@ -30,73 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-qr_model *qr_lua_checkmodel(lua_State *L, int arg);
-
-static double fnum(lua_State *L, int t, const char *k, double def) {
-    lua_getfield(L, t, k);
-    double v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isnumber(L, -1)) luaL_error(L, "train: %s must be a number, got a %s", k, luaL_typename(L, -1));
-        v = lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-static int fint(lua_State *L, int t, const char *k, int def) {
-    lua_getfield(L, t, k);
-    int v = def;
-    if (!lua_isnil(L, -1)) {
-        int isint;
-        lua_Integer x = lua_tointegerx(L, -1, &isint);
-        if (!isint || x < -2147483647 || x > 2147483647)
-            luaL_error(L, "train: %s must be an integer, got %s", k, luaL_tolstring(L, -1, NULL));
-        v = (int)x;
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-/* Plugin options {k = v} -> kv pairs (strings kept alive by a Lua table at
- * keep, which also holds the array). Returns the pair count. */
-static int opts_kv(lua_State *L, int t, const char *field, int keep, const char ***out) {
-    *out = NULL;
-    lua_getfield(L, t, field);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    if (!lua_istable(L, -1)) luaL_error(L, "train: %s must be a table of options", field);
-    int tab = lua_gettop(L), n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, tab)) {
-        n++;
-        lua_pop(L, 1);
-    }
-    /* a userdata (collected with the call's stack), so an error cannot leak it */
-    const char **kv = lua_newuserdatauv(L, ((size_t)2 * n + 1) * sizeof *kv, 0);
-    lua_rawseti(L, keep, (lua_Integer)luaL_len(L, keep) + 1);
-    int i = 0;
-    lua_pushnil(L);
-    while (lua_next(L, tab)) {
-        if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "train: %s: option keys must be strings", field);
-        lua_pushvalue(L, -2);
-        kv[2 * i] = lua_tostring(L, -1);
-        lua_rawseti(L, keep, (lua_Integer)luaL_len(L, keep) + 1);
-        if (lua_isboolean(L, -1))
-            lua_pushstring(L, lua_toboolean(L, -1) ? "true" : "false");
-        else
-            luaL_tolstring(L, -1, NULL);
-        kv[2 * i + 1] = lua_tostring(L, -1);
-        lua_rawseti(L, keep, (lua_Integer)luaL_len(L, keep) + 1);
-        lua_pop(L, 1);
-        i++;
-    }
-    lua_pop(L, 1);
-    *out = kv;
-    return n;
-}
 
 typedef struct {
     lua_State *L;
@@ -182,21 +115,21 @@ static int l_train(lua_State *L) {
     const int nl = qr_model_n_linears(m);
 
     qr_train_opts o = qr_train_defaults();
-    o.steps = fint(L, 1, "steps", o.steps);
-    o.batch = fint(L, 1, "batch", o.batch);
-    o.accum = fint(L, 1, "accum", o.accum);
-    o.seq = fint(L, 1, "seq", o.seq);
-    o.lr = (float)fnum(L, 1, "lr", o.lr);
-    o.min_lr = (float)fnum(L, 1, "min_lr", o.min_lr);
-    o.warmup = fint(L, 1, "warmup", o.warmup);
-    o.clip = (float)fnum(L, 1, "clip", o.clip);
-    o.weight_decay = (float)fnum(L, 1, "weight_decay", o.weight_decay);
-    o.beta1 = (float)fnum(L, 1, "beta1", o.beta1);
-    o.beta2 = (float)fnum(L, 1, "beta2", o.beta2);
-    o.eps = (float)fnum(L, 1, "eps", o.eps);
-    o.seed = (uint64_t)fint(L, 1, "seed", 1);
-    o.checkpoint_every = fint(L, 1, "checkpoint_every", 0);
-    int log_every = fint(L, 1, "log_every", 10);
+    o.steps = qr_lua_fieldint(L, 1, "steps", o.steps, "train");
+    o.batch = qr_lua_fieldint(L, 1, "batch", o.batch, "train");
+    o.accum = qr_lua_fieldint(L, 1, "accum", o.accum, "train");
+    o.seq = qr_lua_fieldint(L, 1, "seq", o.seq, "train");
+    o.lr = (float)qr_lua_fieldnum(L, 1, "lr", o.lr, "train");
+    o.min_lr = (float)qr_lua_fieldnum(L, 1, "min_lr", o.min_lr, "train");
+    o.warmup = qr_lua_fieldint(L, 1, "warmup", o.warmup, "train");
+    o.clip = (float)qr_lua_fieldnum(L, 1, "clip", o.clip, "train");
+    o.weight_decay = (float)qr_lua_fieldnum(L, 1, "weight_decay", o.weight_decay, "train");
+    o.beta1 = (float)qr_lua_fieldnum(L, 1, "beta1", o.beta1, "train");
+    o.beta2 = (float)qr_lua_fieldnum(L, 1, "beta2", o.beta2, "train");
+    o.eps = (float)qr_lua_fieldnum(L, 1, "eps", o.eps, "train");
+    o.seed = (uint64_t)qr_lua_fieldint(L, 1, "seed", 1, "train");
+    o.checkpoint_every = qr_lua_fieldint(L, 1, "checkpoint_every", 0, "train");
+    int log_every = qr_lua_fieldint(L, 1, "log_every", 10, "train");
     if (log_every < 1) return luaL_error(L, "train: log_every = %d: expected >= 1", log_every);
     lua_getfield(L, 1, "schedule");
     if (!lua_isnil(L, -1)) o.schedule = luaL_checkstring(L, -1);
@@ -240,9 +173,9 @@ static int l_train(lua_State *L) {
                                   cfgs[c].name, i + 1, ln, i + 1, qr_model_linear(m, i)->name);
             lua_pop(L, 1);
             qr_layer_prec *p = &prec[(size_t)c * nl + i];
-            p->wbits = fint(L, -1, "w", 32);
-            p->abits = fint(L, -1, "a", 32);
-            p->adapter = fint(L, -1, "adapter", -1);
+            p->wbits = qr_lua_fieldint(L, -1, "w", 32, "train");
+            p->abits = qr_lua_fieldint(L, -1, "a", 32, "train");
+            p->adapter = qr_lua_fieldint(L, -1, "adapter", -1, "train");
             lua_pop(L, 1);
         }
         lua_pop(L, 2);
@@ -298,9 +231,9 @@ static int l_train(lua_State *L) {
     qr_train_data data = {ids, tg, off, nd};
 
     const char **skv, **lkv;
-    o.schedule_nkv = opts_kv(L, 1, "schedule_opts", keep, &skv);
+    o.schedule_nkv = qr_lua_fieldkv(L, 1, "schedule_opts", keep, &skv, "train");
     o.schedule_kv = skv;
-    o.loss_nkv = opts_kv(L, 1, "loss_opts", keep, &lkv);
+    o.loss_nkv = qr_lua_fieldkv(L, 1, "loss_opts", keep, &lkv, "train");
     o.loss_kv = lkv;
 
     progress_ud pu = {.L = L, .print = 1, .tty = isatty(2), .log_every = log_every};

@@ -8,19 +8,45 @@
  *     -l mod            mod = require("mod")
  *     -i                REPL after the script
  *     -v, --version     print the version
+ *     --traceback       every error with its stack traceback (also
+ *                       QRUN_TRACEBACK=1)
  *     -h, --help        print usage
  *     --                stop handling options;  -  run stdin
  *   With no script: a REPL when stdin is a terminal, else run stdin.
  *
- * Everything runs in pmain() under lua_pcall with a traceback message
- * handler, so even an out-of-memory while opening libraries is reported.
- * The exit code tells the truth: 0 on success, 1 after an error (message
- * "qrun: FILE:LINE: msg" and a traceback on stderr), os.exit's value
- * otherwise. SIGINT while Lua code runs stops it with "interrupted" (a hook
- * is set from the signal handler, the one thing that is safe to do there);
- * a second SIGINT kills the process as usual. */
+ * Everything runs in pmain() under lua_pcall with a message handler, so
+ * even an out-of-memory while opening libraries is reported. The exit code
+ * tells the truth: 0 on success, 1 after an error, os.exit's value
+ * otherwise.
+ *
+ * Errors print as "qrun: MSG" on stderr. A user error prints just that
+ * line; any other error adds Lua's stack traceback. The rule (see
+ * is_user_error): an error is a user error when it was raised on purpose,
+ * i.e. the function that raised it is
+ *   - error() or assert(), called by a recipe or a recipe library (a
+ *     refused configuration, `nil, msg` turned into an error);
+ *   - require (a module that is not found or does not compile);
+ *   - a C function of the qr module (qr_lua.h, QR_LUA_FUNCTIONS): a bad
+ *     argument or option, a file that cannot be read, a refused model or
+ *     checkpoint.
+ * Everything else keeps its traceback: errors the Lua VM raises in Lua code
+ * (indexing or calling nil, arithmetic on a string: a bug in the recipe or
+ * in qrun's libraries), errors from Lua's own libraries (a bad argument to
+ * string.format), error objects that are neither strings nor have a
+ * __tostring. `qrun --traceback` or QRUN_TRACEBACK=1 gives every error its
+ * traceback. Syntax errors in the script and a script that cannot be read
+ * are reported before anything runs, without one, as lua.c does.
+ *
+ * SIGINT while Lua code runs stops it with "interrupted" (a hook is set
+ * from the signal handler, the one thing that is safe to do there); a
+ * second SIGINT kills the process as usual.
+ *
+ * The REPL edits lines and keeps a history with GNU readline when qrun was
+ * built with it (CMake finds it: Debian's libreadline-dev) and stdin is a
+ * terminal; the history is $QRUN_HISTORY, else ~/.qrun_history. Otherwise
+ * it reads plain lines with fgets. */
 #define _POSIX_C_SOURCE 200809L
-#include "lua_qr.h"
+#include "qr_lua.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +54,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#ifdef QR_READLINE
+#include <readline/history.h>
+#include <readline/readline.h>
+#endif
 
 #ifndef QR_SOURCE_DIR
 #define QR_SOURCE_DIR "."
@@ -38,6 +69,11 @@
 
 static const char *progname = "qrun";
 static lua_State *volatile sig_L; /* the state a SIGINT should stop */
+static int traceback_all;         /* --traceback, QRUN_TRACEBACK=1 */
+
+/* Registry field: the set {[f] = true} of the functions whose errors are
+ * user errors (set_user_error_raisers). */
+#define USER_ERROR_RAISERS "qrun.user_error_raisers"
 
 /* ---- errors and signals ---- */
 
@@ -57,12 +93,60 @@ static int report(lua_State *L, int status) {
     return status;
 }
 
-/* Message handler: add a traceback; make a non-string error printable. */
+/* The functions that raise user errors (the rule at the top): error,
+ * assert, require and every C function of the qr module. After the qr
+ * module is open. */
+static void set_user_error_raisers(lua_State *L) {
+    static const char *const raisers[] = {"error", "assert", "require"};
+    lua_newtable(L);
+    int set = lua_gettop(L);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, QR_LUA_FUNCTIONS) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, set);
+        }
+    }
+    lua_pop(L, 1);
+    for (size_t i = 0; i < sizeof raisers / sizeof raisers[0]; i++) {
+        if (lua_getglobal(L, raisers[i]) == LUA_TFUNCTION) {
+            lua_pushboolean(L, 1);
+            lua_rawset(L, set);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, USER_ERROR_RAISERS);
+}
+
+/* In the message handler: was the error raised by one of the user error
+ * raisers? Level 1 is the function that raised it (level 0 is the
+ * handler): a C function when it called lua_error (error, luaL_error,
+ * luaL_argerror), the running Lua function when the VM raised it. */
+static int is_user_error(lua_State *L) {
+    lua_Debug ar;
+    if (!lua_getstack(L, 1, &ar)) return 0;
+    lua_getinfo(L, "f", &ar);
+    int user = 0;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, USER_ERROR_RAISERS) == LUA_TTABLE) {
+        lua_pushvalue(L, -2);
+        user = lua_rawget(L, -2) != LUA_TNIL;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    return user;
+}
+
+/* Message handler: a user error as it is, anything else with a traceback
+ * (the rule at the top); make a non-string error printable. */
 static int msghandler(lua_State *L) {
     const char *msg = lua_tostring(L, 1);
     if (!msg) {
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    } else if (!traceback_all && is_user_error(L)) {
+        return 1;
     }
     luaL_traceback(L, L, msg, 1);
     return 1;
@@ -117,19 +201,27 @@ static void print_usage(FILE *f, const char *badopt) {
             "  -i             enter interactive mode after executing 'script'\n"
             "  -l mod         require library 'mod' into global 'mod'\n"
             "  -v, --version  show version information\n"
+            "  --traceback    print every error with its stack traceback\n"
             "  -h, --help     show this help\n"
             "  --             stop handling options\n"
             "  -              execute stdin and stop handling options\n"
             "With no script: a REPL when stdin is a terminal, else stdin is run.\n"
-            "Recipes find modules in their own dir, <dir>/lib, $QRUN_PATH and\n"
-            "%s/recipes/lib.\n",
+            "Errors print as 'qrun: message'. A user error (raised by error() or\n"
+            "assert(), by require, or by a check of the qr module: a bad option, a\n"
+            "file that cannot be read) prints just that; any other error (a bug:\n"
+            "indexing nil, a bad argument to a Lua library) adds the stack\n"
+            "traceback. --traceback or QRUN_TRACEBACK=1: every error gets it.\n"
+            "require(\"qr.X\") loads qrun's recipe library X (qr.precision, qr.qrtest,\n"
+            "qr.sp_data, qr.squad_qa) from <prefix>/share/qrun/lua/qr or\n"
+            "%s/recipes/lib/qr, and nothing else can stand in for it;\n"
+            "other modules are found in the script's dir, <dir>/lib and $QRUN_PATH.\n",
             progname, QR_SOURCE_DIR);
     fflush(f);
 }
 
 /* ---- command line ---- */
 
-enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_H = 16 };
+enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_H = 16, HAS_T = 32 };
 
 /* Scan options. *script is the index of the script (0 if none); on an
  * error, the index of the bad option. */
@@ -145,6 +237,10 @@ static int collectargs(char **argv, int *script) {
         }
         if (!strcmp(a, "--version")) {
             args |= HAS_V;
+            continue;
+        }
+        if (!strcmp(a, "--traceback")) {
+            args |= HAS_T;
             continue;
         }
         switch (a[1]) {
@@ -193,13 +289,60 @@ static void createargtable(lua_State *L, char **argv, int argc, int script) {
     lua_setglobal(L, "arg");
 }
 
+/* qrun's own recipe libraries (recipes/lib/qr/X.lua, installed in
+ * <prefix>/share/qrun/lua/qr/) are the modules `qr.X`. Their folders, as a
+ * package.path-style list: an installed qrun's <exe>/../share/qrun/lua
+ * (when it exists), then QR_SOURCE_DIR/recipes/lib. */
+static void push_libpath(lua_State *L) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 64);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            strcpy(slash, "/../share/qrun/lua");
+            struct stat st;
+            if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
+                luaL_addstring(&b, exe);
+                luaL_addstring(&b, "/?.lua;");
+            }
+        }
+    }
+    luaL_addstring(&b, QR_SOURCE_DIR "/recipes/lib/?.lua");
+    luaL_pushresult(&b);
+}
+
+/* The searcher of `require("qr.X")`: it looks in qrun's library folders
+ * only (upvalue 1, with package.searchpath as upvalue 2) and runs before
+ * package.path's, so a precision.lua beside a recipe (or anywhere on
+ * package.path) cannot stand in for qr.precision. Other names are not its
+ * business: it returns nothing and the next searcher tries. */
+static int search_qr(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    if (strncmp(name, "qr.", 3) != 0) return 0;
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_call(L, 2, 2);
+    if (lua_isnil(L, -2)) return 1; /* "no file '...'" for require's message */
+    lua_pop(L, 1);
+    const char *file = lua_tostring(L, -1);
+    if (luaL_loadfile(L, file) != LUA_OK)
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file,
+                          lua_tostring(L, -1));
+    lua_insert(L, -2); /* loader, file */
+    return 2;
+}
+
 /* package.path = <scriptdir>/?.lua;<scriptdir>/lib/?.lua;$QRUN_PATH;
- *                <exe>/../share/qrun/lua/?.lua (an installed qrun's own
- *                libraries, when that directory exists);
- *                QR_SOURCE_DIR/recipes/lib/?.lua;<Lua's default> */
+ *                <Lua's default>
+ * and search_qr as package.searchers[2], after the preload searcher. */
 static void setpath(lua_State *L, const char *script) {
     luaL_Buffer b;
     lua_getglobal(L, "package");
+    int pkg = lua_gettop(L);
     luaL_buffinit(L, &b);
     if (script && strcmp(script, "-") != 0) {
         const char *slash = strrchr(script, '/');
@@ -216,26 +359,22 @@ static void setpath(lua_State *L, const char *script) {
         luaL_addstring(&b, env);
         if (env[strlen(env) - 1] != ';') luaL_addchar(&b, ';');
     }
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 64);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            strcpy(slash, "/../share/qrun/lua");
-            struct stat st;
-            if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
-                luaL_addstring(&b, exe);
-                luaL_addstring(&b, "/?.lua;");
-            }
-        }
-    }
-    luaL_addstring(&b, QR_SOURCE_DIR "/recipes/lib/?.lua;");
-    lua_getfield(L, -2, "path");
+    lua_getfield(L, pkg, "path");
     luaL_addvalue(&b);
     luaL_pushresult(&b);
-    lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
+    lua_setfield(L, pkg, "path");
+
+    lua_getfield(L, pkg, "searchers");
+    int searchers = lua_gettop(L);
+    for (lua_Integer i = luaL_len(L, searchers); i >= 2; i--) {
+        lua_rawgeti(L, searchers, i);
+        lua_rawseti(L, searchers, i + 1);
+    }
+    push_libpath(L);
+    lua_getfield(L, pkg, "searchpath");
+    lua_pushcclosure(L, search_qr, 2);
+    lua_rawseti(L, searchers, 2);
+    lua_settop(L, pkg - 1);
 }
 
 static int dochunk(lua_State *L, int status) {
@@ -297,13 +436,42 @@ static void push_prompt(lua_State *L, int firstline) {
     }
 }
 
-/* Read one line from stdin (any length) and push it, without its newline;
- * a first line "=expr" becomes "return expr". Returns 0 at end of input. */
-static int pushline(lua_State *L, int firstline) {
-    push_prompt(L, firstline);
-    fputs(lua_tostring(L, -1), stdout);
+/* ---- line input: readline on a terminal when built with it, else fgets ---- */
+
+#ifdef QR_READLINE
+static int use_readline; /* set by doREPL: stdin is a terminal */
+static char history_path[4096];
+
+/* $QRUN_HISTORY, else $HOME/.qrun_history; "" (no history file) if neither. */
+static void history_open(void) {
+    const char *env = getenv("QRUN_HISTORY"), *home = getenv("HOME");
+    history_path[0] = 0;
+    if (env && *env) snprintf(history_path, sizeof history_path, "%s", env);
+    else if (home && *home) snprintf(history_path, sizeof history_path, "%s/.qrun_history", home);
+    rl_readline_name = "qrun"; /* for $if qrun in ~/.inputrc */
+    using_history();
+    stifle_history(1000);
+    if (history_path[0]) read_history(history_path); /* none yet is fine */
+}
+
+static void history_close(void) {
+    if (history_path[0] && write_history(history_path) != 0)
+        fprintf(stderr, "qrun: cannot write the history to %s\n", history_path);
+    clear_history();
+}
+
+/* Keep a complete statement (all its lines) in the history. */
+static void saveline(const char *line) {
+    if (use_readline && line[0]) add_history(line);
+}
+#else
+static void saveline(const char *line) { (void)line; }
+#endif
+
+/* Read one line (any length) into the buffer; 0 at end of input. */
+static int readline_fgets(lua_State *L, const char *prompt) {
+    fputs(prompt, stdout);
     fflush(stdout);
-    lua_pop(L, 1);
     luaL_Buffer b;
     char chunk[1024];
     int got = 0;
@@ -316,10 +484,30 @@ static int pushline(lua_State *L, int firstline) {
         if (eol) break;
     }
     luaL_pushresult(&b);
-    if (!got) {
-        lua_pop(L, 1);
-        return 0;
+    if (!got) lua_pop(L, 1);
+    return got;
+}
+
+/* Read one line from stdin and push it, without its newline; a first line
+ * "=expr" becomes "return expr". Returns 0 at end of input. */
+static int pushline(lua_State *L, int firstline) {
+    push_prompt(L, firstline);
+    int prompt = lua_gettop(L), got;
+#ifdef QR_READLINE
+    if (use_readline) {
+        char *line = readline(lua_tostring(L, prompt));
+        got = line != NULL;
+        if (line) {
+            lua_pushstring(L, line);
+            free(line);
+        }
+    } else
+#endif
+    {
+        got = readline_fgets(L, lua_tostring(L, prompt));
     }
+    lua_remove(L, prompt);
+    if (!got) return 0;
     if (firstline && lua_tostring(L, -1)[0] == '=') {
         lua_pushfstring(L, "return %s", lua_tostring(L, -1) + 1);
         lua_remove(L, -2);
@@ -327,18 +515,15 @@ static int pushline(lua_State *L, int firstline) {
     return 1;
 }
 
-/* Syntax error ending at <eof>: the chunk is incomplete, read more. */
+/* Syntax error (at the top) ending at <eof>: the chunk is incomplete,
+ * read more. */
 static int incomplete(lua_State *L, int status) {
     if (status != LUA_ERRSYNTAX) return 0;
     size_t len;
     const char *msg = lua_tolstring(L, -1, &len);
     const char *mark = "<eof>";
     size_t ml = strlen(mark);
-    if (len >= ml && strcmp(msg + len - ml, mark) == 0) {
-        lua_pop(L, 1);
-        return 1;
-    }
-    return 0;
+    return len >= ml && strcmp(msg + len - ml, mark) == 0;
 }
 
 /* Try the line at the top as "return <line>" (an expression). On success
@@ -349,6 +534,7 @@ static int addreturn(lua_State *L) {
     int status = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
     if (status == LUA_OK) {
         lua_remove(L, -2); /* the "return" string */
+        saveline(line);    /* still anchored by the line below */
         lua_remove(L, -2); /* the line */
     } else {
         lua_pop(L, 2); /* error and "return" string; keep the line */
@@ -357,16 +543,19 @@ static int addreturn(lua_State *L) {
 }
 
 /* Compile the line at the top as statements, reading continuation lines
- * while it is incomplete. Leaves the function (or the error) instead. */
+ * while it is incomplete. Leaves the function (or the error: the syntax
+ * error itself when the input ends inside a statement) instead. */
 static int multiline(lua_State *L) {
     for (;;) {
         size_t len;
         const char *line = lua_tolstring(L, -1, &len);
         int status = luaL_loadbuffer(L, line, len, "=stdin");
         if (!incomplete(L, status) || !pushline(L, 0)) {
+            saveline(line);
             lua_remove(L, -2); /* the line */
             return status;
         }
+        lua_remove(L, -2); /* the "<eof>" error: line, next line */
         lua_pushliteral(L, "\n");
         lua_insert(L, -2);
         lua_concat(L, 3);
@@ -395,6 +584,10 @@ static void print_results(lua_State *L) {
 static void doREPL(lua_State *L) {
     const char *old = progname;
     progname = NULL; /* errors in the REPL print without the program name */
+#ifdef QR_READLINE
+    use_readline = isatty(0);
+    if (use_readline) history_open();
+#endif
     int status;
     while ((status = loadline(L)) != -1) {
         if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
@@ -404,6 +597,9 @@ static void doREPL(lua_State *L) {
     lua_settop(L, 0);
     fputs("\n", stdout);
     fflush(stdout);
+#ifdef QR_READLINE
+    if (use_readline) history_close();
+#endif
     progname = old;
 }
 
@@ -433,6 +629,9 @@ static int pmain(lua_State *L) {
     lua_pop(L, 1);
     luaL_requiref(L, "qr", luaopen_qr, 1);
     lua_pop(L, 1);
+    set_user_error_raisers(L);
+    const char *tb = getenv("QRUN_TRACEBACK");
+    traceback_all = (args & HAS_T) || (tb && *tb && strcmp(tb, "0") != 0);
     createargtable(L, argv, argc, script);
     lua_gc(L, LUA_GCRESTART);
     lua_gc(L, LUA_GCGEN, 0, 0);

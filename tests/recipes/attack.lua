@@ -6,7 +6,7 @@
 -- again unchanged (a string or any value), bad options and arguments are
 -- refused naming them, and close() (even from inside query_fn).
 -- Run from the repo root: qrun tests/recipes/attack.lua
-local T = require("qrtest")
+local T = require("qr.qrtest")
 
 local text = "The Denver Broncos won Super Bowl 50, beating the Carolina Panthers."
 

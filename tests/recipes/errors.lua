@@ -1,7 +1,7 @@
 -- errors.lua - misuse of the qr module raises errors (or returns nil, msg
 -- for expected failures) with messages that say what went wrong and where.
 -- Run from the repo root: qrun tests/recipes/errors.lua
-local T = require("qrtest")
+local T = require("qr.qrtest")
 
 local dir = "tests/data/gpt2-tokenizer/"
 local tmp = os.tmpname()

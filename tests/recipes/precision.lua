@@ -1,18 +1,16 @@
--- precision.lua - recipe regression test for recipes/lib/precision.lua:
+-- precision.lua - recipe regression test for recipes/lib/qr/precision.lua:
 -- presets, parsing, patterns and their precedence, every error message,
 -- describe, cost (against hand-computed numbers), load, LoRA slot assignment,
 -- on a synthetic GPT-2 layer list and on the real SmolLM2 model.
 -- Run from the repo root: qrun tests/recipes/precision.lua
 --
--- This file is itself named precision.lua and qrun puts its own directory
--- first on package.path, so the library is looked up first in the
--- recipes/lib of the checkout this file is in.
+-- This file is itself named precision.lua, and qrun puts its own directory
+-- first on package.path: require("qr.precision") still gets the library
+-- (qr.X names are looked up in qrun's library folders only).
 local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-package.path = here .. "/../../recipes/lib/?.lua;recipes/lib/?.lua;" .. qr.source_dir .. "/recipes/lib/?.lua;"
-  .. package.path
 local root = here .. "/../.."
-local P = require("precision")
-local T = require("qrtest")
+local P = require("qr.precision")
+local T = require("qr.qrtest")
 
 -- ---- a synthetic 12-layer GPT-2 (124M shapes) ----
 local gpt2 = {}

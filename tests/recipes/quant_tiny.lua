@@ -3,9 +3,8 @@
 -- the seed, so the losses below are stable). Expected values were recorded
 -- from a first run; tolerance 1e-5 relative (float summation order may
 -- differ across BLAS builds), max difference printed.
-package.path = qr.source_dir .. "/recipes/lib/?.lua;" .. package.path
-local T = require("qrtest")
-local P = require("precision")
+local T = require("qr.qrtest")
+local P = require("qr.precision")
 
 local ids = {}
 for i = 1, 24 do ids[i] = (i * 37 + 11) % 97 end

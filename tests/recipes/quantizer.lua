@@ -5,7 +5,7 @@
 -- closing a quantizer that a model still uses (the model keeps it: run
 -- under ASan in CI's second pass, a use after free would abort).
 -- Run from the repo root: qrun tests/recipes/quantizer.lua
-local T = require("qrtest")
+local T = require("qr.qrtest")
 
 -- ---- the registry ----
 local list = qr.plugins()
@@ -118,8 +118,8 @@ do -- a quantizer closed while a tiny model uses it: the model keeps its own ref
   local function tiny()
     return qr.model_new{n_layer = 1, n_embd = 16, n_head = 2, n_vocab = 31, n_ctx = 16, seed = 5}
   end
-  -- every layer at w bits for weights, a for inputs (a config table: a
-  -- spec string would require("precision"), i.e. tests/recipes/precision.lua)
+  -- every layer at w bits for weights, a for inputs (a config table, so
+  -- this test does not depend on qr.precision)
   local function prec(m, w, a)
     local layers = {}
     for i, l in ipairs(m:linears()) do layers[i] = {name = l.name, w = w, a = a} end

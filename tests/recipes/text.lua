@@ -2,7 +2,7 @@
 -- tokenizer, SQuAD loading/metric/CI, qr.opts, qr.json, and the default
 -- model's tokenizer and generation (stop strings, max_new_tokens, batching).
 -- Run from the repo root: qrun tests/recipes/text.lua
-local T = require("qrtest")
+local T = require("qr.qrtest")
 
 -- ---- tokenizer (GPT-2 files) ----
 local dir = "tests/data/gpt2-tokenizer/"

@@ -11,11 +11,8 @@
 --         untouched fp student, and tuning brings w4a4's hidden states
 --         closer; a weighted sum "ce+0.5*feature" with a routed option
 --         trains; "feature" without a teacher is refused
-local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-package.path = here .. "/../../recipes/lib/?.lua;recipes/lib/?.lua;" .. qr.source_dir .. "/recipes/lib/?.lua;"
-  .. package.path
-local T = require("qrtest")
-local P = require("precision")
+local T = require("qr.qrtest")
+local P = require("qr.precision")
 
 local function setup()
   local m = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97,

@@ -4,11 +4,8 @@
 -- (20 steps, both configurations) must reproduce the recorded values to
 -- 1e-6 relative; the maximum difference is printed.
 -- Run from the repo root: qrun tests/recipes/train_tiny.lua
-local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-package.path = here .. "/../../recipes/lib/?.lua;recipes/lib/?.lua;" .. qr.source_dir .. "/recipes/lib/?.lua;"
-  .. package.path
-local T = require("qrtest")
-local P = require("precision")
+local T = require("qr.qrtest")
+local P = require("qr.precision")
 
 local m = qr.model_new{arch = "gpt2", n_layer = 2, n_embd = 64, n_head = 4, n_vocab = 97, n_ctx = 64, seed = 1}
 m:quantize{weight = "minmax", act = "minmax"}

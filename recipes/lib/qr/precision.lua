@@ -3,7 +3,7 @@
 -- bit-width w and an input (activation) bit-width a, each in 2..16 or 32
 -- (32 = that side is not quantized). docs/PRECISION.md is the full reference.
 --
---   local P = require("precision")
+--   local P = require("qr.precision")
 --   local cfg = P.config(model, {default = "w8a8", ["*.mlp.*"] = "w4a8"}, "mlp4")
 --   print(P.describe(cfg, model, 512))
 --   local c = P.cost(cfg, model, 512)           -- c.bitops_ratio, c.bytes_ratio, ...

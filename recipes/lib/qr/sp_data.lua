@@ -10,7 +10,7 @@
 -- on the answer and end-marker positions only (the loss sees only the
 -- answer), -1 elsewhere.
 --
---   local D = require("sp_data")
+--   local D = require("qr.sp_data")
 --   local seqs, st = D.build(model.tokenizer, examples, {seq = 384})
 --   print(D.describe(st))
 --
@@ -20,7 +20,7 @@
 -- counted. Malformed examples (no answer, empty question, answer not in the
 -- context) are skipped and reported in st.warnings, never fatal.
 
-local qa = require("squad_qa")
+local qa = require("qr.squad_qa")
 
 local D = {}
 

@@ -3,7 +3,7 @@
 -- "ok <id>" or "FAIL <id>: detail"; T.done() prints "N passed, M failed"
 -- and exits 1 if anything failed, 0 otherwise.
 --
---   local T = require("qrtest")
+--   local T = require("qr.qrtest")
 --   T.eq("json-1.1", qr.json.decode("[1,2]"), {1, 2})
 --   T.near("ci-1.1", lo, 0.25, 1e-9)
 --   T.errors("opts-2.1", function() qr.opts(spec, {"--nope"}) end, "nope")

@@ -1,9 +1,7 @@
-/* lua_qr.h - the Lua module `qr` and the helpers its binding files share.
- *
- * luaopen_qr() builds the module table and hands it to each binding file in
- * turn: qr_lua_text_open() (lua_text.c: tokenizer, SQuAD), then
- * qr_lua_model_open() (lua_model.c: models). A binding file adds its
- * functions to the table at stack index `mod` (an absolute index).
+/* lua_aux.h - the helpers every binding file of the `qr` module uses (what
+ * lauxlib is to Lua's own libraries). The bottom of the Lua wing: lua_aux.c
+ * includes no binding, and a binding reaches another one only through
+ * qr_lua.h.
  *
  * Conventions (after liolib.c; see STYLE.md):
  *   - expected failures (a file that is missing or malformed) return
@@ -13,26 +11,14 @@
  *     qr_lua_newmeta(); the userdata block starts with the handle pointer,
  *     which is NULL once the object is closed, so __gc and __close can share
  *     one idempotent free and __tostring can say "(closed)". */
-#ifndef QR_LUA_QR_H
-#define QR_LUA_QR_H
+#ifndef QR_LUA_AUX_H
+#define QR_LUA_AUX_H
 
 #include <stdint.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
-
-#define QR_VERSION "0.1.0"
-
-struct qr_tokenizer;
-
-/* The module opener (package.preload["qr"] in qrun). */
-int luaopen_qr(lua_State *L);
-
-/* Binding files: add functions to the module table at absolute index mod. */
-void qr_lua_text_open(lua_State *L, int mod);
-void qr_lua_model_open(lua_State *L, int mod);
-void qr_lua_plugin_open(lua_State *L, int mod); /* lua_plugin.c: plugins, quantizers */
 
 /* ---- errors ---- */
 
@@ -58,6 +44,36 @@ int32_t *qr_lua_toint32array(lua_State *L, int idx, int *n);
 /* Push a new Lua array {a[0], ..., a[n-1]} of integers. */
 void qr_lua_pushint32array(lua_State *L, const int32_t *a, int n);
 
+/* ---- option tables: fields of the table at index t ---- */
+
+/* t[k] as an int (def when nil); anything but an integer in int range
+ * raises "<what>: <k> must be an integer, got <value>". */
+int qr_lua_fieldint(lua_State *L, int t, const char *k, int def, const char *what);
+/* t[k] as a number (def when nil); else "<what>: <k> must be a number, got
+ * a <type>". */
+double qr_lua_fieldnum(lua_State *L, int t, const char *k, double def, const char *what);
+
+/* Plugin options {key = value} -> NULL-terminated array of 2n strings
+ * (key, value, ...): booleans become "true"/"false", integers "%d", floats
+ * "%.17g", strings stay. The array is a userdata left on the stack (with
+ * the strings anchored in it), so an error leaks nothing; keys are sorted so
+ * the first bad option named is always the same. Returns NULL (nothing
+ * pushed) when arg is none or nil, *n_kv the pair count. A non-table, a key
+ * that is not a string or a value of another type is an argument error. */
+const char **qr_lua_tokv(lua_State *L, int arg, int *n_kv);
+/* The same for the field t[field] (nil: none), messages "<what>: <field>
+ * ...", values through luaL_tolstring, keys unsorted; the strings are kept
+ * alive by being appended to the table at index keep. */
+int qr_lua_fieldkv(lua_State *L, int t, const char *field, int keep, const char ***out,
+                   const char *what);
+
+/* ---- results ---- */
+
+/* t[k] = v for the table at the top of the stack. */
+void qr_lua_setint(lua_State *L, const char *k, lua_Integer v);
+void qr_lua_setnum(lua_State *L, const char *k, double v);
+void qr_lua_setstr(lua_State *L, const char *k, const char *v);
+
 /* ---- userdata ---- */
 
 /* Create the metatable tname (once; later calls just push it): methods go in
@@ -74,17 +90,5 @@ void *qr_lua_newudata(lua_State *L, size_t size, const char *tname, int nuv);
 /* luaL_checkudata + "attempt to use a closed tname" if the handle is NULL.
  * Returns the block (not the handle). */
 void *qr_lua_checkopen(lua_State *L, int arg, const char *tname);
-
-/* ---- tokenizer (lua_text.c) ---- */
-
-/* Push t as a "qr.Tokenizer" userdata. owned=1: it is freed when the
- * userdata is collected/closed. owned=0: borrowed from the object at stack
- * index parent_idx (e.g. the model that owns the tokenizer), which is kept
- * alive as the userdata's user value; parent_idx 0 means no parent. */
-void qr_lua_push_tokenizer(lua_State *L, struct qr_tokenizer *t, int owned,
-                           int parent_idx);
-/* The tokenizer behind argument arg (a "qr.Tokenizer"); raises if it is not
- * one or is closed. */
-struct qr_tokenizer *qr_lua_checktokenizer(lua_State *L, int arg);
 
 #endif
