@@ -143,3 +143,19 @@ double qr_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+void qr_fsync_parent(const char *path) {
+    char *d = qr_xstrdup(path);
+    char *slash = strrchr(d, '/');
+    const char *dir = ".";
+    if (slash) {
+        *slash = 0;
+        dir = slash == d ? "/" : d;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(d);
+}

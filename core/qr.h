@@ -47,6 +47,12 @@ char *qr_read_file(const char *path, size_t *len);
 void *qr_map_file(const char *path, const char *what, size_t *size);
 void qr_unmap_file(void *base, size_t size);
 
+/* fsync the directory holding path (best effort), after a rename into it:
+ * the rename itself becomes durable. Writers of checkpoints, adapters and
+ * results write "<path>.tmp.<pid>", fsync it, rename it over path, then
+ * call this, so a crash or a full disk leaves the old file or the new one. */
+void qr_fsync_parent(const char *path);
+
 /* Monotonic wall-clock seconds. */
 double qr_now(void);
 

@@ -429,22 +429,6 @@ static int check_out(const char *path, const qr_st_out *t, int n, const char *co
     return QR_OK;
 }
 
-static void fsync_parent_dir(const char *path) {
-    char *d = qr_xstrdup(path);
-    char *slash = strrchr(d, '/');
-    const char *dir = ".";
-    if (slash) {
-        *slash = 0;
-        dir = slash == d ? "/" : d;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd); /* best effort: makes the rename itself durable */
-        close(fd);
-    }
-    free(d);
-}
-
 int qr_st_write(const char *path, const qr_st_out *t, int n, const char *const *meta_kv) {
     if (!path || !path[0]) return qr_err_set("qr_st_write: empty output path");
     uint64_t *sizes = qr_xmalloc(sizeof *sizes * (size_t)(n > 0 ? n : 1));
@@ -522,7 +506,7 @@ int qr_st_write(const char *path, const qr_st_out *t, int n, const char *const *
         unlink(tmp);
         goto done;
     }
-    fsync_parent_dir(path);
+    qr_fsync_parent(path);
     rc = QR_OK;
 done:
     free(tmp);

@@ -315,17 +315,23 @@ static int l_json_write(lua_State *L) {
         return 2;
     }
     size_t n = strlen(s);
-    int bad = fwrite(s, 1, n, f) != n || fputc('\n', f) == EOF || fflush(f) != 0;
+    /* fsync before the rename: after a crash the path holds the old file
+     * or the new one, never an empty or torn one */
+    int bad = fwrite(s, 1, n, f) != n || fputc('\n', f) == EOF || fflush(f) != 0 || fsync(fileno(f)) != 0;
     int err = errno;
-    bad |= fclose(f) != 0;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
     cJSON_free(s);
     if (bad || rename(tmp, path) != 0) {
         if (!bad) err = errno;
         remove(tmp);
         lua_pushnil(L);
-        lua_pushfstring(L, "%s: cannot write: %s", path, strerror(err));
+        lua_pushfstring(L, "%s: cannot write (%s); the previous file, if any, is unchanged", path, strerror(err));
         return 2;
     }
+    qr_fsync_parent(path);
     lua_pushboolean(L, 1);
     return 1;
 }

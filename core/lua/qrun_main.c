@@ -653,6 +653,11 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+    /* A file-size limit (ulimit -f) reached while writing a checkpoint or
+     * results would kill qrun with SIGXFSZ before the writer could say
+     * which file; ignored, the write fails with EFBIG, the writer names the
+     * file and keeps the previous one, as on a full disk. */
+    signal(SIGXFSZ, SIG_IGN);
     lua_State *L = luaL_newstate();
     if (!L) {
         message("cannot create Lua state: not enough memory");

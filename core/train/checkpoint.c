@@ -96,21 +96,6 @@ static int write_all(int fd, const void *p, size_t n, uint64_t *h, const char *p
     return QR_OK;
 }
 
-static void fsync_dir_of(const char *path) {
-    char *d = qr_xstrdup(path);
-    char *slash = strrchr(d, '/');
-    if (slash)
-        *slash = 0;
-    else
-        strcpy(d, ".");
-    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(d);
-}
-
 int qr_checkpoint_write(const qr_checkpoint *c, const char *path) {
     const int64_t nl = c->n_lora;
     for (int64_t i = 0; i < nl; i++)
@@ -146,7 +131,7 @@ int qr_checkpoint_write(const qr_checkpoint *c, const char *path) {
     if (rc)
         unlink(tmp);
     else
-        fsync_dir_of(path);
+        qr_fsync_parent(path);
     free(tmp);
     return rc;
 }
