@@ -264,8 +264,8 @@ static void test_cyclic_configs(const cpt_case *cs, int n_cases) {
     test_cond("sched-2 positions along the BitOPs order equal numpy's", maxdiff == 0 && steps > 5000);
 
     /* the order itself: bitops 0.5, 0.25, 1, 0.25 -> 1, 3, 0, 2; one cycle of 400 steps walks it once */
-    qr_schedule_config c4[4] = {mkcfg("a", 8, 8, 8, 8, 0.5), mkcfg("b", 4, 4, 8, 8, 0.25), mkcfg("fp", 32, 32, 32, 32, 1),
-                                mkcfg("d", 8, 8, 4, 4, 0.25)};
+    qr_schedule_config c4[4] = {mkcfg("a", 8, 8, 8, 8, 0.5), mkcfg("b", 4, 4, 8, 8, 0.25),
+                                mkcfg("fp", 32, 32, 32, 32, 1), mkcfg("d", 8, 8, 4, 4, 0.25)};
     const qr_schedule_config *p4[4] = {&c4[0], &c4[1], &c4[2], &c4[3]};
     const char *kv[4] = {"mode", "configs", "n_cycles", "1"};
     sched s = open_sched("cyclic", kv, 2);
@@ -391,25 +391,31 @@ static void test_bad_input(void) {
         int n_kv, T, n;
         const char *want;
     } cases[] = {
-        {"cyclic", {"b_min", "9", "b_max", "8"}, 2, 100, 5, "schedule 'cyclic': options b_min=9 > b_max=8 (expected b_min <= b_max)"},
+        {"cyclic", {"b_min", "9", "b_max", "8"}, 2, 100, 5,
+         "schedule 'cyclic': options b_min=9 > b_max=8 (expected b_min <= b_max)"},
         {"cyclic", {"b_min", "1"}, 1, 100, 5, "schedule 'cyclic': option b_min: expected an integer in [2, 16], got 1"},
         {"cyclic", {"b_max", "17"}, 1, 100, 5, "schedule 'cyclic': option b_max: expected an integer in [2, 16], got 17"},
         {"cyclic", {"b_max", "32"}, 1, 100, 5,
-         "schedule 'cyclic': option b_max: expected an integer in [2, 16] (32, full precision, is not a cyclic width), got 32"},
+         "schedule 'cyclic': option b_max: expected an integer in [2, 16] (32, full precision, is not a cyclic "
+         "width), got 32"},
         {"cyclic", {"b_min", "four"}, 1, 100, 5, "schedule 'cyclic': option b_min: expected an integer, got 'four'"},
-        {"cyclic", {"n_cycles", "0"}, 1, 100, 5, "schedule 'cyclic': option n_cycles: expected an integer in [1, 2147483647], got 0"},
+        {"cyclic", {"n_cycles", "0"}, 1, 100, 5,
+         "schedule 'cyclic': option n_cycles: expected an integer in [1, 2147483647], got 0"},
         {"cyclic", {"n_cycles", "33", "b_min", "7"}, 2, 32, 5,
          "schedule 'cyclic': option n_cycles: 33 cycles in 32 steps (expected n_cycles <= the number of steps)"},
-        {"cyclic", {"mode", "cycles"}, 1, 100, 5, "schedule 'cyclic': option mode: expected \"bits\" or \"configs\", got 'cycles'"},
-        {"cyclic", {"period", "10"}, 1, 100, 5, "schedule 'cyclic': unknown option 'period' (options: b_min, b_max, n_cycles, mode)"},
+        {"cyclic", {"mode", "cycles"}, 1, 100, 5,
+         "schedule 'cyclic': option mode: expected \"bits\" or \"configs\", got 'cycles'"},
+        {"cyclic", {"period", "10"}, 1, 100, 5,
+         "schedule 'cyclic': unknown option 'period' (options: b_min, b_max, n_cycles, mode)"},
         {"cyclic", {"mode", "bits"}, 1, 100, 5,
-         "schedule 'cyclic': mode=bits needs a uniform w6a6 configuration for b=6 (b_min=4, b_max=8); the set has: fp, w8a8, "
-         "w7a7, w5a5, w4a4"},
+         "schedule 'cyclic': mode=bits needs a uniform w6a6 configuration for b=6 (b_min=4, b_max=8); the set "
+         "has: fp, w8a8, w7a7, w5a5, w4a4"},
         {"cyclic", {"b_min", "7", "b_max", "9"}, 2, 100, 5,
          "schedule 'cyclic': mode=bits needs a uniform w9a9 configuration for b=9 (b_min=7, b_max=9)"},
         {"progressive", {"direction", "sideways"}, 1, 100, 5,
          "schedule 'progressive': option direction: expected \"up\" or \"down\", got 'sideways'"},
-        {"progressive", {"stages", "3"}, 1, 100, 5, "schedule 'progressive': unknown option 'stages' (options: direction)"},
+        {"progressive", {"stages", "3"}, 1, 100, 5,
+         "schedule 'progressive': unknown option 'stages' (options: direction)"},
         {"progressive", {NULL}, 0, 4, 5,
          "schedule 'progressive': 5 configurations need at least 5 steps (one stage each), got 4"},
         {"random", {"seed", "-1"}, 1, 100, 5,
@@ -429,7 +435,8 @@ static void test_bad_input(void) {
         const char *msg = refused ? qr_err_msg() : "ACCEPTED";
         printf("sched-5 %s at %s: %s\n", cases[k].plugin, when, msg);
         test_cond("sched-5 refused", refused);
-        test_cond("sched-5 message names the option or the missing configuration", refused && contains(msg, cases[k].want));
+        test_cond("sched-5 message names the option or the missing configuration",
+                  refused && contains(msg, cases[k].want));
         qr_instance_free(s.q);
     }
 }
