@@ -394,7 +394,8 @@ static void test_bad_input(void) {
         {"cyclic", {"b_min", "9", "b_max", "8"}, 2, 100, 5,
          "schedule 'cyclic': options b_min=9 > b_max=8 (expected b_min <= b_max)"},
         {"cyclic", {"b_min", "1"}, 1, 100, 5, "schedule 'cyclic': option b_min: expected an integer in [2, 16], got 1"},
-        {"cyclic", {"b_max", "17"}, 1, 100, 5, "schedule 'cyclic': option b_max: expected an integer in [2, 16], got 17"},
+        {"cyclic", {"b_max", "17"}, 1, 100, 5,
+         "schedule 'cyclic': option b_max: expected an integer in [2, 16], got 17"},
         {"cyclic", {"b_max", "32"}, 1, 100, 5,
          "schedule 'cyclic': option b_max: expected an integer in [2, 16] (32, full precision, is not a cyclic "
          "width), got 32"},
