@@ -27,6 +27,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 #include "model/model.h"
+#include "io/safetensors.h"
 #include "train/optim.h"
 #include "plugin.h"
 
@@ -295,6 +296,20 @@ static void run(qr_arch arch, const char *label, qr_quantizer *mm) {
     int rc = qr_model_lora_load(m3, path);
     printf("%s lora-5: mismatched rank refused: %s\n", label, qr_err_msg());
     test_cond("mismatched adapters refused", rc == QR_ERR && strstr(qr_err_msg(), path) && p3[0] == first);
+    /* lora-5b (issue 13): a file whose metadata asks for a bank of 2^20
+     * slots of rank 2^20, holding one tiny tensor, is refused before the
+     * bank is allocated (it used to be sized from the metadata first) */
+    float one = 1;
+    qr_st_out t1 = {"x", &one, 1, {1}};
+    const char *huge[] = {"format", "qrun-lora", "rank", "1048576", "alpha", "2", "slots", "1048576", NULL};
+    test_cond("hostile adapter file written", qr_st_write(path, &t1, 1, huge) == QR_OK);
+    qr_model *m4 = small(arch, 11);
+    rc = qr_model_lora_load(m4, path);
+    printf("%s lora-5b: metadata asking for a 2^40-adapter bank: %s\n", label, qr_err_msg());
+    test_cond("hostile adapter metadata refused before allocating", rc == QR_ERR && strstr(qr_err_msg(), path) &&
+                                                                       strstr(qr_err_msg(), "tensors, expected") &&
+                                                                       qr_model_lora_slots(m4) == 0);
+    qr_model_free(m4);
     unlink(path);
     free(plain);
     free(l1);

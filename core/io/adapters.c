@@ -56,8 +56,8 @@ int qr_model_lora_load(qr_model *m, const char *path) {
     if (meta_int(f, path, "rank", &rank) || meta_int(f, path, "slots", &slots)) goto done;
     const char *av = qr_st_metadata(f, "alpha");
     double alpha = av ? strtod(av, NULL) : 0;
-    if (!(alpha > 0)) {
-        qr_err_set("%s: metadata 'alpha' missing or not positive", path);
+    if (!(alpha > 0) || !isfinite(alpha) || alpha > 1e6) {
+        qr_err_set("%s: metadata 'alpha' missing, or not a positive number up to 1e6", path);
         goto done;
     }
     const char *arch = qr_st_metadata(f, "arch");
@@ -65,41 +65,54 @@ int qr_model_lora_load(qr_model *m, const char *path) {
         qr_err_set("%s: adapters for a %s model, this model is %s", path, arch, qr_model_arch_name(m));
         goto done;
     }
-    if (!m->lora_mem) {
-        if (qr_model_lora_init(m, slots, rank, (float)alpha, 0)) goto done;
-    } else if (m->lora_rank != rank || m->lora_n_slots != slots) {
+    /* Everything about the file's shape is checked before anything is
+     * allocated: the bank's size comes from rank and slots in the metadata,
+     * and only a file whose tensors have exactly the bank's shapes (so
+     * whose own size holds the bank) may ask for it. */
+    if (m->lora_mem && (m->lora_rank != rank || m->lora_n_slots != slots)) {
         qr_err_set("%s: rank %d with %d slots, the model's bank has rank %d with %d slots", path, rank, slots,
                    m->lora_rank, m->lora_n_slots);
         goto done;
     }
-    int expect = qr_model_n_linears(m) * slots * 2;
+    int64_t expect = (int64_t)qr_model_n_linears(m) * slots * 2;
     if (qr_st_count(f) != expect) {
-        qr_err_set("%s: %d tensors, expected %d (%d linear layers x %d slots x A,B)", path, qr_st_count(f), expect,
-                   qr_model_n_linears(m), slots);
+        qr_err_set("%s: %d tensors, expected %lld (%d linear layers x %d slots x A,B)", path, qr_st_count(f),
+                   (long long)expect, qr_model_n_linears(m), slots);
         goto done;
     }
-    /* read into a copy first: a bad tensor must not leave half-loaded adapters */
-    float *tmp = qr_xmalloc((size_t)m->lora_n * sizeof(float));
-    float *p = tmp;
     char name[112];
     for (int i = 0; i < qr_model_n_linears(m); i++) {
-        qr_linear *l = &m->lins[i];
-        for (int s = 0; s < slots; s++) {
+        const qr_linear *l = &m->lins[i];
+        for (int s = 0; s < slots; s++)
             for (int ab = 0; ab < 2; ab++) {
                 int64_t d0 = ab ? l->out : rank, d1 = ab ? rank : l->in;
                 snprintf(name, sizeof name, "%s.lora.%d.%c", l->name, s, ab ? 'B' : 'A');
                 const qr_st_tensor *t = qr_st_find(f, name);
                 if (!t) {
                     qr_err_set("%s: tensor '%s' missing", path, name);
-                    free(tmp);
                     goto done;
                 }
                 if (t->n_dims != 2 || t->shape[0] != d0 || t->shape[1] != d1) {
                     qr_err_set("%s: tensor '%s': expected shape [%lld, %lld]", path, name, (long long)d0,
                                (long long)d1);
-                    free(tmp);
                     goto done;
                 }
+            }
+    }
+    /* a model without a bank gets one of the file's shape (B = 0 until the
+     * values are read; a read that fails below leaves it so: identity
+     * adapters) */
+    if (!m->lora_mem && qr_model_lora_init(m, slots, rank, (float)alpha, 0)) goto done;
+    /* read into a copy first: a bad value must not leave half-loaded adapters */
+    float *tmp = qr_xmalloc((size_t)m->lora_n * sizeof(float));
+    float *p = tmp;
+    for (int i = 0; i < qr_model_n_linears(m); i++) {
+        const qr_linear *l = &m->lins[i];
+        for (int s = 0; s < slots; s++) {
+            for (int ab = 0; ab < 2; ab++) {
+                int64_t d0 = ab ? l->out : rank, d1 = ab ? rank : l->in;
+                snprintf(name, sizeof name, "%s.lora.%d.%c", l->name, s, ab ? 'B' : 'A');
+                const qr_st_tensor *t = qr_st_find(f, name); /* checked above */
                 if (qr_st_read_f32(f, t, p, d0 * d1)) {
                     free(tmp);
                     goto done;
