@@ -201,6 +201,19 @@ typedef struct qr_schedule_ops {
 #define QR_SCHEDULE_HAS(ops, field) \
     ((ops)->struct_size >= offsetof(qr_schedule_ops, field) + sizeof((ops)->field) && (ops)->field)
 
+/* A schedule helper (ABI 1.2): the index of the configuration at position
+ * k (0-based) of the set ordered by BitOPs, cheapest first, ties by index;
+ * -1 when k is out of range. O(n^2), no allocation (n is small). */
+static inline int qr_schedule_by_bitops(int n, const qr_schedule_config *const *cfgs, int k) {
+    for (int i = 0; i < n; i++) {
+        int rank = 0;
+        for (int j = 0; j < n; j++)
+            rank += cfgs[j]->bitops < cfgs[i]->bitops || (cfgs[j]->bitops == cfgs[i]->bitops && j < i);
+        if (rank == k) return i;
+    }
+    return -1;
+}
+
 /* ---- loss: a scalar and the gradient of the logits ---- */
 typedef struct qr_loss_ops {
     uint32_t struct_size;

@@ -118,18 +118,6 @@ static int find_uniform(int n, const qr_schedule_config *const *cfgs, int b) {
     return -1;
 }
 
-/* The configuration at position k of the set ordered by BitOPs (ascending,
- * ties by index): the i with exactly k configurations before it. */
-static int by_bitops(int n, const qr_schedule_config *const *cfgs, int k) {
-    for (int i = 0; i < n; i++) {
-        int rank = 0;
-        for (int j = 0; j < n; j++)
-            rank += cfgs[j]->bitops < cfgs[i]->bitops || (cfgs[j]->bitops == cfgs[i]->bitops && j < i);
-        if (rank == k) return i;
-    }
-    return -1; /* not reached for 0 <= k < n */
-}
-
 static int cy_select_cfg(void *self, int t, int T, int n, const qr_schedule_config *const *cfgs, int *out) {
     const cyclic *s = self;
     const qr_host *h = s->host;
@@ -144,7 +132,7 @@ static int cy_select_cfg(void *self, int t, int T, int n, const qr_schedule_conf
                               cfgs[i]->struct_size);
     const int period = T / s->n_cycles;
     if (s->mode == MODE_CONFIGS) {
-        out[0] = by_bitops(n, cfgs, cpt_value(t, period, 0, n - 1));
+        out[0] = qr_schedule_by_bitops(n, cfgs, cpt_value(t, period, 0, n - 1));
         return 1;
     }
     /* mode=bits: every width of the range must be there, whatever this step's */

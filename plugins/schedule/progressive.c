@@ -36,18 +36,6 @@ static void *pr_create(const qr_host *host, const char *const *kv, int n_kv) {
     return s;
 }
 
-/* The configuration at position k of the set ordered by BitOPs (ascending,
- * ties by index): the i with exactly k configurations before it. */
-static int by_bitops(int n, const qr_schedule_config *const *cfgs, int k) {
-    for (int i = 0; i < n; i++) {
-        int rank = 0;
-        for (int j = 0; j < n; j++)
-            rank += cfgs[j]->bitops < cfgs[i]->bitops || (cfgs[j]->bitops == cfgs[i]->bitops && j < i);
-        if (rank == k) return i;
-    }
-    return -1; /* not reached for 0 <= k < n */
-}
-
 static int pr_select_cfg(void *self, int t, int T, int n, const qr_schedule_config *const *cfgs, int *out) {
     const progressive *s = self;
     const qr_host *h = s->host;
@@ -62,7 +50,7 @@ static int pr_select_cfg(void *self, int t, int T, int n, const qr_schedule_conf
     int k = 0; /* the last stage whose start floor(k T / n) is <= t */
     while (k + 1 < n && ((int64_t)(k + 1) * T) / n <= t)
         k++;
-    out[0] = by_bitops(n, cfgs, s->direction == DIR_UP ? k : n - 1 - k);
+    out[0] = qr_schedule_by_bitops(n, cfgs, s->direction == DIR_UP ? k : n - 1 - k);
     return 1;
 }
 
