@@ -44,6 +44,7 @@ qr_param *qr_params_find(qr_params *t, const char *name) {
 }
 
 void qr_params_free(qr_params *t) {
+    if (!t) return;
     free(t->data);
     free(t->grad);
     free(t->p);

@@ -84,6 +84,7 @@ int qr_model_alloc(qr_model *m, int64_t file_elems) {
         return qr_err_set("%s: out of memory for %lld weights (%.2f GiB)", m->path, (long long)m->par.n_total,
                           (double)m->par.n_total * sizeof(float) / (1 << 30));
     for (int i = 0; i < nl; i++) {
+        if (m->lins[i].in > m->max_lin_in) m->max_lin_in = m->lins[i].in;
         m->lins[i].w = m->par.p[m->lin_w[i]].data;
         m->lins[i].b = m->lin_b[i] >= 0 ? m->par.p[m->lin_b[i]].data : NULL;
     }
@@ -192,18 +193,10 @@ qr_linear *qr_model_linear(qr_model *m, int i) {
 /* ------------------------------------------------------------------ */
 /* training forward / backward                                         */
 
-/* The largest linear input, for the linears' scratch. */
-static int64_t max_linear_in(const qr_model *m) {
-    int64_t mx = 0;
-    for (int i = 0; i < qr_model_n_linears(m); i++)
-        if (m->lins[i].in > mx) mx = m->lins[i].in;
-    return mx;
-}
-
 /* The linears' scratch for N rows at the bank's rank: reserved before a
  * forward, a backward or a decode, so that their layers allocate nothing. */
 static void reserve_linear_scratch(qr_model *m, int64_t N) {
-    qr_linear_scratch_reserve(&m->lscr, N * max_linear_in(m), m->lora_n_slots ? N * m->lora_rank : 0);
+    qr_linear_scratch_reserve(&m->lscr, N * m->max_lin_in, m->lora_n_slots ? N * m->lora_rank : 0);
 }
 
 /* The training arena for (B,T): the size table (what the model keeps, then

@@ -55,6 +55,7 @@ struct qr_model {
     int *lin_w, *lin_b;
     int n_lin_per_layer; /* arch->n_linear */
     qr_linear_scratch lscr; /* every linear's scratch */
+    int max_lin_in;         /* the widest linear input, for lscr */
 
     /* the LoRA bank: every linear has lora_n_slots adapters in lora_mem */
     float *lora_mem, *lora_grad_mem;
