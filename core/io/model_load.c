@@ -106,8 +106,8 @@ static int load_gpt2_weights(qr_model *m, qr_st_file *f) {
     int rc = QR_OK;
     float *tmp = NULL;
     size_t tmp_cap = 0;
-    for (int i = 0; i < m->n_ptab && rc == QR_OK; i++) {
-        qr_param *p = &m->ptab[i];
+    for (int i = 0; i < m->par.n && rc == QR_OK; i++) {
+        qr_param *p = &m->par.p[i];
         const qr_st_tensor *t = st_find2(f, p->name);
         if (!t) {
             rc = qr_err_set("%s: tensor '%s' missing", path, p->name);
@@ -293,29 +293,29 @@ static qr_model *load_gguf(const char *path) {
     if (qr_model_alloc(m, file_elems) != QR_OK) goto fail;
 
     char nm[160];
-    int QD = c.n_head * c.head_dim, KVD = c.n_kv_head * c.head_dim;
     tmp = qr_xmalloc((size_t)c.head_dim * (c.n_embd > c.n_ff ? c.n_embd : c.n_ff) * sizeof(float));
-    if (gguf_load_tensor(g, "token_embd.weight", m->ptab[m->i_wte].data, c.n_vocab, c.n_embd) ||
-        gguf_load_tensor(g, "output_norm.weight", m->ptab[m->i_nfw].data, c.n_embd, 1))
+    if (gguf_load_tensor(g, "token_embd.weight", m->par.p[m->i_wte].data, c.n_vocab, c.n_embd) ||
+        gguf_load_tensor(g, "output_norm.weight", m->par.p[m->i_nfw].data, c.n_embd, 1))
         goto fail;
-    if (!c.tied && gguf_load_tensor(g, "output.weight", m->ptab[m->i_head].data, c.n_vocab, c.n_embd)) goto fail;
-    static const char *gnames[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    if (!c.tied && gguf_load_tensor(g, "output.weight", m->par.p[m->i_head].data, c.n_vocab, c.n_embd)) goto fail;
+    /* the linear slots' GGUF names and row orders come from the descriptor */
+    const qr_arch_desc *A = m->arch;
     for (int l = 0; l < c.n_layer; l++) {
         qr_layer *L = &m->layers[l];
         snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l);
-        if (gguf_load_tensor(g, nm, m->ptab[L->i_n1w].data, c.n_embd, 1)) goto fail;
+        if (gguf_load_tensor(g, nm, m->par.p[L->i_n1w].data, c.n_embd, 1)) goto fail;
         snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l);
-        if (gguf_load_tensor(g, nm, m->ptab[L->i_n2w].data, c.n_embd, 1)) goto fail;
-        for (int j = 0; j < 7; j++) {
-            qr_linear *lin = &m->lins[l * 7 + j];
-            snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, gnames[j]);
+        if (gguf_load_tensor(g, nm, m->par.p[L->i_n2w].data, c.n_embd, 1)) goto fail;
+        for (int j = 0; j < A->n_linear; j++) {
+            qr_linear *lin = qr_model_lin(m, l, j);
+            snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, A->linear[j].gguf);
             if (gguf_load_tensor(g, nm, lin->w, lin->out, lin->in)) goto fail;
+            if (A->linear[j].gguf_rows == QR_GGUF_ROPE_HEADS)
+                unpermute_rows(lin->w, c.n_head, c.head_dim, lin->in, tmp);
+            else if (A->linear[j].gguf_rows == QR_GGUF_ROPE_KV_HEADS)
+                unpermute_rows(lin->w, c.n_kv_head, c.head_dim, lin->in, tmp);
         }
-        unpermute_rows(m->lins[l * 7 + 0].w, c.n_head, c.head_dim, c.n_embd, tmp);
-        unpermute_rows(m->lins[l * 7 + 1].w, c.n_kv_head, c.head_dim, c.n_embd, tmp);
     }
-    (void)QD;
-    (void)KVD;
 
     /* tokenizer from the metadata */
     const char *tmodel = qr_gguf_get_str(g, "tokenizer.ggml.model");

@@ -5,6 +5,7 @@
  * last token), then decoded one token per live sequence per step, the
  * sequences of the group sharing each step's matrix products. */
 #include "generate.h"
+#include "arch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ int qr_generate(qr_model *m, const int32_t *const *prompts, const int *lens, int
         if (lens[i] > max_prompt) max_prompt = lens[i];
     }
     int max_len = max_prompt + o.max_new_tokens;
-    if (c->arch == QR_ARCH_GPT2 && max_len > c->n_ctx)
+    if (qr_arch_get(c->arch)->learned_positions && max_len > c->n_ctx)
         return qr_err_set("generate: a prompt of %d tokens plus %d new tokens exceeds GPT-2's context of %d; "
                           "shorten the prompt",
                           max_prompt, o.max_new_tokens, c->n_ctx);

@@ -8,18 +8,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Scratch for forwards that save nothing (inference) and for the backward's
- * temporaries: one growing buffer per use, shared by every layer (the model
- * runs one layer at a time). */
-static float *scratch(int which, int64_t n) {
-    static float *buf[3];
-    static int64_t cap[3];
-    if (n > cap[which]) {
-        free(buf[which]);
-        buf[which] = qr_xmalloc((size_t)n * sizeof(float));
-        cap[which] = n;
-    }
-    return buf[which];
+void qr_linear_scratch_reserve(qr_linear_scratch *s, int64_t n_x, int64_t n_h) {
+    if (n_x <= s->n_x && n_h <= s->n_h) return;
+    if (n_x < s->n_x) n_x = s->n_x;
+    if (n_h < s->n_h) n_h = s->n_h;
+    qr_arena_free(&s->arena);
+    qr_arena_add(&s->arena, &s->x, n_x, sizeof(float));
+    qr_arena_add(&s->arena, &s->h, n_h, sizeof(float));
+    qr_arena_add(&s->arena, &s->dx, n_x, sizeof(float));
+    qr_arena_alloc(&s->arena);
+    s->n_x = n_x;
+    s->n_h = n_h;
+}
+
+void qr_linear_scratch_free(qr_linear_scratch *s) {
+    if (!s) return;
+    qr_arena_free(&s->arena);
+    s->n_x = s->n_h = 0;
+}
+
+/* The scratch for N rows of this layer (re-carved only if too small). */
+static qr_linear_scratch *scratch(qr_linear *l, int N) {
+    int64_t r = l->active >= 0 && l->active < l->n_lora ? l->rank : 0;
+    qr_linear_scratch_reserve(l->scr, (int64_t)N * l->in, (int64_t)N * r);
+    return l->scr;
 }
 
 static float *grow(float **p, int64_t *cap, int64_t n) {
@@ -52,8 +64,9 @@ static const float *weight_used(qr_linear *l, int refresh) {
 int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int save) {
     const float *x = inp;
     int64_t nx = (int64_t)N * l->in;
+    qr_linear_scratch *scr = save ? NULL : scratch(l, N);
     if (l->aq && l->abits < 32) {
-        float *xq = save ? grow(&l->xq, &l->cap_xq, nx) : scratch(0, nx);
+        float *xq = save ? grow(&l->xq, &l->cap_xq, nx) : scr->x;
         if (qr_quantizer_fake(l->aq, xq, inp, N, l->in, l->abits, NULL) != QR_OK)
             return qr_err_prefix("linear %s: input at %d bits", l->name, l->abits);
         x = xq;
@@ -64,7 +77,7 @@ int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int sav
     if (l->active >= 0 && l->active < l->n_lora) {
         const qr_lora *a = &l->lora[l->active];
         int64_t nh = (int64_t)N * l->rank;
-        float *h = save ? grow(&l->h, &l->cap_h, nh) : scratch(1, nh);
+        float *h = save ? grow(&l->h, &l->cap_h, nh) : scr->h;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, l->rank, l->in, 1.0f, x, l->in, a->A, l->in, 0.0f,
                     h, l->rank);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, l->out, l->rank, l->lora_scale, h, l->rank, a->B,
@@ -77,6 +90,7 @@ int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int sav
 void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const float *inp, int N) {
     int quant_in = l->aq && l->abits < 32;
     const float *x = quant_in ? l->xq : inp;
+    qr_linear_scratch *scr = scratch(l, N);
     /* the forward's Qw(W), cached by it: this fails only when W or its
      * quantizer changed in between (a programmer error) */
     const float *w = weight_used(l, 0);
@@ -89,7 +103,7 @@ void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const floa
     /* gradient w.r.t. the (quantized) input, before Qa's backward */
     float *dx = NULL;
     if (dinp) {
-        dx = quant_in ? scratch(2, (int64_t)N * l->in) : dinp;
+        dx = quant_in ? scr->dx : dinp;
         if (quant_in) memset(dx, 0, (size_t)N * l->in * sizeof(float));
         qr_matmul_backward(dx, NULL, NULL, dout, x, w, N, l->in, l->out);
     }
@@ -101,7 +115,7 @@ void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const floa
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out, l->rank, N, s, dout, l->out, l->h, l->rank,
                         1.0f, a->dB, l->rank);
         if (a->dA || dx) {
-            float *dh = scratch(1, (int64_t)N * l->rank);
+            float *dh = scr->h;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, l->rank, l->out, s, dout, l->out, a->B, l->rank,
                         0.0f, dh, l->rank);
             /* h = x A^T:  dA += dh^T x ;  dx += dh A */

@@ -25,8 +25,25 @@
 #define QR_LINEAR_H
 
 #include "qr.h"
+#include "tensor.h"
 
 struct qr_instance; /* a quantizer (plugin.h) */
+
+/* The scratch of a model's linear layers, one per model (its layers run one
+ * at a time): Qa(x) of a forward that saves nothing (n_x), the LoRA h of
+ * such a forward or dh of a backward (n_h), and the input gradient before
+ * Qa's backward (n_x). An arena, carved again only when a call needs more:
+ * the model reserves what a (B,T) step or a decode needs up front, so a step
+ * allocates nothing. */
+typedef struct {
+    qr_arena arena;
+    float *x, *h, *dx;
+    int64_t n_x, n_h; /* elements of x and dx, of h */
+} qr_linear_scratch;
+
+/* Make the scratch hold at least n_x and n_h elements. */
+void qr_linear_scratch_reserve(qr_linear_scratch *s, int64_t n_x, int64_t n_h);
+void qr_linear_scratch_free(qr_linear_scratch *s);
 
 typedef struct {
     float *A, *B;   /* (rank, in), (out, rank) */
@@ -40,6 +57,7 @@ typedef struct qr_linear {
     float *b;  /* (out) or NULL */
     float *dw; /* gradient of w, NULL when w is frozen */
     float *db; /* gradient of b, NULL when frozen or absent */
+    qr_linear_scratch *scr; /* its model's (required by forward and backward) */
 
     /* quantization (borrowed quantizers; NULL = not quantized) */
     int wbits, abits;

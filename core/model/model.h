@@ -11,6 +11,7 @@
 
 #include "linear.h"
 #include "qr.h"
+#include "tensor.h"
 #include "text/tokenizer.h"
 
 typedef enum { QR_ARCH_GPT2 = 1, QR_ARCH_LLAMA = 2 } qr_arch;
@@ -30,16 +31,7 @@ typedef struct {
     int tied;         /* lm_head shares the token embedding */
 } qr_model_config;
 
-/* A named parameter tensor inside the model's buffer. */
-typedef struct {
-    char name[96];  /* the checkpoint's name, e.g. "h.0.ln_1.weight" */
-    float *data;
-    float *grad;    /* NULL unless trainable */
-    int n_dims;
-    int64_t shape[2];
-    int64_t n;
-    int trainable;
-} qr_param;
+/* qr_param (a named parameter tensor in the model's buffer) is in tensor.h. */
 
 typedef struct qr_model qr_model;
 
