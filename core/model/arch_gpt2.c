@@ -150,7 +150,7 @@ static int gpt2_block_forward(qr_model *m, int l, const float *x, int B, int T) 
 
 static void gpt2_block_backward(qr_model *m, int l, const float *x, float *dx, int B, int T) {
     const qr_model_config *c = &m->cfg;
-    int N = B * T, C = c->n_embd, F = c->n_ff, QD = c->n_head * c->head_dim, KVD = c->n_kv_head * c->head_dim;
+    int N = B * T, C = c->n_embd, F = c->n_ff;
     qr_layer *L = &m->layers[l];
     qr_layer_acts *a = &m->lacts[l];
     qr_block_scratch *t = &m->ts;
@@ -164,14 +164,7 @@ static void gpt2_block_backward(qr_model *m, int l, const float *x, float *dx, i
     qr_linear_backward(qr_model_lin(m, l, QR_GPT2_C_FC), dtmp, t->dF2, a->ln2, N);
     qr_model_norm_backward(m, dx, dtmp, a->res2, a->n2_mean, a->n2_rstd, L->i_n2w, L->i_n2b, N);
     /* attention: dx is now d(res2) = d(x) through the residual */
-    memset(t->datty, 0, (size_t)N * QD * sizeof(float));
-    qr_linear_backward(qr_model_lin(m, l, QR_GPT2_ATTN_PROJ), t->datty, dx, a->atty, N);
-    memset(t->dq, 0, (size_t)N * QD * sizeof(float));
-    memset(t->dk, 0, (size_t)N * KVD * sizeof(float));
-    memset(t->dv, 0, (size_t)N * KVD * sizeof(float));
-    qr_attention_backward(t->dq, t->dk, t->dv, t->att, t->datty, a->att, a->q, a->k, a->v, B, T, c->n_head,
-                          c->n_kv_head, c->head_dim);
-    memset(dtmp, 0, (size_t)N * C * sizeof(float));
+    qr_model_attention_backward(m, l, qr_model_lin(m, l, QR_GPT2_ATTN_PROJ), dx, B, T);
     join_qkv(t->dqkv, t->dq, t->dk, t->dv, N, C);
     qr_linear_backward(qr_model_lin(m, l, QR_GPT2_C_ATTN), dtmp, t->dqkv, a->ln1, N);
     qr_model_norm_backward(m, dx, dtmp, x, a->n1_mean, a->n1_rstd, L->i_n1w, L->i_n1b, N);

@@ -136,7 +136,7 @@ static int llama_block_forward(qr_model *m, int l, const float *x, int B, int T)
 
 static void llama_block_backward(qr_model *m, int l, const float *x, float *dx, int B, int T) {
     const qr_model_config *c = &m->cfg;
-    int N = B * T, C = c->n_embd, F = c->n_ff, QD = c->n_head * c->head_dim, KVD = c->n_kv_head * c->head_dim;
+    int N = B * T, C = c->n_embd, F = c->n_ff;
     qr_layer *L = &m->layers[l];
     qr_layer_acts *a = &m->lacts[l];
     qr_block_scratch *t = &m->ts;
@@ -152,14 +152,7 @@ static void llama_block_backward(qr_model *m, int l, const float *x, float *dx, 
     qr_linear_backward(qr_model_lin(m, l, QR_LLAMA_UP), dtmp, t->dF3, a->ln2, N);
     qr_model_norm_backward(m, dx, dtmp, a->res2, a->n2_mean, a->n2_rstd, L->i_n2w, L->i_n2b, N);
     /* attention: dx is now d(res2) = d(x) through the residual */
-    memset(t->datty, 0, (size_t)N * QD * sizeof(float));
-    qr_linear_backward(qr_model_lin(m, l, QR_LLAMA_O), t->datty, dx, a->atty, N);
-    memset(t->dq, 0, (size_t)N * QD * sizeof(float));
-    memset(t->dk, 0, (size_t)N * KVD * sizeof(float));
-    memset(t->dv, 0, (size_t)N * KVD * sizeof(float));
-    qr_attention_backward(t->dq, t->dk, t->dv, t->att, t->datty, a->att, a->q, a->k, a->v, B, T, c->n_head,
-                          c->n_kv_head, c->head_dim);
-    memset(dtmp, 0, (size_t)N * C * sizeof(float));
+    qr_model_attention_backward(m, l, qr_model_lin(m, l, QR_LLAMA_O), dx, B, T);
     qr_rope_backward(t->dq, m->pos, N, c->n_head, c->head_dim, c->rope_theta);
     qr_rope_backward(t->dk, m->pos, N, c->n_kv_head, c->head_dim, c->rope_theta);
     qr_linear_backward(qr_model_lin(m, l, QR_LLAMA_Q), dtmp, t->dq, a->ln1, N);

@@ -597,6 +597,21 @@ static void cached_attention(qr_model *m, const qr_kvcache *kv, int l, int s, in
     }
 }
 
+void qr_model_attention_backward(qr_model *m, int l, qr_linear *o, const float *dx, int B, int T) {
+    const qr_model_config *c = &m->cfg;
+    int N = B * T, C = c->n_embd, QD = c->n_head * c->head_dim, KVD = c->n_kv_head * c->head_dim;
+    qr_layer_acts *a = &m->lacts[l];
+    qr_block_scratch *t = &m->ts;
+    memset(t->datty, 0, (size_t)N * QD * sizeof(float));
+    qr_linear_backward(o, t->datty, dx, a->atty, N);
+    memset(t->dq, 0, (size_t)N * QD * sizeof(float));
+    memset(t->dk, 0, (size_t)N * KVD * sizeof(float));
+    memset(t->dv, 0, (size_t)N * KVD * sizeof(float));
+    qr_attention_backward(t->dq, t->dk, t->dv, t->att, t->datty, a->att, a->q, a->k, a->v, B, T, c->n_head,
+                          c->n_kv_head, c->head_dim);
+    memset(m->dtmp, 0, (size_t)N * C * sizeof(float));
+}
+
 void qr_model_cached_attention(qr_model *m, qr_kvcache *kv, int l, const int32_t *seq, int n, const float *q,
                                const float *k, const float *v, float *atty) {
     int KVD = kv->kvd;

@@ -126,6 +126,13 @@ void qr_model_norm_backward(qr_model *m, float *dinp, const float *dout, const f
 /* Decode attention of block l: write the n rows' k, v (n, KVD) into the
  * cache at their positions (m->ipos), then atty (n, QD) = attention of q
  * (n, QD) over each row's sequence up to its position. */
+/* The attention half of a block's backward, the same in every
+ * architecture: dx (N,C), the gradient of the attention output projection
+ * o's output, goes back through o into ts.datty (N,QD), then through the
+ * softmax attention into ts.dq, ts.dk, ts.dv (zeroed first; RoPE'd q and k
+ * as saved by the forward); m->dtmp (N,C) is zeroed for the input
+ * projections' backward that follows. */
+void qr_model_attention_backward(qr_model *m, int l, qr_linear *o, const float *dx, int B, int T);
 void qr_model_cached_attention(qr_model *m, qr_kvcache *kv, int l, const int32_t *seq, int n, const float *q,
                                const float *k, const float *v, float *atty);
 
