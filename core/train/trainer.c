@@ -241,20 +241,19 @@ static void remove_stale_tmp(const char *dir) {
     closedir(d);
 }
 
-/* Configuration c as a schedule sees it (ABI 1.2): its bit-widths over the
+/* A configuration as a schedule sees it (ABI 1.2): its bit-widths over the
  * linear layers, means weighted by in x out, and its BitOPs per token
  * relative to w32a32 (precision.lua's P.cost: sum(in out w a) / sum(in out
- * 32 32)). */
-static void describe_config(qr_trainer *t, int c) {
-    const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
-    qr_schedule_config *d = &t->sched_cfg[c];
-    *d = (qr_schedule_config){.struct_size = sizeof *d, .name = t->names[c], .n_layers = t->n_lin,
+ * 32 32)). The trainer and qr.schedule (lua_plugin.c) both use it, so a
+ * schedule asked from Lua answers what it answers in training. */
+void qr_schedule_config_fill(qr_schedule_config *d, const char *name, int n_lin, const double *in_out,
+                             const qr_layer_prec *p) {
+    *d = (qr_schedule_config){.struct_size = sizeof *d, .name = name, .n_layers = n_lin,
                               .wbits_mean = 32, .abits_mean = 32, .wbits_min = 32, .wbits_max = 32,
                               .abits_min = 32, .abits_max = 32, .bitops = 1};
     double n = 0, w = 0, a = 0, ops = 0;
-    for (int i = 0; i < t->n_lin; i++) {
-        const qr_linear *l = qr_model_linear(t->m, i);
-        double k = (double)l->in * l->out;
+    for (int i = 0; i < n_lin; i++) {
+        double k = in_out ? in_out[i] : 1.0;
         n += k;
         w += k * p[i].wbits;
         a += k * p[i].abits;
@@ -269,7 +268,19 @@ static void describe_config(qr_trainer *t, int c) {
         d->abits_mean = a / n;
         d->bitops = ops / (n * 32 * 32);
     }
-    t->sched_cfg_ptr[c] = d;
+}
+
+static void describe_configs(qr_trainer *t) {
+    double *k = qr_xmalloc((size_t)(t->n_lin > 0 ? t->n_lin : 1) * sizeof *k);
+    for (int i = 0; i < t->n_lin; i++) {
+        const qr_linear *l = qr_model_linear(t->m, i);
+        k[i] = (double)l->in * l->out;
+    }
+    for (int c = 0; c < t->n_cfg; c++) {
+        qr_schedule_config_fill(&t->sched_cfg[c], t->names[c], t->n_lin, k, t->prec + (size_t)c * t->n_lin);
+        t->sched_cfg_ptr[c] = &t->sched_cfg[c];
+    }
+    free(k);
 }
 
 static int check_opts(const qr_train_opts *o, const qr_model_config *c) {
@@ -504,7 +515,7 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
         }
     }
     t->configs_fnv = h;
-    for (int c = 0; c < n_configs; c++) describe_config(t, c);
+    describe_configs(t);
 
     if (copy_data(t, data)) goto fail;
 
