@@ -91,6 +91,8 @@ typedef struct {
     float clip;         /* max global gradient norm (0 = no clipping) */
     float weight_decay, beta1, beta2, eps;
     uint64_t seed;      /* data order */
+    int bucket;         /* 0: plain shuffle; W: sequences sorted by length within each window of W
+                           micro-batches of the shuffled order, those batches shuffled (less padding) */
     const char *schedule;                 /* schedule plugin, e.g. "static" */
     const char *const *schedule_kv;       /* its options, n pairs */
     int schedule_nkv;
