@@ -176,7 +176,10 @@ local function evaluate(m, run, tuned)
 end
 local function cost(cfg) return P.cost(cfg, model, o.seq_cost) end
 
-local key = string.format("%s|%s|%d|%d|%d|%s", path, o.eval_data, o.eval_limit, o.shots, o.train_shots, o.quantizer)
+-- old results are kept only for the same model, questions, prompts and training settings
+local key = table.concat({path, o.eval_data, o.eval_limit, o.shots, o.train_shots, o.quantizer, o.data, o.train_limit,
+  o.configs, o.steps, o.batch, o.accum, o.seq, o.lr, o.min_lr, o.warmup, o.clip, o.rank, o.loss, o.loss_opts,
+  topts.teacher, o.seed, b_min, o.b_max, o.n_cycles, o.bucket}, "|")
 local t0 = qr.now()
 local doc = C.run{model = model, arms = arms, data = seqs, o = topts, run_dir = o.run_dir, evaluate = evaluate,
   cost = cost, untuned = eval_cfgs, plot = o.plot,

@@ -17,8 +17,10 @@ if [ "$(id -u)" != 0 ]; then
         exit 1
     fi
 fi
-echo "setup_plot: installing gnuplot-nox" >&2
-if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q gnuplot-nox >&2; then
-    $SUDO apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q gnuplot-nox >&2
+echo "setup_plot: installing gnuplot-nox (apt-get's output: ${TMPDIR:-/tmp}/setup_plot.log)" >&2
+log=${TMPDIR:-/tmp}/setup_plot.log
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -q gnuplot-nox >"$log" 2>&1; then
+    $SUDO apt-get update -q >>"$log" 2>&1 && $SUDO apt-get install -y -q gnuplot-nox >>"$log" 2>&1
 fi
 command -v gnuplot >/dev/null 2>&1 || { echo "setup_plot: gnuplot-nox could not be installed" >&2; exit 1; }

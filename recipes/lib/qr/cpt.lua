@@ -332,10 +332,10 @@ function C.plot(run_dir, rows, arms)
   local png = run_dir .. "/curves.png"
   local gp = pdir .. "/curves.gp"
   local f = assert(io.open(gp, "w"))
-  f:write("set terminal png size 1200,900\n", "set output '", png, "'\n", "set multiplot layout 2,1\n",
+  f:write("set terminal png size 1200,900 noenhanced\n", "set output '", png, "'\n", "set multiplot layout 2,1\n",
     "set xlabel 'configuration-passes'\n", "set ylabel 'training loss (mean over the step''s configurations)'\n",
     "set key outside right\n", "plot ", table.concat(loss_plots, ", "), "\n",
-    "set ylabel 'weight bits (mean over layers, configurations)'\n", "plot ", table.concat(bits_plots, ", "), "\n",
+    "set ylabel 'weight bits (mean over layers, configurations)'\n", "set yrange [0:33]\n", "plot ", table.concat(bits_plots, ", "), "\n",
     "unset multiplot\n")
   f:close()
   if not os.execute("gnuplot " .. sh_quote(gp) .. " 2>&1") then return nil, "gnuplot failed on " .. gp end
