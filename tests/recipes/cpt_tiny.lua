@@ -143,5 +143,18 @@ T.eq("cpt-6.1", {p.diff, p.verdict}, {100, "helps"})
 p = C.paired({0, 1, 0, 1}, {1, 0, 1, 0})
 T.eq("cpt-6.2", p.verdict, "no measurable difference")
 
+-- 7. the precision range test: one row per width, the same start, b_min the lowest width that made progress
+local prt = C.prt(m, data, o, 2, 5, 5, 0.01)
+T.eq("cpt-7.1", #prt.rows, 4)
+T.eq("cpt-7.2", {prt.rows[1].bits, prt.rows[4].bits, #prt.rows[1].losses, prt.window}, {2, 5, 5, 1})
+local lowest
+for _, r in ipairs(prt.rows) do
+  if not lowest and r.fall >= 0.01 then lowest = r.bits end
+  T.ok("cpt-7.3." .. r.bits, math.abs(r.fall - (1 - r.final / r.start)) < 1e-12, "fall = 1 - final / start")
+end
+T.eq("cpt-7.4", prt.b_min, lowest)
+local never = C.prt(m, data, o, 2, 3, 5, 0.99)
+T.eq("cpt-7.5", never.b_min, nil)
+
 os.execute("rm -rf '" .. dir .. "'")
 T.done()
