@@ -2,7 +2,8 @@
  * qr.quantizer(name, opts) -> "qr.Quantizer" with :fake(rows, bits),
  * :backward(rows, douts, bits), :name(), :close(), and qr.attack(name,
  * opts) -> "qr.Attack" with :perturb(text, query_fn, budget, seed),
- * :name(), :close().
+ * :name(), :close(), and qr.schedule(name, opts) -> "qr.Schedule" with
+ * :select(t, T, configs[, model]), :name(), :close().
  *
  * Rows are Lua arrays of arrays of numbers (all of one length), i.e. a
  * (rows, cols) matrix; results are new tables of the same shape. An unknown
@@ -15,8 +16,10 @@
  * until the model lets go of it too. */
 #include "qr_lua.h"
 
+#include "model/model.h"
 #include "plugin.h"
 #include "qr.h"
+#include "train/trainer.h"
 
 #include <float.h>
 #include <math.h>
@@ -26,6 +29,7 @@
 
 #define QUANTIZER_MT "qr.Quantizer"
 #define ATTACK_MT "qr.Attack"
+#define SCHEDULE_MT "qr.Schedule"
 
 /* A qr.Quantizer or a qr.Attack: the instance, NULL once closed. */
 typedef struct {
@@ -183,9 +187,10 @@ static int q_backward(lua_State *L) {
     return 1;
 }
 
-/* The methods both kinds share; the userdata is either metatable's. */
+/* The methods every kind shares; the userdata is any of the metatables. */
 static lua_instance *check_instance(lua_State *L, const char **mt) {
-    *mt = luaL_testudata(L, 1, QUANTIZER_MT) ? QUANTIZER_MT : ATTACK_MT;
+    *mt = luaL_testudata(L, 1, QUANTIZER_MT) ? QUANTIZER_MT : luaL_testudata(L, 1, SCHEDULE_MT) ? SCHEDULE_MT
+                                                                                              : ATTACK_MT;
     return luaL_checkudata(L, 1, *mt);
 }
 
@@ -312,6 +317,112 @@ static int a_perturb(lua_State *L) {
     return 1;
 }
 
+/* ---- schedules ---- */
+
+/* qr.schedule(name, opts) -> qr.Schedule */
+static int l_schedule(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    int n_kv;
+    const char **kv = qr_lua_tokv(L, 2, &n_kv);
+    lua_instance *u = qr_lua_newudata(L, sizeof *u, SCHEDULE_MT, 0);
+    u->p = qr_instance_new(QR_KIND_SCHEDULE, name, kv, n_kv);
+    if (!u->p) return qr_lua_raise(L);
+    return 1;
+}
+
+/* s:select(t, T, configs[, model]) -> {i, ...}: the 1-based indices of the
+ * configurations the schedule trains at step t (0-based) of T. configs is
+ * what qr.train takes ({name=, layers = {{w=, a=}, ...}}, bits default 32).
+ * The means and BitOPs a schedule sees are weighted by each layer's in x
+ * out: the model's linears when model is given (as in training), else
+ * layers[i].in_features * out_features when both are set, else 1. */
+static int s_select(lua_State *L) {
+    lua_instance *u = qr_lua_checkopen(L, 1, SCHEDULE_MT);
+    int t = qr_lua_checkint(L, 2), T = qr_lua_checkint(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    qr_model *m = lua_isnoneornil(L, 5) ? NULL : qr_lua_checkmodel(L, 5);
+    lua_settop(L, 5);
+    const char *who = qr_instance_name(u->p);
+    int n = (int)luaL_len(L, 4);
+    if (n < 1 || n > QR_TRAIN_MAX_CONFIGS)
+        return luaL_error(L, "schedule '%s': select: %d configurations: expected 1..%d", who, n,
+                          QR_TRAIN_MAX_CONFIGS);
+    int nl = -1;
+    for (int c = 1; c <= n; c++) { /* one layer count for all */
+        if (lua_rawgeti(L, 4, c) != LUA_TTABLE)
+            return luaL_error(L, "schedule '%s': select: configs[%d] is not a table", who, c);
+        if (lua_getfield(L, -1, "name") != LUA_TSTRING)
+            return luaL_error(L, "schedule '%s': select: configs[%d] has no name", who, c);
+        if (lua_getfield(L, -2, "layers") != LUA_TTABLE)
+            return luaL_error(L, "schedule '%s': select: config '%s' has no layers array", who, lua_tostring(L, -2));
+        int k = (int)luaL_len(L, -1);
+        if (m && k != qr_model_n_linears(m))
+            return luaL_error(L, "schedule '%s': select: config '%s': %d layers, the model has %d linear layers",
+                              who, lua_tostring(L, -2), k, qr_model_n_linears(m));
+        if (nl >= 0 && k != nl)
+            return luaL_error(L, "schedule '%s': select: config '%s': %d layers, configs[1] has %d", who,
+                              lua_tostring(L, -2), k, nl);
+        nl = k;
+        lua_pop(L, 3);
+    }
+    size_t np = (size_t)n * (size_t)(nl > 0 ? nl : 1);
+    qr_layer_prec *prec = lua_newuserdatauv(L, np * sizeof *prec, 0); /* freed by the GC */
+    double *k = lua_newuserdatauv(L, (size_t)(nl > 0 ? nl : 1) * sizeof *k, 0);
+    qr_schedule_config *sc = lua_newuserdatauv(L, (size_t)n * sizeof *sc, 0);
+    const qr_schedule_config **sp = lua_newuserdatauv(L, (size_t)n * sizeof *sp, 0);
+    int *out = lua_newuserdatauv(L, (size_t)n * sizeof *out, 0);
+    for (int c = 1; c <= n; c++) {
+        lua_rawgeti(L, 4, c);
+        lua_getfield(L, -1, "name");
+        const char *name = lua_tostring(L, -1); /* kept alive by configs */
+        lua_getfield(L, -2, "layers");
+        for (int i = 0; i < nl; i++) {
+            if (lua_rawgeti(L, -1, i + 1) != LUA_TTABLE)
+                return luaL_error(L, "schedule '%s': select: config '%s': layers[%d] is not a table", who, name,
+                                  i + 1);
+            qr_layer_prec *p = &prec[(size_t)(c - 1) * nl + i];
+            p->wbits = qr_lua_fieldint(L, -1, "w", 32, "schedule");
+            p->abits = qr_lua_fieldint(L, -1, "a", 32, "schedule");
+            p->adapter = -1;
+            if (c == 1) {
+                if (m) {
+                    const qr_linear *l = qr_model_linear(m, i);
+                    k[i] = (double)l->in * l->out;
+                } else {
+                    lua_Integer fi = qr_lua_fieldint(L, -1, "in_features", 0, "schedule");
+                    lua_Integer fo = qr_lua_fieldint(L, -1, "out_features", 0, "schedule");
+                    k[i] = fi > 0 && fo > 0 ? (double)fi * (double)fo : 1.0;
+                }
+            }
+            lua_pop(L, 1);
+        }
+        qr_schedule_config_fill(&sc[c - 1], name, nl, k, prec + (size_t)(c - 1) * nl);
+        sp[c - 1] = &sc[c - 1];
+        lua_pop(L, 3);
+    }
+    const qr_schedule_ops *ops = qr_instance_ops(u->p);
+    void *self = qr_instance_self(u->p);
+    int got = QR_SCHEDULE_HAS(ops, select_cfg) ? ops->select_cfg(self, t, T, n, sp, out)
+                                               : ops->select(self, t, T, n, out);
+    if (got < 0) return qr_lua_raise(L);
+    if (got < 1 || got > n)
+        return luaL_error(L, "schedule '%s': selected %d configurations (expected 1..%d)", who, got, n);
+    lua_createtable(L, got, 0);
+    for (int j = 0; j < got; j++) {
+        if (out[j] < 0 || out[j] >= n)
+            return luaL_error(L, "schedule '%s': selected configuration %d (expected 0..%d)", who, out[j], n - 1);
+        lua_pushinteger(L, out[j] + 1);
+        lua_rawseti(L, -2, j + 1);
+    }
+    return 1;
+}
+
+static const luaL_Reg schedule_methods[] = {
+    {"select", s_select}, {"name", inst_name}, {"close", inst_gc}, {NULL, NULL}};
+
+static const luaL_Reg schedule_meta[] = {
+    {"__gc", inst_gc}, {"__tostring", inst_tostring}, {NULL, NULL}};
+
 static const luaL_Reg attack_methods[] = {
     {"perturb", a_perturb}, {"name", inst_name}, {"close", inst_gc}, {NULL, NULL}};
 
@@ -326,12 +437,15 @@ static const luaL_Reg plugin_funcs[] = {{"plugins", l_plugins},
                                         {"load_plugin", l_load_plugin},
                                         {"quantizer", l_quantizer},
                                         {"attack", l_attack},
+                                        {"schedule", l_schedule},
                                         {NULL, NULL}};
 
 void qr_lua_plugin_open(lua_State *L, int mod) {
     qr_lua_newmeta(L, QUANTIZER_MT, quantizer_methods, quantizer_meta);
     lua_pop(L, 1);
     qr_lua_newmeta(L, ATTACK_MT, attack_methods, attack_meta);
+    lua_pop(L, 1);
+    qr_lua_newmeta(L, SCHEDULE_MT, schedule_methods, schedule_meta);
     lua_pop(L, 1);
     lua_pushvalue(L, mod);
     luaL_setfuncs(L, plugin_funcs, 0);

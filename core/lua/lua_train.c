@@ -8,6 +8,7 @@
  *     steps = 1000 (default), batch = 4, accum = 1, seq = 384,
  *     lr = 2e-4, min_lr = 0, warmup = 0, clip = 1, weight_decay = 0,
  *     beta1 = 0.9, beta2 = 0.999, eps = 1e-8, seed = 1,
+ *     bucket = 0,                -- W > 0: batches of similar length (trainer.h)
  *     schedule = "static", schedule_opts = {}, loss = "ce", loss_opts = {},
  *     teacher = "none" | "fp" (distillation teacher logits for the loss),
  *     run_dir = "runs/sp", checkpoint_every = 10,
@@ -129,6 +130,7 @@ static int l_train(lua_State *L) {
     o.eps = (float)qr_lua_fieldnum(L, 1, "eps", o.eps, "train");
     o.seed = (uint64_t)qr_lua_fieldint(L, 1, "seed", 1, "train");
     o.checkpoint_every = qr_lua_fieldint(L, 1, "checkpoint_every", 0, "train");
+    o.bucket = qr_lua_fieldint(L, 1, "bucket", 0, "train");
     int log_every = qr_lua_fieldint(L, 1, "log_every", 10, "train");
     if (log_every < 1) return luaL_error(L, "train: log_every = %d: expected >= 1", log_every);
     lua_getfield(L, 1, "schedule");

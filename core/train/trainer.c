@@ -160,6 +160,36 @@ qr_train_opts qr_train_defaults(void) {
 /* ------------------------------------------------------------------ */
 /* data order                                                          */
 
+static int64_t seq_len(const qr_trainer *t, int32_t i) { return t->off[i + 1] - t->off[i]; }
+
+/* opts.bucket = W > 0: in each window of W micro-batches of the shuffled
+ * order, the sequences sorted by length (stable), then the window's whole
+ * micro-batches shuffled among themselves: a batch holds sequences of
+ * similar length (it is padded to its longest), and the order of lengths
+ * stays random. A pure function of the RNG, as the plain shuffle. */
+static void bucket_by_length(qr_trainer *t) {
+    const int B = t->o.batch, W = B * t->o.bucket, n = t->n_data;
+    int32_t tmp[4096];
+    for (int s0 = 0; s0 < n; s0 += W) {
+        int e = s0 + W < n ? s0 + W : n;
+        for (int i = s0 + 1; i < e; i++) { /* insertion sort: windows are small */
+            int32_t x = t->perm[i];
+            int j = i;
+            for (; j > s0 && seq_len(t, t->perm[j - 1]) > seq_len(t, x); j--) t->perm[j] = t->perm[j - 1];
+            t->perm[j] = x;
+        }
+        int nch = (e - s0) / B; /* whole micro-batches; a tail stays where it is */
+        for (int i = nch - 1; i > 0; i--) {
+            int j = (int)(splitmix(&t->rng) % (uint64_t)(i + 1));
+            if (j == i) continue;
+            int32_t *a = t->perm + s0 + (size_t)i * B, *b = t->perm + s0 + (size_t)j * B;
+            memcpy(tmp, a, (size_t)B * sizeof *tmp);
+            memcpy(a, b, (size_t)B * sizeof *tmp);
+            memcpy(b, tmp, (size_t)B * sizeof *tmp);
+        }
+    }
+}
+
 static void shuffle(qr_trainer *t) {
     for (int i = 0; i < t->n_data; i++) t->perm[i] = i;
     for (int i = t->n_data - 1; i > 0; i--) {
@@ -168,6 +198,7 @@ static void shuffle(qr_trainer *t) {
         t->perm[i] = t->perm[j];
         t->perm[j] = x;
     }
+    if (t->o.bucket > 0) bucket_by_length(t);
 }
 
 static int next_example(qr_trainer *t) {
@@ -241,20 +272,19 @@ static void remove_stale_tmp(const char *dir) {
     closedir(d);
 }
 
-/* Configuration c as a schedule sees it (ABI 1.2): its bit-widths over the
+/* A configuration as a schedule sees it (ABI 1.2): its bit-widths over the
  * linear layers, means weighted by in x out, and its BitOPs per token
  * relative to w32a32 (precision.lua's P.cost: sum(in out w a) / sum(in out
- * 32 32)). */
-static void describe_config(qr_trainer *t, int c) {
-    const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
-    qr_schedule_config *d = &t->sched_cfg[c];
-    *d = (qr_schedule_config){.struct_size = sizeof *d, .name = t->names[c], .n_layers = t->n_lin,
+ * 32 32)). The trainer and qr.schedule (lua_plugin.c) both use it, so a
+ * schedule asked from Lua answers what it answers in training. */
+void qr_schedule_config_fill(qr_schedule_config *d, const char *name, int n_lin, const double *in_out,
+                             const qr_layer_prec *p) {
+    *d = (qr_schedule_config){.struct_size = sizeof *d, .name = name, .n_layers = n_lin,
                               .wbits_mean = 32, .abits_mean = 32, .wbits_min = 32, .wbits_max = 32,
                               .abits_min = 32, .abits_max = 32, .bitops = 1};
     double n = 0, w = 0, a = 0, ops = 0;
-    for (int i = 0; i < t->n_lin; i++) {
-        const qr_linear *l = qr_model_linear(t->m, i);
-        double k = (double)l->in * l->out;
+    for (int i = 0; i < n_lin; i++) {
+        double k = in_out ? in_out[i] : 1.0;
         n += k;
         w += k * p[i].wbits;
         a += k * p[i].abits;
@@ -269,7 +299,19 @@ static void describe_config(qr_trainer *t, int c) {
         d->abits_mean = a / n;
         d->bitops = ops / (n * 32 * 32);
     }
-    t->sched_cfg_ptr[c] = d;
+}
+
+static void describe_configs(qr_trainer *t) {
+    double *k = qr_xmalloc((size_t)(t->n_lin > 0 ? t->n_lin : 1) * sizeof *k);
+    for (int i = 0; i < t->n_lin; i++) {
+        const qr_linear *l = qr_model_linear(t->m, i);
+        k[i] = (double)l->in * l->out;
+    }
+    for (int c = 0; c < t->n_cfg; c++) {
+        qr_schedule_config_fill(&t->sched_cfg[c], t->names[c], t->n_lin, k, t->prec + (size_t)c * t->n_lin);
+        t->sched_cfg_ptr[c] = &t->sched_cfg[c];
+    }
+    free(k);
 }
 
 static int check_opts(const qr_train_opts *o, const qr_model_config *c) {
@@ -289,6 +331,8 @@ static int check_opts(const qr_train_opts *o, const qr_model_config *c) {
     REQ(o->beta1 >= 0 && o->beta1 < 1, "train: beta1 = %g: expected [0, 1)", (double)o->beta1);
     REQ(o->beta2 >= 0 && o->beta2 < 1, "train: beta2 = %g: expected [0, 1)", (double)o->beta2);
     REQ(o->eps > 0 && isfinite(o->eps), "train: eps = %g: expected > 0", (double)o->eps);
+    REQ(o->bucket >= 0 && o->bucket <= 1 << 20, "train: bucket = %d: expected 0 (off) or a window of micro-batches "
+        ">= 1", o->bucket);
     REQ(o->checkpoint_every >= 0, "train: checkpoint_every = %d: expected >= 0", o->checkpoint_every);
     REQ(o->schedule && *o->schedule, "train: schedule: a plugin name is required");
     REQ(o->loss && *o->loss, "train: loss: a plugin name (or a sum like \"ce+0.1*feature\") is required");
@@ -327,6 +371,8 @@ static int copy_data(qr_trainer *t, const qr_train_data *d) {
     uint64_t h = qr_fnv_words(QR_FNV_INIT, t->ids, (size_t)n);
     h = qr_fnv_words(h, t->tgt, (size_t)n);
     t->data_fnv = qr_fnv(h, t->off, (size_t)(d->n + 1) * sizeof(int64_t));
+    if (t->o.bucket > 0) /* the order depends on it: a resume under another bucketing is refused as other data */
+        t->data_fnv = qr_fnv(t->data_fnv, &t->o.bucket, sizeof t->o.bucket);
     return QR_OK;
 }
 
@@ -504,7 +550,7 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
         }
     }
     t->configs_fnv = h;
-    for (int c = 0; c < n_configs; c++) describe_config(t, c);
+    describe_configs(t);
 
     if (copy_data(t, data)) goto fail;
 

@@ -43,6 +43,7 @@
 
 #include "model/model.h"
 #include "qr.h"
+#include "qr_plugin.h"
 
 #define QR_TRAIN_MAX_CONFIGS 32
 #define QR_TRAIN_NAME_MAX 64
@@ -90,6 +91,8 @@ typedef struct {
     float clip;         /* max global gradient norm (0 = no clipping) */
     float weight_decay, beta1, beta2, eps;
     uint64_t seed;      /* data order */
+    int bucket;         /* 0: plain shuffle; W: sequences sorted by length within each window of W
+                           micro-batches of the shuffled order, those batches shuffled (less padding) */
     const char *schedule;                 /* schedule plugin, e.g. "static" */
     const char *const *schedule_kv;       /* its options, n pairs */
     int schedule_nkv;
@@ -147,6 +150,13 @@ int qr_trainer_run(qr_trainer *t);
 /* Save / load the full training state to / from a file (atomic write). */
 int qr_trainer_save(qr_trainer *t, const char *path);
 int qr_trainer_load(qr_trainer *t, const char *path);
+
+/* A configuration (n_lin layer precisions) as a schedule sees it
+ * (qr_plugin.h, ABI 1.2): bit-widths min/max and means weighted by
+ * in_out[i] (layer i's in x out; NULL: every layer 1), BitOPs relative to
+ * w32a32. d->name = name (borrowed). */
+void qr_schedule_config_fill(qr_schedule_config *d, const char *name, int n_lin, const double *in_out,
+                             const qr_layer_prec *layers);
 
 int qr_trainer_step_count(const qr_trainer *t); /* steps done */
 /* The last step's loss of configuration i (NaN if it did not run). */
