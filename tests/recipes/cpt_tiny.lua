@@ -1,6 +1,6 @@
 -- cpt_tiny.lua - recipe regression test for the CPT comparison's machinery
 -- (recipes/lib/qr/cpt.lua, used by recipes/cpt.lua) on a tiny random GPT-2
--- and synthetic data, with a stub evaluation (per-question scores from the
+-- and synthetic data, with a synthetic evaluation (per-question scores from the
 -- model's loss): every arm trains exactly its configuration-passes, the
 -- schedule's choice at each step is what qr.schedule says, a run stopped
 -- mid-arm resumes, a rerun skips finished arms and evaluations, the paired
@@ -30,7 +30,7 @@ for i = 1, 24 do
   data[i] = {ids = ids, targets = tg}
 end
 
--- stub evaluation: 12 "questions", F1 from the model's loss on each
+-- the synthetic evaluation: 12 "questions", F1 from the model's loss on each
 local evaluated = 0
 local function evaluate(model, run, tuned)
   evaluated = evaluated + 1

@@ -4,7 +4,7 @@
 -- base weights, data and seed; resumable; evaluation and paired
 -- comparisons; training curves; the precision range test. recipes/cpt.lua
 -- drives it on SmolLM2 and SQuAD; tests/recipes/cpt_tiny.lua on a tiny
--- random model with a stub evaluation.
+-- random model with a synthetic evaluation (scores from the model's loss).
 --
 -- Compute is counted in configuration-passes: one forward + backward of one
 -- configuration on one micro-batch of `batch` sequences. joint (the static
