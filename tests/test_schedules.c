@@ -24,6 +24,7 @@
  *            ends bit-identical to the uninterrupted run */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
+#include "tiny_train.h"
 #include "model/model.h"
 #include "plugin.h"
 #include "train/trainer.h"
@@ -449,36 +450,12 @@ enum { NSEQ = 24, STEPS = 12, KILL_AT = 5, NCFG = 6, RANK = 4 };
 static char root[256];
 static qr_quantizer *mm;
 
-static qr_model *tiny(void) {
-    qr_model_config c = {.arch = QR_ARCH_GPT2, .n_layer = 2, .n_embd = 32, .n_head = 4, .n_kv_head = 4,
-                         .head_dim = 8, .n_ff = 64, .n_vocab = 97, .n_ctx = 64, .norm_eps = 1e-5f,
-                         .rope_theta = 10000.0f, .tied = 1};
-    qr_model *m = qr_model_new(&c, 7);
-    qr_model_set_quantizers(m, mm, mm);
-    if (qr_model_lora_init(m, NCFG, RANK, 2.0f * RANK, 3)) fprintf(stderr, "%s\n", qr_err_msg());
-    return m;
-}
+static qr_model *tiny(void) { return tiny_gpt2(mm, NCFG, RANK); }
 
 /* As test_trainer.c: a random prompt, then an answer copying its start. */
 static int32_t ids[NSEQ * 40], tgts[NSEQ * 40];
 static int64_t offs[NSEQ + 1];
-static qr_train_data make_data(void) {
-    uint64_t s = 12345;
-    int64_t k = 0;
-    for (int i = 0; i < NSEQ; i++) {
-        offs[i] = k;
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        int len = 10 + (int)((s >> 33) % 31), plen = len / 2;
-        for (int j = 0; j < len; j++) {
-            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-            ids[k + j] = j < plen ? 1 + (int32_t)((s >> 33) % 96) : ids[k + j - plen];
-        }
-        for (int j = 0; j < len; j++) tgts[k + j] = (j + 1 >= plen && j + 1 < len) ? ids[k + j + 1] : -1;
-        k += len;
-    }
-    offs[NSEQ] = k;
-    return (qr_train_data){ids, tgts, offs, NSEQ};
-}
+static qr_train_data make_data(void) { return tiny_copy_data(ids, tgts, offs, NSEQ); }
 
 /* The set: fp, w8a8, w5a5, w4a4, w7a7, w6a6, configuration i on slot i. */
 static const int set_bits[NCFG] = {32, 8, 5, 4, 7, 6};

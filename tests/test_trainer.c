@@ -32,6 +32,7 @@
  *            through select */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
+#include "tiny_train.h"
 #include "model/model.h"
 #include "plugin.h"
 #include "train/trainer.h"
@@ -48,37 +49,13 @@ enum { NSEQ = 24, STEPS = 6, KILL_AT = 3 };
 static char root[256];
 static qr_quantizer *mm;
 
-static qr_model *tiny(int rank, int slots) {
-    qr_model_config c = {.arch = QR_ARCH_GPT2, .n_layer = 2, .n_embd = 32, .n_head = 4, .n_kv_head = 4,
-                         .head_dim = 8, .n_ff = 64, .n_vocab = 97, .n_ctx = 64, .norm_eps = 1e-5f,
-                         .rope_theta = 10000.0f, .tied = 1};
-    qr_model *m = qr_model_new(&c, 7);
-    qr_model_set_quantizers(m, mm, mm);
-    if (qr_model_lora_init(m, slots, rank, 2.0f * rank, 3)) fprintf(stderr, "%s\n", qr_err_msg());
-    return m;
-}
+static qr_model *tiny(int rank, int slots) { return tiny_gpt2(mm, slots, rank); }
 
 /* NSEQ sequences of 10..40 tokens: a random "prompt" then an "answer" that
  * copies the prompt's first tokens; only the answer is scored. */
 static int32_t ids[NSEQ * 40], tgts[NSEQ * 40];
 static int64_t offs[NSEQ + 1];
-static qr_train_data make_data(void) {
-    uint64_t s = 12345;
-    int64_t k = 0;
-    for (int i = 0; i < NSEQ; i++) {
-        offs[i] = k;
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        int len = 10 + (int)((s >> 33) % 31), plen = len / 2;
-        for (int j = 0; j < len; j++) {
-            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-            ids[k + j] = j < plen ? 1 + (int32_t)((s >> 33) % 96) : ids[k + j - plen];
-        }
-        for (int j = 0; j < len; j++) tgts[k + j] = (j + 1 >= plen && j + 1 < len) ? ids[k + j + 1] : -1;
-        k += len;
-    }
-    offs[NSEQ] = k;
-    return (qr_train_data){ids, tgts, offs, NSEQ};
-}
+static qr_train_data make_data(void) { return tiny_copy_data(ids, tgts, offs, NSEQ); }
 
 static qr_layer_prec precs[4][64];
 /* configurations by name: "fp" slot 0, "w8a8", "w4a8", "w2a4" slot 1 */
