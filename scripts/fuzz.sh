@@ -2,11 +2,13 @@
 # fuzz.sh - build and run the libFuzzer targets for the parsers: model
 # files (gguf, safetensors), a model built from a GGUF file (model: sizes,
 # shapes and the tokenizer from the metadata), SQuAD JSON (squad), tokenizer
-# files and encoding (tokenizer).
+# files and encoding (tokenizer), trainer checkpoints (checkpoint), adapter
+# files (adapters), precision configuration files (config: Lua code run in
+# qr.sandbox and checked by qr.precision; built with the Lua layer too).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      (from anywhere; default 60 s each,
 #                                               targets: gguf safetensors model squad tokenizer
-#                                               checkpoint adapters)
+#                                               checkpoint adapters config)
 #
 # Each target is compiled directly with clang (not through CMake) from the
 # engine's sources (every core/**/*.c but core/lua/, as the qrengine library)
@@ -29,7 +31,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters config)
 out=${FUZZ_OUT:-build-fuzz}
 mkdir -p "$out"
 CC=${CC_FUZZ:-clang}
@@ -54,10 +56,16 @@ for t in "${targets[@]}"; do
     [ -f "$src" ] || { echo "fuzz.sh: no $src" >&2; exit 2; }
     bin=$out/fuzz_$t
     echo "== building $bin"
+    extra=()
+    if [ "$t" = config ]; then # the Lua layer too (as CMake's qrlua, without qrun_main.c)
+        mapfile -t extra < <(find core/lua -name '*.c' -not -name qrun_main.c | sort)
+        # shellcheck disable=SC2207
+        extra+=(-DQR_SOURCE_DIR="\"$PWD\"" $(pkg-config --cflags --libs lua5.4))
+    fi
     # shellcheck disable=SC2046
     "$CC" -std=gnu11 -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -Icore "${srcs[@]}" "$src" \
+        -Icore "${srcs[@]}" "$src" "${extra[@]}" \
         $(pkg-config --cflags --libs libcjson libutf8proc) -fopenmp "${blas[@]}" -ldl -lm -o "$bin"
     corpus=$out/corpus/fuzz_$t
     seeds=tests/fuzz/corpus/fuzz_$t

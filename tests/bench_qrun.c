@@ -34,10 +34,27 @@
  *                                head on the scored rows only
  *                                (qr_model_forward_rows), interleaved,
  *                                median of 5 after 1 warm-up; the ratio is
- *                                the saving. */
+ *                                the saving.
+ *   bench_qrun cpt_step [GGUF]   the claim of issue 9: a CPT arm's step
+ *                                (one configuration) costs what one
+ *                                configuration of a joint step costs.
+ *                                SmolLM2, LoRA r8, four configurations (fp,
+ *                                w8a8, w6a6, w4a8, one adapter slot each),
+ *                                batch 4 x 256, 8 scored positions per
+ *                                sequence, through qr_trainer_step (the
+ *                                trainer, schedule and AdamW included): a
+ *                                static trainer (all four per step) and a
+ *                                cyclic mode=configs trainer (one per step;
+ *                                period 8 runs each configuration at least
+ *                                once), interleaved one joint step then one
+ *                                period, 4 rounds after a warm-up; ratio =
+ *                                sum over the configurations of the mean
+ *                                cyclic step time running it, over the
+ *                                median joint step time (1 = no overhead). */
 #define _POSIX_C_SOURCE 200809L
 #include "model/model.h"
 #include "train/optim.h"
+#include "train/trainer.h"
 #include "ops/ops.h"
 #include "plugin.h"
 
@@ -373,16 +390,119 @@ fail0:
     return 1;
 }
 
+/* The progress callback of bench_cpt_step: which configuration ran. */
+static int cpt_ran(void *ud, const qr_train_progress *p) {
+    int *which = ud;
+    *which = -1;
+    for (int i = 0; i < p->n_configs; i++)
+        if (p->ran[i]) *which = *which < 0 ? i : -2; /* -2: more than one */
+    return 0;
+}
+
+static int bench_cpt_step(const char *path) {
+    enum { B = 4, T = 256, ANS = 8, NS = 64, K = 4, ROUNDS = 4, PERIOD = 8 };
+    static const int bits[K][2] = {{32, 32}, {8, 8}, {6, 6}, {4, 8}};
+    static const char *const names[K] = {"fp", "w8a8", "w6a6", "w4a8"};
+    qr_quantizer *q = NULL;
+    qr_model *m = NULL;
+    qr_trainer *tj = NULL, *tc = NULL;
+    qr_layer_prec *lp = NULL;
+    int32_t *ids = NULL, *tgt = NULL;
+    int64_t off[NS + 1];
+    int rc = 1;
+    if (qr_plugins_init() || !(q = qr_quantizer_new("minmax", NULL, 0)) || !(m = qr_model_load(path)) ||
+        qr_model_lora_init(m, K, 8, 16.0f, 1))
+        goto out;
+    qr_model_set_quantizers(m, q, q);
+    int V = qr_model_cfg(m)->n_vocab, nl = qr_model_n_linears(m);
+    lp = malloc((size_t)K * nl * sizeof *lp);
+    ids = malloc(NS * T * sizeof(int32_t));
+    tgt = malloc(NS * T * sizeof(int32_t));
+    if (!lp || !ids || !tgt) goto out;
+    qr_train_config cfgs[K];
+    for (int k = 0; k < K; k++) {
+        for (int i = 0; i < nl; i++) lp[k * nl + i] = (qr_layer_prec){bits[k][0], bits[k][1], k};
+        cfgs[k] = (qr_train_config){names[k], lp + k * nl};
+    }
+    uint64_t s = 5;
+    for (int i = 0; i < NS * T; i++) ids[i] = 17 + (int32_t)(lcg(&s) % (uint64_t)(V - 17));
+    for (int i = 0; i < NS * T; i++) {
+        int t = i % T;
+        tgt[i] = t >= T - 1 - ANS && t < T - 1 ? ids[i + 1] : -1;
+    }
+    for (int i = 0; i <= NS; i++) off[i] = (int64_t)i * T;
+    qr_train_data data = {ids, tgt, off, NS};
+    int which = -1;
+    qr_train_opts oj = qr_train_defaults();
+    oj.steps = 1 + ROUNDS;
+    oj.batch = B;
+    oj.seq = T;
+    oj.lr = 1e-4f;
+    oj.progress = cpt_ran;
+    oj.ud = &which;
+    qr_train_opts oc = oj;
+    static const char *const ckv[] = {"mode", "configs", "n_cycles", "5"};
+    oc.steps = PERIOD * (1 + ROUNDS); /* T_c = floor(40 / 5) = 8 */
+    oc.schedule = "cyclic";
+    oc.schedule_kv = ckv;
+    oc.schedule_nkv = 2;
+    if (!(tj = qr_trainer_new(m, cfgs, K, &data, &oj)) || !(tc = qr_trainer_new(m, cfgs, K, &data, &oc))) goto out;
+    double tjs[ROUNDS], sum[K] = {0};
+    int cnt[K] = {0};
+    for (int r = 0; r <= ROUNDS; r++) {
+        double t0 = qr_now();
+        if (qr_trainer_step(tj)) goto out;
+        if (r > 0) tjs[r - 1] = qr_now() - t0;
+        for (int p = 0; p < PERIOD; p++) {
+            t0 = qr_now();
+            if (qr_trainer_step(tc)) goto out;
+            double dt = qr_now() - t0;
+            if (which < 0) {
+                qr_err_set("bench cpt_step: the cyclic step ran %s configuration", which == -1 ? "no" : "more than one");
+                goto out;
+            }
+            if (r > 0) {
+                sum[which] += dt;
+                cnt[which]++;
+            }
+        }
+    }
+    double tot = 0, jm = median(tjs, ROUNDS);
+    printf("{\"bench\": \"cpt_step\", \"batch\": %d, \"seq\": %d, \"scored_per_seq\": %d, \"configs\": [", B, T, ANS);
+    for (int k = 0; k < K; k++) {
+        if (!cnt[k]) {
+            qr_err_set("bench cpt_step: configuration %s never ran in a cyclic period", names[k]);
+            goto out;
+        }
+        tot += sum[k] / cnt[k];
+        printf("%s{\"name\": \"%s\", \"cyclic_step_s\": %.4f, \"steps\": %d}", k ? ", " : "", names[k],
+               sum[k] / cnt[k], cnt[k]);
+    }
+    printf("], \"joint_step_s\": %.4f, \"cyclic_sum_s\": %.4f, \"ratio\": %.4f, \"rounds\": %d, \"peak_rss_mb\": %.1f}\n",
+           jm, tot, tot / jm, ROUNDS, peak_rss_mb());
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "bench_qrun: %s\n", qr_err_msg());
+    qr_trainer_free(tj);
+    qr_trainer_free(tc);
+    qr_model_free(m);
+    qr_instance_free(q);
+    free(lp);
+    free(ids);
+    free(tgt);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_qrun sgemm_peak | train_gpt2 | train_gpt2_w8a8_lora | generate_smollm2 [GGUF] | train_smollm2_lora [GGUF] | train_smollm2_answer [GGUF]\n");
+        fprintf(stderr, "usage: bench_qrun sgemm_peak | train_gpt2 | train_gpt2_w8a8_lora | generate_smollm2 [GGUF] | train_smollm2_lora [GGUF] | train_smollm2_answer [GGUF] | cpt_step [GGUF]\n");
         return 2;
     }
     if (strcmp(argv[1], "sgemm_peak") == 0) return bench_sgemm();
     if (strcmp(argv[1], "train_gpt2") == 0) return bench_train_gpt2();
     if (strcmp(argv[1], "train_gpt2_w8a8_lora") == 0) return bench_w8a8_lora();
     if (strcmp(argv[1], "generate_smollm2") == 0 || strcmp(argv[1], "train_smollm2_lora") == 0 ||
-        strcmp(argv[1], "train_smollm2_answer") == 0) {
+        strcmp(argv[1], "train_smollm2_answer") == 0 || strcmp(argv[1], "cpt_step") == 0) {
         char buf[4096];
         const char *p = argc > 2 ? argv[2] : getenv("QRUN_MODEL");
         if (!p) {
@@ -390,6 +510,7 @@ int main(int argc, char **argv) {
             p = buf;
         }
         if (argv[1][0] == 'g') return bench_generate(p);
+        if (argv[1][0] == 'c') return bench_cpt_step(p);
         return strcmp(argv[1], "train_smollm2_lora") == 0 ? bench_train_smollm2_lora(p) : bench_train_smollm2_answer(p);
     }
     fprintf(stderr, "bench_qrun: unknown benchmark '%s'\n", argv[1]);

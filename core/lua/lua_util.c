@@ -380,9 +380,81 @@ static int l_sha256(lua_State *L) {
     return 1;
 }
 
+/* qr.run_limited(f, max_instructions, max_kb) -> true, value | false, message:
+ * call f() on a coroutine of its own under a budget of Lua VM instructions
+ * and of memory (KiB the state may hold above what it held at the call),
+ * both checked at every instruction by a C count hook (a Lua hook there
+ * costs ~50x more; qr.sandbox's configuration files run so). A budget
+ * overrun is an error raised at every later instruction too, so code that
+ * catches it still stops; it is not reentrant (refused when nested). f's
+ * own error comes back as false, message (tostring'd). Only instructions
+ * are counted: a single C call (a pattern match, table.move) is not
+ * interrupted, which is why qr.sandbox leaves those out. */
+static struct {
+    long long n, max;
+    long long base_kb, max_kb;
+    int active, tripped;
+    char msg[96];
+} limit;
+
+static void limit_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    if (!limit.tripped) {
+        if (++limit.n > limit.max) {
+            limit.tripped = 1;
+            snprintf(limit.msg, sizeof limit.msg, "ran over %lld Lua instructions", limit.max);
+        } else if (lua_gc(L, LUA_GCCOUNT, 0) - limit.base_kb > limit.max_kb) {
+            limit.tripped = 1;
+            snprintf(limit.msg, sizeof limit.msg, "used over %lld KiB of memory", limit.max_kb);
+        }
+    }
+    if (limit.tripped) luaL_error(L, "%s", limit.msg);
+}
+
+static int l_run_limited(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_Integer max_ins = luaL_checkinteger(L, 2), max_kb = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, max_ins > 0, 2, "expected a positive instruction budget");
+    luaL_argcheck(L, max_kb > 0, 3, "expected a positive memory budget (KiB)");
+    if (limit.active) return luaL_error(L, "run_limited: already running (it does not nest)");
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    limit.n = 0;
+    limit.max = max_ins;
+    limit.max_kb = max_kb;
+    limit.base_kb = lua_gc(L, LUA_GCCOUNT, 0);
+    limit.tripped = 0;
+    limit.active = 1;
+    lua_sethook(co, limit_hook, LUA_MASKCOUNT, 1);
+    int nres = 0, st = lua_resume(co, L, 0, &nres);
+    limit.active = 0;
+    lua_sethook(co, NULL, 0, 0);
+    if (st == LUA_OK) {
+        lua_pushboolean(L, 1);
+        if (nres > 0) {
+            lua_settop(co, lua_gettop(co) - nres + 1); /* the first result */
+            lua_xmove(co, L, 1);
+        } else {
+            lua_pushnil(L);
+        }
+        return 2;
+    }
+    lua_pushboolean(L, 0);
+    if (st == LUA_YIELD)
+        lua_pushliteral(L, "yielded instead of returning");
+    else if (limit.tripped)
+        lua_pushstring(L, limit.msg);
+    else {
+        luaL_tolstring(co, -1, NULL);
+        lua_xmove(co, L, 1);
+    }
+    return 2;
+}
+
 static const luaL_Reg util_funcs[] = {
     {"opts", l_opts},     {"now", l_now},       {"getenv", l_getenv},
-    {"isatty", l_isatty}, {"sha256", l_sha256}, {NULL, NULL}};
+    {"isatty", l_isatty}, {"sha256", l_sha256}, {"run_limited", l_run_limited}, {NULL, NULL}};
 
 void qr_lua_util_open(lua_State *L, int mod) {
     lua_pushvalue(L, mod);

@@ -25,7 +25,7 @@ int luaopen_qr(lua_State *L);
 
 /* ---- the binding files, in the order luaopen_qr opens them ---- */
 
-void qr_lua_util_open(lua_State *L, int mod);   /* lua_util.c: qr.opts, now, getenv, isatty, sha256 */
+void qr_lua_util_open(lua_State *L, int mod);   /* lua_util.c: qr.opts, now, getenv, isatty, sha256, run_limited */
 void qr_lua_json_open(lua_State *L, int mod);   /* lua_json.c: qr.json */
 void qr_lua_text_open(lua_State *L, int mod);   /* lua_text.c: qr.tokenizer, qr.squad */
 void qr_lua_model_open(lua_State *L, int mod);  /* lua_model.c: qr.model, qr.Model */

@@ -583,11 +583,11 @@ local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 -- Configurations from one .lua file: it returns a spec (string or table;
 -- named by its `name` field or the file's base name) or an array of
 -- {name=, spec=} entries or of specs with a `name` field.
+-- The file runs in qr.sandbox (no io/os/require; instruction, memory and
+-- size limits): it computes a value and nothing else.
 local function load_file(path, target)
-  local chunk, err = loadfile(path, "t")
-  if not chunk then fail("cannot load '%s': %s", path, tostring(err)) end
-  local ok, v = pcall(chunk)
-  if not ok then fail("'%s' raised an error: %s", path, tostring(v)) end
+  local v, err = require("qr.sandbox").loadfile(path)
+  if v == nil then fail("%s", err) end
   local function wrap(f, ...)
     local ok2, r = pcall(f, ...)
     if not ok2 then error("precision: " .. path .. ": " .. tostring(r):gsub("^precision: ", ""), 0) end
