@@ -4,7 +4,8 @@
 -- options, bits 1 and 17, NaN, ragged rows, qr.load_plugin failures),
 -- closing a quantizer that a model still uses (the model keeps it: run
 -- under ASan in CI's second pass, a use after free would abort), and weight
--- groups on a tiny model (a configuration's g, weight_opts.group, errors).
+-- groups on a tiny model (a configuration's g, weight_opts.group, errors,
+-- qr.train).
 -- Run from the repo root: qrun tests/recipes/quantizer.lua
 local T = require("qr.qrtest")
 
@@ -251,6 +252,32 @@ do -- weight groups (core/model/linear.c): a configuration's g per layer, model:
   T.errors("group-4.10", function() m:precision("w4a32g1") end, "'w4a32g1': weight group '1' is not allowed")
   -- a refused quantize or precision changed nothing
   T.eq("group-4.11", m:logits(ids), per_channel)
+end
+
+do -- qr.train carries a configuration's g to the model at every step
+  local P = require("qr.precision")
+  local tm = qr.model_new{arch = "llama", n_layer = 1, n_embd = 64, n_head = 4, n_kv_head = 2, n_ff = 80,
+    n_vocab = 31, n_ctx = 32, seed = 4}
+  tm:quantize{weight = "minmax"}
+  local cfgs = P.load("w4a32g32,w4a32", tm)
+  tm:lora{rank = 2, slots = P.assign_adapters(cfgs), seed = 1}
+  local data = {}
+  for i = 1, 4 do
+    local ids, tg = {}, {}
+    for j = 1, 16 do ids[j] = (i * 7 + j * 3) % 31 end
+    for j = 1, 16 do tg[j] = j < 16 and ids[j + 1] or -1 end
+    data[i] = {ids = ids, targets = tg}
+  end
+  local first
+  qr.train{model = tm, configs = cfgs, data = data, steps = 1, batch = 2, seq = 16, lr = 1e-3, seed = 1,
+    progress = function(p) first = first or p.loss end}
+  -- the same batch, the same (zero) adapters: only the group differs
+  T.ok("group-5.1", first and type(first.w4a32g32) == "number" and type(first.w4a32) == "number" and
+    first.w4a32g32 ~= first.w4a32, T.show(first))
+  cfgs[1].layers[2].g = 1
+  T.errors("group-5.2", function()
+    qr.train{model = tm, configs = cfgs, data = data, steps = 1, batch = 2, seq = 16, progress = false}
+  end, "weight group 1")
 end
 
 T.done()
