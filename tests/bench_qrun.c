@@ -158,8 +158,8 @@ static int bench_w8a8_lora(void) {
     int nl = qr_model_n_linears(m);
     qr_layer_prec *fp = malloc((size_t)nl * sizeof *fp), *w8 = malloc((size_t)nl * sizeof *w8);
     for (int i = 0; i < nl; i++) {
-        fp[i] = (qr_layer_prec){32, 32, 0};
-        w8[i] = (qr_layer_prec){8, 8, 0};
+        fp[i] = (qr_layer_prec){32, 32, 0, 0};
+        w8[i] = (qr_layer_prec){8, 8, 0, 0};
     }
     int32_t *ids = malloc(B * T * sizeof(int32_t)), *tgt = malloc(B * T * sizeof(int32_t));
     uint64_t s = 5;
@@ -277,8 +277,8 @@ static int bench_train_smollm2_lora(const char *path) {
     int nl = qr_model_n_linears(m);
     qr_layer_prec *fp = malloc((size_t)nl * sizeof *fp), *w8 = malloc((size_t)nl * sizeof *w8);
     for (int i = 0; i < nl; i++) {
-        fp[i] = (qr_layer_prec){32, 32, 0};
-        w8[i] = (qr_layer_prec){8, 8, 0};
+        fp[i] = (qr_layer_prec){32, 32, 0, 0};
+        w8[i] = (qr_layer_prec){8, 8, 0, 0};
     }
     int64_t n;
     float *par = qr_model_lora_params(m, &n), *g = qr_model_lora_grads(m, NULL);
@@ -333,7 +333,7 @@ static int bench_train_smollm2_answer(const char *path) {
     int V = qr_model_cfg(m)->n_vocab;
     int nl = qr_model_n_linears(m);
     qr_layer_prec *w8 = malloc((size_t)nl * sizeof *w8);
-    for (int i = 0; i < nl; i++) w8[i] = (qr_layer_prec){8, 8, 0};
+    for (int i = 0; i < nl; i++) w8[i] = (qr_layer_prec){8, 8, 0, 0};
     if (qr_model_set_precision(m, w8, nl)) goto fail;
     int32_t *ids = malloc(B * T * sizeof(int32_t)), *tgt = malloc(B * T * sizeof(int32_t));
     int32_t rows[B * ANS], rt[B * ANS];
@@ -421,7 +421,7 @@ static int bench_cpt_step(const char *path) {
     if (!lp || !ids || !tgt) goto out;
     qr_train_config cfgs[K];
     for (int k = 0; k < K; k++) {
-        for (int i = 0; i < nl; i++) lp[k * nl + i] = (qr_layer_prec){bits[k][0], bits[k][1], k};
+        for (int i = 0; i < nl; i++) lp[k * nl + i] = (qr_layer_prec){bits[k][0], bits[k][1], k, 0};
         cfgs[k] = (qr_train_config){names[k], lp + k * nl};
     }
     uint64_t s = 5;

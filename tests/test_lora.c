@@ -58,7 +58,7 @@ static void batch(int32_t *ids, int32_t *tgt) {
 static void set_all(qr_model *m, int w, int a, int adapter) {
     int n = qr_model_n_linears(m);
     qr_layer_prec *p = malloc((size_t)n * sizeof *p);
-    for (int i = 0; i < n; i++) p[i] = (qr_layer_prec){w, a, adapter};
+    for (int i = 0; i < n; i++) p[i] = (qr_layer_prec){w, a, adapter, 0};
     int rc = qr_model_set_precision(m, p, n);
     if (rc) fprintf(stderr, "%s\n", qr_err_msg());
     test_cond("set precision", rc == QR_OK);

@@ -466,7 +466,7 @@ static qr_trainer *make(qr_model *m, const char *schedule, const char *const *kv
                         int every, int (*progress)(void *, const qr_train_progress *), void *ud) {
     qr_train_config cs[NCFG];
     for (int c = 0; c < NCFG; c++) {
-        for (int i = 0; i < qr_model_n_linears(m); i++) precs[c][i] = (qr_layer_prec){set_bits[c], set_bits[c], c};
+        for (int i = 0; i < qr_model_n_linears(m); i++) precs[c][i] = (qr_layer_prec){set_bits[c], set_bits[c], c, 0};
         cs[c] = (qr_train_config){set_names[c], precs[c]};
     }
     qr_train_data d = make_data();

@@ -64,7 +64,7 @@ static qr_train_config cfg(qr_model *m, int idx, const char *name) {
     if (strcmp(name, "w8a8") == 0) w = a = 8, slot = 1;
     if (strcmp(name, "w4a8") == 0) w = 4, a = 8, slot = 1;
     if (strcmp(name, "w2a4") == 0) w = 2, a = 4, slot = 1;
-    for (int i = 0; i < qr_model_n_linears(m); i++) precs[idx][i] = (qr_layer_prec){w, a, slot};
+    for (int i = 0; i < qr_model_n_linears(m); i++) precs[idx][i] = (qr_layer_prec){w, a, slot, 0};
     return (qr_train_config){name, precs[idx]};
 }
 
@@ -508,7 +508,7 @@ int main(void) {
         /* fp (slot 0), w4a8 and a mixed one: layer 0 w2a4, the rest w8a8 (slot 1) */
         qr_train_config cs[3] = {cfg(m, 0, "fp"), cfg(m, 1, "w4a8"), cfg(m, 2, "w8a8")};
         cs[2].name = "mix";
-        precs[2][0] = (qr_layer_prec){2, 4, 1};
+        precs[2][0] = (qr_layer_prec){2, 4, 1, 0};
         /* what the schedule should see: computed here from the layer shapes */
         double want[3][7] = {{0}}; /* wmean, wmin, wmax, amean, amin, amax, bitops */
         int nl = qr_model_n_linears(m);

@@ -547,6 +547,9 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
             const qr_layer_prec *p = &configs[c].layers[i];
             int32_t v[3] = {p->wbits, p->abits, p->adapter};
             h = qr_fnv(h, v, sizeof v);
+            /* a weight group enters only when set, so the checkpoints of
+             * configurations without one keep their hash */
+            if (p->wgroup) h = qr_fnv(h, &p->wgroup, sizeof p->wgroup);
         }
     }
     t->configs_fnv = h;
@@ -573,7 +576,7 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
                 t->bits_rank[c] += (double)p->wbits * p->abits / t->n_lin;
             }
         t->fp_prec = qr_xmalloc((size_t)t->n_lin * sizeof *t->fp_prec);
-        for (int i = 0; i < t->n_lin; i++) t->fp_prec[i] = (qr_layer_prec){32, 32, -1};
+        for (int i = 0; i < t->n_lin; i++) t->fp_prec[i] = (qr_layer_prec){32, 32, -1, 0};
     } else if (opts->teacher && strcmp(opts->teacher, "none") != 0) {
         qr_err_set("train: teacher \"%s\": expected \"fp\", \"cascade\" or \"none\"", opts->teacher);
         goto fail;
