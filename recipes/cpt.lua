@@ -183,7 +183,8 @@ local key = table.concat({path, o.eval_data, o.eval_limit, o.shots, o.train_shot
 local t0 = qr.now()
 local doc = C.run{model = model, arms = arms, data = seqs, o = topts, run_dir = o.run_dir, evaluate = evaluate,
   cost = cost, untuned = eval_cfgs, plot = o.plot,
-  meta = {key = key, model = path, data = o.data, eval_data = o.eval_data, eval_n = o.eval_limit,
+  meta = {key = key, model = qa.portable_path(path), data = qa.portable_path(o.data),
+    eval_data = qa.portable_path(o.eval_data), eval_n = o.eval_limit,
     train_n = o.train_limit, configs = o.configs, eval_configs = o.eval_configs, quantizer = o.quantizer,
     steps = o.steps, K = K, batch = o.batch, accum = o.accum, seq = o.seq, lr = o.lr, min_lr = o.min_lr,
     warmup = o.warmup, rank = o.rank, loss = o.loss, seed = o.seed, b_min = b_min, b_max = o.b_max,

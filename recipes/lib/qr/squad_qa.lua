@@ -166,6 +166,21 @@ function M.load(path, limit)
   return out, info
 end
 
+-- A path as results files record it: relative to the checkout
+-- ("datasets/squad/dev-sample.json") or to the model cache
+-- ("$QRUN_CACHE/SmolLM2-135M-Instruct.Q4_1.gguf") when it lies there, so a
+-- results file names the same things on every machine; other paths as given.
+function M.portable_path(path)
+  if type(path) ~= "string" then return path end
+  local src = qr.source_dir and (qr.source_dir .. "/")
+  if src and path:sub(1, #src) == src then return path:sub(#src + 1) end
+  local cache = os.getenv("QRUN_CACHE")
+  if not cache or cache == "" then cache = (os.getenv("HOME") or "") .. "/.cache/qrun" end
+  cache = cache .. "/"
+  if path:sub(1, #cache) == cache then return "$QRUN_CACHE/" .. path:sub(#cache + 1) end
+  return path
+end
+
 -- The git revision of the source tree, or "unknown".
 function M.git_rev()
   local p = io.popen("git -C '" .. qr.source_dir .. "' rev-parse --short HEAD 2>/dev/null")
