@@ -269,8 +269,8 @@ qr_proxy_ref *qr_proxy_ref_new(qr_model *m, const qr_train_data *d, int batch, i
     qr_layer_prec *saved = qr_xmalloc((size_t)(nl + 1) * sizeof *saved), *fp = qr_xmalloc((size_t)(nl + 1) * sizeof *fp);
     for (int i = 0; i < nl; i++) {
         const qr_linear *l = qr_model_linear(m, i);
-        saved[i] = (qr_layer_prec){l->wbits, l->abits, l->active};
-        fp[i] = (qr_layer_prec){32, 32, -1};
+        saved[i] = (qr_layer_prec){l->wbits, l->abits, l->active, l->wgroup};
+        fp[i] = (qr_layer_prec){32, 32, -1, 0};
     }
     int rc = current ? QR_OK : qr_model_set_precision(m, fp, nl);
     if (rc == QR_OK) rc = run_batches(m, d, batch, roff, ref_rows, r);
