@@ -48,6 +48,11 @@ local o = qr.opts{
   {"batch-eval", 16, "questions generated together"},
   {"seq-cost", 512, "sequence length for the BitOPs cost"},
   {"shots", 2, "worked examples before each question, in training and evaluation (0..2)"},
+  {"max-new-tokens", 24, "longest answer in tokens, in evaluation"},
+  {"rpi", false, "also evaluate random precision inference over the tuned --configs (each question draws one)"},
+  {"rpi-configs", "", "the RPI set: names among --configs (default: all of them)"},
+  {"rpi-probs", "", "the RPI probabilities, comma-separated in --rpi-configs order (default: uniform)"},
+  {"rpi-seed", 1, "seed of the RPI draws (the model's own RNG)"},
 }
 
 qa.set_shots(o.shots)
@@ -69,12 +74,38 @@ local slots = P.assign_adapters(cfgs)
 model:lora{rank = o.rank, alpha = 2 * o.rank, slots = slots, seed = o.seed}
 print(string.format("sp: %s, %d configurations (%s), LoRA rank %d, %d slot(s)", path, #cfgs, o.configs, o.rank, slots))
 
+-- the RPI set (--rpi), checked before anything is trained
+local rpi_set, rpi_probs
+if o.rpi then
+  local set, probs = {}, nil
+  if o.rpi_configs == "" then
+    for _, c in ipairs(cfgs) do set[#set + 1] = c end
+  else
+    for nm in o.rpi_configs:gmatch("[^,%s]+") do
+      local found
+      for _, c in ipairs(cfgs) do if c.name == nm then found = c end end
+      if not found then error(string.format("sp: --rpi-configs: '%s' is not one of --configs (%s): only tuned "
+        .. "configurations have adapters", nm, o.configs), 0) end
+      set[#set + 1] = found
+    end
+  end
+  if o.rpi_probs ~= "" then
+    probs = {}
+    for v in o.rpi_probs:gmatch("[^,%s]+") do
+      probs[#probs + 1] = tonumber(v) or error(string.format("sp: --rpi-probs: '%s' is not a number", v), 0)
+    end
+  end
+  rpi_set, rpi_probs = set, probs
+  model:rpi{configs = set, probs = probs, seed = o.rpi_seed} -- checks the set and the probabilities now
+  model:rpi(false)
+end
+
 os.execute("mkdir -p '" .. o.run_dir .. "'")
 local out = o.run_dir .. "/results.json"
 local results = {}
 local old = qr.json.read(out)
 if old and old.model == path and old.eval_data == o.eval_data and old.eval_n == o.eval_limit
-   and (old.shots or 2) == o.shots then
+   and (old.shots or 2) == o.shots and (old.max_new_tokens or 24) == o.max_new_tokens then
   results = old.results or {}
 end
 local function save()
@@ -83,6 +114,7 @@ local function save()
     configs = o.configs, quantizer = o.quantizer, steps = o.steps, batch = o.batch, accum = o.accum, seq = o.seq,
     lr = o.lr, rank = o.rank, loss = o.loss, loss_opts = o.loss_opts, teacher = o.teacher, schedule = o.schedule, seed = o.seed, git_rev = qa.git_rev(),
     prompt_format = "squad_qa.lua", train_format = "sp_data.lua", shots = o.shots,
+    max_new_tokens = o.max_new_tokens,
   }, {indent = true}))
 end
 
@@ -101,7 +133,7 @@ local function evaluate(cfg, tuned)
   end
   model:precision(run)
   local c = P.cost(cfg, model, o.seq_cost)
-  local r = qa.evaluate(model, dev, {batch = o.batch_eval, progress = qr.isatty(2)})
+  local r = qa.evaluate(model, dev, {batch = o.batch_eval, progress = qr.isatty(2), max_new_tokens = o.max_new_tokens})
   results[#results + 1] = {config = cfg.name, tuned = tuned, em = r.em, f1 = r.f1, em_ci = r.em_ci, f1_ci = r.f1_ci,
     n = r.n, bitops_ratio = c.bitops_ratio, bytes_ratio = c.bytes_ratio, seconds = r.seconds}
   print(string.format("  %-8s %-7s EM %6.2f [%5.2f,%5.2f]  F1 %6.2f [%5.2f,%5.2f]  BitOPs %.3f  bytes %.3f", cfg.name,
@@ -126,6 +158,39 @@ print(string.format("trained %d steps (%s) in %.0fs, %d tokens", r.steps,
   r.resumed_from >= 0 and ("resumed from step " .. r.resumed_from) or "from scratch", r.seconds, r.tokens))
 
 for _, cfg in ipairs(cfgs) do evaluate(cfg, true) end
+
+-- random precision inference over the tuned set: one draw per question
+if o.rpi then
+  local set, probs = rpi_set, rpi_probs
+  local names = {}
+  for i, c in ipairs(set) do names[i] = c.name end
+  local rname = "rpi(" .. table.concat(names, ",") .. ")"
+  local have
+  for _, x in ipairs(results) do if x.config == rname and x.tuned then have = x end end
+  if have then
+    print(string.format("  %-8s tuned   (already in %s)", rname, out))
+  else
+    model:rpi{configs = set, probs = probs, seed = o.rpi_seed}
+    local r = qa.evaluate(model, dev, {batch = o.batch_eval, progress = qr.isatty(2), max_new_tokens = o.max_new_tokens})
+    model:rpi(false)
+    local draws = {}
+    for i, p in ipairs(r.predictions) do draws[i] = p.rpi end
+    -- the expected cost of a question: the draw-weighted mean of the set's costs
+    local eb, ey = 0, 0
+    for k, c in ipairs(set) do
+      local cc = P.cost(c, model, o.seq_cost)
+      local w = r.rpi.counts[k] / r.n
+      eb, ey = eb + w * cc.bitops_ratio, ey + w * cc.bytes_ratio
+    end
+    results[#results + 1] = {config = rname, tuned = true, em = r.em, f1 = r.f1, em_ci = r.em_ci, f1_ci = r.f1_ci,
+      n = r.n, bitops_ratio = eb, bytes_ratio = ey, seconds = r.seconds,
+      rpi = {configs = names, probs = probs or "uniform", seed = o.rpi_seed, counts = r.rpi.counts, draws = draws,
+        cost = "bitops_ratio and bytes_ratio: the draw-weighted mean over the set (what a question costs on average)"}}
+    print(string.format("  %-8s tuned   EM %6.2f [%5.2f,%5.2f]  F1 %6.2f [%5.2f,%5.2f]  (draws: %s)", rname, r.em,
+      r.em_ci[1], r.em_ci[2], r.f1, r.f1_ci[1], r.f1_ci[2], table.concat(r.rpi.counts, "/")))
+    save()
+  end
+end
 
 print(string.format("\n%-8s %-7s %7s %7s %8s %7s", "config", "", "EM", "F1", "BitOPs", "bytes"))
 for _, x in ipairs(results) do

@@ -9,9 +9,13 @@
 #include "qr_lua.h"
 
 #include "model/generate.h"
+#include "model/linear.h"
 #include "model/model.h"
 #include "plugin.h"
 
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,7 +28,46 @@ typedef struct {
     /* the quantizers set by model:quantize, each retained (plugin.h) so that
      * closing the qr.Quantizer cannot free what the layers point to */
     qr_instance *wq, *aq;
+    struct rpi *rpi; /* random precision inference, set by model:rpi (NULL: off) */
 } lmodel;
+
+/* Random precision inference (Double-Win, Fu et al. 2021, for text): each
+ * input draws one configuration of the set with the given probabilities,
+ * from the model's own RNG (splitmix64, seeded by model:rpi; a caller of
+ * generate cannot steer it). */
+struct rpi {
+    int n, nl;            /* configurations, linear layers */
+    qr_layer_prec *prec;  /* (n, nl) */
+    double *cum;          /* (n) cumulative probabilities, cum[n-1] = 1 */
+    double *prob;         /* (n) */
+    char **names;         /* (n) */
+    uint64_t seed, state;
+    int64_t draws;
+};
+
+static void rpi_free(struct rpi *r) {
+    if (!r) return;
+    for (int i = 0; i < r->n; i++) free(r->names[i]);
+    free(r->names);
+    free(r->prec);
+    free(r->cum);
+    free(r->prob);
+    free(r);
+}
+
+/* the next configuration (0-based): a uniform double in [0, 1) from the
+ * top 53 bits of splitmix64, against the cumulative probabilities */
+static int rpi_draw(struct rpi *r) {
+    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    double u = (double)(z >> 11) * 0x1.0p-53;
+    r->draws++;
+    for (int k = 0; k < r->n - 1; k++)
+        if (u < r->cum[k]) return k;
+    return r->n - 1;
+}
 
 static qr_model *checkmodel(lua_State *L, int arg) { return ((lmodel *)qr_lua_checkopen(L, arg, MODEL_T))->m; }
 /* qr_lua.h: for other binding files (lua_train.c) */
@@ -37,6 +80,8 @@ static int model_gc(lua_State *L) {
     qr_instance_free(u->wq);
     qr_instance_free(u->aq);
     u->wq = u->aq = NULL;
+    rpi_free(u->rpi);
+    u->rpi = NULL;
     return 0;
 }
 
@@ -240,6 +285,65 @@ static int progress_cb(void *ud, int done, int total) {
     return 0;
 }
 
+static void current_prec(qr_model *m, qr_layer_prec *p);
+
+/* qr_generate under random precision inference: one draw per prompt (in
+ * prompt order), then the prompts of each configuration generated
+ * together at it; *draw (n, malloc'd) gets the draws; the model's
+ * precision is restored after (also on error). */
+static int generate_rpi(qr_model *m, struct rpi *r, int32_t **prompts, int *lens, int n, const qr_gen_opts *o,
+                        qr_gen_result *res, qr_gen_stats *st, int **draw) {
+    int nl = qr_model_n_linears(m), rc = QR_OK;
+    int *d = malloc(((size_t)n + 1) * sizeof *d), *idx = malloc(((size_t)n + 1) * sizeof *idx);
+    int32_t **gp = malloc(((size_t)n + 1) * sizeof *gp);
+    int *gl = malloc(((size_t)n + 1) * sizeof *gl);
+    qr_gen_result *gr = calloc((size_t)n + 1, sizeof *gr);
+    qr_layer_prec *saved = malloc(((size_t)nl + 1) * sizeof *saved);
+    if (!d || !idx || !gp || !gl || !gr || !saved) {
+        rc = qr_err_set("generate: out of memory for %d prompts", n);
+        goto out;
+    }
+    current_prec(m, saved);
+    for (int i = 0; i < n; i++) d[i] = rpi_draw(r);
+    for (int k = 0; k < r->n && rc == QR_OK; k++) {
+        int g = 0;
+        for (int i = 0; i < n; i++)
+            if (d[i] == k) {
+                idx[g] = i;
+                gp[g] = prompts[i];
+                gl[g++] = lens[i];
+            }
+        if (!g) continue;
+        qr_gen_stats gs = {0};
+        if ((rc = qr_model_set_precision(m, r->prec + (size_t)k * nl, nl)) != QR_OK) break;
+        memset(gr, 0, (size_t)g * sizeof *gr);
+        if ((rc = qr_generate(m, (const int32_t *const *)gp, gl, g, o, gr, &gs)) != QR_OK) {
+            qr_err_prefix("generate at the RPI draw '%s'", r->names[k]);
+            break;
+        }
+        for (int j = 0; j < g; j++) res[idx[j]] = gr[j];
+        st->prefill_tokens += gs.prefill_tokens;
+        st->decode_tokens += gs.decode_tokens;
+        st->prefill_s += gs.prefill_s;
+        st->decode_s += gs.decode_s;
+    }
+    if (qr_model_set_precision(m, saved, nl) && rc == QR_OK) rc = QR_ERR;
+out:
+    free(idx);
+    free(gp);
+    free(gl);
+    free(gr);
+    free(saved);
+    if (rc != QR_OK) {
+        free(d);
+        d = NULL;
+        qr_gen_result_free(res, n); /* the groups done before the error */
+        memset(res, 0, (size_t)n * sizeof *res);
+    }
+    *draw = d;
+    return rc;
+}
+
 /* model:generate(prompts, opts) -> texts, info
  * prompts: array of strings (tokenized with the model's tokenizer) or of
  * token-id arrays. opts: max_new_tokens, stop (string or array), batch,
@@ -333,12 +437,16 @@ static int model_generate(lua_State *L) {
     }
     qr_gen_result *res = calloc((size_t)n + 1, sizeof *res);
     qr_gen_stats st = {0};
-    if (rc == QR_OK) rc = qr_generate(m, (const int32_t *const *)prompts, lens, n, &o, res, &st);
+    struct rpi *r = ((lmodel *)qr_lua_checkopen(L, 1, MODEL_T))->rpi;
+    int *draw = NULL;
+    if (rc == QR_OK && r) rc = generate_rpi(m, r, prompts, lens, n, &o, res, &st, &draw);
+    else if (rc == QR_OK) rc = qr_generate(m, (const int32_t *const *)prompts, lens, n, &o, res, &st);
     for (int i = 0; i < n; i++) free(prompts[i]);
     free(prompts);
     free(lens);
     if (rc) {
         free(res);
+        free(draw);
         return qr_lua_raise(L);
     }
     lua_createtable(L, n, 0);
@@ -364,6 +472,21 @@ static int model_generate(lua_State *L) {
     qr_lua_setint(L, "decode_tokens", st.decode_tokens);
     qr_lua_setnum(L, "prefill_s", st.prefill_s);
     qr_lua_setnum(L, "decode_s", st.decode_s);
+    if (draw) {
+        lua_createtable(L, n, 0);
+        for (int i = 0; i < n; i++) {
+            lua_pushinteger(L, draw[i] + 1);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "rpi");
+        lua_createtable(L, r->n, 0);
+        for (int k = 0; k < r->n; k++) {
+            lua_pushstring(L, r->names[k]);
+            lua_rawseti(L, -2, k + 1);
+        }
+        lua_setfield(L, -2, "rpi_names");
+        free(draw);
+    }
     qr_gen_result_free(res, n);
     free(res);
     return 2;
@@ -494,6 +617,7 @@ static int model_lora(lua_State *L) {
  * (g: the weight group, absent = the model's default from model:quantize)
  * (recipes/lib/qr/precision.lua makes them), or a spec that precision.config
  * understands ("w8a8", {default = ..., [pattern] = ...}). */
+static qr_layer_prec *check_layers(lua_State *L, qr_model *m, int cfg, const char *who);
 static int model_precision(lua_State *L) {
     qr_model *m = checkmodel(L, 1);
     int is_cfg = 0;
@@ -518,43 +642,222 @@ static int model_precision(lua_State *L) {
         lua_replace(L, 2);
         lua_settop(L, 2);
     }
-    lua_getfield(L, 2, "layers");
+    qr_layer_prec *p = check_layers(L, m, 2, "precision");
+    if (qr_model_set_precision(m, p, qr_model_n_linears(m))) return qr_lua_raise(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* The layer precisions of the configuration table at cfg ({layers = {{name=,
+ * w=, a=, g=, adapter=}, ...}}) as an array in a userdata it pushes
+ * (collected with the stack: an error leaks nothing); raises naming the
+ * layer. who prefixes the messages. */
+static qr_layer_prec *check_layers(lua_State *L, qr_model *m, int cfg, const char *who) {
+    lua_getfield(L, cfg, "layers");
+    if (!lua_istable(L, -1)) luaL_error(L, "%s: the configuration has no layers table", who);
     int layers = lua_gettop(L);
     int n = (int)luaL_len(L, layers), nl = qr_model_n_linears(m);
-    if (n != nl) return luaL_error(L, "precision: %d layers in the configuration, the model has %d", n, nl);
+    if (n != nl) luaL_error(L, "%s: %d layers in the configuration, the model has %d", who, n, nl);
     int slots = qr_model_lora_slots(m);
-    /* a userdata, collected with the stack: an error below leaks nothing */
     qr_layer_prec *p = lua_newuserdatauv(L, (size_t)n * sizeof *p + 1, 0);
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, layers, i + 1);
-        if (!lua_istable(L, -1)) return luaL_error(L, "precision: layers[%d] is not a table", i + 1);
+        if (!lua_istable(L, -1)) luaL_error(L, "%s: layers[%d] is not a table", who, i + 1);
         lua_getfield(L, -1, "name");
         const char *name = lua_tostring(L, -1);
         if (name && strcmp(name, qr_model_linear(m, i)->name) != 0) {
-            return luaL_error(L, "precision: layers[%d] is '%s', the model's layer %d is '%s'", i + 1, name,
-                              i + 1, qr_model_linear(m, i)->name);
+            luaL_error(L, "%s: layers[%d] is '%s', the model's layer %d is '%s'", who, i + 1, name, i + 1,
+                       qr_model_linear(m, i)->name);
         }
         lua_pop(L, 1);
-        p[i].wbits = qr_lua_fieldint(L, -1, "w", 32, "precision");
-        p[i].abits = qr_lua_fieldint(L, -1, "a", 32, "precision");
-        p[i].wgroup = qr_lua_fieldint(L, -1, "g", 0, "precision");
+        p[i].wbits = qr_lua_fieldint(L, -1, "w", 32, who);
+        p[i].abits = qr_lua_fieldint(L, -1, "a", 32, who);
+        p[i].wgroup = qr_lua_fieldint(L, -1, "g", 0, who);
         lua_getfield(L, -1, "adapter");
         int no_adapter = lua_isnil(L, -1);
         lua_pop(L, 1);
         if (no_adapter && slots > 0) {
             /* silently running without the adapters would evaluate the base */
-            return luaL_error(L,
-                              "precision: the model has a LoRA bank (%d slots) but layers[%d] (%s) names no "
-                              "adapter: give every layer adapter = <slot> (P.assign_adapters(cfgs) sets them) or "
-                              "adapter = -1 to run without",
-                              slots, i + 1, qr_model_linear(m, i)->name);
+            luaL_error(L,
+                       "%s: the model has a LoRA bank (%d slots) but layers[%d] (%s) names no "
+                       "adapter: give every layer adapter = <slot> (P.assign_adapters(cfgs) sets them) or "
+                       "adapter = -1 to run without",
+                       who, slots, i + 1, qr_model_linear(m, i)->name);
         }
-        p[i].adapter = qr_lua_fieldint(L, -1, "adapter", -1, "precision");
+        p[i].adapter = qr_lua_fieldint(L, -1, "adapter", -1, who);
         lua_pop(L, 1);
     }
-    if (qr_model_set_precision(m, p, n)) return qr_lua_raise(L);
+    lua_remove(L, layers);
+    return p;
+}
+
+/* The model's current layer precisions into p (nl). */
+static void current_prec(qr_model *m, qr_layer_prec *p) {
+    for (int i = 0; i < qr_model_n_linears(m); i++) {
+        const qr_linear *l = qr_model_linear(m, i);
+        p[i] = (qr_layer_prec){l->wbits, l->abits, l->active, l->wgroup};
+    }
+}
+
+/* model:rpi{configs = {cfg, ...}, probs = {p, ...}, seed = 1} -> model
+ * Random precision inference: from now on model:generate draws, for each
+ * prompt, one configuration of `configs` (tables as model:precision takes,
+ * e.g. from P.load; each with a name) with probabilities `probs` (default
+ * uniform; each >= 0, summing to 1 within 1e-6), from the model's own
+ * seeded RNG, and generates it at that configuration (prompts that drew the
+ * same one are batched together); generate's info.rpi[i] is prompt i's
+ * draw (1-based) and info.rpi_names the names. Every configuration is
+ * checked against the model when set (an adapter slot the bank does not
+ * have, a bit-width out of range: refused naming the configuration and the
+ * layer; nothing changes). model:rpi(false) turns it off; model:rpi()
+ * returns {configs = {names}, probs =, seed =, draws =} or nil. The
+ * precision the model had before a generate call is restored after it. */
+static int model_rpi(lua_State *L) {
+    lmodel *u = qr_lua_checkopen(L, 1, MODEL_T);
+    qr_model *m = u->m;
+    if (lua_isnoneornil(L, 2)) {
+        struct rpi *r = u->rpi;
+        if (!r) {
+            lua_pushnil(L);
+            return 1;
+        }
+        lua_createtable(L, 0, 4);
+        lua_createtable(L, r->n, 0);
+        for (int k = 0; k < r->n; k++) {
+            lua_pushstring(L, r->names[k]);
+            lua_rawseti(L, -2, k + 1);
+        }
+        lua_setfield(L, -2, "configs");
+        lua_createtable(L, r->n, 0);
+        for (int k = 0; k < r->n; k++) {
+            lua_pushnumber(L, r->prob[k]);
+            lua_rawseti(L, -2, k + 1);
+        }
+        lua_setfield(L, -2, "probs");
+        qr_lua_setint(L, "seed", (int64_t)r->seed);
+        qr_lua_setint(L, "draws", r->draws);
+        return 1;
+    }
+    if (lua_isboolean(L, 2) && !lua_toboolean(L, 2)) {
+        rpi_free(u->rpi);
+        u->rpi = NULL;
+        lua_settop(L, 1);
+        return 1;
+    }
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "configs");
+    if (!lua_istable(L, -1)) return luaL_error(L, "rpi: configs: expected an array of configurations");
+    int cfgs = lua_gettop(L);
+    int n = (int)luaL_len(L, cfgs), nl = qr_model_n_linears(m);
+    if (n < 1) return luaL_error(L, "rpi: configs is empty: expected at least one configuration");
+    if (n > 4096) return luaL_error(L, "rpi: %d configurations: at most 4096", n);
+    double *prob = lua_newuserdatauv(L, (size_t)n * sizeof *prob, 0);
+    lua_getfield(L, 2, "probs");
+    if (lua_isnil(L, -1)) {
+        for (int k = 0; k < n; k++) prob[k] = 1.0 / n;
+    } else {
+        if (!lua_istable(L, -1)) return luaL_error(L, "rpi: probs: expected an array of numbers");
+        int np = (int)luaL_len(L, -1);
+        if (np != n) return luaL_error(L, "rpi: probs has %d entries for %d configurations", np, n);
+        double sum = 0;
+        for (int k = 0; k < n; k++) {
+            lua_rawgeti(L, -1, k + 1);
+            int isnum;
+            double v = lua_tonumberx(L, -1, &isnum);
+            if (!isnum || !(v >= 0) || v > 1) return luaL_error(L, "rpi: probs[%d]: expected a number in [0, 1]", k + 1);
+            prob[k] = v;
+            sum += v;
+            lua_pop(L, 1);
+        }
+        if (!(fabs(sum - 1) <= 1e-6)) {
+            char b[64];
+            snprintf(b, sizeof b, "%.9g", sum);
+            return luaL_error(L, "rpi: probs sum to %s: expected 1 (within 1e-6)", b);
+        }
+        for (int k = 0; k < n; k++) prob[k] /= sum;
+    }
+    lua_pop(L, 1);
+    lua_Integer seed = 1;
+    lua_getfield(L, 2, "seed");
+    if (!lua_isnil(L, -1)) {
+        int isint;
+        seed = lua_tointegerx(L, -1, &isint);
+        if (!isint) return luaL_error(L, "rpi: seed: expected an integer");
+    }
+    lua_pop(L, 1);
+    /* check every configuration against the model (set it, then restore) */
+    qr_layer_prec *saved = lua_newuserdatauv(L, (size_t)nl * sizeof *saved + 1, 0);
+    current_prec(m, saved);
+    qr_layer_prec *all = lua_newuserdatauv(L, (size_t)n * nl * sizeof *all, 0);
+    int names = lua_gettop(L) + 1;
+    lua_createtable(L, n, 0);
+    for (int k = 0; k < n; k++) {
+        lua_rawgeti(L, cfgs, k + 1);
+        if (!lua_istable(L, -1)) return luaL_error(L, "rpi: configs[%d] is not a configuration table", k + 1);
+        lua_getfield(L, -1, "name");
+        if (!lua_isstring(L, -1)) return luaL_error(L, "rpi: configs[%d] has no name", k + 1);
+        lua_rawseti(L, names, k + 1);
+        lua_rawgeti(L, names, k + 1);
+        char who[160];
+        snprintf(who, sizeof who, "rpi: configuration '%s'", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        qr_layer_prec *p = check_layers(L, m, lua_gettop(L), who);
+        memcpy(all + (size_t)k * nl, p, (size_t)nl * sizeof *p);
+        lua_pop(L, 1); /* p */
+        if (qr_model_set_precision(m, all + (size_t)k * nl, nl)) {
+            qr_err_prefix("%s", who);
+            return qr_lua_raise(L);
+        }
+        lua_pop(L, 1); /* the configuration */
+    }
+    if (qr_model_set_precision(m, saved, nl)) return qr_lua_raise(L);
+    struct rpi *r = calloc(1, sizeof *r);
+    if (r) {
+        r->n = n;
+        r->nl = nl;
+        r->prec = malloc((size_t)n * nl * sizeof *r->prec);
+        r->cum = malloc((size_t)n * sizeof *r->cum);
+        r->prob = malloc((size_t)n * sizeof *r->prob);
+        r->names = calloc((size_t)n, sizeof *r->names);
+    }
+    if (!r || !r->prec || !r->cum || !r->prob || !r->names) {
+        rpi_free(r);
+        return luaL_error(L, "rpi: out of memory");
+    }
+    memcpy(r->prec, all, (size_t)n * nl * sizeof *all);
+    double c = 0;
+    for (int k = 0; k < n; k++) {
+        r->prob[k] = prob[k];
+        c += prob[k];
+        r->cum[k] = c;
+        lua_rawgeti(L, names, k + 1);
+        r->names[k] = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (!r->names[k]) {
+            rpi_free(r);
+            return luaL_error(L, "rpi: out of memory");
+        }
+    }
+    r->cum[n - 1] = 1.0;
+    r->seed = (uint64_t)seed;
+    r->state = (uint64_t)seed;
+    rpi_free(u->rpi);
+    u->rpi = r;
     lua_settop(L, 1);
     return 1;
+}
+
+/* model:rpi_next() -> k, name: draw the next configuration of the RPI set
+ * (as generate does for each prompt) and set it on the model, for scoring
+ * that is not generation (model:loss, model:proxy); raises when RPI is off. */
+static int model_rpi_next(lua_State *L) {
+    lmodel *u = qr_lua_checkopen(L, 1, MODEL_T);
+    if (!u->rpi) return luaL_error(L, "rpi_next: random precision inference is off (model:rpi{configs = ...} first)");
+    int k = rpi_draw(u->rpi);
+    if (qr_model_set_precision(u->m, u->rpi->prec + (size_t)k * u->rpi->nl, u->rpi->nl)) return qr_lua_raise(L);
+    lua_pushinteger(L, k + 1);
+    lua_pushstring(L, u->rpi->names[k]);
+    return 2;
 }
 
 static int model_save_adapters(lua_State *L) {
@@ -589,6 +892,8 @@ static int model_adapters(lua_State *L) {
 }
 
 static const luaL_Reg model_methods[] = {{"generate", model_generate},
+                                         {"rpi", model_rpi},
+                                         {"rpi_next", model_rpi_next},
                                          {"info", model_info},
                                          {"linears", model_linears},
                                          {"logits", model_logits},

@@ -113,7 +113,9 @@ end
 -- max_prompt_tokens (model context - max_new_tokens, at most 1024),
 -- progress (true), ci_iters (1000), seed (1).
 -- Returns {em=%, f1=%, n=, em_ci={lo,hi}, f1_ci={lo,hi}, qps=, truncated=,
--- predictions={ {id=, prediction=, em=, f1=}, ... }, prefill_tok_s=, decode_tok_s=}
+-- predictions={ {id=, prediction=, em=, f1=[, rpi=]}, ... }, prefill_tok_s=, decode_tok_s=
+-- [, rpi = {names=, counts=}]}; under model:rpi each prediction names the
+-- configuration its question drew.
 function M.evaluate(model, examples, opts)
   opts = opts or {}
   local tok = model.tokenizer
@@ -138,6 +140,13 @@ function M.evaluate(model, examples, opts)
     local em, f1 = qr.squad.score(p, ex.answers)
     ems[i], f1s[i] = em, f1
     preds[i] = {id = ex.id, prediction = p, em = em, f1 = f1}
+    if gen.rpi then preds[i].rpi = gen.rpi_names[gen.rpi[i]] end -- the configuration this question drew
+  end
+  local rpi
+  if gen.rpi then -- under model:rpi: how often each configuration was drawn
+    rpi = {names = gen.rpi_names, counts = {}}
+    for k = 1, #gen.rpi_names do rpi.counts[k] = 0 end
+    for _, k in ipairs(gen.rpi) do rpi.counts[k] = rpi.counts[k] + 1 end
   end
   local function mean(t)
     local s = 0
@@ -153,7 +162,7 @@ function M.evaluate(model, examples, opts)
     qps = #examples / elapsed, seconds = elapsed, truncated = truncated,
     prefill_tok_s = gen.prefill_tokens / math.max(gen.prefill_s, 1e-9),
     decode_tok_s = gen.decode_tokens / math.max(gen.decode_s, 1e-9),
-    predictions = preds,
+    predictions = preds, rpi = rpi,
   }
 end
 
