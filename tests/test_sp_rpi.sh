@@ -7,25 +7,7 @@
 # refused naming it.
 . "$(dirname "$0")/harness.sh" "$@"
 TINY=tests/fuzz/corpus/fuzz_model/tiny_llama.gguf
-cat >"$T/make.lua" <<'LUA'
-local out = arg[1]
-local colors = {"red", "blue", "green", "black", "white", "pink", "gray", "gold"}
-local names = {"Bob", "Ann", "Tom", "Eve", "Max", "Ida", "Sam", "Liz"}
-local function make(n, seed, file)
-  local paras, s = {}, seed
-  for i = 1, n do
-    s = (s * 1103515245 + 12345) % 2147483648
-    local nm, c = names[1 + s % #names], colors[1 + (s // 16) % #colors]
-    local ctx = nm .. " has a " .. c .. " hat."
-    paras[#paras + 1] = {context = ctx, qas = {
-      {id = file .. i, question = "What color?", answers = {{text = c, answer_start = ctx:find(c, 1, true) - 1}}}}}
-  end
-  assert(qr.json.write(out .. "/" .. file .. ".json", {version = "1.1", data = {{title = "t", paragraphs = paras}}}))
-end
-make(16, 3, "train")
-make(12, 5, "dev")
-LUA
-run "$QRUN" "$T/make.lua" "$T"
+run "$QRUN" tests/tiny_squad.lua "$T" 16 12
 expect_rc data-1 0
 common=(--model="$TINY" --data="$T/train.json" --eval-data="$T/dev.json" --configs=fp,w8a8,w4a8 --steps=2
     --batch=2 --seq=64 --shots=0 --max-new-tokens=4 --train-limit=16 --eval-limit=12 --batch-eval=4 --run-dir="$T/sp" --rpi

@@ -1,0 +1,181 @@
+-- attack_eval.lua - adversarial evaluation of question answering under
+-- fixed precision and random precision inference (RPI), the machinery of
+-- recipes/rpi.lua (issue 11). Attack plugins (qr.attack) perturb the
+-- QUESTION of a SQuAD example (the context, and the gold answer in it, are
+-- left as they are), guided by a continuous victim score, under an
+-- explicit query budget; success is judged by generation.
+--
+--   local E = require("qr.attack_eval")
+--   local v = E.victim(model, {kind = "fixed", config = cfg})          -- or
+--   local v = E.victim(model, {kind = "rpi", configs = set, seed = 1})  -- a fresh draw per query
+--   local v = E.victim(model, {kind = "eot", configs = set})            -- mean over the set (exact)
+--   local r = E.attack_one(model, v, attack, ex, {budget = 200, seed = 1, edits = 4})
+--   local preds = E.answer(model, v, exs, {batch = 8})                  -- generation, as deployed
+--
+-- The victim score of a question q (higher = better for the victim, in
+-- (0, 1]) is exp(-NLL/token) of the gold answer under teacher forcing with
+-- the prompt built on q (model:proxy, one forward pass): the geometric mean
+-- of the answer tokens' probabilities. Under "rpi" each query draws its own
+-- configuration (model:rpi_next: the attacker does not control the draw;
+-- the naive adaptive attacker); under "eot" it is the mean of the scores
+-- at every configuration of the set (an expectation-over-transformation
+-- attacker who knows the defence and its probabilities; exact, weighted by
+-- them). A query budget is enforced here, not by the plugin: once it is
+-- spent, every further candidate scores +huge without touching the model,
+-- so no plugin can exceed it (the plugin then keeps what it had).
+
+local qa = require("qr.squad_qa")
+local D = require("qr.sp_data")
+
+local E = {}
+
+local function copy_ex(ex, question)
+  local e = {}
+  for k, v in pairs(ex) do e[k] = v end
+  e.question = question
+  return e
+end
+
+-- The words of a text (runs of letters, digits and non-ASCII bytes).
+function E.words(s)
+  local w = {}
+  for x in s:gmatch("[%w\128-\255]+") do w[#w + 1] = x end
+  return w
+end
+
+-- Word-level edit distance between a and b over #words(a) (substitutions,
+-- insertions and deletions of whole words; a word with a typo counts as
+-- one substitution).
+function E.words_changed(a, b)
+  local x, y = E.words(a), E.words(b)
+  local n, m = #x, #y
+  if n == 0 then return m > 0 and 1 or 0 end
+  local prev = {}
+  for j = 0, m do prev[j] = j end
+  for i = 1, n do
+    local cur = {[0] = i}
+    for j = 1, m do
+      local c = x[i] == y[j] and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + c)
+    end
+    prev = cur
+  end
+  return prev[m] / n
+end
+
+-- E.victim(model, spec) -> victim. spec.kind: "fixed" (spec.config),
+-- "rpi" (spec.configs, spec.probs, spec.seed) or "eot" (spec.configs,
+-- spec.probs). spec.name names it in results (default: the config name,
+-- "rpi" or "eot").
+function E.victim(model, spec)
+  local kind = spec.kind
+  if kind ~= "fixed" and kind ~= "rpi" and kind ~= "eot" then
+    error(string.format("attack_eval: victim kind '%s': expected fixed, rpi or eot", tostring(kind)), 2)
+  end
+  if kind == "fixed" and type(spec.config) ~= "table" then error("attack_eval: a fixed victim needs a config", 2) end
+  if kind ~= "fixed" and (type(spec.configs) ~= "table" or #spec.configs == 0) then
+    error(string.format("attack_eval: an %s victim needs a non-empty configs set", kind), 2)
+  end
+  local v = {kind = kind, spec = spec, model = model,
+    name = spec.name or (kind == "fixed" and spec.config.name or kind)}
+  if kind ~= "fixed" then
+    local n = #spec.configs
+    v.probs = spec.probs or {}
+    if not spec.probs then for k = 1, n do v.probs[k] = 1 / n end end
+    -- checks the set against the model now (adapters, probabilities)
+    model:rpi{configs = spec.configs, probs = v.probs, seed = spec.seed or 1}
+    model:rpi(false)
+  end
+  return v
+end
+
+-- The answer probability (exp(-NLL/token)) of example ex with question q
+-- at the model's current precision; nil when the prompt cannot hold it.
+local function answer_p(model, ex, q, seq)
+  local seqs = D.build(model.tokenizer, {copy_ex(ex, q)}, {seq = seq, max_warnings = 0})
+  if #seqs == 0 then return nil end
+  return math.exp(-model:proxy(seqs).nll)
+end
+
+-- v:score(ex, q, seq) -> score (one query; an eot query is #set forwards).
+function E.score(v, ex, q, seq)
+  local m = v.model
+  if v.kind == "fixed" then
+    m:precision(v.spec.config)
+    return answer_p(m, ex, q, seq)
+  elseif v.kind == "rpi" then
+    if not v.rpi_on then
+      m:rpi{configs = v.spec.configs, probs = v.probs, seed = v.spec.seed or 1}
+      v.rpi_on = true
+    end
+    m:rpi_next()
+    return answer_p(m, ex, q, seq)
+  end
+  local s = 0
+  for k, c in ipairs(v.spec.configs) do
+    m:precision(c)
+    local p = answer_p(m, ex, q, seq)
+    if not p then return nil end
+    s = s + v.probs[k] * p
+  end
+  return s
+end
+
+-- E.answer(model, v, exs, opts) -> predictions {{prediction=, em=, f1=[, rpi=]}, ...}
+-- by generation as the victim is deployed: fixed at its configuration; rpi
+-- and eot victims as the RPI model (one fresh draw per question, from
+-- opts.seed: the deployed defence).
+function E.answer(model, v, exs, opts)
+  opts = opts or {}
+  if v.kind == "fixed" then
+    model:rpi(false)
+    model:precision(v.spec.config)
+  else
+    model:rpi{configs = v.spec.configs, probs = v.probs, seed = opts.seed or 1}
+  end
+  local r = qa.evaluate(model, exs, {batch = opts.batch or 8, progress = false,
+    max_new_tokens = opts.max_new_tokens})
+  model:rpi(false)
+  v.rpi_on = false
+  return r.predictions
+end
+
+-- E.attack_one(model, v, attack, ex, opts) -> {perturbed=, queries=,
+-- words_changed=, score_before=, score_after=}. opts: budget (queries,
+-- default 200), edits (the plugin's own budget: words it may edit; default
+-- 40% of the question's words, at least 1), seed, seq (384).
+function E.attack_one(model, v, attack, ex, opts)
+  opts = opts or {}
+  local budget = opts.budget or 200
+  local seq = opts.seq or 384
+  local nw = #E.words(ex.question)
+  local edits = opts.edits or math.max(1, math.floor(0.4 * nw))
+  local queries = 0
+  local s0 = E.score(v, ex, ex.question, seq)
+  if not s0 then return nil, "the prompt does not fit --seq" end
+  local function query(q)
+    if queries >= budget then return math.huge end -- budget spent: nothing can be accepted
+    queries = queries + 1
+    return E.score(v, ex, q, seq) or math.huge
+  end
+  local out = attack:perturb(ex.question, query, edits, opts.seed or 1)
+  v.rpi_on = false
+  model:rpi(false)
+  local s1 = E.score(v, ex, out, seq)
+  model:rpi(false)
+  v.rpi_on = false
+  return {perturbed = out, queries = queries, words_changed = E.words_changed(ex.question, out),
+          score_before = s0, score_after = s1, edits = edits}
+end
+
+-- Mean and 95% bootstrap CI of an array of numbers (percent when pct).
+function E.stat(xs, pct, seed)
+  local f = pct and 100 or 1
+  if #xs == 0 then return {mean = nil, ci = nil, n = 0} end
+  local s = 0
+  for _, x in ipairs(xs) do s = s + x end
+  local lo, hi = qr.squad.ci(xs, {iters = 1000, seed = seed or 1, level = 0.95})
+  return {mean = f * s / #xs, ci = {f * lo, f * hi}, n = #xs}
+end
+
+return E

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# test_rpi.sh - recipes/rpi.lua end to end on the fuzz corpus's tiny Llama
+# with tiny SQuAD-format files (tests/tiny_squad.lua): an sp.lua bank is
+# trained, every threat model runs with the typo attack, the adversarial
+# questions are saved as JSONL, a rerun computes nothing, --replay
+# evaluates every victim on a saved set, the EOT score equals the weighted
+# mean of the per-configuration scores, and bad options are refused naming
+# them before anything is written.
+. "$(dirname "$0")/harness.sh" "$@"
+TINY=tests/fuzz/corpus/fuzz_model/tiny_llama.gguf
+run "$QRUN" tests/tiny_squad.lua "$T" 40 16
+expect_rc data-1 0
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/sp.lua --model="$TINY" --data="$T/train.json" --eval-data="$T/dev.json" \
+    --configs=fp,w8a8,w4a8 --steps=300 --batch=8 --seq=64 --shots=0 --max-new-tokens=4 --train-limit=40 \
+    --eval-limit=16 --batch-eval=8 --run-dir="$T/sp" --lr=1e-2 --rank=16 --warmup=10 --checkpoint-every=100
+expect_rc sp-1 0
+common=(--sp-dir="$T/sp" --eval-data="$T/dev.json" --eval-limit=16 --max-new-tokens=4 --seq=64 --run-dir="$T/rpi"
+    --budget=30 --attack-opts=typo.tries=2)
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/rpi.lua "${common[@]}"
+expect_rc rpi-1.1 0
+R="$T/rpi/results.json"
+for c in typo/transfer/fp/rpi typo/transfer/w8a8/w4a8 typo/adaptive/rpi/rpi typo/eot/eot/rpi; do
+    jcheck "rpi-1.2 $c" "$R" "j.cells['$c'] ~= nil and j.cells['$c'].attacked >= 1 or 'no cell $c with attacked questions'"
+done
+jcheck rpi-1.3 "$R" '(function() for _, c in pairs(j.cells) do if c.queries.mean > 30 then return false end end return true end)() or "a cell spent more than --budget=30 queries per question"'
+jcheck rpi-1.4 "$R" '(function() for _, c in pairs(j.cells) do if c.attacked > c.correct_on_source then return false end end return true end)() or "attacked more questions than the source answered"'
+jcheck rpi-1.5 "$R" 'j.clean.rpi.f1.n == 16 or "clean rpi n"'
+n=$(wc -l <"$T/rpi/adv-typo-fp.jsonl")
+jcheck rpi-1.6 "$R" "j.cells['typo/transfer/fp/fp'].correct_on_source == $n or 'adv-typo-fp.jsonl has $n lines'"
+run "$QRUN" -e "
+local n = 0
+for l in io.lines('$T/rpi/adv-typo-fp.jsonl') do
+  local x = qr.json.decode(l)
+  assert(x.id and x.original and (x.skipped or (x.perturbed and x.queries and x.words_changed and x.answer_before)), l)
+  n = n + 1
+end
+assert(n > 0)"
+expect_rc rpi-1.7 0
+# a rerun computes nothing (no attack progress, no cells printed)
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/rpi.lua "${common[@]}"
+expect_rc rpi-2.1 0
+if printf '%s' "$out" | grep -q -- '->'; then fail rpi-2.2 "the rerun recomputed cells: $out"; else ok rpi-2.2; fi
+# --replay: every victim on a saved set
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/rpi.lua "${common[@]}" --run-dir="$T/replay" --replay="$T/rpi/adv-typo-fp.jsonl"
+expect_rc rpi-3.1 0
+jcheck rpi-3.2 "$T/replay/results.json" "j.cells['replay/transfer/replay:adv-typo-fp/rpi'] ~= nil or 'no replay cell'"
+# the EOT score is the weighted mean of the per-configuration scores
+run env OMP_NUM_THREADS=1 "$QRUN" -e "
+local E, P, qa = require('qr.attack_eval'), require('qr.precision'), require('qr.squad_qa')
+local m = assert(qr.model('$TINY'))
+m:quantize{weight = 'minmax', act = 'minmax'}
+local cfgs = P.load('fp,w8a8,w4a8', m)
+m:lora{rank = 16, alpha = 32, slots = P.assign_adapters(cfgs), seed = 1}
+assert(m:load_adapters('$T/sp/adapters.safetensors'))
+local ex = qa.load('$T/dev.json', 1)[1]
+local probs = {0.5, 0.3, 0.2}
+local eot = E.victim(m, {kind = 'eot', configs = cfgs, probs = probs})
+local want = 0
+for k, c in ipairs(cfgs) do want = want + probs[k] * E.score(E.victim(m, {kind = 'fixed', config = c}), ex, ex.question, 64) end
+local got = E.score(eot, ex, ex.question, 64)
+print(string.format('eot %.12g mean %.12g diff %.3g', got, want, math.abs(got - want)))
+assert(math.abs(got - want) <= 1e-12 * math.max(1, want), 'eot score is not the weighted mean')"
+expect_rc rpi-4.1 0
+expect_in rpi-4.2 "$out" "eot "
+# refusals: before anything is written
+refuse() {
+    local id=$1 needle=$2
+    shift 2
+    run "$QRUN" recipes/rpi.lua "${common[@]}" --run-dir="$T/bad" "$@"
+    expect_rc "$id.1" 2
+    expect_in "$id.2" "$err" "$needle"
+    if [ -e "$T/bad" ]; then fail "$id.3" "$T/bad was written"; rm -rf "$T/bad"; else ok "$id.3"; fi
+}
+refuse bad-1 "--threats: no threat model named 'pgd'" --threats=transfer,pgd
+refuse bad-2 "--victims: 'w6a6' is not a configuration of the sp run" --victims=w6a6
+refuse bad-3 "--rpi-configs: 'w2a2' is not a configuration" --rpi-configs=fp,w2a2
+refuse bad-4 "probs sum to 1.5" --rpi-probs=0.5,0.5,0.5
+refuse bad-5 "--attacks: 'nope'" --attacks=nope
+refuse bad-6 "--sp-dir=$T/none: no results.json there" --sp-dir="$T/none"
+refuse bad-7 "--budget: expected an integer >= 1" --budget=0
+finish
