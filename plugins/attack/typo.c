@@ -1,5 +1,7 @@
-/* typo.c - the `typo` attack plugin: DeepWordBug-style character edits
- * (Gao et al., 2018), greedy by word importance.
+/* typo.c - the `typo` attack plugin: character edits as Pruthi et al.
+ * (ACL 2019) define them (as in DeepWordBug, Gao et al., 2018), greedy by
+ * word importance. Only words of 4+ characters are edited, never their
+ * first or last character.
  *
  * Words are maximal runs of ASCII letters and digits and non-ASCII UTF-8
  * bytes (so punctuation and spaces separate words; an edit never splits a
@@ -11,9 +13,10 @@
  *      fewer than `budget` words are edited and the score is > 0: try the
  *      one-character edits of the word (`tries` of each kind, positions and
  *      letters drawn from a splitmix64 stream seeded with `seed`):
- *        swap two adjacent characters, substitute one (by a letter a-z,
- *        upper case if the original is an ASCII capital), delete one
- *        (words of 2+ characters), insert a letter a-z;
+ *        swap two adjacent inner characters, substitute an inner ASCII
+ *        letter by one of its QWERTY neighbours (case kept), delete an
+ *        inner character, insert a letter a-z between two characters
+ *        (words of fewer than 4 characters are skipped);
  *      keep the candidate with the lowest score if it is lower than the
  *      current score (the word then counts against the budget), otherwise
  *      leave the word as it is.
@@ -89,17 +92,48 @@ static size_t char_start(const char *w, size_t wl, int p) {
     return wl;
 }
 
+/* The QWERTY neighbours of ASCII letter c (lower case) into nb; returns
+ * their count (0 for anything else). Rows "qwertyuiop", "asdfghjkl",
+ * "zxcvbnm", each staggered half a key right of the one above: a key's
+ * neighbours are the keys beside it and the two touching it in the rows
+ * above and below (s: a d w e z x). */
+static int qwerty_neighbours(char c, char nb[8]) {
+    static const char *const rows[3] = {"qwertyuiop", "asdfghjkl", "zxcvbnm"};
+    int r = -1, col = -1, n = 0;
+    for (int i = 0; i < 3 && r < 0; i++) {
+        const char *p = strchr(rows[i], c);
+        if (c && p) {
+            r = i;
+            col = (int)(p - rows[i]);
+        }
+    }
+    if (r < 0) return 0;
+    int len[3] = {10, 9, 7};
+    /* (row offset, column offset) of the touching keys: row r-1 holds
+     * columns col and col+1 above, row r+1 columns col-1 and col below */
+    const int dr[6] = {0, 0, -1, -1, 1, 1}, dc[6] = {-1, 1, 0, 1, -1, 0};
+    for (int k = 0; k < 6; k++) {
+        int rr = r + dr[k], cc = col + dc[k];
+        if (rr >= 0 && rr < 3 && cc >= 0 && cc < len[rr]) nb[n++] = rows[rr][cc];
+    }
+    return n;
+}
+
 /* One edit of kind k (0 swap, 1 substitute, 2 delete, 3 insert) of word w
- * (wl bytes) into buf (room for wl + 1 bytes); returns the new length, or
- * -1 if the edit does not apply. */
+ * (wl bytes) into buf (room for wl + 1 bytes), as Pruthi et al. (2019)
+ * define them: the first and last characters stay, words of fewer than 4
+ * characters are not edited; swap two adjacent inner characters,
+ * substitute an inner ASCII letter by a QWERTY neighbour (the case kept),
+ * delete an inner character, insert a letter a-z between two characters.
+ * Returns the new length, or -1 if the edit does not apply. */
 static long edit_word(const char *w, size_t wl, int k, uint64_t *rng, char *buf) {
     int nc = 0;
     for (size_t i = 0; i < wl; i++)
         nc += ((unsigned char)w[i] & 0xC0) != 0x80;
+    if (nc < 4) return -1;
     switch (k) {
-    case 0: { /* swap characters p and p+1 */
-        if (nc < 2) return -1;
-        int p = below(rng, nc - 1);
+    case 0: { /* swap inner characters p and p+1, 1 <= p <= nc-3 */
+        int p = 1 + below(rng, nc - 3);
         size_t a = char_start(w, wl, p), b = char_start(w, wl, p + 1), c = char_start(w, wl, p + 2);
         memcpy(buf, w, a);
         memcpy(buf + a, w + b, c - b);
@@ -107,34 +141,28 @@ static long edit_word(const char *w, size_t wl, int k, uint64_t *rng, char *buf)
         memcpy(buf + c, w + c, wl - c);
         return (long)wl;
     }
-    case 1: { /* substitute character p by another letter */
-        int p = below(rng, nc);
+    case 1: { /* substitute inner character p by a QWERTY neighbour */
+        int p = 1 + below(rng, nc - 2);
         size_t a = char_start(w, wl, p), b = char_start(w, wl, p + 1);
-        char o = w[a], ch;
-        if (o >= 'A' && o <= 'Z') {
-            ch = (char)('A' + below(rng, 25));
-            ch += ch >= o;
-        } else if (o >= 'a' && o <= 'z') {
-            ch = (char)('a' + below(rng, 25));
-            ch += ch >= o;
-        } else {
-            ch = (char)('a' + below(rng, 26));
-        }
+        char o = w[a], nb[8];
+        int upper = o >= 'A' && o <= 'Z';
+        int n = b - a == 1 ? qwerty_neighbours(upper ? (char)(o - 'A' + 'a') : o, nb) : 0;
+        if (!n) return -1;
+        char ch = nb[below(rng, n)];
         memcpy(buf, w, a);
-        buf[a] = ch;
+        buf[a] = upper ? (char)(ch - 'a' + 'A') : ch;
         memcpy(buf + a + 1, w + b, wl - b);
-        return (long)(wl - (b - a) + 1);
+        return (long)wl;
     }
-    case 2: { /* delete character p */
-        if (nc < 2) return -1;
-        int p = below(rng, nc);
+    case 2: { /* delete inner character p */
+        int p = 1 + below(rng, nc - 2);
         size_t a = char_start(w, wl, p), b = char_start(w, wl, p + 1);
         memcpy(buf, w, a);
         memcpy(buf + a, w + b, wl - b);
         return (long)(wl - (b - a));
     }
-    case 3: { /* insert a letter before character p (p = nc: at the end) */
-        int p = below(rng, nc + 1);
+    case 3: { /* insert a letter before character p, 1 <= p <= nc-1 */
+        int p = 1 + below(rng, nc - 1);
         size_t a = char_start(w, wl, p);
         memcpy(buf, w, a);
         buf[a] = (char)('a' + below(rng, 26));
@@ -280,6 +308,6 @@ done:
 }
 
 QR_ATTACK_PLUGIN("typo", "1.0.0", "same as qrun",
-                 "DeepWordBug-style one-character edits (swap, substitute, delete, insert), "
-                 "greedy by word importance; budget = words edited",
+                 "Pruthi et al. / DeepWordBug one-character edits of inner characters of 4+ letter words "
+                 "(swap, QWERTY substitute, delete, insert), greedy by word importance; budget = words edited",
                  .create = ty_create, .destroy = qr_state_free, .perturb = ty_perturb);

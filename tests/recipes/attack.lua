@@ -146,4 +146,71 @@ do
   end
 end
 
+-- the published edits (Pruthi et al. 2019): words of 4+ characters only,
+-- first and last characters kept, one edit each: an adjacent inner swap, an
+-- inner QWERTY-neighbour substitution, an inner deletion, an insertion
+do
+  local rows = {"qwertyuiop", "asdfghjkl", "zxcvbnm"}
+  local function nbrs(c)
+    c = c:lower()
+    for r, row in ipairs(rows) do
+      local col = row:find(c, 1, true)
+      if col then
+        local set = {}
+        local function add(rr, cc)
+          local rw = rows[rr]
+          if rw and cc >= 1 and cc <= #rw then set[rw:sub(cc, cc)] = true end
+        end
+        add(r, col - 1); add(r, col + 1); add(r - 1, col); add(r - 1, col + 1); add(r + 1, col - 1); add(r + 1, col)
+        return set
+      end
+    end
+    return {}
+  end
+  local function one_edit(a, b) -- a published edit of a into b?
+    if #a < 4 or a:sub(1, 1) ~= b:sub(1, 1) or a:sub(-1) ~= b:sub(-1) then return false end
+    if #b == #a - 1 then -- deletion of an inner character
+      for p = 2, #a - 1 do if a:sub(1, p - 1) .. a:sub(p + 1) == b then return true end end
+    elseif #b == #a + 1 then -- insertion between two characters
+      for p = 2, #a do if b:sub(1, p - 1) .. b:sub(p + 1) == a and b:sub(p, p):match("%l") then return true end end
+    elseif #b == #a then
+      local diff = {}
+      for p = 1, #a do if a:sub(p, p) ~= b:sub(p, p) then diff[#diff + 1] = p end end
+      if #diff == 2 and diff[2] == diff[1] + 1 and a:sub(diff[1], diff[1]) == b:sub(diff[2], diff[2])
+         and a:sub(diff[2], diff[2]) == b:sub(diff[1], diff[1]) then return true end
+      if #diff == 1 then
+        local o, n = a:sub(diff[1], diff[1]), b:sub(diff[1], diff[1])
+        return nbrs(o)[n:lower()] == true and ((o:match("%u") ~= nil) == (n:match("%u") ~= nil))
+      end
+    end
+    return false
+  end
+  local src = "The cat sat on a mat with Mississippi and Carolina near Denver today"
+  local ws = words(src)
+  local intact = function(c)
+    local k, cw = 0, words(c)
+    for i = 1, #ws do if cw[i] == ws[i] then k = k + 1 end end
+    local h = 0 -- a deterministic tie-break, so every kind of edit gets to win
+    for j = 1, #c do h = (h * 31 + c:byte(j)) % 1000003 end
+    return k / #ws - h / 1e9
+  end
+  local bad, edits, kinds = {}, 0, {}
+  for seed = 1, 200 do
+    local out = qr.attack("typo", {tries = 2}):perturb(src, intact, 6, seed)
+    local ow = words(out)
+    if #ow ~= #ws then bad[#bad + 1] = "word count: " .. out end
+    for i = 1, math.min(#ws, #ow) do
+      if ow[i] ~= ws[i] then
+        edits = edits + 1
+        if not one_edit(ws[i], ow[i]) then bad[#bad + 1] = ws[i] .. " -> " .. ow[i] end
+        kinds[#ow[i] - #ws[i]] = true
+      end
+    end
+  end
+  T.ok("typo-pub-1", #bad == 0, table.concat(bad, "; "))
+  T.ok("typo-pub-2", edits > 200, "only " .. edits .. " edits in 200 runs")
+  T.ok("typo-pub-3", kinds[-1] and kinds[0] and kinds[1], "not every edit kind seen")
+  print(string.format("  typo: %d edited words over 200 seeds, every one a published edit of a 4+ letter word", edits))
+end
+
 T.done()
