@@ -258,17 +258,22 @@ static int model_proxy_ref(lua_State *L) {
     return 1;
 }
 
-/* model:proxy(seqs [, {ref =, batch =}]) */
+/* model:proxy(seqs [, {ref =, batch =, shared = false}]); shared = true:
+ * the sequences' common prefix is run once through the KV cache
+ * (qr_proxy_eval_shared; the result's shared_prefix says how long) */
 static int model_proxy(lua_State *L) {
     qr_model *m = qr_lua_checkmodel(L, 1);
     lua_settop(L, 3);
-    int batch = QR_PROXY_BATCH;
+    int batch = QR_PROXY_BATCH, shared = 0;
     const qr_proxy_ref *ref = NULL;
     if (!lua_isnil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        static const char *const known[] = {"ref", "batch", NULL};
-        check_keys(L, 3, known, "ref, batch", "proxy");
+        static const char *const known[] = {"ref", "batch", "shared", NULL};
+        check_keys(L, 3, known, "ref, batch, shared", "proxy");
         batch = qr_lua_fieldint(L, 3, "batch", batch, "proxy");
+        lua_getfield(L, 3, "shared");
+        shared = lua_toboolean(L, -1);
+        lua_pop(L, 1);
         lua_getfield(L, 3, "ref"); /* 4, kept on the stack while it is used */
         if (!lua_isnil(L, -1)) {
             if (!luaL_testudata(L, -1, PROXYREF_T))
@@ -280,8 +285,9 @@ static int model_proxy(lua_State *L) {
     qr_train_data d = push_seqs(L, 2, "proxy");
     double *per = lua_newuserdatauv(L, (size_t)(d.n + 1) * 2 * sizeof *per, 0), *per_kl = per + d.n + 1;
     qr_proxy_result r;
-    if (qr_proxy_eval(m, &d, ref, batch, &r, per, per_kl)) return qr_lua_raise(L);
-    lua_createtable(L, 0, 9);
+    if (qr_proxy_eval_shared(m, &d, ref, batch, shared, &r, per, per_kl)) return qr_lua_raise(L);
+    lua_createtable(L, 0, 10);
+    qr_lua_setint(L, "shared_prefix", r.shared_prefix);
     qr_lua_setnum(L, "nll", r.nll);
     qr_lua_setnum(L, "nll_tok", r.nll_tok);
     qr_lua_setint(L, "n", r.n);

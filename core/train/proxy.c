@@ -205,6 +205,87 @@ static int run_batches(qr_model *m, const qr_train_data *d, int batch, const int
     return rc;
 }
 
+/* The same rows through the KV cache when the sequences share a prefix
+ * (an attack's candidates: one context, questions that differ): the
+ * longest common prefix P of all of them, cut before the first scored
+ * position of any, is decoded once (sequence 0 of the cache), copied to
+ * `batch` slots, and each sequence's remaining tokens decoded there with
+ * logits at its answer positions only. The logits equal the full forward's
+ * up to summation order (the decode path). *shared = P (0: no common
+ * prefix worth it; the caller then runs run_batches). */
+static int run_shared(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff, rows_fn fn, void *ud,
+                      int64_t *shared) {
+    const int V = qr_model_cfg(m)->n_vocab;
+    int64_t P = d->off[1] - d->off[0], max_len = P, max_suffix = 0;
+    for (int e = 0; e < d->n; e++) {
+        int64_t o = d->off[e], len = d->off[e + 1] - o, l = 0;
+        while (l < len && l < P && d->ids[o + l] == d->ids[l]) l++;
+        P = l;
+        for (int64_t t = 0; t < len && t < P; t++)
+            if (d->targets[o + t] >= 0) P = t;
+        if (len > max_len) max_len = len;
+    }
+    *shared = P;
+    if (P < 1) return QR_OK;
+    for (int e = 0; e < d->n; e++)
+        if (d->off[e + 1] - d->off[e] - P > max_suffix) max_suffix = d->off[e + 1] - d->off[e] - P;
+    qr_kvcache *kv = qr_kvcache_new(m, batch + 1, (int)max_len);
+    if (!kv) return QR_ERR;
+    size_t cap = (size_t)batch * max_suffix + (size_t)P;
+    int32_t *tok = qr_xmalloc(cap * sizeof *tok), *seq = qr_xmalloc(cap * sizeof *seq);
+    int32_t *tgt = qr_xmalloc(cap * sizeof *tgt);
+    uint8_t *want = qr_xcalloc(cap, 1);
+    int64_t *grow = qr_xmalloc(cap * sizeof *grow);
+    float *logits = NULL;
+    int rc = QR_OK;
+    for (int64_t t = 0; t < P; t++) {
+        tok[t] = d->ids[t];
+        seq[t] = 0;
+    }
+    if (qr_model_decode(m, kv, tok, seq, (int)P, want, NULL)) {
+        rc = qr_err_prefix("proxy: the shared prefix (%lld tokens)", (long long)P);
+        goto out;
+    }
+    int64_t max_rows = 0;
+    for (int s = 0; s < d->n; s += batch) {
+        int64_t r = roff[(s + batch < d->n ? s + batch : d->n)] - roff[s];
+        if (r > max_rows) max_rows = r;
+    }
+    logits = qr_xmalloc((size_t)(max_rows > 0 ? max_rows : 1) * V * sizeof *logits);
+    for (int s = 0; rc == QR_OK && s < d->n; s += batch) {
+        int B = d->n - s < batch ? d->n - s : batch, n = 0, nr = 0;
+        for (int b = 0; b < B; b++) {
+            int e = s + b;
+            if ((rc = qr_kvcache_copy(kv, 1 + b, kv, 0, (int)P)) != QR_OK) goto out;
+            int64_t o = d->off[e], len = d->off[e + 1] - o, k = roff[e];
+            for (int64_t t = P; t < len; t++, n++) {
+                tok[n] = d->ids[o + t];
+                seq[n] = 1 + b;
+                want[n] = d->targets[o + t] >= 0;
+                if (want[n]) {
+                    tgt[nr] = d->targets[o + t];
+                    grow[nr++] = k++;
+                }
+            }
+        }
+        if (qr_model_decode(m, kv, tok, seq, n, want, logits)) {
+            rc = qr_err_prefix("proxy: sequences %d..%d after the shared prefix", s + 1, s + B);
+            break;
+        }
+        batch_rows br = {logits, nr, grow, tgt};
+        rc = fn(ud, &br);
+    }
+out:
+    qr_kvcache_free(kv);
+    free(tok);
+    free(seq);
+    free(tgt);
+    free(want);
+    free(grow);
+    free(logits);
+    return rc;
+}
+
 /* ---- the reference ---- */
 
 static int ref_rows(void *ud, const batch_rows *b) {
@@ -349,6 +430,11 @@ static int eval_rows(void *ud, const batch_rows *b) {
 
 int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, qr_proxy_result *res,
                   double *per_nll, double *per_kl) {
+    return qr_proxy_eval_shared(m, d, ref, batch, 0, res, per_nll, per_kl);
+}
+
+int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, int shared,
+                         qr_proxy_result *res, double *per_nll, double *per_kl) {
     const qr_model_config *c = qr_model_cfg(m);
     if (batch < 1) return qr_err_set("proxy: batch %d: expected >= 1", batch);
     if (qr_proxy_check(m, d)) return QR_ERR;
@@ -363,7 +449,9 @@ int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, 
     }
     eval_ud u = {ref, c->n_vocab, qr_xmalloc((size_t)rows * sizeof(double)),
                  ref ? qr_xmalloc((size_t)rows * sizeof(double)) : NULL};
-    int rc = run_batches(m, d, batch, roff, eval_rows, &u);
+    int64_t prefix = 0;
+    int rc = shared ? run_shared(m, d, batch, roff, eval_rows, &u, &prefix) : QR_OK;
+    if (rc == QR_OK && prefix < 1) rc = run_batches(m, d, batch, roff, eval_rows, &u);
     if (rc == QR_OK) {
         /* fixed order: per example over its rows, then over examples */
         double sn = 0, sk = 0, tn = 0, tk = 0;
@@ -386,7 +474,7 @@ int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, 
         if (res)
             *res = (qr_proxy_result){.nll = sn / d->n, .kl = ref ? sk / d->n : NAN, .nll_tok = tn / rows,
                                      .kl_tok = ref ? tk / rows : NAN, .n = d->n, .tokens = rows,
-                                     .seconds = qr_now() - t0};
+                                     .seconds = qr_now() - t0, .shared_prefix = prefix};
     }
     free(u.nll);
     free(u.kl);

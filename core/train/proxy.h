@@ -69,6 +69,7 @@ typedef struct {
     int n;                  /* sequences */
     int64_t tokens;         /* answer positions */
     double seconds;
+    int64_t shared_prefix;  /* tokens decoded once for every sequence (qr_proxy_eval_shared), else 0 */
 } qr_proxy_result;
 
 /* The proxy of the model's current configuration on d (ref may be NULL:
@@ -78,5 +79,14 @@ typedef struct {
  * NaN without ref). */
 int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, qr_proxy_result *r,
                   double *per_nll, double *per_kl);
+/* The same, and with shared != 0 through the KV cache when the sequences
+ * share a prefix (an attack's candidates: one context, other questions):
+ * their longest common prefix, cut before any answer position, is run once
+ * and each sequence's rest decoded after a copy of it, `batch` at a time
+ * (the logits equal the full forward's up to summation order; without a
+ * common prefix this is qr_proxy_eval). r->shared_prefix says how many
+ * tokens were shared. */
+int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, int shared,
+                         qr_proxy_result *r, double *per_nll, double *per_kl);
 
 #endif

@@ -206,4 +206,39 @@ m:proxy_ref(seqs)
 T.eq("proxy-5.14 proxy_ref puts the configuration back", m:loss(seqs[1].ids), before)
 local cur = m:proxy_ref(seqs, {current = true})
 T.eq("proxy-5.15 current = true: the reference is the current configuration", m:proxy(seqs, {ref = cur}).kl, 0.0)
+-- shared = true: sequences with a common prefix (an attack's candidates)
+-- run it once through the KV cache; the scores equal the full forward's up
+-- to summation order (at fp within 1e-6 here; under activation
+-- quantization a last-bit difference can flip a rounding, so only fp is
+-- held to it)
+do
+  local P = require("qr.precision")
+  m:precision(P.load("fp", m)[1])
+  local base = seqs[1]
+  local cands = {}
+  for k = 1, 5 do
+    local ids, tg = {}, {}
+    for i, v in ipairs(base.ids) do ids[i] = v end
+    for i, v in ipairs(base.targets) do tg[i] = v end
+    local first = #ids
+    for i, v in ipairs(tg) do if v >= 0 then first = math.min(first, i) end end
+    local at = math.max(2, first - k) -- change one token shortly before the answer
+    ids[at] = (ids[at] + k) % V
+    if at >= 2 and tg[at - 1] >= 0 then tg[at - 1] = ids[at] end
+    cands[k] = {ids = ids, targets = tg}
+  end
+  local a, b = m:proxy(cands, {batch = 2}), m:proxy(cands, {batch = 2, shared = true})
+  local md = 0
+  for i = 1, #cands do md = math.max(md, math.abs(a.per[i] - b.per[i])) end
+  print(string.format("  shared prefix %d tokens: max |nll diff| %.3g (tolerance 1e-6)", b.shared_prefix, md))
+  T.ok("proxy-6.1 shared: a common prefix was found", b.shared_prefix >= 1, tostring(b.shared_prefix))
+  T.ok("proxy-6.2 shared = full forward at fp", md <= 1e-6, string.format("max diff %.3g", md))
+  local two = {cands[1], {ids = {}, targets = cands[2].targets}}
+  for i, v in ipairs(cands[2].ids) do two[2].ids[i] = v end
+  two[2].ids[1] = (two[1].ids[1] + 1) % V -- the first tokens differ: no common prefix
+  local c2 = m:proxy(two, {shared = true})
+  T.eq("proxy-6.3 no common prefix: nothing shared", c2.shared_prefix, 0)
+  T.near("proxy-6.3b ... and the full forward's scores", c2.per[2], m:proxy(two).per[2], 0)
+  T.errors("proxy-6.4 shared is checked like the other keys", function() m:proxy(cands, {sharde = true}) end, "sharde")
+end
 T.done()
