@@ -62,6 +62,7 @@ local o = qr.opts{
   {"batch", 8, "sequences per proxy forward pass"},
   {"topk", 0, "the proxy reference keeps the top k tokens of each answer position (0: the full distribution, exact KL)"},
   {"batch-eval", 16, "questions generated together"},
+  {"max-new-tokens", 24, "longest generated answer in tokens (dev evaluation)"},
   {"seq-cost", 512, "sequence length for the BitOPs cost"},
   {"plot", true, "write heatmap.png and pareto.png with gnuplot (--no-plot: skip)"},
   {"plan", false, "print the plan (evaluations per part) and exit"},
@@ -198,7 +199,7 @@ print(string.format("calibration: %d questions of %s (indices %d..%d, after the 
 local dev = qa.load(o.eval_data, o.eval_limit)
 local function evaluate(m)
   qa.set_shots(shots)
-  return qa.evaluate(m, dev, {batch = o.batch_eval, progress = qr.isatty(2)})
+  return qa.evaluate(m, dev, {batch = o.batch_eval, max_new_tokens = o.max_new_tokens, progress = qr.isatty(2)})
 end
 local f1 = nil
 if o.score == "f1" then
@@ -216,7 +217,7 @@ if o.score == "f1" then
   slices.sens = slice("f1dev", ssub, sidx2, "f1")
   f1 = function(m, qs)
     qa.set_shots(shots)
-    local r = qa.evaluate(m, qs, {batch = o.batch_eval, progress = false})
+    local r = qa.evaluate(m, qs, {batch = o.batch_eval, max_new_tokens = o.max_new_tokens, progress = false})
     return {f1 = r.f1, em = r.em, n = r.n}
   end
 end

@@ -483,11 +483,12 @@ S.hms = hms
 function S.progress(label, total, enabled, every)
   local t0, last = qr.now(), -math.huge
   every = every or 5
+  local finished = false
   return function(done, extra)
-    if not enabled then return end
+    if not enabled or finished then return end
     local now = qr.now()
     if done < total and now - last < every then return end
-    last = now
+    last, finished = now, done >= total
     local el = now - t0
     local per = done > 0 and el / done or 0
     io.stderr:write(string.format("search: %s %d/%d  %.2fs/eval  elapsed %s  eta %s%s\n", label, done, total, per,
@@ -1504,7 +1505,8 @@ function S.run(a)
     local k = S.key(adapters(cfg))
     if seen[k] then
       seen[k].also = seen[k].also or {}
-      table.insert(seen[k].also, cfg.name)
+      table.insert(seen[k].also, {name = cfg.name, kind = kind, method = extra and extra.method,
+        budget = extra and extra.budget})
       return
     end
     local item = {cfg = cfg, kind = kind, key = k}
@@ -1589,9 +1591,11 @@ function S.run(a)
     doc.spearman.kl and string.format("%+.3f", doc.spearman.kl) or "n/a",
     doc.spearman.nll and string.format("%+.3f", doc.spearman.nll) or "n/a", strength,
     sc.score == "f1" and "kl" or sc.score)
-  if strength == "weak" or strength == "undefined" then
+  if strength == "weak" then
     doc.spearman.sentence = doc.spearman.sentence .. ": the proxy is weak here; search on F1 of a small dev slice "
       .. "instead (--score=f1 --score-limit=N)"
+  elseif strength == "undefined" then
+    doc.spearman.sentence = doc.spearman.sentence .. ": F1 or the proxy is constant over these configurations"
   end
   if #doc.confirm < 12 then
     doc.spearman.sentence = doc.spearman.sentence .. string.format(" (only %d configurations)", #doc.confirm)
@@ -1604,33 +1608,38 @@ function S.run(a)
   doc.by_budget = {}
   for _, b in ipairs(o.budgets) do
     local row = {budget = b, metric = prob.metric, methods = {}}
-    local below, above
+    local named = {}
     for _, r in ipairs(doc.confirm) do
-      if r.kind == "uniform" then
-        local x = metric_ratio(r)
-        if x <= b * (1 + 1e-12) and (not below or x > metric_ratio(below)) then below = r end
-        if x > b and (not above or x < metric_ratio(above)) then above = r end
+      named[#named + 1] = {name = r.name, kind = r.kind, method = r.method, budget = r.budget, row = r}
+      for _, x in ipairs(r.also or {}) do
+        named[#named + 1] = {name = x.name, kind = x.kind, method = x.method, budget = x.budget, row = r}
+      end
+    end
+    local below, above
+    for _, x in ipairs(named) do
+      if x.kind == "uniform" then
+        local c = metric_ratio(x.row)
+        if c <= b * (1 + 1e-12) and (not below or c > metric_ratio(below.row)) then below = x end
+        if c > b and (not above or c < metric_ratio(above.row)) then above = x end
       end
     end
     row.uniform_within = below and below.name
     row.uniform_above = above and above.name
-    for _, r in ipairs(doc.confirm) do
-      local names = {r.name}
-      for _, n in ipairs(r.also or {}) do names[#names + 1] = n end
-      for _, n in ipairs(names) do
-        local m, bb = n:match("^(%a+)%-(.+)$")
-        if m and methods[m] and bb == budget_tag(prob, b) then
-          local entry = {method = m, name = n, f1 = r.f1, em = r.em, f1_ci = r.f1_ci, cost = metric_ratio(r)}
-          if below then
-            local pq, bq = f1done[r.key].per_question.f1, f1done[below.key].per_question.f1
-            if #pq == #bq and #pq > 0 then
-              local p = C.paired(pq, bq)
-              entry.vs_uniform = {vs = below.name, diff = p.diff, ci = p.ci, verdict = p.verdict,
-                sentence = C.sentence(n, below.name, "dev", p)}
-            end
+    for _, x in ipairs(named) do
+      if x.kind == "method" and x.budget == b then
+        local r = x.row
+        local entry = {method = x.method, name = x.name, f1 = r.f1, em = r.em, f1_ci = r.f1_ci, em_ci = r.em_ci,
+          cost = metric_ratio(r), same_as = r.name ~= x.name and r.name or nil}
+        if below then
+          local pq, bq = f1done[r.key].per_question.f1, f1done[below.row.key].per_question.f1
+          if #pq == #bq and #pq > 0 then
+            local p = C.paired(pq, bq)
+            entry.vs_uniform = {vs = below.name, diff = p.diff, ci = p.ci, verdict = p.verdict,
+              sentence = string.format("%s vs uniform %s (the best uniform within the budget): F1 %+.1f [%+.1f, %+.1f] (%s)",
+                x.name, below.name, p.diff, p.ci[1], p.ci[2], p.verdict)}
           end
-          row.methods[#row.methods + 1] = entry
         end
+        row.methods[#row.methods + 1] = entry
       end
     end
     doc.by_budget[#doc.by_budget + 1] = row
