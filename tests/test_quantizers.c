@@ -9,8 +9,17 @@
  *   - the optimized kernels against plain reference loops in double
  *     (max difference printed; elements within 1e-4 of a rounding tie are
  *     counted apart, since float and double may round them differently);
+ *   - weight groups (core/model/linear.c): qr_linear_fake_grouped against
+ *     fake() called on each group alone (exact: max difference 0) and the
+ *     reference loops per group (1e-6), groups dividing the row, leaving a
+ *     tail, of 2 and of the whole row (= per row, bit for bit); bad groups
+ *     and NaN refused naming the group layout; the grouped backward
+ *     (straight-through, the ste_clip mask, tanh's per-group gradient); a
+ *     linear layer with groups, forward and backward, against double loops
+ *     (1e-5), its default group and the configuration's overriding it;
  *   - timings of fake() on a 1024x768 matrix (printed, not checked). */
 #include "harness.h"
+#include "model/linear.h"
 #include "plugin.h"
 #include "qr.h"
 
@@ -555,6 +564,327 @@ static void check_reference(void) {
     free(y);
 }
 
+/* ---- weight groups (core/model/linear.c) ---- */
+
+/* x (R, C) with every group of 8 columns at its own scale (2^-6..2^5), so
+ * that one scale per row and one per group give different results; a zero
+ * group, an outlier and an all-positive stretch. */
+static float *grouped_data(int64_t R, int64_t C) {
+    float *x = gaussian(R * C, 1.0f);
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t j = 0; j < C; j++)
+            x[r * C + j] *= (float)ldexp(1.0, (int)((r * 7 + j / 8) % 12) - 6);
+    for (int64_t j = 32; j < 64 && j < C; j++)
+        x[2 * C + j] = 0;            /* row 2, columns 32..63 zero */
+    x[3 * C + 5] = 300.0f;           /* an outlier in row 3's first group */
+    for (int64_t j = 0; j < C; j++)
+        x[4 * C + j] = 2.0f + fabsf(x[4 * C + j]); /* row 4 all positive */
+    return x;
+}
+
+/* Grouped fake() against two references, for every quantizer and groups
+ * that divide the row (32), leave a tail (40: 96 = 2*40 + 16; 7: 13*7 + 5),
+ * are the smallest (2) or the whole row (96, and 0):
+ *  - exact: q's own fake() called on a copy of each group alone, which is
+ *    the same arithmetic on the same numbers, so the difference must be 0
+ *    (memcmp);
+ *  - the double reference loop of the quantizer (ref_*) on each group,
+ *    within 1e-6 of the group's max |x| (near-ties skipped, as above). */
+static void check_grouped(void) {
+    const int64_t R = 24, C = 96;
+    float *x = grouped_data(R, C), *y = qr_xmalloc((size_t)(R * C) * sizeof *y),
+          *row = qr_xmalloc((size_t)(R * C) * sizeof *row), *buf = qr_xmalloc((size_t)C * sizeof *buf),
+          *tmp = qr_xmalloc((size_t)(R * C) * sizeof *tmp);
+    double *ref = qr_xmalloc((size_t)C * sizeof *ref);
+    char *tie = qr_xmalloc((size_t)C);
+    const int groups[] = {32, 40, 7, 2, 96, 0}, bitset[] = {2, 4, 8};
+    for (int s = 0; s < N_SPECS; s++) {
+        qr_quantizer *q = make(specs[s].name, specs[s].key, specs[s].val);
+        if (!q) continue;
+        double s_exact = 0, s_maxd = 0;
+        int64_t s_ties = 0, s_bad = 0;
+        for (int gi = 0; gi < 6; gi++)
+            for (int bi = 0; bi < 3; bi++) {
+                int g = groups[gi], bits = bitset[bi], ge = g ? g : (int)C;
+                char what[96];
+                snprintf(what, sizeof what, "%s %d-bit groups of %d", specs[s].label, bits, g);
+                if (qr_linear_fake_grouped(q, y, x, R, C, bits, g, NULL) != QR_OK) {
+                    fprintf(stderr, "  %s: %s\n", what, qr_err_msg());
+                    test_cond(what, 0);
+                    continue;
+                }
+                double exact = 0, maxd = 0;
+                int64_t nties = 0, nbad = 0;
+                for (int64_t r = 0; r < R; r++)
+                    for (int64_t j0 = 0; j0 < C; j0 += ge) {
+                        int64_t n = j0 + ge <= C ? ge : C - j0;
+                        const float *xg = x + r * C + j0, *yg = y + r * C + j0;
+                        qr_quantizer_fake(q, buf, xg, 1, n, bits, NULL);
+                        for (int64_t j = 0; j < n; j++)
+                            exact = fmax(exact, fabs((double)yg[j] - buf[j]));
+                        if (memcmp(buf, yg, (size_t)n * sizeof *buf)) exact = fmax(exact, 1e-300);
+                        specs[s].ref(xg, n, bits, ref, tie);
+                        double m = 0;
+                        for (int64_t j = 0; j < n; j++)
+                            m = fmax(m, fabs(xg[j]));
+                        for (int64_t j = 0; j < n; j++) {
+                            if (tie[j]) {
+                                nties++;
+                                continue;
+                            }
+                            double d = fabs(yg[j] - ref[j]);
+                            if (d > 1e-6 * fmax(m, 1e-30) + 1e-6 * fabs(ref[j]) && nbad++ < 3)
+                                fprintf(stderr, "  %s: row %lld col %lld: %.9g -> %.9g, reference %.9g\n", what,
+                                        (long long)r, (long long)(j0 + j), xg[j], yg[j], ref[j]);
+                            maxd = fmax(maxd, m > 0 ? d / m : d);
+                        }
+                    }
+                s_exact = fmax(s_exact, exact), s_maxd = fmax(s_maxd, maxd);
+                s_ties += nties, s_bad += nbad;
+                test_cond(what, exact == 0 && nbad == 0);
+                /* with a buffer given, and in place: the same bits */
+                memcpy(row, x, (size_t)(R * C) * sizeof *row);
+                int ok = qr_linear_fake_grouped(q, row, row, R, C, bits, g, tmp) == QR_OK &&
+                         !memcmp(row, y, (size_t)(R * C) * sizeof *row);
+                snprintf(what, sizeof what, "%s %d-bit groups of %d: in place, with tmp = out of place",
+                         specs[s].label, bits, g);
+                test_cond(what, ok);
+            }
+        printf("%-11s grouped, g in {32, 40, 7, 2, 96, 0} x bits {2, 4, 8} on 24x96: vs fake() per group max "
+               "|diff| %.3g (exact); vs reference max |diff|/max|x_group| %.3g (tol 1e-6), near-ties skipped %lld, "
+               "mismatches %lld\n",
+               specs[s].label, s_exact, s_maxd, (long long)s_ties, (long long)s_bad);
+        /* one scale per row (group 0, or >= the row) is qr_quantizer_fake itself */
+        qr_quantizer_fake(q, row, x, R, C, 4, NULL);
+        for (int k = 0; k < 3; k++) {
+            int g = (int[]){0, 96, 1000}[k];
+            qr_linear_fake_grouped(q, y, x, R, C, 4, g, NULL);
+            char what[80];
+            snprintf(what, sizeof what, "%s: group %d = one scale per row, bit for bit", specs[s].label, g);
+            test_cond(what, !memcmp(row, y, (size_t)(R * C) * sizeof *row));
+        }
+        /* and groups do change the result (else the checks above prove nothing) */
+        qr_linear_fake_grouped(q, y, x, R, C, 4, 32, NULL);
+        test_cond("groups of 32 differ from one scale per row", memcmp(row, y, (size_t)(R * C) * sizeof *row) != 0);
+        qr_quantizer_free(q);
+    }
+    /* errors: bad groups; NaN named through the group layout */
+    qr_quantizer *q = make("minmax", NULL, NULL);
+    if (q) {
+        for (int k = 0; k < 2; k++) {
+            int g = (int[]){1, -3}[k];
+            char what[64];
+            snprintf(what, sizeof what, "group %d refused, naming it", g);
+            int rc = qr_linear_fake_grouped(q, y, x, R, C, 4, g, NULL);
+            char want[32];
+            snprintf(want, sizeof want, "weight group %d", g);
+            test_cond(what, rc == QR_ERR && strstr(qr_err_msg(), want));
+        }
+        memcpy(row, x, (size_t)(R * C) * sizeof *row);
+        row[5 * C + 70] = NAN; /* row 5, group 2 of 3 (groups of 32): the quantizer's row 17 */
+        int rc = qr_linear_fake_grouped(q, y, row, R, C, 4, 32, NULL);
+        printf("NaN in groups of 32: %s\n", qr_err_msg());
+        test_cond("NaN in a group: refused naming the layout and the group row",
+                  rc == QR_ERR && strstr(qr_err_msg(), "groups of 32 columns") && strstr(qr_err_msg(), "row 17 of"));
+        row[5 * C + 70] = 1, row[6 * C + 90] = INFINITY; /* groups of 40: in the tail of row 6 */
+        rc = qr_linear_fake_grouped(q, y, row, R, C, 4, 40, NULL);
+        printf("Inf in a tail: %s\n", qr_err_msg());
+        test_cond("Inf in a tail group: refused naming the tail and row 6",
+                  rc == QR_ERR && strstr(qr_err_msg(), "tail of 16") && strstr(qr_err_msg(), "row 6 of (24, 16)"));
+        qr_quantizer_free(q);
+    }
+    free(x);
+    free(y);
+    free(row);
+    free(buf);
+    free(tmp);
+    free(ref);
+    free(tie);
+}
+
+/* The backward on the same groups: straight-through (minmax), its clip
+ * mask (ste_clip), and tanh's gradient, which depends on each group's own
+ * maximum, against reference loops (exact for the first two, 1e-6 relative
+ * to the gradient's scale for tanh, as check_backward). */
+static void check_grouped_backward(void) {
+    const int64_t R = 24, C = 96;
+    float *x = grouped_data(R, C), *g = gaussian(R * C, 1.0f), *dx = qr_xmalloc((size_t)(R * C) * sizeof *dx);
+    const int groups[] = {32, 40, 7};
+    qr_quantizer *ste = make("minmax", NULL, NULL), *clip = make("minmax", "ste_clip", "2"),
+                 *th = make("tanh", NULL, NULL);
+    if (!ste || !clip || !th) goto out;
+    for (int gi = 0; gi < 3; gi++) {
+        int G = groups[gi];
+        char what[96];
+        for (int64_t i = 0; i < R * C; i++)
+            dx[i] = 1.0f;
+        qr_linear_backward_grouped(ste, dx, g, x, R, C, 4, G);
+        int ok = 1;
+        for (int64_t i = 0; i < R * C; i++)
+            ok &= dx[i] == 1.0f + g[i];
+        snprintf(what, sizeof what, "groups of %d: straight-through backward accumulates dout", G);
+        test_cond(what, ok);
+        memset(dx, 0, (size_t)(R * C) * sizeof *dx);
+        qr_linear_backward_grouped(clip, dx, g, x, R, C, 4, G);
+        ok = 1;
+        int64_t masked = 0;
+        for (int64_t i = 0; i < R * C; i++) {
+            ok &= dx[i] == (fabsf(x[i]) <= 2 ? g[i] : 0.0f);
+            masked += fabsf(x[i]) > 2;
+        }
+        snprintf(what, sizeof what, "groups of %d: ste_clip=2 zeroes the gradient where |x| > 2 (%lld of %lld)", G,
+                 (long long)masked, (long long)(R * C));
+        test_cond(what, ok && masked > 0);
+        memset(dx, 0, (size_t)(R * C) * sizeof *dx);
+        qr_linear_backward_grouped(th, dx, g, x, R, C, 4, G);
+        double maxrel = 0;
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t j0 = 0; j0 < C; j0 += G) {
+                int64_t n = j0 + G <= C ? G : C - j0;
+                double m = 0;
+                for (int64_t j = 0; j < n; j++)
+                    m = fmax(m, fabs(x[r * C + j0 + j]));
+                for (int64_t j = 0; j < n; j++) {
+                    int64_t i = r * C + j0 + j;
+                    double t = tanh(x[i]), c = m == 0 ? 1 : m / tanh(m);
+                    double want = m == 0 ? g[i] : g[i] * c * (1 - t * t);
+                    maxrel = fmax(maxrel, fabs(dx[i] - want) / (fabs(g[i]) * c + 1e-6));
+                }
+            }
+        printf("tanh backward, groups of %2d, vs m_group (1-tanh^2 x)/tanh m_group: max diff / (|dout| m/tanh m) %.3g "
+               "(tol 1e-6)\n",
+               G, maxrel);
+        snprintf(what, sizeof what, "groups of %d: tanh backward uses each group's maximum", G);
+        test_cond(what, maxrel <= 1e-6);
+    }
+    /* and per row, it would not: the tanh check above can fail */
+    memset(dx, 0, (size_t)(R * C) * sizeof *dx);
+    qr_linear_backward_grouped(th, dx, g, x, R, C, 4, 0);
+    float *dg = qr_xmalloc((size_t)(R * C) * sizeof *dg);
+    memset(dg, 0, (size_t)(R * C) * sizeof *dg);
+    qr_linear_backward_grouped(th, dg, g, x, R, C, 4, 32);
+    test_cond("tanh backward: groups of 32 differ from per row", memcmp(dx, dg, (size_t)(R * C) * sizeof *dx) != 0);
+    free(dg);
+out:
+    qr_quantizer_free(ste);
+    qr_quantizer_free(clip);
+    qr_quantizer_free(th);
+    free(x);
+    free(g);
+    free(dx);
+}
+
+/* A linear layer with a weight group: forward y = x Qw_g(W)^T + b and
+ * backward (dx = dout Qw_g(W), dW = dout^T x straight-through, db = sum
+ * dout) against double loops with Qw_g(W) from fake() per group; the
+ * model-wide default group, the configuration's overriding it, and the
+ * cache following a change of group. Tolerance 1e-5 relative to the sum of
+ * |terms| (float accumulation in sgemm). */
+static void check_grouped_linear(void) {
+    enum { IN = 80, OUT = 6, N = 3 }; /* 80 = 2*32 + a tail of 16 */
+    qr_quantizer *q = make("minmax", NULL, NULL);
+    if (!q) return;
+    float *w = grouped_data(OUT, IN), *b = gaussian(OUT, 0.1f), *x = gaussian(N * IN, 1.0f),
+          *dout = gaussian(N * OUT, 1.0f);
+    float y[N * OUT], y2[N * OUT], dx[N * IN], dw[OUT * IN], db[OUT], qw[OUT * IN];
+    qr_linear_scratch scr = {0};
+    qr_linear l = {.in = IN, .out = OUT, .w = w, .b = b, .scr = &scr, .wbits = 4, .abits = 32, .wq = q,
+                   .active = -1};
+    snprintf(l.name, sizeof l.name, "test.grouped");
+    const int gs[] = {32, 16, 0};
+    for (int k = 0; k < 3; k++) {
+        int G = gs[k];
+        l.wgroup = G;
+        char what[96];
+        snprintf(what, sizeof what, "linear, groups of %d: qr_linear_weight_group", G);
+        test_cond(what, qr_linear_weight_group(&l) == G);
+        int rc = qr_linear_forward(&l, y, x, N, 0);
+        test_cond("linear forward with groups", rc == QR_OK);
+        if (rc) fprintf(stderr, "  %s\n", qr_err_msg());
+        for (int r = 0; r < OUT; r++)
+            for (int j0 = 0; j0 < IN; j0 += G ? G : IN) {
+                int n = G && j0 + G <= IN ? G : IN - j0;
+                qr_quantizer_fake(q, qw + r * IN + j0, w + r * IN + j0, 1, n, 4, NULL);
+            }
+        double maxd = 0;
+        for (int i = 0; i < N; i++)
+            for (int o = 0; o < OUT; o++) {
+                double s = b[o], a = fabs(b[o]);
+                for (int j = 0; j < IN; j++)
+                    s += (double)x[i * IN + j] * qw[o * IN + j], a += fabs((double)x[i * IN + j] * qw[o * IN + j]);
+                maxd = fmax(maxd, fabs(y[i * OUT + o] - s) / a);
+            }
+        printf("linear forward, groups of %2d (in %d): max |y - x Qw_g^T - b| / sum|terms| %.3g (tol 1e-5)\n", G, IN,
+               maxd);
+        snprintf(what, sizeof what, "linear forward, groups of %d = x Qw_g(W)^T + b", G);
+        test_cond(what, maxd <= 1e-5);
+    }
+    /* the model's default group applies when the configuration gives none,
+     * and a configuration's group overrides it */
+    l.wgroup = 32;
+    qr_linear_forward(&l, y, x, N, 0);
+    l.wgroup = 0;
+    l.wgroup_default = 32;
+    qr_linear_forward(&l, y2, x, N, 0);
+    test_cond("linear: the default group 32 = the configuration's 32", !memcmp(y, y2, sizeof y));
+    l.wgroup = 16;
+    qr_linear_forward(&l, y2, x, N, 0);
+    test_cond("linear: the configuration's group 16 overrides the default", memcmp(y, y2, sizeof y) != 0 &&
+                                                                                 qr_linear_weight_group(&l) == 16);
+    l.wgroup = l.wgroup_default = 0;
+    l.wgroup_default = 200; /* >= in: one scale per row */
+    test_cond("linear: a group >= in is one scale per row", qr_linear_weight_group(&l) == 0);
+    /* backward with groups 32 and a trainable W (quantized again at every forward) */
+    l.wgroup_default = 0;
+    l.wgroup = 32;
+    memset(dw, 0, sizeof dw);
+    memset(db, 0, sizeof db);
+    memset(dx, 0, sizeof dx);
+    l.dw = dw;
+    l.db = db;
+    int rc = qr_linear_forward(&l, y, x, N, 1);
+    test_cond("linear training forward with groups", rc == QR_OK);
+    qr_linear_backward(&l, dx, dout, x, N);
+    for (int r = 0; r < OUT; r++)
+        for (int j0 = 0; j0 < IN; j0 += 32) {
+            int n = j0 + 32 <= IN ? 32 : IN - j0;
+            qr_quantizer_fake(q, qw + r * IN + j0, w + r * IN + j0, 1, n, 4, NULL);
+        }
+    double mdx = 0, mdw = 0, mdb = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < IN; j++) {
+            double s = 0, a = 0;
+            for (int o = 0; o < OUT; o++)
+                s += (double)dout[i * OUT + o] * qw[o * IN + j], a += fabs((double)dout[i * OUT + o] * qw[o * IN + j]);
+            mdx = fmax(mdx, fabs(dx[i * IN + j] - s) / (a + 1e-30));
+        }
+    for (int o = 0; o < OUT; o++) {
+        double sb = 0, ab = 0;
+        for (int j = 0; j < IN; j++) {
+            double s = 0, a = 0;
+            for (int i = 0; i < N; i++)
+                s += (double)dout[i * OUT + o] * x[i * IN + j], a += fabs((double)dout[i * OUT + o] * x[i * IN + j]);
+            mdw = fmax(mdw, fabs(dw[o * IN + j] - s) / (a + 1e-30));
+        }
+        for (int i = 0; i < N; i++)
+            sb += dout[i * OUT + o], ab += fabs(dout[i * OUT + o]);
+        mdb = fmax(mdb, fabs(db[o] - sb) / ab);
+    }
+    printf("linear backward, groups of 32: dx vs dout Qw_g %.3g, dW vs dout^T x (straight-through) %.3g, db %.3g "
+           "(relative to sum|terms|, tol 1e-5)\n",
+           mdx, mdw, mdb);
+    test_cond("linear backward with groups: dx = dout Qw_g(W)", mdx <= 1e-5);
+    test_cond("linear backward with groups: dW straight-through, db", mdw <= 1e-5 && mdb <= 1e-5);
+    qr_linear_release(&l);
+    qr_linear_scratch_free(&scr);
+    qr_linear_scratch_free(NULL);
+    free(w);
+    free(b);
+    free(x);
+    free(dout);
+    qr_quantizer_free(q);
+}
+
 static void timings(void) {
     const int64_t R = 1024, C = 768;
     float *x = gaussian(R * C, 1.0f), *y = qr_xmalloc((size_t)(R * C) * sizeof *y);
@@ -586,6 +916,9 @@ int main(void) {
     check_budgets();
     check_backward();
     check_reference();
+    check_grouped();
+    check_grouped_backward();
+    check_grouped_linear();
     timings();
     test_cond("no instances left: shutdown succeeds", qr_plugins_shutdown() == QR_OK);
     return test_report();

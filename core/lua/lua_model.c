@@ -151,7 +151,8 @@ static int model_info(lua_State *L) {
     return 1;
 }
 
-/* model:linears() -> { {name=, in_features=, out_features=}, ... } */
+/* model:linears() -> { {name=, in_features=, out_features=[, weight_group=]}, ... }
+ * (weight_group: model:quantize's weight_opts.group, when set) */
 static int model_linears(lua_State *L) {
     qr_model *m = checkmodel(L, 1);
     int n = qr_model_n_linears(m);
@@ -163,6 +164,7 @@ static int model_linears(lua_State *L) {
         lua_setfield(L, -2, "name");
         qr_lua_setint(L, "in_features", l->in);
         qr_lua_setint(L, "out_features", l->out);
+        if (l->wgroup_default) qr_lua_setint(L, "weight_group", l->wgroup_default);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -367,9 +369,10 @@ static int model_generate(lua_State *L) {
     return 2;
 }
 
-/* A quantizer argument: a qr.Quantizer, or a name (+ options) made into one
- * by qr.quantizer. Leaves the userdata on the stack; returns its handle. */
-static struct qr_instance *get_quantizer(lua_State *L, int tidx, const char *key, const char *optkey) {
+/* A quantizer argument: a qr.Quantizer, or a name (+ the options at stack
+ * index optidx, 0 for none) made into one by qr.quantizer. Leaves the
+ * userdata on the stack; returns its handle. */
+static struct qr_instance *get_quantizer(lua_State *L, int tidx, const char *key, int optidx) {
     lua_getfield(L, tidx, key);
     if (lua_isnil(L, -1)) return NULL;
     if (lua_type(L, -1) == LUA_TSTRING) {
@@ -378,7 +381,10 @@ static struct qr_instance *get_quantizer(lua_State *L, int tidx, const char *key
         lua_getfield(L, -1, "qr");
         lua_getfield(L, -1, "quantizer");
         lua_pushvalue(L, name);
-        lua_getfield(L, tidx, optkey);
+        if (optidx)
+            lua_pushvalue(L, optidx);
+        else
+            lua_pushnil(L);
         lua_call(L, 2, 2);
         if (lua_isnil(L, -2)) luaL_error(L, "quantize: %s = \"%s\": %s", key, lua_tostring(L, name), lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -389,17 +395,70 @@ static struct qr_instance *get_quantizer(lua_State *L, int tidx, const char *key
     return *(struct qr_instance **)blk;
 }
 
+/* weight_opts without its `group` key, which the host reads (one grouping,
+ * linear.c's, for every row-wise quantizer, and a configuration's g can
+ * override it per layer): pushes the options to hand the plugin (the table
+ * itself when it has no group) and returns their index; *group = the value
+ * (0 when absent). */
+static int weight_opts(lua_State *L, int tidx, int *group) {
+    *group = 0;
+    lua_getfield(L, tidx, "weight_opts");
+    int o = lua_gettop(L);
+    if (!lua_istable(L, o)) return o;
+    lua_getfield(L, o, "group");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return o;
+    }
+    int isint;
+    lua_Integer g = lua_tointegerx(L, -1, &isint);
+    if (!isint || g < 0 || g == 1 || g > 2147483647)
+        luaL_error(L, "quantize: weight_opts.group = %s: expected an integer >= 2 (input channels per scale), or 0 "
+                      "for one scale per output channel",
+                   luaL_tolstring(L, -1, NULL));
+    *group = (int)g;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, o)) {
+        if (!(lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "group") == 0)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_replace(L, o);
+    return o;
+}
+
 /* model:quantize{weight = "minmax" | quantizer, act = ..., weight_opts = {}, act_opts = {}}
- * Sets the quantizers; bit-widths come from model:precision(cfg). The model
- * holds its own reference to each (a quantizer closed afterwards keeps
- * working for the model until the model is collected or quantized anew). */
+ * Sets the quantizers; bit-widths come from model:precision(cfg).
+ * weight_opts.group = g (any row-wise quantizer) is read here, not by the
+ * plugin: one scale per g input channels for every layer whose
+ * configuration gives no g (0 or absent: one per output channel). The model
+ * holds its own reference to each quantizer (a quantizer closed afterwards
+ * keeps working for the model until the model is collected or quantized
+ * anew). */
 static int model_quantize(lua_State *L) {
     qr_model *m = checkmodel(L, 1);
     lmodel *u = lua_touserdata(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    struct qr_instance *wq = get_quantizer(L, 2, "weight", "weight_opts");
+    int group;
+    int wo = weight_opts(L, 2, &group);
+    lua_getfield(L, 2, "act_opts");
+    int ao = lua_gettop(L);
+    if (lua_istable(L, ao)) {
+        lua_getfield(L, ao, "group");
+        if (!lua_isnil(L, -1))
+            return luaL_error(L, "quantize: act_opts.group: groups are for weights (weight_opts.group); inputs "
+                                 "have one scale per token");
+        lua_pop(L, 1);
+    }
+    struct qr_instance *wq = get_quantizer(L, 2, "weight", lua_isnil(L, wo) ? 0 : wo);
     int wi = lua_gettop(L);
-    struct qr_instance *aq = get_quantizer(L, 2, "act", "act_opts");
+    struct qr_instance *aq = get_quantizer(L, 2, "act", lua_isnil(L, ao) ? 0 : ao);
     int ai = lua_gettop(L);
     lua_pushvalue(L, wi);
     lua_setiuservalue(L, 1, 2);
@@ -410,6 +469,7 @@ static int model_quantize(lua_State *L) {
     u->wq = qr_instance_retain(wq);
     u->aq = qr_instance_retain(aq);
     qr_model_set_quantizers(m, wq, aq);
+    qr_model_set_weight_group(m, group); /* validated above: cannot fail */
     qr_instance_free(oldw);
     qr_instance_free(olda);
     lua_settop(L, 1);
@@ -430,7 +490,8 @@ static int model_lora(lua_State *L) {
     return 1;
 }
 
-/* model:precision(cfg): cfg = {name=, layers = {{name=, w=, a=, adapter=}, ...}}
+/* model:precision(cfg): cfg = {name=, layers = {{name=, w=, a=, g=, adapter=}, ...}}
+ * (g: the weight group, absent = the model's default from model:quantize)
  * (recipes/lib/qr/precision.lua makes them), or a spec that precision.config
  * understands ("w8a8", {default = ..., [pattern] = ...}). */
 static int model_precision(lua_State *L) {
@@ -476,6 +537,7 @@ static int model_precision(lua_State *L) {
         lua_pop(L, 1);
         p[i].wbits = qr_lua_fieldint(L, -1, "w", 32, "precision");
         p[i].abits = qr_lua_fieldint(L, -1, "a", 32, "precision");
+        p[i].wgroup = qr_lua_fieldint(L, -1, "g", 0, "precision");
         lua_getfield(L, -1, "adapter");
         int no_adapter = lua_isnil(L, -1);
         lua_pop(L, 1);

@@ -384,6 +384,7 @@ static int s_select(lua_State *L) {
             p->wbits = qr_lua_fieldint(L, -1, "w", 32, "schedule");
             p->abits = qr_lua_fieldint(L, -1, "a", 32, "schedule");
             p->adapter = -1;
+            p->wgroup = 0; /* a schedule sees bit-widths only */
             if (c == 1) {
                 if (m) {
                     const qr_linear *l = qr_model_linear(m, i);

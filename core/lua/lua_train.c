@@ -178,6 +178,7 @@ static int l_train(lua_State *L) {
             p->wbits = qr_lua_fieldint(L, -1, "w", 32, "train");
             p->abits = qr_lua_fieldint(L, -1, "a", 32, "train");
             p->adapter = qr_lua_fieldint(L, -1, "adapter", -1, "train");
+            p->wgroup = qr_lua_fieldint(L, -1, "g", 0, "train");
             lua_pop(L, 1);
         }
         lua_pop(L, 2);

@@ -25,6 +25,9 @@ void qr_linear_scratch_free(qr_linear_scratch *s) {
     if (!s) return;
     qr_arena_free(&s->arena);
     s->n_x = s->n_h = 0;
+    free(s->wt);
+    s->wt = NULL;
+    s->n_wt = 0;
 }
 
 /* The scratch for N rows of this layer (re-carved only if too small). */
@@ -43,21 +46,96 @@ static float *grow(float **p, int64_t *cap, int64_t n) {
     return *p;
 }
 
-/* Qw(W) at the current weight bit-width (W itself when not quantized), or
- * NULL + message (naming the layer) when the quantizer refuses W. A frozen W
- * is quantized once per bit-width; refresh: quantize again into the same
- * buffer (a trainable W may have changed since the last forward). */
+int qr_linear_weight_group(const qr_linear *l) {
+    int g = l->wgroup > 0 ? l->wgroup : l->wgroup_default;
+    return g >= 2 && g < l->in ? g : 0;
+}
+
+/* x (rows, cols) is, with groups of g columns, nf = cols / g full groups
+ * and a tail of t = cols % g columns per row. Without a tail the groups are
+ * the rows of the (rows * nf, g) view of x itself: one call, no copy, and
+ * the same arithmetic per group as a call per group. With one, the full
+ * groups of every row are packed into tmp as a (rows * nf, g) matrix
+ * followed by the tails as a (rows, t) matrix: two calls (each threaded by
+ * the plugin as one matrix), then unpacked into out. */
+int qr_linear_fake_grouped(struct qr_instance *q, float *out, const float *x, int64_t rows, int64_t cols,
+                           int bits, int group, float *tmp) {
+    if (group < 0 || group == 1)
+        return qr_err_set("quantize: weight group %d: expected 0 (one scale per row) or a group size >= 2", group);
+    if (group == 0 || group >= cols || bits == 32) return qr_quantizer_fake(q, out, x, rows, cols, bits, NULL);
+    const int64_t nf = cols / group, t = cols % group, nm = nf * group;
+    if (t == 0) {
+        if (qr_quantizer_fake(q, out, x, rows * nf, group, bits, NULL) != QR_OK)
+            return qr_err_prefix("in groups of %d columns (the quantizer's row k is group k %% %lld of row k / %lld)",
+                                 group, (long long)nf, (long long)nf);
+        return QR_OK;
+    }
+    float *buf = tmp ? tmp : qr_xmalloc((size_t)(rows * cols) * sizeof *buf), *tail = buf + rows * nm;
+    for (int64_t r = 0; r < rows; r++) {
+        memcpy(buf + r * nm, x + r * cols, (size_t)nm * sizeof *buf);
+        memcpy(tail + r * t, x + r * cols + nm, (size_t)t * sizeof *buf);
+    }
+    int rc = QR_OK;
+    if (qr_quantizer_fake(q, buf, buf, rows * nf, group, bits, NULL) != QR_OK)
+        rc = qr_err_prefix("in groups of %d columns and a tail of %lld (the quantizer's row k is group k %% %lld "
+                           "of row k / %lld)",
+                           group, (long long)t, (long long)nf, (long long)nf);
+    else if (qr_quantizer_fake(q, tail, tail, rows, t, bits, NULL) != QR_OK)
+        rc = qr_err_prefix("in groups of %d columns and a tail of %lld (the quantizer's row k is the tail of row k)",
+                           group, (long long)t);
+    if (rc == QR_OK)
+        for (int64_t r = 0; r < rows; r++) {
+            memcpy(out + r * cols, buf + r * nm, (size_t)nm * sizeof *buf);
+            memcpy(out + r * cols + nm, tail + r * t, (size_t)t * sizeof *buf);
+        }
+    if (!tmp) free(buf);
+    return rc;
+}
+
+/* The same groups as qr_linear_fake_grouped; with a tail, two calls per row
+ * (its full groups as an (nf, g) matrix, its tail as a (1, t) one) instead
+ * of copies, since nothing in the engine's hot path calls this. */
+void qr_linear_backward_grouped(struct qr_instance *q, float *dx, const float *dout, const float *x, int64_t rows,
+                                int64_t cols, int bits, int group) {
+    if (group <= 1 || group >= cols || bits == 32) {
+        qr_quantizer_backward(q, dx, dout, x, rows, cols, bits);
+        return;
+    }
+    const int64_t nf = cols / group, t = cols % group, nm = nf * group;
+    if (t == 0) {
+        qr_quantizer_backward(q, dx, dout, x, rows * nf, group, bits);
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t o = r * cols;
+        qr_quantizer_backward(q, dx + o, dout + o, x + o, nf, group, bits);
+        qr_quantizer_backward(q, dx + o + nm, dout + o + nm, x + o + nm, 1, t, bits);
+    }
+}
+
+/* Qw(W) at the current weight bit-width and group (W itself when not
+ * quantized), or NULL + message (naming the layer) when the quantizer
+ * refuses W. A frozen W is quantized once per bit-width (again when the
+ * group changed since); refresh: quantize again into the same buffer (a
+ * trainable W may have changed since the last forward). */
 static const float *weight_used(qr_linear *l, int refresh) {
     if (!l->wq || l->wbits >= 32) return l->w;
+    const int g = qr_linear_weight_group(l);
     float **c = &l->wcache[l->wbits];
-    if (*c && !refresh) return *c;
+    if (*c && !refresh && l->wcache_group[l->wbits] == g) return *c;
     if (!*c) *c = qr_xmalloc((size_t)l->out * l->in * sizeof(float));
-    if (qr_quantizer_fake(l->wq, *c, l->w, l->out, l->in, l->wbits, NULL) != QR_OK) {
+    float *tmp = NULL;
+    if (g && l->in % g && l->scr) { /* a tail group: regroup in the model's scratch */
+        int64_t n = (int64_t)l->out * l->in;
+        tmp = grow(&l->scr->wt, &l->scr->n_wt, n);
+    }
+    if (qr_linear_fake_grouped(l->wq, *c, l->w, l->out, l->in, l->wbits, g, tmp) != QR_OK) {
         free(*c);
         *c = NULL;
-        qr_err_prefix("linear %s: weight at %d bits", l->name, l->wbits);
+        qr_err_prefix("linear %s: weight at %d bits", l->name, l->wbits); /* the group layout follows */
         return NULL;
     }
+    l->wcache_group[l->wbits] = g;
     return *c;
 }
 

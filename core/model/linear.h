@@ -4,7 +4,10 @@
  *
  * with Qa/Qw fake quantizers at the layer's current input/weight bit-widths
  * (32 = off), and (A, B) the active adapter of the layer's LoRA bank
- * (s = alpha / rank; none active: no LoRA term). Every linear layer of every
+ * (s = alpha / rank; none active: no LoRA term). Qw has one scale per row
+ * of W (per output channel), or, with a weight group g, one per group of g
+ * consecutive input channels of a row (qr_linear_fake_grouped below). Every
+ * linear layer of every
  * model is a qr_linear named after the checkpoint's own module name
  * ("h.3.attn.c_attn", "model.layers.3.self_attn.q_proj") so configurations
  * and adapters are written against those names. Weights are stored (out,
@@ -39,6 +42,10 @@ typedef struct {
     qr_arena arena;
     float *x, *h, *dx;
     int64_t n_x, n_h; /* elements of x and dx, of h */
+    /* W regrouped for a group size that does not divide `in` (out * in
+     * elements); outside the arena, grown on first use */
+    float *wt;
+    int64_t n_wt;
 } qr_linear_scratch;
 
 /* Make the scratch hold at least n_x and n_h elements. */
@@ -62,7 +69,12 @@ typedef struct qr_linear {
     /* quantization (borrowed quantizers; NULL = not quantized) */
     int wbits, abits;
     struct qr_instance *wq, *aq;
-    float *wcache[17]; /* Qw(W) per bit-width 2..16, computed on first use */
+    /* the weight group: wgroup from the configuration, else (0) the model's
+     * wgroup_default (model:quantize{weight_opts = {group = g}}), else (0)
+     * one scale per row; a group >= in is one scale per row too */
+    int wgroup, wgroup_default;
+    float *wcache[17];     /* Qw(W) per bit-width 2..16, computed on first use */
+    int wcache_group[17];  /* the group wcache[b] was computed with (0 = per row) */
 
     /* the LoRA bank */
     int n_lora, rank, active; /* active: slot in [0, n_lora), or -1 for none */
@@ -89,6 +101,31 @@ int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int sav
  * NULL. Aborts with the quantizer's message if Qw(W) is gone and W can no
  * longer be quantized (W or its quantizer changed since the forward). */
 void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const float *inp, int N);
+/* The group size the layer's weight is quantized with now: 0 (one scale per
+ * row) or g in [2, in). */
+int qr_linear_weight_group(const qr_linear *l);
+
+/* Group-wise fake quantization with a row-wise quantizer q. x (rows, cols)
+ * row-major is quantized with one scale per group of `group` consecutive
+ * columns of a row. When group divides cols that is exactly q's row-wise
+ * fake() of the (rows * cols/group, group) view of the same memory; when it
+ * does not, each row is cols/group full groups and one shorter tail group
+ * of cols % group columns (the groups are copied into tmp, quantized as a
+ * (rows * cols/group, group) and a (rows, cols % group) matrix, and copied
+ * back). group 0, or >= cols: one scale per row, qr_quantizer_fake itself.
+ * out may be x. tmp: room for rows * cols floats, used only with a tail
+ * (NULL: allocated and freed here). QR_ERR + q's message prefixed by the
+ * group layout (its row k is row k / (cols/group) of x) when q refuses. */
+int qr_linear_fake_grouped(struct qr_instance *q, float *out, const float *x, int64_t rows, int64_t cols,
+                           int bits, int group, float *tmp);
+/* dx (rows, cols) += dout * d fake_grouped(x) / dx: q's own backward on the
+ * same groups (straight-through for minmax and log, masked by ste_clip;
+ * tanh's depends on each group's maximum). The linear layer's weight
+ * gradient stays straight-through and does not call this; it is the pair
+ * of qr_linear_fake_grouped for callers that want Qw's own gradient. */
+void qr_linear_backward_grouped(struct qr_instance *q, float *dx, const float *dout, const float *x, int64_t rows,
+                                int64_t cols, int bits, int group);
+
 /* Drop the cached Qw(W) (after W or the quantizer changed). */
 void qr_linear_invalidate(qr_linear *l);
 /* Free what the layer allocated itself (caches, saved buffers). */

@@ -25,6 +25,15 @@ void qr_model_set_quantizers(qr_model *m, struct qr_instance *wq, struct qr_inst
     }
 }
 
+int qr_model_set_weight_group(qr_model *m, int group) {
+    if (group < 0 || group == 1)
+        return qr_err_set("quantize: weight group %d: expected a group size >= 2 (input channels per scale), "
+                          "or 0 for one scale per output channel",
+                          group);
+    for (int i = 0; i < n_lin(m); i++) m->lins[i].wgroup_default = group;
+    return QR_OK;
+}
+
 static uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -137,6 +146,10 @@ int qr_model_set_precision(qr_model *m, const qr_layer_prec *p, int n) {
             return qr_err_set("precision: layer %s: input at %d bits but no input quantizer is set "
                               "(model:quantize{...} first)",
                               name, p[i].abits);
+        if (p[i].wgroup < 0 || p[i].wgroup == 1)
+            return qr_err_set("precision: layer %s: weight group %d: expected a group size >= 2 (input channels "
+                              "per scale), or 0 for the model's default",
+                              name, p[i].wgroup);
         if (p[i].adapter < -1 || p[i].adapter >= m->lora_n_slots)
             return qr_err_set("precision: layer %s: adapter slot %d, the bank has %d slot(s)%s", name, p[i].adapter,
                               m->lora_n_slots, m->lora_n_slots ? "" : " (model:lora{...} first)");
@@ -144,6 +157,7 @@ int qr_model_set_precision(qr_model *m, const qr_layer_prec *p, int n) {
     for (int i = 0; i < n; i++) {
         m->lins[i].wbits = p[i].wbits;
         m->lins[i].abits = p[i].abits;
+        m->lins[i].wgroup = p[i].wgroup;
         m->lins[i].active = p[i].adapter;
     }
     return QR_OK;

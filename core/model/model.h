@@ -100,6 +100,11 @@ struct qr_instance;
  * caller keeps them alive; NULL = that side is never quantized). Drops the
  * cached quantized weights. */
 void qr_model_set_quantizers(qr_model *m, struct qr_instance *wq, struct qr_instance *aq);
+/* The weight group of every layer whose configuration gives none (wgroup
+ * 0): one scale per `group` consecutive input channels of a weight row
+ * (linear.h), 0 = one per row. model:quantize{weight_opts = {group = g}}
+ * sets it; qr_model_set_quantizers leaves it. QR_ERR for a group < 0 or 1. */
+int qr_model_set_weight_group(qr_model *m, int group);
 
 /* Give every linear layer n_slots LoRA adapters of the given rank:
  * A ~ U(-1/sqrt(in), 1/sqrt(in)) from seed, B = 0, scale alpha/rank.
@@ -121,8 +126,9 @@ qr_lora *qr_model_lora(qr_model *m, int i, int s);
 typedef struct {
     int wbits, abits; /* 2..16, or 32 = not quantized */
     int adapter;      /* LoRA slot, or -1 for none */
+    int wgroup;       /* weight group (>= 2), or 0 for the model's default (qr_model_set_weight_group) */
 } qr_layer_prec;
-/* Set every linear layer's bit-widths and active adapter (n must be the
+/* Set every linear layer's bit-widths, weight group and active adapter (n must be the
  * number of linear layers, in order). Validated first: nothing changes on
  * error (message names the layer and the value). */
 int qr_model_set_precision(qr_model *m, const qr_layer_prec *p, int n);

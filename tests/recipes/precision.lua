@@ -268,20 +268,20 @@ do
   --   MACs   = 5 * (4*3 + 3*2)            = 5 * 18       = 90
   --   BitOPs = 5*12*4*8 + 5*6*32*32       = 1920 + 30720 = 32640
   --   fp     = 5*18*32*32                                 = 92160   -> ratio 32640/92160 = 0.3541666...
-  --   bytes  = (12*4/8 + 3*4 scales) + 6*4 = 18 + 24      = 42
-  --   fp     = 18*4                                       = 72      -> ratio 42/72 = 0.583333...
+  --   bytes  = (12*4/8 + 3*2 fp16 scales) + 6*4 = 12 + 24 = 36
+  --   fp     = 18*4                                       = 72      -> ratio 36/72 = 0.5
   --   avg w  = (12*4 + 6*32)/18 = 240/18 = 13.333..., avg a = (12*8 + 6*32)/18 = 288/18 = 16
   local two = {{name = "A", in_features = 4, out_features = 3}, {name = "B", in_features = 3, out_features = 2}}
   local cfg = P.config(two, {default = "fp", A = "w4a8"})
   local c = P.cost(cfg, two, 5)
-  T.eq("prec-8.1", {c.macs, c.bitops, c.fp_bitops, c.bytes, c.fp_bytes}, {90, 32640, 92160, 42, 72})
+  T.eq("prec-8.1", {c.macs, c.bitops, c.fp_bitops, c.bytes, c.fp_bytes}, {90, 32640, 92160, 36, 72})
   T.ok("prec-8.2", math.type(c.bitops) == "integer" and math.type(c.bytes) == "integer", "counts are integers")
   T.near("prec-8.3", {c.bitops_ratio, c.bytes_ratio, c.avg_wbits, c.avg_abits},
-    {32640 / 92160, 42 / 72, 240 / 18, 16}, 1e-15)
+    {32640 / 92160, 36 / 72, 240 / 18, 16}, 1e-15)
   T.eq("prec-8.4", P.cost(cfg, two).bitops, 32640 // 5)  -- seq_len defaults to 1
-  -- a bit count that is not whole bytes: 3 weights at 3 bits = 9 bits = 1.125 bytes, + 4 (one scale)
+  -- a bit count that is not whole bytes: 3 weights at 3 bits = 9 bits = 1.125 bytes, + 2 (one fp16 scale)
   local one = {{name = "x", in_features = 3, out_features = 1}}
-  T.eq("prec-8.5", P.cost(P.config(one, "w3a8"), one).bytes, 5.125)
+  T.eq("prec-8.5", P.cost(P.config(one, "w3a8"), one).bytes, 3.125)
   T.errors("prec-8.6", function() P.cost(cfg, two, 0) end, "seq_len must be a positive integer")
   T.errors("prec-8.7", function() P.cost(cfg, {{name = "A", in_features = 4}, two[2]}) end,
     "layer A needs positive integer in_features and out_features")
@@ -293,11 +293,12 @@ do
 
   -- uniform presets on GPT-2: BitOPs ratio = w*a/1024 exactly. Bytes: per
   -- block the weights are 768*(2304 + 768 + 3072 + 3072) = 7077888 and the
-  -- outputs 2304 + 768 + 3072 + 768 = 6912, so the ratio is
-  -- (P*w + 32*6912)/(32*P) = w/32 + 6912/7077888 = w/32 + 1/1024.
-  local want = {fp = {1, 1}, w16a16 = {0.25, 0.5 + 1 / 1024}, w8a8 = {0.0625, 0.25 + 1 / 1024},
-    w6a6 = {36 / 1024, 6 / 32 + 1 / 1024}, w4a8 = {0.03125, 0.125 + 1 / 1024}, w4a4 = {16 / 1024, 0.125 + 1 / 1024},
-    w2a8 = {16 / 1024, 2 / 32 + 1 / 1024}, w8a16 = {0.125, 0.25 + 1 / 1024}, w4a16 = {0.0625, 0.125 + 1 / 1024}}
+  -- outputs 2304 + 768 + 3072 + 768 = 6912, so with a 16-bit scale per
+  -- output the ratio is (P*w + 16*6912)/(32*P) = w/32 + 6912/(2*7077888) = w/32 + 1/2048.
+  local e = 1 / 2048
+  local want = {fp = {1, 1}, w16a16 = {0.25, 0.5 + e}, w8a8 = {0.0625, 0.25 + e},
+    w6a6 = {36 / 1024, 6 / 32 + e}, w4a8 = {0.03125, 0.125 + e}, w4a4 = {16 / 1024, 0.125 + e},
+    w2a8 = {16 / 1024, 2 / 32 + e}, w8a16 = {0.125, 0.25 + e}, w4a16 = {0.0625, 0.125 + e}}
   for _, n in ipairs(P.preset_names) do
     local cc = P.cost(P.config(gpt2, n), gpt2, 512)
     T.near("prec-8.11." .. n, {cc.bitops_ratio, cc.bytes_ratio}, want[n], 1e-15)
@@ -377,6 +378,177 @@ do
     "config 'fp' has 1 layers, 'mlp4' has 48")
 end
 
+-- ---- weight groups: syntax ----
+T.eq("prec-12.1", {P.parse("w4a8g32")}, {4, 8, 32})
+T.eq("prec-12.2", {P.parse(" W4A16G128 ")}, {4, 16, 128})
+T.eq("prec-12.3", {P.parse("w4a8g0")}, {4, 8})       -- g0 = one scale per output channel, as no g
+T.eq("prec-12.4", select(3, P.parse("w4a8")), nil)
+T.ok("prec-12.5", math.type(select(3, P.parse("w2a8g2"))) == "integer", "the group is an integer")
+T.errors("prec-12.6", function() P.parse("w4a8g") end, "'w4a8g': no group size after 'g'")
+T.errors("prec-12.7", function() P.parse("w4a8g1") end, "'w4a8g1': weight group '1' is not allowed (expected an integer >= 2")
+T.errors("prec-12.8", function() P.parse("w4a8g-3") end, "'w4a8g-3': weight group '-3' is not allowed")
+T.errors("prec-12.9", function() P.parse("w4a8g2.5") end, "'w4a8g2.5': weight group '2.5' is not allowed")
+T.errors("prec-12.10", function() P.parse("w32a8g32") end, "'w32a8g32': weight group 32 needs a quantized weight (w < 32)")
+T.errors("prec-12.11", function() P.parse("w4a8x32") end, "'w4a8x32' is not a precision")
+T.errors("prec-12.12", function() P.parse("w4a8g32g8") end, "weight group '32g8' is not allowed")
+T.eq("prec-12.13", {P.pair_name(4, 8, 32), P.pair_name(4, 8), P.pair_name(4, 8, 0), P.pair_name(32, 32)},
+  {"w4a8g32", "w4a8", "w4a8", "fp"})
+T.eq("prec-12.14", {P.uniform(4, 8, 32), P.uniform(4, 8, 0), P.uniform(4, 8)}, {"w4a8g32", "w4a8", "w4a8"})
+T.errors("prec-12.15", function() P.uniform(4, 8, 1) end, "uniform: weight group 1 is not allowed")
+T.errors("prec-12.16", function() P.uniform(4, 8, 2.5) end, "uniform: weight group 2.5 is not allowed")
+T.errors("prec-12.17", function() P.uniform(32, 8, 32) end, "uniform: weight group 32 needs a quantized weight")
+do
+  -- configurations: g is in a layer's entry only when it has a group
+  local c = P.config(gpt2, "w4a8g32")
+  T.eq("prec-12.18", {c.name, c.layers[1]}, {"w4a8g32", {name = "h.0.attn.c_attn", w = 4, a = 8, g = 32}})
+  T.eq("prec-12.19", P.config(gpt2, {w = 4, a = 8, g = 64}).layers[5], {name = "h.1.attn.c_attn", w = 4, a = 8, g = 64})
+  T.eq("prec-12.20", P.config(gpt2, {w = 4, a = 8, g = 0}).layers[1], {name = "h.0.attn.c_attn", w = 4, a = 8})
+  T.eq("prec-12.21", P.config(gpt2, "w4a8g0").name, "w4a8")
+  c = P.config(gpt2, {default = "w4a8g32", ["*.c_fc"] = "w4a8"})
+  T.eq("prec-12.22", {c.name, wa(c, "h.0.mlp.c_fc"), c.layers[3].g, c.layers[4].g}, {"mixed-w4a8g0/32", {4, 8}, nil, 32})
+  T.eq("prec-12.23", P.config(gpt2, {default = "w4a8g32", ["h.0.*"] = "fp"}).name, "mixed-w4/32a8/32g32")
+  T.eq("prec-12.24", P.config(gpt2, {default = "w8a8g128", ["*.mlp.*"] = {w = 4, a = 8, g = 32}}).name,
+    "mixed-w4/8a8g32/128")
+  T.eq("prec-12.25", P.config(gpt2, {default = "w8a8", ["*.mlp.*"] = "w4a8"}).name, "mixed-w4/8a8") -- no g: as before
+  -- a group alone makes two values different: an equal-specificity tie is an error
+  T.errors("prec-12.26", function()
+    P.config(gpt2, {default = "fp", ["h.*.mlp.*"] = "w4a8g32", ["*.c_fc"] = "w4a8"}, "tie")
+  end, "config 'tie': patterns '%*%.c_fc' and 'h%.%*%.mlp%.%*' are equally specific")
+  -- ordered entries carry g
+  c = P.config(gpt2, {default = "w8a8", {"*.mlp.*", "w4a8g64"}, {"h.0.mlp.c_fc", {w = 4, a = 8}}})
+  T.eq("prec-12.27", {c.layers[3].g, c.layers[7].g, c.layers[8].g, c.layers[1].g}, {nil, 64, 64, nil})
+  -- refused values, each naming the value
+  T.errors("prec-12.28", function() P.config(gpt2, {["h.0.*"] = {w = 4, a = 8, g = 1}}, "x") end,
+    "config 'x': pattern 'h.0.*': weight group 1 is not allowed (expected an integer >= 2")
+  T.errors("prec-12.29", function() P.config(gpt2, {["h.0.*"] = {w = 4, a = 8, g = -3}}, "x") end,
+    "config 'x': pattern 'h.0.*': weight group -3 is not allowed")
+  T.errors("prec-12.30", function() P.config(gpt2, {["h.0.*"] = {w = 4, a = 8, g = 2.5}}, "x") end,
+    "config 'x': pattern 'h.0.*': weight group 2.5 is not allowed")
+  T.errors("prec-12.31", function() P.config(gpt2, {["h.0.*"] = {w = 4, a = 8, g = "32"}}, "x") end,
+    "config 'x': pattern 'h.0.*': weight group '32' is not allowed")
+  T.errors("prec-12.32", function() P.config(gpt2, {default = {w = 32, a = 8, g = 32}}, "x") end,
+    "config 'x': default: weight group 32 needs a quantized weight")
+  T.errors("prec-12.33", function() P.config(gpt2, {["h.0.*"] = "w4a8g"}, "x") end,
+    "config 'x': pattern 'h.0.*': 'w4a8g': no group size after 'g'")
+  T.errors("prec-12.34", function() P.config(gpt2, {w = 4, a = 8, g = 1}, "x") end, "config 'x': spec: weight group 1")
+  T.errors("prec-12.35", function()
+    P.cost({name = "bad", layers = {{name = "A", w = 4, a = 8, g = 1}, {name = "B", w = 8, a = 8}}},
+      {{name = "A", in_features = 4, out_features = 3}, {name = "B", in_features = 3, out_features = 2}})
+  end, "config 'bad': layer A has weight group g=1")
+end
+
+-- ---- weight groups: rows, describe, layers, load, adapters ----
+do
+  local c = P.config(gpt2, {default = "w8a8", ["h.0-3.mlp.*"] = "w4a8g32", ["h.11.attn.c_attn"] = "w4a8g128"}, "gmix")
+  T.eq("prec-13.1", P.rows(c), {
+    {"h.0-3.attn.*", 8, 8}, {"h.0-3.mlp.*", 4, 8, 32}, {"h.4-10.*", 8, 8},
+    {"h.11.attn.c_attn", 4, 8, 128}, {"h.11.attn.c_proj", 8, 8}, {"h.11.mlp.*", 8, 8}})
+  local spec = {}
+  for _, r in ipairs(P.rows(c)) do spec[#spec + 1] = {r[1], {w = r[2], a = r[3], g = r[4]}} end
+  T.eq("prec-13.2", P.config(gpt2, spec, "gmix").layers, c.layers)
+  T.eq("prec-13.3", P.describe(c), table.concat({
+    "config gmix: 48 linear layers (mixed-w4/8a8g0/32/128), w/a in bits, 32 = not quantized, "
+      .. "g = input channels per weight scale (- = per output channel)",
+    "  pattern             w    a     g",
+    "  h.0-3.attn.*        8    8     -",
+    "  h.0-3.mlp.*         4    8    32",
+    "  h.4-10.*            8    8     -",
+    "  h.11.attn.c_attn    4    8   128",
+    "  h.11.attn.c_proj    8    8     -",
+    "  h.11.mlp.*          8    8     -"}, "\n"))
+  local odd = {{name = "enc.a", in_features = 2, out_features = 2}, {name = "enc.b", in_features = 2, out_features = 2},
+    {name = "head", in_features = 2, out_features = 3}}
+  local oc = P.config(odd, {default = "w8a8", ["enc.b"] = "w8a8g2", head = "fp"}, "odd")
+  T.eq("prec-13.4", P.rows(oc), {{"enc.a", 8, 8}, {"enc.b", 8, 8, 2}, {"head", 32, 32}})
+  T.eq("prec-13.5", P.layers(oc, odd), table.concat({
+    "config odd: 3 linear layers",
+    "     #  layer     in x out    w    a     g  adapter  BitOPs%",
+    "     1  enc.a        2 x 2    8    8     -       -1     3.85",
+    "     2  enc.b        2 x 2    8    8     2       -1     3.85",
+    "     3  head         2 x 3   32   32     -       -1    92.31"}, "\n"))
+  local cfgs = P.load("w4a8, w4a8g32,W4A8G128", gpt2)
+  T.eq("prec-13.6", {cfgs[1].name, cfgs[2].name, cfgs[3].name, cfgs[2].layers[48].g, cfgs[1].layers[48].g},
+    {"w4a8", "w4a8g32", "w4a8g128", 32, nil})
+  T.errors("prec-13.7", function() P.load("w4a8g32,W4A8G32", gpt2) end,
+    "load: duplicate configuration name 'w4a8g32' (from 'w4a8g32' and 'W4A8G32')")
+  T.errors("prec-13.8", function() P.load("w4a8,w4a8g1", gpt2) end, "'w4a8g1': weight group '1' is not allowed")
+  -- a file's specs carry g
+  local tmpg = os.tmpname()
+  local f = assert(io.open(tmpg .. ".lua", "wb"))
+  f:write('return {{name = "g32mlp", default = "w8a8", ["*.mlp.*"] = {w = 4, a = 8, g = 32}}, {spec = "w4a8g64"}}')
+  f:close()
+  local fl = P.load(tmpg .. ".lua", gpt2)
+  os.remove(tmpg .. ".lua")
+  os.remove(tmpg)
+  T.eq("prec-13.9", {fl[1].name, fl[2].name, fl[1].layers[3].g, fl[1].layers[1].g, fl[2].layers[1].g},
+    {"g32mlp", "w4a8g64", 32, nil, 64})
+  -- adapters: a group is another slot; the same group shares one
+  local set = {P.config(gpt2, "w4a8"), P.config(gpt2, "w4a8g32"),
+    P.config(gpt2, {default = "w4a8g32", ["*.c_fc"] = "w4a8"})}
+  local slots, per = P.assign_adapters(set)
+  T.eq("prec-13.10", {slots, per[1], per[3], set[3].layers[1].adapter, set[3].layers[3].adapter}, {2, 2, 2, 1, 0})
+end
+
+-- ---- weight groups: cost, against a hand count ----
+do
+  -- three layers: A in 64 x out 3, B in 80 x out 2 (80 = 2*32 + a tail of 16), C in 16 x out 4 (16 < 32)
+  -- w4a8g32 (fp16 scales, 2 bytes each):
+  --   A: 64*3*4/8 = 96 bytes of weights, 3 rows x 2 groups = 6 scales = 12 bytes  -> 108
+  --   B: 80*2*4/8 = 80,                   2 rows x 3 groups = 6 scales = 12 bytes  -> 92
+  --   C: 16*4*4/8 = 32,                   4 rows x 1 group  = 4 scales =  8 bytes  -> 40
+  --   total 240 bytes, 16 scales, 32 bytes of scales; fp 416*4 = 1664; bpw = 8*240/416
+  -- per channel (w4a8): A 96 + 3*2 = 102, B 80 + 2*2 = 84, C 32 + 4*2 = 40 -> 226, 9 scales
+  -- zero points (zero_point = true, an fp16 offset per group too): 240 + 32 = 272
+  -- w4a8g64, layers with weight_group 32 in the target: the config's g wins:
+  --   A 96 + 3*1*2 = 102, B 80 + 2*2*2 = 88, C 40 -> 230
+  local three = {{name = "A", in_features = 64, out_features = 3}, {name = "B", in_features = 80, out_features = 2},
+    {name = "C", in_features = 16, out_features = 4}}
+  local g = P.cost(P.config(three, "w4a8g32"), three, 7)
+  local ch = P.cost(P.config(three, "w4a8"), three, 7)
+  T.eq("prec-14.1", {g.bytes, g.scales, g.scale_bytes, g.fp_bytes}, {240, 16, 32, 1664})
+  T.eq("prec-14.2", {ch.bytes, ch.scales, ch.scale_bytes}, {226, 9, 18})
+  T.eq("prec-14.3", {g.layers[1].bytes, g.layers[2].bytes, g.layers[3].bytes}, {108, 92, 40})
+  T.eq("prec-14.4", g.layers[2], {name = "B", params = 160, groups = 6, g = 32, bitops = 7 * 160 * 32, bytes = 92,
+    scale_bytes = 12})
+  T.eq("prec-14.5", {g.layers[3].g, g.layers[3].groups, ch.layers[1].g, ch.layers[1].groups}, {nil, 4, nil, 3})
+  T.near("prec-14.6", {g.bpw, g.bytes_ratio, ch.bpw}, {8 * 240 / 416, 240 / 1664, 8 * 226 / 416}, 1e-15)
+  T.eq("prec-14.7", {g.bitops, g.macs, g.avg_wbits}, {ch.bitops, ch.macs, ch.avg_wbits}) -- groups leave BitOPs alone
+  T.eq("prec-14.8", P.cost(P.config(three, "w4a8g32"), three, 1, {zero_point = true}).bytes, 272)
+  local three32 = {}
+  for i, l in ipairs(three) do
+    three32[i] = {name = l.name, in_features = l.in_features, out_features = l.out_features, weight_group = 32}
+  end
+  T.eq("prec-14.9", P.cost(P.config(three32, "w4a8"), three32).bytes, 240)     -- the target's default group
+  T.eq("prec-14.10", P.cost(P.config(three32, "w4a8g64"), three32).bytes, 230) -- the configuration's wins
+  T.eq("prec-14.11", P.cost(P.config(three, {default = "fp", A = "w4a8g32"}), three).bytes, 108 + (160 + 64) * 4)
+  T.errors("prec-14.12", function() P.cost(P.config(three, "w4a8"), three, 1, {zero = 1}) end,
+    "cost: unknown option 'zero'")
+  T.errors("prec-14.13", function() P.cost(P.config(three, "w4a8"), three, 1, 5) end, "cost: opts must be a table")
+  -- the GGUF block formats: 4-bit weights in groups of 32 with an fp16 scale are
+  -- Q4_0's 4.5 bits per weight; with an fp16 offset too, Q4_1's 5.0
+  local wide = {{name = "W", in_features = 4096, out_features = 3}}
+  T.eq("prec-14.14", {P.cost(P.config(wide, "w4a32g32"), wide).bpw,
+    P.cost(P.config(wide, "w4a32g32"), wide, 1, {zero_point = true}).bpw}, {4.5, 5.0})
+
+  -- a tiny Llama, its shapes from model:linears(): n_embd 64, 4 heads of 16,
+  -- 2 KV heads, n_ff 80, 2 blocks. Per block at w4, groups of 32 (fp16 scales):
+  --   q, o     64 -> 64: 64*64/2 = 2048 + 64 rows x 2 groups x 2 bytes = 256 -> 2304 each
+  --   k, v     64 -> 32: 1024 + 32 x 2 x 2 = 128                          -> 1152 each
+  --   gate, up 64 -> 80: 2560 + 80 x 2 x 2 = 320                          -> 2880 each
+  --   down     80 -> 64: 2560 + 64 x 3 x 2 = 384 (80 = 2*32 + 16)         -> 2944
+  --   block 2*2304 + 2*1152 + 2*2880 + 2944 = 15616; model 2 x 15616 = 31232
+  -- per channel: q, o 2048 + 128; k, v 1024 + 64; gate, up 2560 + 160; down 2560 + 128
+  --   block 4352 + 2176 + 5440 + 2688 = 14656; model 29312
+  local tm = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_ff = 80,
+    n_vocab = 97, n_ctx = 16, seed = 3}
+  T.eq("prec-14.15", {P.cost(P.config(tm, "w4a8g32"), tm).bytes, P.cost(P.config(tm, "w4a8"), tm).bytes}, {31232, 29312})
+  -- model:quantize's weight_opts.group is the default the cost sees, through model:linears()
+  tm:quantize{weight = "minmax", weight_opts = {group = 32}}
+  T.eq("prec-14.16", {tm:linears()[7].weight_group, P.cost(P.config(tm, "w4a8"), tm).bytes}, {32, 31232})
+  tm:quantize{weight = "minmax"}
+  T.eq("prec-14.17", {tm:linears()[7].weight_group, P.cost(P.config(tm, "w4a8"), tm).bytes}, {nil, 29312})
+end
+
 -- ---- the real SmolLM2 ----
 local path = qr.default_model()
 local model, err = nil, "qr.default_model() returned nothing"
@@ -438,6 +610,18 @@ if model then
     end
   end
   T.eq("prec-11.16", bad, {})
+  -- groups on SmolLM2's shapes: 576 and 1536 are multiples of 32, so w4 in
+  -- groups of 32 is 4.5 bits per weight, and with an fp16 offset per group
+  -- 5.0, the checkpoint's own Q4_1. Groups of 128 leave a tail on in = 576
+  -- (4*128 + 64: 5 groups a row), by hand per block:
+  --   q, o     576*576/2 = 165888 + 576 rows x 5 x 2 bytes = 5760   -> 171648 each
+  --   k, v     576*192/2 =  55296 + 192 x 5 x 2 = 1920              ->  57216 each
+  --   gate, up 576*1536/2 = 442368 + 1536 x 5 x 2 = 15360           -> 457728 each
+  --   down     1536*576/2 = 442368 + 576 x 12 x 2 = 13824           -> 456192
+  --   block 1829376, 30 blocks 54881280
+  local q41 = P.cost(P.config(model, "w4a8g32"), model, 1, {zero_point = true})
+  T.eq("prec-11.17", {q41.bpw, P.cost(P.config(model, "w4a8g32"), model).bpw}, {5.0, 4.5})
+  T.eq("prec-11.18", P.cost(P.config(model, "w4a8g128"), model).bytes, 54881280)
 end
 
 T.done()

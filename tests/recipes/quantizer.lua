@@ -1,9 +1,11 @@
 -- quantizer.lua - plugins and quantizers from Lua: qr.plugins(),
 -- qr.quantizer(name, opts):fake(rows, bits) against hand-checked values,
 -- :backward, and the errors (unknown name lists the known ones, bad
--- options, bits 1 and 17, NaN, ragged rows, qr.load_plugin failures), and
+-- options, bits 1 and 17, NaN, ragged rows, qr.load_plugin failures),
 -- closing a quantizer that a model still uses (the model keeps it: run
--- under ASan in CI's second pass, a use after free would abort).
+-- under ASan in CI's second pass, a use after free would abort), and weight
+-- groups on a tiny model (a configuration's g, weight_opts.group, errors,
+-- qr.train).
 -- Run from the repo root: qrun tests/recipes/quantizer.lua
 local T = require("qr.qrtest")
 
@@ -163,6 +165,119 @@ do -- a quantizer closed while a tiny model uses it: the model keeps its own ref
   collectgarbage()
   m4:precision(prec(m4, 8, 8))
   T.ok("close-2.7", m4:loss(ids) == m4:loss(ids))
+end
+
+do -- weight groups (core/model/linear.c): a configuration's g per layer, model:quantize's weight_opts.group
+  local ids = {}
+  for i = 1, 12 do ids[i] = (i * 5 + 2) % 31 end
+  -- n_embd 64, n_ff 80: down_proj has in = 80 = 2*32 + a tail of 16
+  local m = qr.model_new{arch = "llama", n_layer = 1, n_embd = 64, n_head = 4, n_kv_head = 2, n_ff = 80,
+    n_vocab = 31, n_ctx = 16, seed = 9}
+  local lin = m:linears()
+  local function cfg(g, gfn)
+    local layers = {}
+    for i, l in ipairs(lin) do layers[i] = {name = l.name, w = 4, a = 32, g = gfn and gfn(l) or g} end
+    return {name = "w4a32g" .. tostring(g), layers = layers}
+  end
+  m:quantize{weight = "minmax"}
+  m:precision(cfg(nil))
+  local per_channel = m:logits(ids)
+  m:precision(cfg(32))
+  local g32 = m:logits(ids)
+  m:precision(cfg(16))
+  local g16 = m:logits(ids)
+  m:precision(cfg(nil, function(l) return l.in_features end)) -- one group per row
+  T.eq("group-1.1", m:logits(ids), per_channel)
+  T.ok("group-1.2", T.show(g32) ~= T.show(per_channel) and T.show(g16) ~= T.show(g32), "groups change nothing")
+  -- the model's default group, for layers whose configuration gives none
+  m:quantize{weight = "minmax", weight_opts = {group = 32}}
+  m:precision(cfg(nil))
+  T.eq("group-2.1", m:logits(ids), g32)
+  m:precision(cfg(16)) -- the configuration's g wins over the default
+  T.eq("group-2.2", m:logits(ids), g16)
+  m:precision(cfg(0)) -- 0 = absent: the default again
+  T.eq("group-2.3", m:logits(ids), g32)
+  -- set before or after model:precision: the same (the cache follows the group)
+  m:quantize{weight = "minmax"}
+  T.eq("group-2.4", m:logits(ids), per_channel)
+  -- the other options still reach the plugin; the group does not
+  m:quantize{weight = "minmax", weight_opts = {group = 32, symmetric = false}}
+  m:precision(cfg(nil))
+  local asym32 = m:logits(ids)
+  m:quantize{weight = qr.quantizer("minmax", {symmetric = false})}
+  m:precision(cfg(32))
+  T.eq("group-2.5", m:logits(ids), asym32)
+  T.ok("group-2.6", T.show(asym32) ~= T.show(g32), "symmetric=false did not reach the plugin")
+  -- a qr.Quantizer given as the weight takes weight_opts.group too
+  m:quantize{weight = qr.quantizer("minmax"), weight_opts = {group = 32}}
+  m:precision(cfg(nil))
+  T.eq("group-2.7", m:logits(ids), g32)
+  -- the host groups every row-wise quantizer: log too
+  m:quantize{weight = "log", weight_opts = {group = 32}}
+  m:precision(cfg(nil))
+  local log32 = m:logits(ids)
+  m:quantize{weight = "log"}
+  local log_pc = m:logits(ids)
+  m:precision(cfg(32))
+  T.eq("group-2.8", m:logits(ids), log32)
+  T.ok("group-2.9", T.show(log32) ~= T.show(log_pc), "log: groups change nothing")
+  -- through qr.precision's strings
+  m:quantize{weight = "minmax"}
+  m:precision("w4a32g32")
+  T.eq("group-3.1", m:logits(ids), g32)
+  m:precision({default = "w4a32g16"})
+  T.eq("group-3.2", m:logits(ids), g16)
+  m:precision("w4a32")
+  T.eq("group-3.3", m:logits(ids), per_channel)
+  -- errors, naming the value
+  T.errors("group-4.1", function() m:quantize{weight = "minmax", weight_opts = {group = 1}} end,
+    "quantize: weight_opts.group = 1: expected an integer >= 2")
+  T.errors("group-4.2", function() m:quantize{weight = "minmax", weight_opts = {group = -3}} end,
+    "quantize: weight_opts.group = %-3: expected an integer >= 2")
+  T.errors("group-4.3", function() m:quantize{weight = "minmax", weight_opts = {group = 2.5}} end,
+    "quantize: weight_opts.group = 2.5: expected an integer")
+  T.errors("group-4.4", function() m:quantize{weight = "minmax", weight_opts = {group = "many"}} end,
+    "quantize: weight_opts.group = many")
+  T.errors("group-4.5", function() m:quantize{weight = "minmax", act = "minmax", act_opts = {group = 32}} end,
+    "quantize: act_opts.group: groups are for weights")
+  T.errors("group-4.6", function() qr.quantizer("minmax", {group = 32}) end, "quantizer 'minmax': unknown option 'group'")
+  local bad = cfg(nil)
+  bad.layers[3].g = 1
+  T.errors("group-4.7", function() m:precision(bad) end,
+    "precision: layer model.layers.0.self_attn.v_proj: weight group 1: expected a group size >= 2")
+  bad.layers[3].g = -3
+  T.errors("group-4.8", function() m:precision(bad) end, "weight group %-3")
+  bad.layers[3].g = 2.5
+  T.errors("group-4.9", function() m:precision(bad) end, "precision: g must be an integer, got 2.5")
+  T.errors("group-4.10", function() m:precision("w4a32g1") end, "'w4a32g1': weight group '1' is not allowed")
+  -- a refused quantize or precision changed nothing
+  T.eq("group-4.11", m:logits(ids), per_channel)
+end
+
+do -- qr.train carries a configuration's g to the model at every step
+  local P = require("qr.precision")
+  local tm = qr.model_new{arch = "llama", n_layer = 1, n_embd = 64, n_head = 4, n_kv_head = 2, n_ff = 80,
+    n_vocab = 31, n_ctx = 32, seed = 4}
+  tm:quantize{weight = "minmax"}
+  local cfgs = P.load("w4a32g32,w4a32", tm)
+  tm:lora{rank = 2, slots = P.assign_adapters(cfgs), seed = 1}
+  local data = {}
+  for i = 1, 4 do
+    local ids, tg = {}, {}
+    for j = 1, 16 do ids[j] = (i * 7 + j * 3) % 31 end
+    for j = 1, 16 do tg[j] = j < 16 and ids[j + 1] or -1 end
+    data[i] = {ids = ids, targets = tg}
+  end
+  local first
+  qr.train{model = tm, configs = cfgs, data = data, steps = 1, batch = 2, seq = 16, lr = 1e-3, seed = 1,
+    progress = function(p) first = first or p.loss end}
+  -- the same batch, the same (zero) adapters: only the group differs
+  T.ok("group-5.1", first and type(first.w4a32g32) == "number" and type(first.w4a32) == "number" and
+    first.w4a32g32 ~= first.w4a32, T.show(first))
+  cfgs[1].layers[2].g = 1
+  T.errors("group-5.2", function()
+    qr.train{model = tm, configs = cfgs, data = data, steps = 1, batch = 2, seq = 16, progress = false}
+  end, "weight group 1")
 end
 
 T.done()

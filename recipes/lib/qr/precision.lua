@@ -1,7 +1,9 @@
 -- precision.lua - precision configurations for the linear layers of a model
 -- and what they cost. A configuration gives every linear layer a weight
 -- bit-width w and an input (activation) bit-width a, each in 2..16 or 32
--- (32 = that side is not quantized). docs/PRECISION.md is the full reference.
+-- (32 = that side is not quantized), and optionally a weight group g: one
+-- scale per g consecutive input channels of a weight row instead of one per
+-- output channel. docs/PRECISION.md is the full reference.
 --
 --   local P = require("qr.precision")
 --   local cfg = P.config(model, {default = "w8a8", ["*.mlp.*"] = "w4a8"}, "mlp4")
@@ -11,12 +13,17 @@
 --   local slots = P.assign_adapters(cfgs)       -- LoRA slots per layer
 --
 -- Spec syntax (P.config):
---   a string: "fp" or "w<bits>a<bits>" (case-insensitive), every layer alike;
+--   a string: "fp", "w<bits>a<bits>" or "w<bits>a<bits>g<group>"
+--             (case-insensitive), every layer alike;
 --   a table:  { default = <value>,               -- layers no pattern matches ("fp" if absent)
 --               name = "...",                    -- optional configuration name
 --               ["<pattern>"] = <value>, ...,    -- keyed overrides, by specificity
 --               {"<pattern>", <value>}, ... }    -- ordered overrides, applied last, in order
---   a value is a string as above or a table {w = <bits>, a = <bits>}.
+--   a value is a string as above or a table {w = <bits>, a = <bits>, g = <group>}
+--   (g optional). A group is an integer >= 2 (input channels per scale); g
+--   absent or 0: the model's default (model:quantize's weight_opts.group),
+--   else one scale per output channel. A group needs w < 32. A row whose
+--   length is not a multiple of g has a shorter last group.
 -- Patterns are dot-separated components matched against the layer's name:
 --   `*` inside a component matches any run of characters within it;
 --   a component `a-b` (integers) matches an integer component in a..b;
@@ -34,6 +41,7 @@ local P = {}
 
 -- The allowed range, spelled once for error messages.
 local RANGE = "2..16, or 32 = not quantized"
+local GROUPS = "expected an integer >= 2, input channels per scale; 0 or none = one scale per output channel"
 
 -- Named presets: name -> {w=, a=}; P.preset_names keeps a stable order.
 P.preset_names = {"fp", "w16a16", "w8a16", "w8a8", "w6a6", "w4a16", "w4a8", "w4a4", "w2a8"}
@@ -56,38 +64,63 @@ local function valid_bits(b)
   return b ~= nil and ((b >= 2 and b <= 16) or b == 32), b
 end
 
--- The canonical name of a (w, a) pair: "fp" for 32/32, else "w<w>a<a>".
-local function pair_name(w, a)
+-- A weight group: true and the group (nil for 0/absent = per channel) when
+-- g is nil, 0 or an integer >= 2; false otherwise.
+local function valid_group(g)
+  if g == nil then return true, nil end
+  local gi = type(g) == "number" and math.tointeger(g) or nil
+  if gi == 0 then return true, nil end
+  return gi ~= nil and gi >= 2, gi
+end
+
+-- The canonical name of a (w, a[, g]) triple: "fp" for 32/32, else
+-- "w<w>a<a>", with "g<g>" appended for a weight group.
+local function pair_name(w, a, g)
   if w == 32 and a == 32 then return "fp" end
-  return "w" .. w .. "a" .. a
+  return "w" .. w .. "a" .. a .. ((g and g ~= 0) and ("g" .. g) or "")
 end
 P.pair_name = pair_name
 
--- P.parse("w4a8") -> 4, 8; P.parse("fp") -> 32, 32. Errors name the string.
+-- P.parse("w4a8") -> 4, 8; P.parse("w4a8g32") -> 4, 8, 32; P.parse("fp") ->
+-- 32, 32. The group is nil when absent (or g0). Errors name the string.
 function P.parse(s)
   if type(s) ~= "string" then
     fail("expected a precision string like 'w4a8' or 'fp', got a %s", type(s))
   end
   local t = s:lower():match("^%s*(.-)%s*$")
   if t == "fp" then return 32, 32 end
-  local ws, as = t:match("^w(%d+)a(%d+)$")
-  if not ws then
-    fail("'%s' is not a precision: expected 'fp' or 'w<bits>a<bits>' (e.g. 'w4a8') with bits in %s", s, RANGE)
+  local ws, as, rest = t:match("^w(%d+)a(%d+)(.*)$")
+  if not ws or (rest ~= "" and rest:sub(1, 1) ~= "g") then
+    fail("'%s' is not a precision: expected 'fp' or 'w<bits>a<bits>' (e.g. 'w4a8'), optionally followed by a "
+      .. "weight group 'g<group>' (e.g. 'w4a8g32'), with bits in %s", s, RANGE)
   end
   local okw, w = valid_bits(tonumber(ws))
   if not okw then fail("'%s': weight bits %s out of range (%s)", s, ws, RANGE) end
   local oka, a = valid_bits(tonumber(as))
   if not oka then fail("'%s': activation bits %s out of range (%s)", s, as, RANGE) end
-  return w, a
+  local g = nil
+  if rest ~= "" then
+    local gs = rest:sub(2)
+    if gs == "" then fail("'%s': no group size after 'g' (%s, e.g. 'w4a8g32')", s, GROUPS) end
+    local okg = gs:match("^%d+$") ~= nil
+    if okg then okg, g = valid_group(tonumber(gs)) end
+    if not okg then fail("'%s': weight group '%s' is not allowed (%s)", s, gs, GROUPS) end
+    if g and w == 32 then fail("'%s': weight group %d needs a quantized weight (w < 32)", s, g) end
+  end
+  return w, a, g
 end
 
--- P.uniform(w, a) -> a spec giving every layer w/a ("w4a8", or "fp").
-function P.uniform(w, a)
+-- P.uniform(w, a[, g]) -> a spec giving every layer w/a (and group g):
+-- "w4a8", "w4a8g32", or "fp".
+function P.uniform(w, a, g)
   local okw, wi = valid_bits(w)
   if not okw then fail("uniform: weight bits %s out of range (%s)", tostring(w), RANGE) end
   local oka, ai = valid_bits(a)
   if not oka then fail("uniform: activation bits %s out of range (%s)", tostring(a), RANGE) end
-  return pair_name(wi, ai)
+  local okg, gi = valid_group(g)
+  if not okg then fail("uniform: weight group %s is not allowed (%s)", tostring(g), GROUPS) end
+  if gi and wi == 32 then fail("uniform: weight group %d needs a quantized weight (w < 32)", gi) end
+  return pair_name(wi, ai, gi)
 end
 
 -- ---------------------------------------------------------------- targets
@@ -204,17 +237,18 @@ end
 
 -- ---------------------------------------------------------------- config
 
--- A spec value -> w, a (errors name the config and the key).
+-- A spec value -> w, a, g (g nil: no group). Errors name the config and the key.
 local function value_bits(v, cfgname, key)
   if type(v) == "string" then
-    local ok, w, a = pcall(P.parse, v)
+    local ok, w, a, g = pcall(P.parse, v)
     if not ok then fail("config '%s': %s: %s", cfgname, key, tostring(w):gsub("^precision: ", "")) end
-    return w, a
+    return w, a, g
   end
   if type(v) == "table" then
     for k in pairs(v) do
-      if k ~= "w" and k ~= "a" then
-        fail("config '%s': %s: unknown field '%s' (expected {w = <bits>, a = <bits>})", cfgname, key, tostring(k))
+      if k ~= "w" and k ~= "a" and k ~= "g" then
+        fail("config '%s': %s: unknown field '%s' (expected {w = <bits>, a = <bits>, g = <group>}, g optional)",
+          cfgname, key, tostring(k))
       end
     end
     if v.w == nil or v.a == nil then
@@ -224,34 +258,52 @@ local function value_bits(v, cfgname, key)
     if not okw then fail("config '%s': %s: weight bits %s out of range (%s)", cfgname, key, tostring(v.w), RANGE) end
     local oka, a = valid_bits(v.a)
     if not oka then fail("config '%s': %s: activation bits %s out of range (%s)", cfgname, key, tostring(v.a), RANGE) end
-    return w, a
+    local okg, g = valid_group(v.g)
+    if not okg then
+      fail("config '%s': %s: weight group %s is not allowed (%s)", cfgname, key,
+        type(v.g) == "string" and ("'" .. v.g .. "'") or tostring(v.g), GROUPS)
+    end
+    if g and w == 32 then fail("config '%s': %s: weight group %d needs a quantized weight (w < 32)", cfgname, key, g) end
+    return w, a, g
   end
   fail("config '%s': %s: value is a %s; expected a precision like 'w4a8' or a table {w = <bits>, a = <bits>}",
     cfgname, key, type(v))
 end
 
--- P.name(cfg) -> the canonical name of what cfg does: "fp" or "w4a8" when
--- every layer is alike, else "mixed-w<ws>a<as>" with the distinct bit-widths
--- joined by "/" (e.g. "mixed-w4/8a8").
+-- One layer's entry: {name=, w=, a=} plus g= only for a weight group, so
+-- that per-channel layers look as they always did.
+local function layer_entry(name, w, a, g)
+  return {name = name, w = w, a = a, g = g}
+end
+
+-- P.name(cfg) -> the canonical name of what cfg does: "fp", "w4a8" or
+-- "w4a8g32" when every layer is alike, else "mixed-w<ws>a<as>" with the
+-- distinct bit-widths joined by "/" (e.g. "mixed-w4/8a8"), followed by
+-- "g<gs>" when a quantized weight has a group, with 0 for the per-channel
+-- ones (e.g. "mixed-w4a8g0/32"; layers at w32 have no group).
 function P.name(cfg)
   local layers = cfg.layers or {}
   if #layers == 0 then return "empty" end
-  local ws, as, wseen, aseen = {}, {}, {}, {}
+  local ws, as, gs, wseen, aseen, gseen = {}, {}, {}, {}, {}, {}
+  local grouped = false
   for _, l in ipairs(layers) do
     if not wseen[l.w] then wseen[l.w] = true; ws[#ws + 1] = l.w end
     if not aseen[l.a] then aseen[l.a] = true; as[#as + 1] = l.a end
+    if l.w < 32 then
+      local g = l.g or 0
+      grouped = grouped or g ~= 0
+      if not gseen[g] then gseen[g] = true; gs[#gs + 1] = g end
+    end
   end
-  if #ws == 1 and #as == 1 then
-    local uniform = true
-    for _, l in ipairs(layers) do uniform = uniform and l.w == ws[1] and l.a == as[1] end
-    if uniform then return pair_name(ws[1], as[1]) end
-  end
+  if #ws == 1 and #as == 1 and #gs <= 1 then return pair_name(ws[1], as[1], gs[1]) end
   table.sort(ws)
   table.sort(as)
-  return "mixed-w" .. table.concat(ws, "/") .. "a" .. table.concat(as, "/")
+  table.sort(gs)
+  return "mixed-w" .. table.concat(ws, "/") .. "a" .. table.concat(as, "/") ..
+    (grouped and ("g" .. table.concat(gs, "/")) or "")
 end
 
--- P.config(target, spec, name) -> {name=, layers = {{name=, w=, a=}, ...}}
+-- P.config(target, spec, name) -> {name=, layers = {{name=, w=, a=[, g=]}, ...}}
 function P.config(target, spec, name)
   local list, what = linears_of(target)
   if name ~= nil and type(name) ~= "string" then fail("config name must be a string, got a %s", type(name)) end
@@ -259,29 +311,29 @@ function P.config(target, spec, name)
     (type(spec) == "string" and spec) or "(unnamed)"
   local layers = {}
   if type(spec) == "string" then
-    local w, a = value_bits(spec, label, "spec")
-    for i, l in ipairs(list) do layers[i] = {name = l.name, w = w, a = a} end
+    local w, a, g = value_bits(spec, label, "spec")
+    for i, l in ipairs(list) do layers[i] = layer_entry(l.name, w, a, g) end
   elseif type(spec) == "table" then
-    -- a bare {w=, a=} is a uniform spec
+    -- a bare {w=, a=[, g=]} is a uniform spec
     if spec.w ~= nil or spec.a ~= nil then
       for k in pairs(spec) do
-        if k ~= "w" and k ~= "a" and k ~= "name" then
+        if k ~= "w" and k ~= "a" and k ~= "g" and k ~= "name" then
           fail("config '%s': a spec with w/a is uniform and takes no other key (found '%s')", label, tostring(k))
         end
       end
-      local w, a = value_bits({w = spec.w, a = spec.a}, label, "spec")
-      for i, l in ipairs(list) do layers[i] = {name = l.name, w = w, a = a} end
+      local w, a, g = value_bits({w = spec.w, a = spec.a, g = spec.g}, label, "spec")
+      for i, l in ipairs(list) do layers[i] = layer_entry(l.name, w, a, g) end
     else
-      local dw, da = 32, 32
-      if spec.default ~= nil then dw, da = value_bits(spec.default, label, "default") end
-      for i, l in ipairs(list) do layers[i] = {name = l.name, w = dw, a = da} end
+      local dw, da, dg = 32, 32, nil
+      if spec.default ~= nil then dw, da, dg = value_bits(spec.default, label, "default") end
+      for i, l in ipairs(list) do layers[i] = layer_entry(l.name, dw, da, dg) end
       -- keyed patterns, sorted by (specificity, key) for a stable order
       local keyed, n_ordered = {}, #spec
       for k, v in pairs(spec) do
         if type(k) == "string" then
           if k ~= "default" and k ~= "name" then
             local p = compile(k, label)
-            p.w, p.a = value_bits(v, label, "pattern '" .. k .. "'")
+            p.w, p.a, p.g = value_bits(v, label, "pattern '" .. k .. "'")
             keyed[#keyed + 1] = p
           elseif k == "name" and type(v) ~= "string" then
             fail("config '%s': name must be a string, got a %s", label, type(v))
@@ -302,7 +354,7 @@ function P.config(target, spec, name)
         for _, p in ipairs(keyed) do
           if matches(p, l.name) then
             hits[p] = hits[p] + 1
-            if winner and winner.spec == p.spec and (winner.w ~= p.w or winner.a ~= p.a) then
+            if winner and winner.spec == p.spec and (winner.w ~= p.w or winner.a ~= p.a or winner.g ~= p.g) then
               fail("config '%s': patterns '%s' and '%s' are equally specific and give layer %s different "
                 .. "precisions; make one more specific or use an ordered entry {pattern, value}",
                 label, winner.key, p.key, l.name)
@@ -310,7 +362,7 @@ function P.config(target, spec, name)
             winner = p
           end
         end
-        if winner then layers[i].w, layers[i].a = winner.w, winner.a end
+        if winner then layers[i] = layer_entry(l.name, winner.w, winner.a, winner.g) end
       end
       for _, p in ipairs(keyed) do
         if hits[p] == 0 then fail("config '%s': pattern '%s' matches no layer of %s", label, p.key, what) end
@@ -322,10 +374,10 @@ function P.config(target, spec, name)
           fail("config '%s': ordered entry [%d] must be {pattern, value}", label, j)
         end
         local p = compile(e[1], label)
-        local w, a = value_bits(e[2], label, "entry [" .. j .. "] '" .. e[1] .. "'")
+        local w, a, g = value_bits(e[2], label, "entry [" .. j .. "] '" .. e[1] .. "'")
         local hit = false
         for i, l in ipairs(list) do
-          if matches(p, l.name) then layers[i].w, layers[i].a, hit = w, a, true end
+          if matches(p, l.name) then layers[i], hit = layer_entry(l.name, w, a, g), true end
         end
         if not hit then fail("config '%s': pattern '%s' matches no layer of %s", label, e[1], what) end
       end
@@ -357,6 +409,9 @@ local function check_fit(cfg, target)
     if not valid_bits(c.w) or not valid_bits(c.a) then
       fail("config '%s': layer %s has w=%s a=%s (%s)", tostring(cfg.name), l.name, tostring(c.w), tostring(c.a), RANGE)
     end
+    if not valid_group(c.g) then
+      fail("config '%s': layer %s has weight group g=%s (%s)", tostring(cfg.name), l.name, tostring(c.g), GROUPS)
+    end
   end
   return list
 end
@@ -367,42 +422,72 @@ local function bytes_of(bits)
   return bits / 8
 end
 
--- P.cost(cfg, target, seq_len) -> {bitops=, bytes=, fp_bitops=, fp_bytes=,
--- bitops_ratio=, bytes_ratio=, avg_wbits=, avg_abits=, macs=, params=}
+-- P.cost(cfg, target, seq_len, opts) -> {bitops=, bytes=, fp_bitops=, fp_bytes=,
+-- bitops_ratio=, bytes_ratio=, avg_wbits=, avg_abits=, macs=, params=,
+-- scale_bytes=, scales=, bpw=, layers = {...}}
 --   macs   = seq_len * sum(in * out)
 --   bitops = seq_len * sum(in * out * w * a)            (32 for an fp side)
---   bytes  = sum(in * out * w / 8 + (w < 32 and 4 * out or 0))
---            (one float32 scale per output channel for a quantized weight)
+--   bytes  = sum(in * out * w / 8 + (w < 32 and S * out * ceil(in / g) or 0))
+--            one fp16 scale (S = 2 bytes; 4 with opts.zero_point: an fp16
+--            offset too, as an asymmetric quantizer needs) per group of g
+--            input channels of a row; g = the layer's own, else the target
+--            layer's weight_group (model:linears() reports the model's
+--            weight_opts.group), else in (one scale per output channel)
 --   fp_*   = the same with every layer at w32a32
 --   avg_wbits, avg_abits: averages weighted by in * out (parameters = MACs per token)
+--   bpw    = 8 * bytes / params: stored bits per weight, scales included
+-- layers[i] = {name=, params=, groups=, g=, bitops=, bytes=, scale_bytes=}
+-- (groups: scales stored, out * ceil(in / g); g nil = per output channel).
 -- Counts are exact Lua integers (bytes is a float only if not a whole number).
-function P.cost(cfg, target, seq_len)
+function P.cost(cfg, target, seq_len, opts)
   local list = check_fit(cfg, target)
   seq_len = seq_len == nil and 1 or math.tointeger(seq_len)
   if not seq_len or seq_len < 1 then fail("cost: seq_len must be a positive integer, got %s", tostring(seq_len)) end
-  local params, wsum, asum, bitops, fp_bitops, bits = 0, 0, 0, 0, 0, 0
+  if opts ~= nil and type(opts) ~= "table" then fail("cost: opts must be a table {zero_point = true}, got a %s", type(opts)) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "zero_point" then fail("cost: unknown option '%s' (known: zero_point)", tostring(k)) end
+  end
+  local scale_bits = opts.zero_point and 32 or 16
+  local params, wsum, asum, bitops, fp_bitops, bits, sbits, nscales = 0, 0, 0, 0, 0, 0, 0, 0
+  local per = {}
   for i, l in ipairs(list) do
     local c = cfg.layers[i]
     local fi, fo = math.tointeger(l.in_features), math.tointeger(l.out_features)
     if not fi or not fo or fi < 1 or fo < 1 then
       fail("cost: layer %s needs positive integer in_features and out_features", l.name)
     end
+    local g = c.g
+    if g == nil and l.weight_group ~= nil then
+      local okg, tg = valid_group(l.weight_group)
+      if not okg then fail("cost: layer %s: target weight_group %s (%s)", l.name, tostring(l.weight_group), GROUPS) end
+      g = tg
+    end
+    if g and g >= fi then g = nil end -- one group per row: per channel
     local n = fi * fo
+    local lbitops = seq_len * n * c.w * c.a
+    local groups = c.w < 32 and fo * (g and (fi + g - 1) // g or 1) or 0
     params = params + n
     wsum, asum = wsum + n * c.w, asum + n * c.a
-    bitops = bitops + seq_len * n * c.w * c.a
+    bitops = bitops + lbitops
     fp_bitops = fp_bitops + seq_len * n * 32 * 32
-    bits = bits + n * c.w + (c.w < 32 and 32 * fo or 0)
+    bits = bits + n * c.w + groups * scale_bits
+    sbits = sbits + groups * scale_bits
+    nscales = nscales + groups
+    per[i] = {name = l.name, params = n, groups = groups, g = c.w < 32 and g or nil, bitops = lbitops,
+      bytes = bytes_of(n * c.w + groups * scale_bits), scale_bytes = bytes_of(groups * scale_bits)}
   end
   local fp_bytes = params * 4
   local r = {
     macs = seq_len * params, params = params, seq_len = seq_len,
     bitops = bitops, fp_bitops = fp_bitops, bytes = bytes_of(bits), fp_bytes = fp_bytes,
+    scale_bytes = bytes_of(sbits), scales = nscales, layers = per,
   }
   r.bitops_ratio = params > 0 and bitops / fp_bitops or 1.0
   r.bytes_ratio = params > 0 and bytes_of(bits) / fp_bytes or 1.0
   r.avg_wbits = params > 0 and wsum / params or 32.0
   r.avg_abits = params > 0 and asum / params or 32.0
+  r.bpw = params > 0 and bits / params or 32.0
   return r
 end
 
@@ -416,7 +501,7 @@ local function si(x)
   return string.format("%.3g ", x)
 end
 
--- Rows {pattern, w, a} covering every layer: when the names are
+-- Rows {pattern, w, a, g} (g nil without a group) covering every layer: when the names are
 -- <prefix>.<index>.<role> with one prefix, runs of consecutive indices with
 -- identical rows are merged into a range and roles sharing a precision into
 -- "<parent>.*" or "*"; otherwise consecutive equal layers become one row
@@ -449,16 +534,20 @@ local function rows_of(cfg)
     local i = 1
     while i <= #layers do
       local j = i
-      while j < #layers and layers[j + 1].w == layers[i].w and layers[j + 1].a == layers[i].a do j = j + 1 end
+      while j < #layers and layers[j + 1].w == layers[i].w and layers[j + 1].a == layers[i].a and
+        layers[j + 1].g == layers[i].g do
+        j = j + 1
+      end
       local label = i == j and layers[i].name or (layers[i].name .. " .. " .. layers[j].name)
-      rows[#rows + 1] = {label, layers[i].w, layers[i].a}
+      rows[#rows + 1] = {label, layers[i].w, layers[i].a, layers[i].g}
       i = j + 1
     end
     return rows
   end
   local function same_row(x, y)
     for _, r in ipairs(roles) do
-      if grid[x][r].w ~= grid[y][r].w or grid[x][r].a ~= grid[y][r].a then return false end
+      local p, q = grid[x][r], grid[y][r]
+      if p.w ~= q.w or p.a ~= q.a or p.g ~= q.g then return false end
     end
     return true
   end
@@ -476,18 +565,21 @@ local function rows_of(cfg)
     end
     local lo, hi = idx_order[k], idx_order[m]
     local range = lo == hi and tostring(lo) or (lo .. "-" .. hi)
-    -- group roles by (w, a), in order of first appearance
+    -- group roles by (w, a, g), in order of first appearance
     local groups, gkey = {}, {}
     for _, r in ipairs(roles) do
       local l = grid[lo][r]
-      local key = l.w .. "/" .. l.a
-      if not gkey[key] then gkey[key] = {w = l.w, a = l.a, set = {}, list = {}}; groups[#groups + 1] = gkey[key] end
+      local key = l.w .. "/" .. l.a .. "/" .. tostring(l.g)
+      if not gkey[key] then
+        gkey[key] = {w = l.w, a = l.a, g = l.g, set = {}, list = {}}
+        groups[#groups + 1] = gkey[key]
+      end
       gkey[key].set[r] = true
       gkey[key].list[#gkey[key].list + 1] = r
     end
     for _, g in ipairs(groups) do
       if #g.list == #roles then
-        rows[#rows + 1] = {head .. range .. ".*", g.w, g.a}
+        rows[#rows + 1] = {head .. range .. ".*", g.w, g.a, g.g}
       else
         local in_parent, done = {}, {}
         for _, r in ipairs(g.list) do
@@ -499,10 +591,10 @@ local function rows_of(cfg)
           if parent and in_parent[parent] == parent_count[parent] then
             if not done[parent] then
               done[parent] = true
-              rows[#rows + 1] = {head .. range .. "." .. parent .. ".*", g.w, g.a}
+              rows[#rows + 1] = {head .. range .. "." .. parent .. ".*", g.w, g.a, g.g}
             end
           else
-            rows[#rows + 1] = {head .. range .. "." .. r, g.w, g.a}
+            rows[#rows + 1] = {head .. range .. "." .. r, g.w, g.a, g.g}
           end
         end
       end
@@ -512,7 +604,8 @@ local function rows_of(cfg)
   return rows
 end
 
--- P.rows(cfg) -> the compressed rows {{pattern, w, a}, ...} that describe prints.
+-- P.rows(cfg) -> the compressed rows {{pattern, w, a, g}, ...} that describe
+-- prints (g nil for per-channel layers, so {pattern, w, a} as before).
 function P.rows(cfg)
   if type(cfg) ~= "table" or type(cfg.layers) ~= "table" then
     fail("expected a configuration {name=, layers=} (from P.config), got a %s", type(cfg))
@@ -521,19 +614,25 @@ function P.rows(cfg)
 end
 
 -- P.describe(cfg, target, seq_len) -> a multi-line string: a header, the
--- compressed rows (pattern, w, a) and, when target is given, the cost line.
+-- compressed rows (pattern, w, a, and g when a layer has a weight group:
+-- "-" for per-channel rows) and, when target is given, the cost line.
 function P.describe(cfg, target, seq_len)
   if target ~= nil then check_fit(cfg, target) end
   local rows = P.rows(cfg)
-  local width = 7
-  for _, r in ipairs(rows) do width = math.max(width, #r[1]) end
+  local width, grouped = 7, false
+  for _, r in ipairs(rows) do
+    width = math.max(width, #r[1])
+    grouped = grouped or r[4] ~= nil
+  end
   local out = {}
   local canon = P.name(cfg)
-  out[#out + 1] = string.format("config %s: %d linear layers%s, w/a in bits, 32 = not quantized",
-    tostring(cfg.name), #cfg.layers, canon == cfg.name and "" or (" (" .. canon .. ")"))
-  out[#out + 1] = string.format("  %-" .. width .. "s  %3s  %3s", "pattern", "w", "a")
+  out[#out + 1] = string.format("config %s: %d linear layers%s, w/a in bits, 32 = not quantized%s",
+    tostring(cfg.name), #cfg.layers, canon == cfg.name and "" or (" (" .. canon .. ")"),
+    grouped and ", g = input channels per weight scale (- = per output channel)" or "")
+  out[#out + 1] = string.format("  %-" .. width .. "s  %3s  %3s", "pattern", "w", "a") .. (grouped and "     g" or "")
   for _, r in ipairs(rows) do
-    out[#out + 1] = string.format("  %-" .. width .. "s  %3d  %3d", r[1], r[2], r[3])
+    out[#out + 1] = string.format("  %-" .. width .. "s  %3d  %3d", r[1], r[2], r[3]) ..
+      (grouped and string.format("  %4s", r[4] and tostring(r[4]) or "-") or "")
   end
   if target ~= nil then
     local c = P.cost(cfg, target, seq_len)
@@ -546,13 +645,17 @@ end
 
 -- P.layers(cfg, target) -> a multi-line string, one row per linear layer:
 -- its index, name, shape (in x out, when target is given), w and a bits,
--- adapter slot (-1 = none) and share of the configuration's BitOPs. The
--- long form of describe, for checking what a pattern matched.
+-- the weight group (a g column when some layer has one; - = per output
+-- channel), adapter slot (-1 = none) and share of the configuration's
+-- BitOPs. The long form of describe, for checking what a pattern matched.
 function P.layers(cfg, target)
   local list = target ~= nil and check_fit(cfg, target) or nil
   if list == nil then P.rows(cfg) end -- validates cfg
-  local width = 5
-  for _, l in ipairs(cfg.layers) do width = math.max(width, #l.name) end
+  local width, grouped = 5, false
+  for _, l in ipairs(cfg.layers) do
+    width = math.max(width, #l.name)
+    grouped = grouped or l.g ~= nil
+  end
   local total = 0
   if list then
     for i, l in ipairs(list) do
@@ -560,8 +663,10 @@ function P.layers(cfg, target)
     end
   end
   local out = {string.format("config %s: %d linear layers", tostring(cfg.name), #cfg.layers)}
-  out[#out + 1] = string.format("  %4s  %-" .. width .. "s  %11s  %3s  %3s  %7s  %7s", "#", "layer",
-    list and "in x out" or "", "w", "a", "adapter", list and "BitOPs%" or "")
+  local gcol = function(v) return grouped and string.format("  %4s", v) or "" end
+  out[#out + 1] = string.format("  %4s  %-" .. width .. "s  %11s  %3s  %3s", "#", "layer",
+    list and "in x out" or "", "w", "a") .. gcol("g") ..
+    string.format("  %7s  %7s", "adapter", list and "BitOPs%" or "")
   for i, l in ipairs(cfg.layers) do
     local shape, share = "", ""
     if list then
@@ -569,8 +674,9 @@ function P.layers(cfg, target)
       shape = string.format("%d x %d", list[i].in_features, list[i].out_features)
       share = string.format("%.2f", total > 0 and 100 * n * l.w * l.a / total or 0)
     end
-    out[#out + 1] = string.format("  %4d  %-" .. width .. "s  %11s  %3d  %3d  %7s  %7s", i, l.name, shape, l.w, l.a,
-      tostring(l.adapter == nil and -1 or l.adapter), share)
+    out[#out + 1] = string.format("  %4d  %-" .. width .. "s  %11s  %3d  %3d", i, l.name, shape, l.w, l.a) ..
+      gcol(l.g and tostring(l.g) or "-") ..
+      string.format("  %7s  %7s", tostring(l.adapter == nil and -1 or l.adapter), share)
   end
   for i, line in ipairs(out) do out[i] = line:gsub("%s+$", "") end
   return table.concat(out, "\n")
@@ -647,8 +753,8 @@ function P.load(list, target)
     if type(item) == "string" and item:match("%.lua$") then
       for _, cfg in ipairs(load_file(item, target)) do add(cfg, "'" .. item .. "'") end
     elseif type(item) == "string" then
-      local w, a = P.parse(item)
-      add(P.config(target, item, pair_name(w, a)), "'" .. item .. "'")
+      local w, a, g = P.parse(item)
+      add(P.config(target, item, pair_name(w, a, g)), "'" .. item .. "'")
     elseif type(item) == "table" then
       add(P.config(target, item), "a spec table")
     else
@@ -661,7 +767,8 @@ end
 -- ---------------------------------------------------------------- adapters
 
 -- P.assign_adapters(cfgs) -> slots, per_layer. The LoRA bank: layer i gets
--- one adapter per distinct (w, a) pair it has across cfgs, numbered from 0
+-- one adapter per distinct (w, a, g) it has across cfgs (a weight group
+-- changes Qw(W), so it is another adapter's job), numbered from 0
 -- in order of first appearance (cfgs in array order); fp layers get one too.
 -- Sets cfgs[k].layers[i].adapter; returns the slot count the bank needs (the
 -- maximum over layers) and the per-layer counts.
@@ -689,7 +796,7 @@ function P.assign_adapters(cfgs)
     local seen, count = {}, 0
     for _, cfg in ipairs(cfgs) do
       local l = cfg.layers[i]
-      local key = l.w .. "/" .. l.a
+      local key = l.w .. "/" .. l.a .. "/" .. tostring(l.g)
       if seen[key] == nil then seen[key] = count; count = count + 1 end
       l.adapter = seen[key]
     end
