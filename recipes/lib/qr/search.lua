@@ -135,9 +135,7 @@ local function higher(x, y)
   return false
 end
 
-local function choice_name(w, a, g)
-  return P.pair_name(w, a) .. (g and ("g" .. g) or "")
-end
+local function choice_name(w, a, g) return P.pair_name(w, a, g) end
 S.choice_name = choice_name
 
 -- S.parse_choices("fp,w8a8,w4a8") -> {{name=, w=, a=, g=}, ...}, highest
@@ -314,8 +312,9 @@ end
 
 -- S.adapters(train_cfgs) -> function(cfg) -> run configuration with every
 -- layer's adapter: the slot the bank trained for that layer's (w, a), or
--- the nearest one (the smallest |w - w'| + |a - a'|, ties to the higher
--- w x a), as cpt.lua maps its evaluation configurations. A layer may name
+-- the nearest one (the smallest |w - w'| + |a - a'|, plus 1/2 for another
+-- weight group; ties to the higher w x a), as cpt.lua maps its evaluation
+-- configurations. A layer may name
 -- the pair whose adapter it wants (aw, aa: the sensitivity analysis'
 -- weights-only and activations-only variants keep the choice's adapter).
 -- train_cfgs nil or empty: no bank, adapter -1 everywhere.
@@ -327,11 +326,11 @@ function S.adapters(train_cfgs)
     for i, l in ipairs(cfg.layers) do
       local ad = -1
       if have then
-        local w, a = l.aw or l.w, l.aa or l.a
+        local w, a, g = l.aw or l.w, l.aa or l.a, l.aw and l.ag or l.g
         local bd, bp
         for _, c in ipairs(train_cfgs) do
           local t = c.layers[i]
-          local d = math.abs(t.w - w) + math.abs(t.a - a)
+          local d = math.abs(t.w - w) + math.abs(t.a - a) + (t.g == g and 0 or 0.5) -- the same group first
           if not bd or d < bd or (d == bd and t.w * t.a > bp) then ad, bd, bp = t.adapter, d, t.w * t.a end
         end
         if bd > 0 then nearest = nearest + 1 end
@@ -621,9 +620,9 @@ function S.sens_jobs(prob, o)
           if v == "both" then
             l.w, l.a, l.g = ch.w, ch.a, ch.g
           elseif v == "w" then
-            l.w, l.g, l.aw, l.aa = ch.w, ch.g, ch.w, ch.a
+            l.w, l.g, l.aw, l.aa, l.ag = ch.w, ch.g, ch.w, ch.a, ch.g
           else
-            l.a, l.aw, l.aa = ch.a, ch.w, ch.a
+            l.a, l.aw, l.aa, l.ag = ch.a, ch.w, ch.a, ch.g
           end
         end
         cfg.name = string.format("sens-%s-%s-%s-%s", kind, tostring(id), ch.name, v)
@@ -1056,35 +1055,28 @@ end
 
 -- ---------------------------------------------------------------- config files
 
-local function value_text(l)
-  if l.g then return string.format("{w = %d, a = %d, g = %d}", l.w, l.a, l.g) end
-  return string.format("%q", P.pair_name(l.w, l.a))
-end
-
 -- The text of a configuration file P.load reads back as cfg (same name,
--- every layer's w, a and g): ordered entries {pattern, value}, compressed
--- by P.rows when the names are structured and no layer has a group size,
--- else one entry per layer. comments: lines put at the top.
+-- every layer's w, a and g): ordered entries {pattern, "w4a8[g32]"},
+-- compressed by P.rows when the names are <prefix>.<block>.<role>, else
+-- one entry per layer. comments: lines put at the top.
 function S.config_text(cfg, comments)
   local out = {}
   for _, c in ipairs(comments or {}) do out[#out + 1] = "-- " .. c end
   out[#out + 1] = "return {"
   out[#out + 1] = string.format("  name = %q,", cfg.name)
-  local grouped = false
-  for _, l in ipairs(cfg.layers) do grouped = grouped or l.g ~= nil end
-  local rows = not grouped and P.rows(cfg) or nil
-  local structured = rows ~= nil
-  if rows then
-    for _, r in ipairs(rows) do
-      if r[1]:find(" .. ", 1, true) then structured = false; break end
-    end
+  local rows = P.rows(cfg)
+  local structured = true
+  for _, r in ipairs(rows) do
+    if r[1]:find(" .. ", 1, true) then structured = false; break end
   end
   if structured then
     for _, r in ipairs(rows) do
-      out[#out + 1] = string.format("  {%q, %q},", r[1], P.pair_name(r[2], r[3]))
+      out[#out + 1] = string.format("  {%q, %q},", r[1], P.pair_name(r[2], r[3], r[4]))
     end
   else
-    for _, l in ipairs(cfg.layers) do out[#out + 1] = string.format("  {%q, %s},", l.name, value_text(l)) end
+    for _, l in ipairs(cfg.layers) do
+      out[#out + 1] = string.format("  {%q, %q},", l.name, P.pair_name(l.w, l.a, l.g))
+    end
   end
   out[#out + 1] = "}"
   return table.concat(out, "\n") .. "\n"
