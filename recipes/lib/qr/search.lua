@@ -546,16 +546,16 @@ function S.scorer(a)
       sc.hits = sc.hits + 1
       return e
     end
+    if s.kind ~= "f1" and not refs[slice] then -- the reference, once per slice (not counted in seconds)
+      a.model:precision(a.base_run)
+      refs[slice] = S.proxy_ref(a.model, s.data, {batch = a.batch or 8, topk = a.topk})
+    end
     local t0 = qr.now()
     if s.kind == "f1" then
       a.model:precision(run)
       local r = a.f1(a.model, s.data)
       e = {f1 = r.f1, em = r.em, n = r.n}
     else
-      if not refs[slice] then
-        a.model:precision(a.base_run)
-        refs[slice] = S.proxy_ref(a.model, s.data, {batch = a.batch or 8, topk = a.topk})
-      end
       a.model:precision(run)
       local r = S.proxy(a.model, s.data, {ref = refs[slice], batch = a.batch or 8})
       e = {nll = r.nll, kl = r.kl, n = r.n, tokens = r.tokens}
