@@ -1408,13 +1408,18 @@ function S.run(a)
     progress = o.progress, say = say})
   assert(qr.json.write(dir .. "/sensitivity.json", sens, {indent = true}))
   say("wrote " .. dir .. "/sensitivity.json")
-  if #sens.kinds > 0 then
-    local parts = {}
-    local low = prob.choices[#prob.choices].name
-    for _, r in ipairs(sens.kinds) do
-      parts[#parts + 1] = string.format("%s %+.4g", r.kind, r.d[low].both.value)
+  local low = prob.choices[#prob.choices].name
+  for _, unit in ipairs{"kinds", "blocks"} do
+    if #sens[unit] > 0 then
+      local parts = {}
+      for _, r in ipairs(sens[unit]) do
+        local d = r.d[low]
+        parts[#parts + 1] = string.format("%s %+.3g", tostring(r.kind or r.block), d.both.value) ..
+          (d.w and string.format(" (w %+.3g, a %+.3g)", d.w.value, d.a.value) or "")
+      end
+      say(string.format("  one %s lowered to %s (%s increase): %s", unit == "kinds" and "kind" or "block", low,
+        sc.score, table.concat(parts, ", ")))
     end
-    say(string.format("  one kind lowered to %s (%s increase): %s", low, sc.score, table.concat(parts, ", ")))
   end
 
   -- the searches
