@@ -846,25 +846,37 @@ function S.rng(seed)
   return r
 end
 
--- Lower random layers one step (to the next cheaper choice) until the
--- pick is within the budget.
-local function repair(prob, pick, budget, rng)
+-- Lower layers one step (to the next cheaper choice) until the pick is
+-- within the budget. Each step draws `k` candidate layers at random (those
+-- that can still be lowered) and, with sensitivities (loss[i][c]), lowers
+-- the one whose step costs the least sensitivity per unit of cost saved;
+-- without, the first drawn.
+local function repair(prob, pick, budget, rng, loss, k)
   local cost = S.cost(prob, pick)
+  k = k or 4
+  local function next_down(i)
+    local cur, nxt = prob.cost[i][pick[i]], nil
+    for c = 1, #prob.choices do
+      local v = prob.cost[i][c]
+      if v < cur and (not nxt or v > prob.cost[i][nxt]) then nxt = c end
+    end
+    return nxt
+  end
   while cost > budget do
     local cand = {}
     for i = 1, prob.n do
       if prob.cost[i][pick[i]] > prob.cost[i][S.cheapest_choice(prob, i)] then cand[#cand + 1] = i end
     end
     if #cand == 0 then fail("evo: no configuration within the budget %.6g", budget) end
-    local i = cand[rng.int(#cand)]
-    -- the most expensive choice cheaper than the current one
-    local cur, nxt = prob.cost[i][pick[i]], nil
-    for c = 1, #prob.choices do
-      local v = prob.cost[i][c]
-      if v < cur and (not nxt or v > prob.cost[i][nxt]) then nxt = c end
+    local bi, bc, br
+    for t = 1, loss and k or 1 do
+      local i = cand[rng.int(#cand)]
+      local c = next_down(i)
+      local r = loss and (loss[i][c] - loss[i][pick[i]]) / (prob.cost[i][pick[i]] - prob.cost[i][c]) or 0
+      if t == 1 or r < br then bi, bc, br = i, c, r end
     end
-    cost = cost - cur + prob.cost[i][nxt]
-    pick[i] = nxt
+    cost = cost - prob.cost[bi][pick[bi]] + prob.cost[bi][bc]
+    pick[bi] = bc
   end
   return pick
 end
@@ -881,12 +893,15 @@ local function pkey(pick) return table.concat(pick, ",") end
 -- fit(pick) -> score (lower is better; the real proxy of the whole
 -- configuration, cached by the caller). o: pop (16), gens (10), elite (2),
 -- tournament (3), mutation (expected layers changed per child, 2), seed
--- (1), seeds (picks to start from, e.g. greedy's and the ILP's), progress.
+-- (1), seeds (picks to start from, e.g. greedy's and the ILP's), loss
+-- (per-layer sensitivities, to guide the repair; optional), progress.
 -- Population: the seeds, mutated copies of them, random configurations;
 -- every member repaired into the budget. Each generation keeps the elite
 -- and fills the rest with children: two parents by tournament, block-wise
 -- uniform crossover (each block's layers from one parent), mutation (each
--- layer to a random other choice with probability mutation / n), repair.
+-- layer to a random other choice with probability mutation / n), repair
+-- (layers lowered one step at a time until it fits: of 4 drawn at random,
+-- the one with the least sensitivity per cost saved).
 -- A child already seen is mutated again (up to 10 times). Only
 -- configurations within the budget are ever scored or returned.
 -- Deterministic under the seed (and a deterministic fit).
@@ -921,7 +936,7 @@ function S.evo(prob, budget, fit, o)
   local function novel(p)
     for _ = 1, 10 do
       if seen[pkey(p)] == nil then break end
-      p = repair(prob, mutate(p), budget, rng)
+      p = repair(prob, mutate(p), budget, rng, o.loss)
     end
     return p
   end
@@ -932,7 +947,7 @@ function S.evo(prob, budget, fit, o)
     if not inpop[k] then inpop[k] = true; pop[#pop + 1] = p end
   end
   for _, s in ipairs(o.seeds or {}) do
-    if #pop < popn then add(repair(prob, table.move(s, 1, prob.n, 1, {}), budget, rng)) end
+    if #pop < popn then add(repair(prob, table.move(s, 1, prob.n, 1, {}), budget, rng, o.loss)) end
   end
   local nseeds = #pop
   local tries = 0
@@ -945,7 +960,7 @@ function S.evo(prob, budget, fit, o)
       p = {}
       for i = 1, prob.n do p[i] = rng.int(nc) end
     end
-    add(repair(prob, p, budget, rng))
+    add(repair(prob, p, budget, rng, o.loss))
   end
   local total = #pop + gens * math.max(0, #pop - elite)
   local prog = S.progress("evo", total, o.progress)
@@ -985,7 +1000,7 @@ function S.evo(prob, budget, fit, o)
       else
         for i = 1, prob.n do child[i] = rng.next() < 0.5 and x[i] or y[i] end
       end
-      child = novel(repair(prob, mutate(child), budget, rng))
+      child = novel(repair(prob, mutate(child), budget, rng, o.loss))
       local k = pkey(child)
       if not innext[k] then innext[k] = true; nxt[#nxt + 1] = child end
     end
@@ -1456,7 +1471,7 @@ function S.run(a)
             k = k + 1
             return sc:value(sc:get(S.config(prob, p), "main", string.format("evo-%s #%d", tag, k)))
           end, {pop = o.pop, gens = o.gens, elite = o.elite, tournament = o.tournament, mutation = o.mutation,
-            seed = o.seed, seeds = seeds, progress = o.progress})
+            seed = o.seed, seeds = seeds, loss = loss, progress = o.progress})
           pick = pick_e
           info.history = nil
           info.best = v
