@@ -12,6 +12,7 @@
 #   model  core/model/    base ops text model
 #   io     core/io/       base ops text model io
 #   train  core/train/    base ops text model train
+#   search core/search/   base ops text model train search
 #   lua    core/lua/      everything
 #   plugin plugins/*/     qr_plugin.h only
 # A quoted include is resolved against the including file's folder first,
@@ -28,6 +29,7 @@ layer_of() { # path relative to root -> layer name, or "" outside the checked tr
         core/model/*) echo model ;;
         core/io/*) echo io ;;
         core/train/*) echo train ;;
+        core/search/*) echo search ;;
         core/lua/*) echo lua ;;
         core/*/*) echo unknown ;;
         core/*) echo base ;;
@@ -43,7 +45,8 @@ allowed() { # layer -> the layers it may include
         model) echo "base ops text model" ;;
         io) echo "base ops text model io" ;;
         train) echo "base ops text model train" ;;
-        lua) echo "base ops text model io train lua" ;;
+        search) echo "base ops text model train search" ;;
+        lua) echo "base ops text model io train search lua" ;;
         *) echo "" ;;
     esac
 }

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs="build-essential cmake pkg-config liblua5.4-dev libopenblas-openmp-dev libutf8proc-dev libcjson-dev libreadline-dev python3 python3-pip"
+pkgs="build-essential cmake pkg-config liblua5.4-dev libopenblas-openmp-dev libutf8proc-dev libcjson-dev libglpk-dev libreadline-dev python3 python3-pip"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -24,6 +24,21 @@ expect_in layers-2.3 "$out" "core/model/m.c:1: model includes core/io/gguf.h, of
 expect_in layers-2.4 "$out" "plugins/loss/x.c:2: a plugin includes core/qr.h"
 if printf '%s' "$out" | grep -q "ops.c:1"; then fail layers-2.5 "a legal include was flagged: $out"; else ok layers-2.5; fi
 
+# search sits above train: it may include train, train may not include it,
+# and io (a sibling of train) may not either
+mkdir -p "$T/tree3/core/train" "$T/tree3/core/search" "$T/tree3/core/io"
+printf '/* base */\n' >"$T/tree3/core/qr.h"
+printf '#include "qr.h"\n' >"$T/tree3/core/train/trainer.h"
+printf '#include "qr.h"\n#include "train/trainer.h"\n' >"$T/tree3/core/search/ilp.c"
+printf '#include "qr.h"\n' >"$T/tree3/core/search/ilp.h"
+printf '#include "search/ilp.h"\n' >"$T/tree3/core/train/proxy.c"
+printf '#include "search/ilp.h"\n' >"$T/tree3/core/io/x.c"
+run bash scripts/check_layers.sh "$T/tree3"
+expect_rc layers-4.1 1
+expect_in layers-4.2 "$out" "core/train/proxy.c:1: train includes core/search/ilp.h, of layer search"
+expect_in layers-4.3 "$out" "core/io/x.c:1: io includes core/search/ilp.h, of layer search"
+if printf '%s' "$out" | grep -q "search/ilp.c"; then fail layers-4.4 "search including train was flagged: $out"; else ok layers-4.4; fi
+
 # a folder of core/ that is not a layer is named
 mkdir -p "$T/tree2/core/extra"
 printf '/* x */\n' >"$T/tree2/core/extra/x.c"

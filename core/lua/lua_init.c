@@ -11,6 +11,7 @@ static void (*const qr_bindings[])(lua_State *L, int mod) = {
     qr_lua_text_open,   /* qr.tokenizer, qr.squad */
     qr_lua_model_open,  /* qr.model, model_new, default_model, qr.Model */
     qr_lua_train_open,  /* qr.train */
+    qr_lua_search_open, /* qr.ilp, model:proxy, model:proxy_ref, qr.ProxyRef (after the model's) */
     qr_lua_plugin_open, /* qr.plugins, load_plugin, quantizer, attack */
 };
 

@@ -30,6 +30,7 @@ void qr_lua_json_open(lua_State *L, int mod);   /* lua_json.c: qr.json */
 void qr_lua_text_open(lua_State *L, int mod);   /* lua_text.c: qr.tokenizer, qr.squad */
 void qr_lua_model_open(lua_State *L, int mod);  /* lua_model.c: qr.model, qr.Model */
 void qr_lua_train_open(lua_State *L, int mod);  /* lua_train.c: qr.train */
+void qr_lua_search_open(lua_State *L, int mod); /* lua_search.c: qr.ilp, model:proxy(_ref), qr.ProxyRef */
 void qr_lua_plugin_open(lua_State *L, int mod); /* lua_plugin.c: plugins, quantizers, attacks */
 
 /* ---- what one binding offers another ---- */

@@ -1,0 +1,395 @@
+/* proxy.c - the configuration proxy of proxy.h: answer NLL and KL to a
+ * full-precision reference, from the trainer's batched forward
+ * (qr_model_forward_rows on the answer rows). */
+#include "proxy.h"
+
+#include "checkpoint.h" /* qr_fnv_words */
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T_ROUND 32 /* pad T up to a multiple of this, as the trainer does */
+#define PAD_ID 0   /* right padding is never attended to by a real token (causal) */
+/* The largest full-distribution reference built (rows x V x 4 bytes);
+ * past it, topk is the way. */
+#define REF_MAX_BYTES ((size_t)8 << 30)
+
+struct qr_proxy_ref {
+    int n, V, topk;
+    int64_t rows;
+    uint64_t data_fnv;
+    /* topk 0: logits (rows, V), exactly as the forward gave them, and
+     * lse (rows) their log-sum-exp.
+     * topk k: idx, logits (rows, k): p's k most probable tokens and their
+     * logits; lse (rows); rest (rows): the mass P_r of every other token. */
+    float *logits;
+    int32_t *idx;
+    double *lse, *rest;
+    double seconds;
+};
+
+/* ---- the data ---- */
+
+int qr_proxy_check(const qr_model *m, const qr_train_data *d) {
+    const qr_model_config *c = qr_model_cfg(m);
+    if (!d || d->n < 1) return qr_err_set("proxy: no sequences: expected at least one");
+    for (int e = 0; e < d->n; e++) {
+        int64_t o = d->off[e], len = d->off[e + 1] - o, answer = 0;
+        if (len < 1) return qr_err_set("proxy: sequence %d (1-based) is empty", e + 1);
+        if (len > c->n_ctx)
+            return qr_err_set("proxy: sequence %d (1-based) has %lld tokens, more than the model's context of %d",
+                              e + 1, (long long)len, c->n_ctx);
+        for (int64_t t = 0; t < len; t++) {
+            int32_t id = d->ids[o + t], tg = d->targets[o + t];
+            if (id < 0 || id >= c->n_vocab)
+                return qr_err_set("proxy: sequence %d (1-based), position %lld: token id %d is outside the "
+                                  "vocabulary [0, %d)",
+                                  e + 1, (long long)t + 1, id, c->n_vocab);
+            if (tg < -1 || tg >= c->n_vocab)
+                return qr_err_set("proxy: sequence %d (1-based), position %lld: target %d: expected -1 (not "
+                                  "scored) or a token id in [0, %d)",
+                                  e + 1, (long long)t + 1, tg, c->n_vocab);
+            answer += tg >= 0;
+        }
+        if (!answer)
+            return qr_err_set("proxy: sequence %d (1-based) has no answer token (every target is -1)", e + 1);
+    }
+    return QR_OK;
+}
+
+static uint64_t data_fnv(const qr_train_data *d) {
+    uint64_t h = qr_fnv(QR_FNV_INIT, &d->n, sizeof d->n);
+    h = qr_fnv(h, d->off, (size_t)(d->n + 1) * sizeof *d->off);
+    h = qr_fnv_words(h, d->ids, (size_t)d->off[d->n]);
+    return qr_fnv_words(h, d->targets, (size_t)d->off[d->n]);
+}
+
+/* ---- one row of logits ---- */
+
+/* max and sum_j exp(l_j - max) in double; lse = max + log(total). */
+static void row_stats(const float *l, int V, double *max, double *total) {
+    float mx = l[0];
+    for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+    double s = 0;
+    for (int j = 0; j < V; j++) s += exp((double)l[j] - mx);
+    *max = mx;
+    *total = s;
+}
+
+/* The mass of every token but idx[0..k), from the same row_stats: both
+ * sides of a top-k KL compute it this way, so equal rows give equal mass. */
+static double rest_mass(const float *l, double max, double total, const int32_t *idx, int k) {
+    double top = 0;
+    for (int i = 0; i < k; i++) top += exp((double)l[idx[i]] - max);
+    return fmax(total - top, 0.0) / total;
+}
+
+/* KL(p || q) over the whole vocabulary, p and q as logits with their lse. */
+static double kl_full(const float *p, double lse_p, const float *q, double lse_q, int V) {
+    double s = 0;
+    for (int j = 0; j < V; j++) {
+        double lp = (double)p[j] - lse_p, lq = (double)q[j] - lse_q;
+        s += exp(lp) * (lp - lq);
+    }
+    return s;
+}
+
+/* The k largest of l (V), as ids, by (value, lower id first): a min-heap
+ * of the best k seen (heap[0] the worst of them). */
+static int worse(const float *l, int32_t a, int32_t b) { return l[a] < l[b] || (l[a] == l[b] && a > b); }
+static void sift_down(const float *l, int32_t *h, int k, int i) {
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= k) return;
+        if (c + 1 < k && worse(l, h[c + 1], h[c])) c++;
+        if (!worse(l, h[c], h[i])) return;
+        int32_t t = h[i];
+        h[i] = h[c];
+        h[c] = t;
+        i = c;
+    }
+}
+static void top_k(const float *l, int V, int k, int32_t *out) {
+    for (int i = 0; i < k; i++) out[i] = i;
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(l, out, k, i);
+    for (int j = k; j < V; j++)
+        if (worse(l, out[0], j)) {
+            out[0] = j;
+            sift_down(l, out, k, 0);
+        }
+}
+
+/* ---- the batched forward ---- */
+
+/* What a batch hands to its consumer: the logits of nr answer rows, each
+ * row's index among all answer rows (data order) and its target. */
+typedef struct {
+    const float *logits;
+    int nr;
+    const int64_t *grow;
+    const int32_t *tgt;
+} batch_rows;
+
+typedef int (*rows_fn)(void *ud, const batch_rows *b);
+
+typedef struct {
+    int64_t len;
+    int e;
+} by_len;
+static int cmp_len(const void *a, const void *b) {
+    const by_len *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->e - y->e;
+}
+
+/* roff (n + 1): the first answer row of each example, in data order. */
+static int64_t *answer_offsets(const qr_train_data *d) {
+    int64_t *roff = qr_xmalloc((size_t)(d->n + 1) * sizeof *roff), r = 0;
+    for (int e = 0; e < d->n; e++) {
+        roff[e] = r;
+        for (int64_t t = d->off[e]; t < d->off[e + 1]; t++) r += d->targets[t] >= 0;
+    }
+    roff[d->n] = r;
+    return roff;
+}
+
+/* Every example through the model, `batch` at a time in order of length;
+ * fn sees each batch's answer rows. */
+static int run_batches(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff, rows_fn fn, void *ud) {
+    const qr_model_config *c = qr_model_cfg(m);
+    by_len *order = qr_xmalloc((size_t)d->n * sizeof *order);
+    int64_t max_len = 1;
+    for (int e = 0; e < d->n; e++) {
+        order[e] = (by_len){d->off[e + 1] - d->off[e], e};
+        if (order[e].len > max_len) max_len = order[e].len;
+    }
+    qsort(order, (size_t)d->n, sizeof *order, cmp_len);
+    int64_t Tmax = (max_len + T_ROUND - 1) / T_ROUND * T_ROUND;
+    if (Tmax > c->n_ctx) Tmax = c->n_ctx;
+    size_t cap = (size_t)batch * Tmax;
+    int32_t *bids = qr_xmalloc(cap * sizeof *bids), *rows = qr_xmalloc(cap * sizeof *rows);
+    int32_t *tgt = qr_xmalloc(cap * sizeof *tgt);
+    int64_t *grow = qr_xmalloc(cap * sizeof *grow);
+    int rc = QR_OK;
+    for (int s = 0; rc == QR_OK && s < d->n; s += batch) {
+        int B = d->n - s < batch ? d->n - s : batch;
+        int T = (int)((order[s + B - 1].len + T_ROUND - 1) / T_ROUND * T_ROUND); /* the longest is last */
+        if (T > c->n_ctx) T = c->n_ctx;
+        int nr = 0;
+        for (int b = 0; b < B; b++) {
+            int e = order[s + b].e;
+            int64_t o = d->off[e], len = order[s + b].len, k = roff[e];
+            memcpy(bids + (size_t)b * T, d->ids + o, (size_t)len * sizeof *bids);
+            for (int64_t t = len; t < T; t++) bids[(size_t)b * T + t] = PAD_ID;
+            for (int64_t t = 0; t < len; t++)
+                if (d->targets[o + t] >= 0) {
+                    rows[nr] = (int32_t)(b * T + t);
+                    tgt[nr] = d->targets[o + t];
+                    grow[nr++] = k++;
+                }
+        }
+        if (qr_model_forward_rows(m, bids, B, T, rows, nr)) {
+            rc = qr_err_prefix("proxy: batch of sequences %d.. (in order of length)", s + 1);
+            break;
+        }
+        batch_rows br = {qr_model_logits(m), nr, grow, tgt};
+        rc = fn(ud, &br);
+    }
+    free(order);
+    free(bids);
+    free(rows);
+    free(tgt);
+    free(grow);
+    return rc;
+}
+
+/* ---- the reference ---- */
+
+static int ref_rows(void *ud, const batch_rows *b) {
+    qr_proxy_ref *r = ud;
+    const int V = r->V, k = r->topk;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < b->nr; i++) {
+        const float *l = b->logits + (size_t)i * V;
+        const int64_t g = b->grow[i];
+        double max, total;
+        row_stats(l, V, &max, &total);
+        r->lse[g] = max + log(total);
+        if (!k) {
+            memcpy(r->logits + (size_t)g * V, l, (size_t)V * sizeof *l);
+            continue;
+        }
+        int32_t *idx = r->idx + (size_t)g * k;
+        top_k(l, V, k, idx);
+        for (int j = 0; j < k; j++) r->logits[(size_t)g * k + j] = l[idx[j]];
+        r->rest[g] = rest_mass(l, max, total, idx, k);
+    }
+    return QR_OK;
+}
+
+qr_proxy_ref *qr_proxy_ref_new(qr_model *m, const qr_train_data *d, int batch, int topk, int current) {
+    const qr_model_config *c = qr_model_cfg(m);
+    if (batch < 1) {
+        qr_err_set("proxy: batch %d: expected >= 1", batch);
+        return NULL;
+    }
+    if (topk < 0 || topk >= c->n_vocab) {
+        qr_err_set("proxy: topk %d: expected 0 (the full distribution) or 1..%d", topk, c->n_vocab - 1);
+        return NULL;
+    }
+    if (qr_proxy_check(m, d)) return NULL;
+    int64_t *roff = answer_offsets(d);
+    const int64_t rows = roff[d->n];
+    const size_t per_row = topk ? (size_t)topk : (size_t)c->n_vocab;
+    if (!topk && (size_t)rows * per_row * sizeof(float) > REF_MAX_BYTES) {
+        qr_err_set("proxy: a full reference of %lld answer positions x %d tokens needs %.1f GiB (at most %.0f): "
+                   "use topk",
+                   (long long)rows, c->n_vocab, (double)rows * per_row * 4 / (1 << 30),
+                   (double)REF_MAX_BYTES / (1 << 30));
+        free(roff);
+        return NULL;
+    }
+    double t0 = qr_now();
+    qr_proxy_ref *r = qr_xcalloc(1, sizeof *r);
+    r->n = d->n;
+    r->V = c->n_vocab;
+    r->topk = topk;
+    r->rows = rows;
+    r->data_fnv = data_fnv(d);
+    r->logits = qr_xmalloc((size_t)rows * per_row * sizeof *r->logits);
+    r->lse = qr_xmalloc((size_t)rows * sizeof *r->lse);
+    if (topk) {
+        r->idx = qr_xmalloc((size_t)rows * topk * sizeof *r->idx);
+        r->rest = qr_xmalloc((size_t)rows * sizeof *r->rest);
+    }
+    /* full precision, no adapter; the configuration put back after */
+    const int nl = qr_model_n_linears(m);
+    qr_layer_prec *saved = qr_xmalloc((size_t)(nl + 1) * sizeof *saved), *fp = qr_xmalloc((size_t)(nl + 1) * sizeof *fp);
+    for (int i = 0; i < nl; i++) {
+        const qr_linear *l = qr_model_linear(m, i);
+        saved[i] = (qr_layer_prec){l->wbits, l->abits, l->active};
+        fp[i] = (qr_layer_prec){32, 32, -1};
+    }
+    int rc = current ? QR_OK : qr_model_set_precision(m, fp, nl);
+    if (rc == QR_OK) rc = run_batches(m, d, batch, roff, ref_rows, r);
+    if (!current && qr_model_set_precision(m, saved, nl) && rc == QR_OK)
+        rc = qr_err_prefix("proxy: putting the configuration back");
+    free(saved);
+    free(fp);
+    free(roff);
+    if (rc) {
+        qr_err_prefix("proxy reference");
+        qr_proxy_ref_free(r);
+        return NULL;
+    }
+    r->seconds = qr_now() - t0;
+    return r;
+}
+
+void qr_proxy_ref_free(qr_proxy_ref *r) {
+    if (!r) return;
+    free(r->logits);
+    free(r->idx);
+    free(r->lse);
+    free(r->rest);
+    free(r);
+}
+
+size_t qr_proxy_ref_bytes(const qr_proxy_ref *r) {
+    size_t per = r->topk ? (size_t)r->topk * (sizeof(float) + sizeof(int32_t)) + 2 * sizeof(double)
+                         : (size_t)r->V * sizeof(float) + sizeof(double);
+    return (size_t)r->rows * per;
+}
+int64_t qr_proxy_ref_rows(const qr_proxy_ref *r) { return r->rows; }
+int qr_proxy_ref_n(const qr_proxy_ref *r) { return r->n; }
+int qr_proxy_ref_topk(const qr_proxy_ref *r) { return r->topk; }
+double qr_proxy_ref_seconds(const qr_proxy_ref *r) { return r->seconds; }
+
+/* ---- the evaluation ---- */
+
+typedef struct {
+    const qr_proxy_ref *ref;
+    int V;
+    double *nll, *kl; /* (rows) */
+} eval_ud;
+
+static int eval_rows(void *ud, const batch_rows *b) {
+    eval_ud *u = ud;
+    const qr_proxy_ref *r = u->ref;
+    const int V = u->V;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < b->nr; i++) {
+        const float *q = b->logits + (size_t)i * V;
+        const int64_t g = b->grow[i];
+        double max, total;
+        row_stats(q, V, &max, &total);
+        const double lse_q = max + log(total);
+        u->nll[g] = lse_q - q[b->tgt[i]];
+        if (!r) continue;
+        if (!r->topk) {
+            u->kl[g] = kl_full(r->logits + (size_t)g * V, r->lse[g], q, lse_q, V);
+            continue;
+        }
+        const int k = r->topk;
+        const int32_t *idx = r->idx + (size_t)g * k;
+        const float *pl = r->logits + (size_t)g * k;
+        double s = 0;
+        for (int j = 0; j < k; j++) {
+            double lp = (double)pl[j] - r->lse[g], lq = (double)q[idx[j]] - lse_q;
+            s += exp(lp) * (lp - lq);
+        }
+        double pr = r->rest[g], qr = fmax(rest_mass(q, max, total, idx, k), DBL_MIN);
+        if (pr > 0) s += pr * (log(pr) - log(qr));
+        u->kl[g] = s;
+    }
+    return QR_OK;
+}
+
+int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, qr_proxy_result *res,
+                  double *per_nll, double *per_kl) {
+    const qr_model_config *c = qr_model_cfg(m);
+    if (batch < 1) return qr_err_set("proxy: batch %d: expected >= 1", batch);
+    if (qr_proxy_check(m, d)) return QR_ERR;
+    double t0 = qr_now();
+    int64_t *roff = answer_offsets(d);
+    const int64_t rows = roff[d->n];
+    if (ref && (ref->V != c->n_vocab || ref->n != d->n || ref->rows != rows || ref->data_fnv != data_fnv(d))) {
+        free(roff);
+        return qr_err_set("proxy: the reference was built on other sequences (%d sequences, %lld answer positions, "
+                          "vocabulary %d; these: %d, %lld, %d)",
+                          ref->n, (long long)ref->rows, ref->V, d->n, (long long)rows, c->n_vocab);
+    }
+    eval_ud u = {ref, c->n_vocab, qr_xmalloc((size_t)rows * sizeof(double)),
+                 ref ? qr_xmalloc((size_t)rows * sizeof(double)) : NULL};
+    int rc = run_batches(m, d, batch, roff, eval_rows, &u);
+    if (rc == QR_OK) {
+        /* fixed order: per example over its rows, then over examples */
+        double sn = 0, sk = 0, tn = 0, tk = 0;
+        for (int e = 0; e < d->n; e++) {
+            double en = 0, ek = 0;
+            for (int64_t g = roff[e]; g < roff[e + 1]; g++) {
+                en += u.nll[g];
+                if (ref) ek += u.kl[g];
+            }
+            tn += en;
+            tk += ek;
+            double cnt = (double)(roff[e + 1] - roff[e]);
+            en /= cnt;
+            ek = ref ? ek / cnt : NAN;
+            sn += en;
+            sk += ek;
+            if (per_nll) per_nll[e] = en;
+            if (per_kl) per_kl[e] = ek;
+        }
+        if (res)
+            *res = (qr_proxy_result){.nll = sn / d->n, .kl = ref ? sk / d->n : NAN, .nll_tok = tn / rows,
+                                     .kl_tok = ref ? tk / rows : NAN, .n = d->n, .tokens = rows,
+                                     .seconds = qr_now() - t0};
+    }
+    free(u.nll);
+    free(u.kl);
+    free(roff);
+    return rc;
+}

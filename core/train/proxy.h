@@ -1,0 +1,82 @@
+/* proxy.h - a cheap score of a precision configuration for the search
+ * (docs/SEARCH.md): one teacher-forced forward pass per example, no
+ * generation. Over sequences in the trainer's format (qr_train_data: ids,
+ * next-token targets, -1 except at the positions that predict the answer
+ * tokens and the end marker), under the model's current configuration:
+ *
+ *   nll = 1/n sum_e ( 1/|A_e| sum_{t in A_e} -log q_t(target_t) )
+ *   kl  = 1/n sum_e ( 1/|A_e| sum_{t in A_e} KL(p_t || q_t) )
+ *
+ * A_e the answer positions of example e, q_t the model's next-token
+ * distribution at t, p_t the reference's (full precision, computed once
+ * by qr_proxy_ref_new). Each example weighs the same whatever its answer's
+ * length (as SQuAD's EM/F1 average over questions); the token-weighted
+ * means are reported too (nll_tok, kl_tok). Log-softmax and KL are
+ * computed in double from the float32 logits.
+ *
+ * The forward is the trainer's: `batch` sequences right-padded to the
+ * longest (rounded up to 32), qr_model_forward_rows with the answer rows
+ * only (the final norm and head on those rows alone). Sequences are
+ * batched in order of length (stable), so a batch pays little padding and
+ * the same data and batch size always give the same batches: at full
+ * precision against its own reference, with the same batch size and
+ * thread count, kl is exactly 0.
+ *
+ * The reference stores, per answer position, either the full fp logits
+ * (float32, exactly what the forward produced) and their log-sum-exp:
+ * exact KL, rows x (4V + 8) bytes (SmolLM2: 196,616 bytes a row; 273 MB for
+ * 256 zero-shot SQuAD training sequences, 1390 answer positions); or, with topk = k > 0, the
+ * k most probable tokens of p (id, log p) and the log of the rest's mass
+ * P_r: 8k + 8 bytes a row, and the KL of the distributions coarsened to
+ * those k tokens plus one "rest" bin,
+ *   KL_k = sum_{i in S} p_i log(p_i / q_i) + P_r log(P_r / Q_r),
+ * a lower bound: KL - KL_k = P_r KL(p_rest/P_r || q_rest/Q_r) >= 0 (the
+ * log-sum inequality), so the gap is at most P_r times the tail's own
+ * divergence and vanishes as P_r does. */
+#ifndef QR_PROXY_H
+#define QR_PROXY_H
+
+#include "model/model.h"
+#include "qr.h"
+#include "train/trainer.h"
+
+#define QR_PROXY_BATCH 8 /* default sequences per forward */
+
+typedef struct qr_proxy_ref qr_proxy_ref;
+
+/* Check d against m: at least one sequence; each non-empty, at most the
+ * model's context, ids in [0, V), targets in [-1, V), and at least one
+ * answer position (target >= 0). Messages name the sequence as a recipe
+ * numbers it ("proxy: sequence 3 (1-based): no answer token ..."). */
+int qr_proxy_check(const qr_model *m, const qr_train_data *d);
+
+/* The reference over d: at full precision without adapters (every linear
+ * layer w32a32, adapter -1; the model's configuration is restored after),
+ * or with current != 0 under the model's current configuration. topk 0:
+ * full distributions (exact KL); k in 1..V-1: top-k and the rest's mass.
+ * batch >= 1 sequences per forward. NULL + message on error. */
+qr_proxy_ref *qr_proxy_ref_new(qr_model *m, const qr_train_data *d, int batch, int topk, int current);
+void qr_proxy_ref_free(qr_proxy_ref *r);
+size_t qr_proxy_ref_bytes(const qr_proxy_ref *r); /* the stored distributions and their index */
+int64_t qr_proxy_ref_rows(const qr_proxy_ref *r); /* answer positions */
+int qr_proxy_ref_n(const qr_proxy_ref *r);        /* sequences */
+int qr_proxy_ref_topk(const qr_proxy_ref *r);     /* 0: full distributions */
+double qr_proxy_ref_seconds(const qr_proxy_ref *r);
+
+typedef struct {
+    double nll, kl;         /* the per-example means above (kl NaN without a reference) */
+    double nll_tok, kl_tok; /* the same, each answer token weighing the same */
+    int n;                  /* sequences */
+    int64_t tokens;         /* answer positions */
+    double seconds;
+} qr_proxy_result;
+
+/* The proxy of the model's current configuration on d (ref may be NULL:
+ * no KL; otherwise it must have been built on the same sequences, checked
+ * by a fingerprint of ids and targets). per_nll, per_kl (may be NULL): n
+ * entries each, every example's mean over its answer positions (per_kl
+ * NaN without ref). */
+int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, qr_proxy_result *r,
+                  double *per_nll, double *per_kl);
+
+#endif

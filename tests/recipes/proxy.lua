@@ -1,0 +1,209 @@
+-- proxy.lua - the configuration proxy (core/train/proxy.c, model:proxy and
+-- model:proxy_ref) on a tiny random Llama (2 layers, 64 wide, vocab 97),
+-- 21 sequences of 6..40 tokens with 1..6 answer positions each:
+--   proxy-1  the NLL equals a direct computation, one m:logits(prefix) per
+--            answer position, log-softmax in Lua, mean per example then over
+--            examples (fp, w8a8, w4a4), max difference printed. fp: every
+--            example within 1e-6 (a padded batch vs one prefix at a time,
+--            float32). Quantized: at most one example of 21 off by more
+--            than 1e-6, none by more than 1e-3: a last-bit difference
+--            between the two forwards can cross a rounding boundary of the
+--            fake quantizer (docs/TRAINING.md, determinism); it does so
+--            once here, at w8a8 (3.2e-4 on example 10)
+--   proxy-2  KL of fp against its own reference is exactly 0 (same batch
+--            size); with another batch size it is below 1e-6
+--   proxy-3  under quantized configurations KL >= 0 for every example,
+--            larger at w4a4 than at w8a8; KL equals a direct computation
+--            from m:logits at fp and at w4a4 (relative 1e-3 + 1e-7
+--            absolute), max difference printed
+--   proxy-4  topk references: KL of fp against them is exactly 0; KL_k is
+--            a lower bound of the exact KL for every example, and close to
+--            it at k = V - 1; their memory is what proxy.h says
+--   proxy-5  bad input is refused naming what is wrong: no sequences, a
+--            sequence without an answer token (its index), ids outside the
+--            vocabulary, targets not as long as ids, a reference built on
+--            other sequences, unknown options, a topk out of range; and
+--            proxy_ref puts the model's configuration back
+local T = require("qr.qrtest")
+local P = require("qr.precision")
+
+local V = 97
+local m = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = V,
+  n_ctx = 64, seed = 5}
+m:quantize{weight = "minmax", act = "minmax"}
+
+local s = 11
+local function rnd(n) s = (s * 1103515245 + 12345) % 2147483648; return s % n end
+local seqs = {}
+for i = 1, 21 do
+  local len = 6 + rnd(35)
+  local na = 1 + rnd(math.min(6, len - 1)) -- answer positions: the last na
+  local ids, tg = {}, {}
+  for j = 1, len do ids[j] = 1 + rnd(V - 1) end
+  for j = 1, len do tg[j] = -1 end
+  for j = len - na + 1, len do tg[j] = j < len and ids[j + 1] or 2 end -- the last predicts an end marker
+  seqs[i] = {ids = ids, targets = tg}
+end
+local tokens = 0
+for _, q in ipairs(seqs) do for _, t in ipairs(q.targets) do if t >= 0 then tokens = tokens + 1 end end end
+
+local function log_softmax(l)
+  local mx = -math.huge
+  for _, x in ipairs(l) do if x > mx then mx = x end end
+  local s = 0
+  for _, x in ipairs(l) do s = s + math.exp(x - mx) end
+  local lse = mx + math.log(s)
+  local out = {}
+  for i, x in ipairs(l) do out[i] = x - lse end
+  return out
+end
+
+-- every answer position's log-softmax under the model's current configuration
+local function direct_rows(q)
+  local rows = {}
+  for j, t in ipairs(q.targets) do
+    if t >= 0 then
+      local prefix = table.move(q.ids, 1, j, 1, {})
+      rows[#rows + 1] = {lp = log_softmax(m:logits(prefix)), t = t}
+    end
+  end
+  return rows
+end
+
+local function direct_nll()
+  local per, sum = {}, 0
+  for i, q in ipairs(seqs) do
+    local e, rows = 0, direct_rows(q)
+    for _, r in ipairs(rows) do e = e - r.lp[r.t + 1] end
+    per[i] = e / #rows
+    sum = sum + per[i]
+  end
+  return sum / #seqs, per
+end
+
+local cfgs = P.load("fp,w8a8,w4a4", m)
+local ref = m:proxy_ref(seqs)
+
+-- proxy-1: NLL against the direct computation
+for _, cfg in ipairs(cfgs) do
+  m:precision(cfg)
+  local r = m:proxy(seqs, {ref = ref})
+  local want, per = direct_nll()
+  local maxd, off = math.abs(r.nll - want), 0
+  for i = 1, #seqs do
+    local d = math.abs(r.per[i] - per[i])
+    maxd = math.max(maxd, d)
+    if d > 1e-6 then off = off + 1 end
+  end
+  local detail = string.format("nll %.7f, direct %.7f, max diff %.2e, %d examples off by more than 1e-6", r.nll,
+    want, maxd, off)
+  if cfg.name == "fp" then
+    T.ok("proxy-1." .. cfg.name, maxd <= 1e-6, detail)
+  else
+    T.ok("proxy-1." .. cfg.name, off <= 1 and maxd <= 1e-3, detail)
+  end
+  print(string.format("proxy-1.%s: %s, kl %.3e", cfg.name, detail, r.kl))
+  T.eq("proxy-1." .. cfg.name .. ".n", {r.n, r.tokens, #r.per, #r.per_kl}, {#seqs, tokens, #seqs, #seqs})
+end
+
+-- proxy-2: fp against its own reference
+m:precision(cfgs[1])
+local r = m:proxy(seqs, {ref = ref})
+T.eq("proxy-2.1 fp KL is exactly 0", r.kl, 0.0)
+local allzero = true
+for _, k in ipairs(r.per_kl) do allzero = allzero and k == 0 end
+T.ok("proxy-2.2 every example's KL is 0", allzero)
+local r3 = m:proxy(seqs, {ref = ref, batch = 3})
+T.ok("proxy-2.3 another batch size: KL below 1e-6", math.abs(r3.kl) < 1e-6, string.format("kl %.3e", r3.kl))
+print(string.format("proxy-2.3: fp KL with batch 3 against a batch-8 reference: %.3e", r3.kl))
+T.eq("proxy-2.4 no ref: no kl", {m:proxy(seqs).kl, m:proxy(seqs).per_kl}, {nil, nil})
+
+-- proxy-3: quantized
+local kl = {}
+for k = 2, 3 do
+  m:precision(cfgs[k])
+  local q = m:proxy(seqs, {ref = ref})
+  kl[cfgs[k].name] = q
+  local nonneg = q.kl >= 0
+  for _, x in ipairs(q.per_kl) do nonneg = nonneg and x >= 0 end
+  T.ok("proxy-3.1." .. cfgs[k].name .. " KL >= 0", nonneg, string.format("kl %.3e", q.kl))
+end
+T.ok("proxy-3.2 w4a4 diverges more than w8a8", kl.w4a4.kl > kl.w8a8.kl,
+  string.format("w8a8 %.3e, w4a4 %.3e", kl.w8a8.kl, kl.w4a4.kl))
+do -- KL directly, first 5 sequences
+  local fp_rows, q_rows = {}, {}
+  m:precision(cfgs[1])
+  for i = 1, 5 do fp_rows[i] = direct_rows(seqs[i]) end
+  m:precision(cfgs[3])
+  for i = 1, 5 do q_rows[i] = direct_rows(seqs[i]) end
+  local maxd, ok = 0, true
+  for i = 1, 5 do
+    local e = 0
+    for k, pr in ipairs(fp_rows[i]) do
+      local qr_ = q_rows[i][k]
+      for j = 1, V do e = e + math.exp(pr.lp[j]) * (pr.lp[j] - qr_.lp[j]) end
+    end
+    e = e / #fp_rows[i]
+    local d = math.abs(e - kl.w4a4.per_kl[i])
+    maxd = math.max(maxd, d)
+    ok = ok and d <= 1e-3 * e + 1e-7
+  end
+  T.ok("proxy-3.3 KL equals the direct computation", ok, string.format("max diff %.2e", maxd))
+  print(string.format("proxy-3.3: w4a4 KL of 5 examples vs direct: max diff %.2e (kl %.3e)", maxd, kl.w4a4.kl))
+end
+
+-- proxy-4: top-k references
+local rows = ref:info().rows
+T.eq("proxy-4.1 full reference memory", {ref:info().bytes, ref:info().topk, ref:info().n, rows},
+  {rows * (V * 4 + 8), 0, #seqs, tokens})
+for _, k in ipairs{1, 5, V - 1} do
+  local rk = m:proxy_ref(seqs, {topk = k})
+  T.eq("proxy-4.2.k" .. k .. " memory", rk:info().bytes, rows * (k * 8 + 16))
+  m:precision(cfgs[1])
+  T.eq("proxy-4.3.k" .. k .. " fp KL is exactly 0", m:proxy(seqs, {ref = rk}).kl, 0.0)
+  m:precision(cfgs[3])
+  local b = m:proxy(seqs, {ref = rk})
+  local lower = true
+  for i, x in ipairs(b.per_kl) do lower = lower and x <= kl.w4a4.per_kl[i] + 1e-12 and x >= -1e-12 end
+  T.ok("proxy-4.4.k" .. k .. " a lower bound of the exact KL", lower,
+    string.format("KL_%d %.4e, exact %.4e", k, b.kl, kl.w4a4.kl))
+  print(string.format("proxy-4: w4a4 KL with a top-%d reference %.4e, exact %.4e (%s)", k, b.kl, kl.w4a4.kl,
+    tostring(rk)))
+  if k == V - 1 then
+    T.near("proxy-4.5 k = V - 1 is the exact KL", b.kl, kl.w4a4.kl, 1e-9)
+  end
+end
+
+-- proxy-5: refusals
+T.errors("proxy-5.1 no sequences", function() m:proxy({}) end, "no sequences")
+T.errors("proxy-5.2 no sequences (ref)", function() m:proxy_ref({}) end, "no sequences")
+local bad = {seqs[1], seqs[2], {ids = {1, 2, 3}, targets = {-1, -1, -1}}}
+T.errors("proxy-5.3 no answer token, named", function() m:proxy(bad) end,
+  "sequence 3 (1-based) has no answer token")
+bad[3] = {ids = {1, V, 3}, targets = {-1, 3, 4}}
+T.errors("proxy-5.4 id outside the vocabulary", function() m:proxy(bad) end,
+  "sequence 3 (1-based), position 2: token id 97 is outside the vocabulary [0, 97)")
+bad[3] = {ids = {1, 2, 3}, targets = {-1, 3, V}}
+T.errors("proxy-5.5 target outside the vocabulary", function() m:proxy_ref(bad) end, "position 3: target 97")
+bad[3] = {ids = {1, 2, 3}, targets = {-1, 3}}
+T.errors("proxy-5.6 targets shorter than ids", function() m:proxy(bad) end,
+  "seqs[3].targets must be an array as long as ids (3)")
+bad[3] = {ids = {1, 2.5, 3}, targets = {-1, 3, 4}}
+T.errors("proxy-5.7 a non-integer id", function() m:proxy(bad) end, "seqs[3] position 2")
+T.errors("proxy-5.8 a reference of other sequences", function() m:proxy({seqs[1], seqs[2]}, {ref = ref}) end,
+  "the reference was built on other sequences (21 sequences")
+T.errors("proxy-5.9 unknown option", function() m:proxy(seqs, {reff = ref}) end, "unknown option 'reff'")
+T.errors("proxy-5.10 topk out of range", function() m:proxy_ref(seqs, {topk = V}) end, "topk 97")
+T.errors("proxy-5.11 batch 0", function() m:proxy(seqs, {batch = 0}) end, "batch 0")
+T.errors("proxy-5.12 ref of the wrong type", function() m:proxy(seqs, {ref = {}}) end, "ref must be a qr.ProxyRef")
+local long = {ids = {}, targets = {}}
+for j = 1, 65 do long.ids[j] = 1; long.targets[j] = 1 end
+T.errors("proxy-5.13 longer than the context", function() m:proxy({long}) end,
+  "sequence 1 (1-based) has 65 tokens, more than the model's context of 64")
+m:precision(cfgs[2])
+local before = m:loss(seqs[1].ids)
+m:proxy_ref(seqs)
+T.eq("proxy-5.14 proxy_ref puts the configuration back", m:loss(seqs[1].ids), before)
+local cur = m:proxy_ref(seqs, {current = true})
+T.eq("proxy-5.15 current = true: the reference is the current configuration", m:proxy(seqs, {ref = cur}).kl, 0.0)
+T.done()
