@@ -252,7 +252,7 @@ local okb, berr = pcall(function()
 end)
 if not okb then refuse(berr) end
 
-local cache_key = table.concat({path, adapters_sha, quantizer, shots, seq, S.proxy_impl(model), o.topk}, "|")
+local cache_key = table.concat({path, adapters_sha, quantizer, shots, seq, "proxy.c", o.topk}, "|")
 local t0 = qr.now()
 S.run{model = model, train_cfgs = train_cfgs, slices = slices, o = so, run_dir = o.run_dir, evaluate = evaluate,
   f1 = f1, hand = hand, cache_key = cache_key,

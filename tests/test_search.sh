@@ -66,8 +66,7 @@ tiny() {
     --calib-limit=8 --sens-limit=4 --eval-limit=10 --steps=2 --seq=64 --rank=2 --shots=0 --max-new-tokens=8 \
     --budget=0.3,0.5 --pop=4 --gens=2 --no-plot "$@"
 }
-methods=greedy,evo
-if "$QRUN" -e 'assert(type(qr.ilp) == "function")' >/dev/null 2>&1; then methods=greedy,ilp,evo; fi
+methods=greedy,ilp,evo
 tiny --run-dir="$T/tiny" --method=$methods
 expect_rc search-20.1 0
 expect_in search-20.2 "$out" "no sp run given: training a bank"

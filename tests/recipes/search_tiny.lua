@@ -103,7 +103,7 @@ m:lora{rank = 2, alpha = 4, slots = slots, seed = 1}
 assert(m:load_adapters(bank .. "/adapters.safetensors"))
 T.eq("search-3.4", S.trained_pairs(train_cfgs), "fp,w8a8,w4a8")
 
--- 4. the proxy (here the Lua fallback unless the build has model:proxy)
+-- 4. the proxy (model:proxy) against the base configuration's reference
 local adapters = S.adapters(train_cfgs)
 local base_run = adapters(S.config(prob, S.uniform(prob, 1), "base"))
 m:precision(base_run)
@@ -175,9 +175,9 @@ T.errors("search-6.5", function() S.greedy(prob, loss, S.budget_abs(prob, lo) * 
 local function toy(costs, losses)
   local p = {n = #costs, cost = costs, choices = {}, fp_total = 1, units = {blocks = {}, block = {}}}
   for c = 1, #costs[1] do p.choices[c] = {name = "c" .. c, w = 8, a = 8} end
-  return p, losses
+  return {p, losses}
 end
-if type(qr.ilp) == "function" then
+do
   local probs = {
     {toy({{10, 6, 3}, {8, 5, 1}, {7, 7, 2}}, {{0, 0.5, 2}, {0, 0.1, 3}, {0, 0.2, 0.3}}), {25, 18, 12, 9, 6}},
     {toy({{4, 2}, {4, 2}, {6, 3}, {9, 1}}, {{0, 1}, {0, 1.5}, {0, 0.4}, {0, 2}}), {23, 16, 12, 10, 8}},
@@ -193,8 +193,9 @@ if type(qr.ilp) == "function" then
       cst, l = cst - 1 - r.int(5), l + r.next()
     end
   end
-  local rp = {toy(rc, rl)}
-  probs[#probs + 1] = {rp, {90, 70, 55, 40}}
+  local cmin, cmax = 0, 0
+  for i = 1, 5 do cmin, cmax = cmin + rc[i][4], cmax + rc[i][1] end
+  probs[#probs + 1] = {toy(rc, rl), {cmax, cmin + 0.75 * (cmax - cmin), cmin + 0.5 * (cmax - cmin), cmin + 1, cmin}}
   local n, bad = 0, {}
   for k, pb in ipairs(probs) do
     local p, l = pb[1][1], pb[1][2]
@@ -222,10 +223,13 @@ if type(qr.ilp) == "function" then
     if S.sum_loss(loss, S.greedy(prob, loss, babs)) < wl - 1e-9 then bad2[#bad2 + 1] = "greedy beat brute force" end
   end
   T.eq("search-7.2", bad2, {})
-  T.ok("search-7.3", n == 14, "hand-made budgets checked: " .. n)
-else
-  T.errors("search-7.1", function() S.ilp(prob, loss, S.budget_abs(prob, 0.5)) end, "qr.ilp is not available in this build")
-  T.skip("search-7.2", "qr.ilp is not in this build")
+  T.ok("search-7.3", n == 15, "hand-made budgets checked: " .. n)
+end
+do -- a build without qr.ilp refuses, saying so
+  local ilp = qr.ilp
+  qr.ilp = nil
+  T.errors("search-7.4", function() S.ilp(prob, loss, S.budget_abs(prob, 0.5)) end, "qr.ilp is not available in this build")
+  qr.ilp = ilp
 end
 
 -- 8. evo: never over budget on many budgets, deterministic under a seed
@@ -326,7 +330,6 @@ local function evaluate(model)
 end
 local run_dir = dir .. "/run"
 local chk2 = S.check{budget = "0.2,0.3", method = "greedy,ilp,evo"}
-if type(qr.ilp) ~= "function" then chk2.methods = {"greedy", "evo"} end
 local o = {choices = choices, metric = "bytes", budgets = chk2.budgets, methods = chk2.methods, sens = chk2.sens,
   separate = {kinds = true, blocks = true}, score = "kl", pop = 6, gens = 3, elite = 2, seed = 5, corr_min = 12,
   plot = false, progress = false}

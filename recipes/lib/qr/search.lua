@@ -372,97 +372,25 @@ end
 -- ---------------------------------------------------------------- the proxy
 
 -- The proxy of a configuration on calibration sequences (sp_data.lua's
--- format: ids, targets = -1 except on the answer positions): the mean
--- negative log-likelihood of the gold answer tokens under teacher forcing,
--- and the mean KL(p_ref || q) from the reference model's answer-token
--- distribution p_ref to this configuration's q, over the answer positions;
--- each a mean over examples of the example's mean over its answer tokens.
--- The model's own model:proxy (C, one forward pass per sequence) when the
--- build has it; else a slow Lua fallback (one forward per answer position,
--- only the last position's logits), kept for builds without it.
-
-local function lua_logp(model, prefix)
-  local lg = model:logits(prefix)
-  local mx = -math.huge
-  for _, v in ipairs(lg) do if v > mx then mx = v end end
-  local s = 0
-  for _, v in ipairs(lg) do s = s + math.exp(v - mx) end
-  local lz = mx + math.log(s)
-  for k, v in ipairs(lg) do lg[k] = v - lz end
-  return lg
-end
-
-local function lua_rows(seq, f)
-  for j, t in ipairs(seq.targets) do
-    if t >= 0 then
-      local prefix = table.move(seq.ids, 1, j, 1, {})
-      f(j, t, prefix)
-    end
-  end
-end
-
-function S.lua_proxy_ref(model, seqs)
-  local ref = {impl = "lua", rows = {}}
-  for k, seq in ipairs(seqs) do
-    local r = {}
-    lua_rows(seq, function(j, _, prefix) r[j] = lua_logp(model, prefix) end)
-    ref.rows[k] = r
-  end
-  return ref
-end
-
-function S.lua_proxy(model, seqs, opts)
-  local ref = opts and opts.ref
-  local t0 = qr.now()
-  local nll, kl, tokens, per, per_kl = 0, 0, 0, {}, {}
-  for k, seq in ipairs(seqs) do
-    local sn, sk, n = 0, 0, 0
-    lua_rows(seq, function(j, t, prefix)
-      local lq = lua_logp(model, prefix)
-      sn = sn - lq[t + 1]
-      if ref then
-        local lp = ref.rows[k][j]
-        local d = 0
-        for v = 1, #lp do
-          local p = math.exp(lp[v])
-          if p > 0 then d = d + p * (lp[v] - lq[v]) end
-        end
-        sk = sk + d
-      end
-      n = n + 1
-    end)
-    tokens = tokens + n
-    per[k] = n > 0 and sn / n or 0
-    per_kl[k] = n > 0 and sk / n or 0
-    nll, kl = nll + per[k], kl + per_kl[k]
-  end
-  -- per-example means (each example weighs the same, as SQuAD's EM/F1), as model:proxy
-  return {nll = nll / #seqs, kl = ref and kl / #seqs or nil, n = #seqs, tokens = tokens, per = per, per_kl = per_kl,
-          seconds = qr.now() - t0}
-end
-
--- "c" when the model has the C proxy, else "lua".
-function S.proxy_impl(model)
-  local ok, f = pcall(function() return model.proxy end)
-  return (ok and f) and "c" or "lua"
-end
-
+-- format: ids, targets = -1 except on the answer positions), model:proxy
+-- (core/train/proxy.c, one forward pass per sequence): the mean negative
+-- log-likelihood of the gold answer tokens under teacher forcing, and the
+-- mean KL(p_ref || q) from the reference's answer-token distribution p_ref
+-- to this configuration's q; each a mean over examples of the example's
+-- mean over its answer tokens.
+--
 -- The reference is the model's CURRENT configuration (the caller sets the
 -- base: fp with its tuned adapter for sp.lua's bank), not the untuned fp
 -- model: the tuned bank answers in short spans, the untuned model in
--- sentences, and a distance to the latter would not measure what tuning
--- and quantization do to the answers. opts: batch, topk (model:proxy_ref's).
+-- sentences, and a distance to the latter would not measure what
+-- quantization does to the tuned answers. opts: batch, topk (model:proxy_ref's).
 function S.proxy_ref(model, seqs, opts)
   opts = opts or {}
-  if S.proxy_impl(model) == "c" then
-    return model:proxy_ref(seqs, {batch = opts.batch or 8, topk = opts.topk or 0, current = true})
-  end
-  return S.lua_proxy_ref(model, seqs)
+  return model:proxy_ref(seqs, {batch = opts.batch or 8, topk = opts.topk or 0, current = true})
 end
 
 function S.proxy(model, seqs, opts)
-  if S.proxy_impl(model) == "c" then return model:proxy(seqs, opts) end
-  return S.lua_proxy(model, seqs, opts)
+  return model:proxy(seqs, opts)
 end
 
 -- ---------------------------------------------------------------- progress
@@ -508,7 +436,7 @@ end
 -- else measured (the model runs cfg) and cached. The cache file (JSON,
 -- rewritten atomically by qr.json.write at least every `save_every`
 -- seconds and by sc:flush()) is keyed by `key` (model, adapters, prompts,
--- proxy implementation): another key starts it empty. Its entries are
+-- the reference's topk): another key starts it empty. Its entries are
 -- keyed "<slice id>|<S.key of the run configuration>".
 -- sc:value(entry) -> the score (lower is better).
 function S.scorer(a)
@@ -1663,7 +1591,6 @@ function S.run(a)
     end
   end
   doc.sensitivity = "sensitivity.json"
-  doc.proxy_impl = S.proxy_impl(model)
   doc.evaluations = {computed = sc.computed, cached = sc.hits, proxy_seconds = sc.seconds}
   save()
   if o.plot ~= false then
