@@ -240,9 +240,10 @@ if o.plan then
   print(string.format("  sensitivity: %d configurations x %d examples", p.sens, #slices.sens.data))
   print(string.format("  search: <= %d configurations x %d examples (base 1 + %d budgets x %d + %d presets/policies)",
     p.search, #slices.main.data, p.budgets, p.per_budget, p.presets))
-  print(string.format("  dev: >= %d configurations x %d questions (each also scored by the proxy on %d examples)",
-    p.f1, #dev, #calib))
-  print(string.format("  proxy example-passes: %d", p.sens * #slices.sens.data + (p.search + p.f1) * #slices.main.data))
+  print(string.format("  dev: <= %d configurations x %d questions (at least --corr-min=%d; extra ones also scored "
+    .. "by the proxy on %d examples)", p.f1, #dev, o.corr_min, #calib))
+  print(string.format("  proxy example-passes: <= %d (+ one reference pass over each slice)",
+    p.sens * #slices.sens.data + (p.search + o.corr_min) * #slices.main.data))
   os.exit(0)
 end
 

@@ -1339,8 +1339,8 @@ function S.run(a)
     prob.n, table.concat((function() local t = {} for i, c in ipairs(prob.choices) do t[i] = c.name end return t end)(), ","),
     prob.choices[1].name, prob.metric, table.concat(o.budgets, ","), table.concat(o.methods, ","), sc.score))
   say(string.format("plan: sensitivity %d evaluations x %d examples; search <= %d x %d examples (%d per budget, "
-    .. "%d presets/policies); dev F1 on >= %d configurations", plan.sens, ns, plan.search, nm, plan.per_budget,
-    plan.presets, plan.f1))
+    .. "%d presets/policies); dev F1 on <= %d configurations (>= %d)", plan.sens, ns, plan.search, nm,
+    plan.per_budget, plan.presets, plan.f1, o.corr_min or 12))
   if per then
     say(string.format("plan: one example took %.3fs (base); the proxy part would take ~%s uncached", per,
       hms(per * (plan.sens * ns + plan.search * nm))))
