@@ -24,6 +24,7 @@
 #include <string.h>
 
 #define PROXYREF_T "qr.ProxyRef"
+#define PREFIX_T "qr.ProxyPrefix"
 
 /* Refuse keys of the options table at t that are not in `known` (NULL
  * terminated; `list` names them for the message). */
@@ -258,7 +259,57 @@ static int model_proxy_ref(lua_State *L) {
     return 1;
 }
 
-/* model:proxy(seqs [, {ref =, batch =, shared = false}]); shared = true:
+/* a qr.ProxyPrefix: the prefix and the model it belongs to (user value 1) */
+typedef struct {
+    qr_proxy_prefix *p;
+} lprefix;
+
+static int prefix_gc(lua_State *L) {
+    lprefix *u = luaL_checkudata(L, 1, PREFIX_T);
+    qr_proxy_prefix_free(u->p);
+    u->p = NULL;
+    return 0;
+}
+
+static int prefix_info(lua_State *L) {
+    lprefix *u = qr_lua_checkopen(L, 1, PREFIX_T);
+    int64_t hits, misses;
+    int kept;
+    qr_proxy_prefix_stats(u->p, &hits, &misses, &kept);
+    lua_createtable(L, 0, 4);
+    qr_lua_setint(L, "tokens", qr_proxy_prefix_len(u->p));
+    qr_lua_setint(L, "hits", hits);
+    qr_lua_setint(L, "misses", misses);
+    qr_lua_setint(L, "kept", kept);
+    return 1;
+}
+
+/* model:proxy_prefix(ids [, {slots = 8}]) -> a qr.ProxyPrefix for
+ * model:proxy(seqs, {prefix = it}): the prompt prefix every sequence will
+ * start with, its keys and values kept per precision configuration */
+static int model_proxy_prefix(lua_State *L) {
+    qr_model *m = qr_lua_checkmodel(L, 1);
+    lua_settop(L, 3);
+    int slots = 8;
+    if (!lua_isnil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        static const char *const known[] = {"slots", NULL};
+        check_keys(L, 3, known, "slots", "proxy_prefix");
+        slots = qr_lua_fieldint(L, 3, "slots", slots, "proxy_prefix");
+    }
+    lprefix *u = qr_lua_newudata(L, sizeof *u, PREFIX_T, 1); /* 4 */
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, 4, 1); /* the model lives as long as its prefix */
+    int n = 0;
+    int32_t *ids = qr_lua_toint32array(L, 2, &n);
+    u->p = ids ? qr_proxy_prefix_new(m, ids, n, slots) : NULL;
+    free(ids);
+    if (!u->p) return qr_lua_raise(L);
+    lua_settop(L, 4);
+    return 1;
+}
+
+/* model:proxy(seqs [, {ref =, batch =, shared = false, prefix =}]); shared = true:
  * the sequences' common prefix is run once through the KV cache
  * (qr_proxy_eval_shared; the result's shared_prefix says how long) */
 static int model_proxy(lua_State *L) {
@@ -268,8 +319,8 @@ static int model_proxy(lua_State *L) {
     const qr_proxy_ref *ref = NULL;
     if (!lua_isnil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        static const char *const known[] = {"ref", "batch", "shared", NULL};
-        check_keys(L, 3, known, "ref, batch, shared", "proxy");
+        static const char *const known[] = {"ref", "batch", "shared", "prefix", NULL};
+        check_keys(L, 3, known, "ref, batch, shared, prefix", "proxy");
         batch = qr_lua_fieldint(L, 3, "batch", batch, "proxy");
         lua_getfield(L, 3, "shared");
         shared = lua_toboolean(L, -1);
@@ -282,10 +333,23 @@ static int model_proxy(lua_State *L) {
             ref = ((lref *)qr_lua_checkopen(L, 4, PROXYREF_T))->r;
         }
     }
+    qr_proxy_prefix *pre = NULL;
+    if (!lua_isnil(L, 3)) {
+        lua_getfield(L, 3, "prefix"); /* kept on the stack while it is used */
+        if (!lua_isnil(L, -1)) {
+            if (!luaL_testudata(L, -1, PREFIX_T))
+                return luaL_error(L, "proxy: prefix must be a %s (model:proxy_prefix(ids)), got a %s", PREFIX_T,
+                                  luaL_typename(L, -1));
+            pre = ((lprefix *)qr_lua_checkopen(L, lua_gettop(L), PREFIX_T))->p;
+            if (ref) return luaL_error(L, "proxy: prefix and ref together are not supported (the prefix path scores NLL only)");
+        }
+    }
     qr_train_data d = push_seqs(L, 2, "proxy");
     double *per = lua_newuserdatauv(L, (size_t)(d.n + 1) * 2 * sizeof *per, 0), *per_kl = per + d.n + 1;
     qr_proxy_result r;
-    if (qr_proxy_eval_shared(m, &d, ref, batch, shared, &r, per, per_kl)) return qr_lua_raise(L);
+    if (pre ? qr_proxy_eval_prefix(m, &d, pre, batch, &r, per)
+            : qr_proxy_eval_shared(m, &d, ref, batch, shared, &r, per, per_kl))
+        return qr_lua_raise(L);
     lua_createtable(L, 0, 10);
     qr_lua_setint(L, "shared_prefix", r.shared_prefix);
     qr_lua_setnum(L, "nll", r.nll);
@@ -314,10 +378,15 @@ static int model_proxy(lua_State *L) {
 
 static const luaL_Reg ref_methods[] = {{"info", ref_info}, {NULL, NULL}};
 static const luaL_Reg ref_meta[] = {{"__gc", ref_gc}, {"__tostring", ref_tostring}, {NULL, NULL}};
-static const luaL_Reg model_methods[] = {{"proxy", model_proxy}, {"proxy_ref", model_proxy_ref}, {NULL, NULL}};
+static const luaL_Reg prefix_methods[] = {{"info", prefix_info}, {NULL, NULL}};
+static const luaL_Reg prefix_meta[] = {{"__gc", prefix_gc}, {NULL, NULL}};
+static const luaL_Reg model_methods[] = {{"proxy", model_proxy}, {"proxy_ref", model_proxy_ref},
+                                         {"proxy_prefix", model_proxy_prefix}, {NULL, NULL}};
 
 void qr_lua_search_open(lua_State *L, int mod) {
     qr_lua_newmeta(L, PROXYREF_T, ref_methods, ref_meta);
+    lua_pop(L, 1);
+    qr_lua_newmeta(L, PREFIX_T, prefix_methods, prefix_meta);
     lua_pop(L, 1);
     /* qr.Model's methods (lua_model.c keeps them in its metatable's
      * __methods, behind an __index function) */

@@ -213,20 +213,33 @@ static int run_batches(qr_model *m, const qr_train_data *d, int batch, const int
  * logits at its answer positions only. The logits equal the full forward's
  * up to summation order (the decode path). *shared = P (0: no common
  * prefix worth it; the caller then runs run_batches). */
+static int run_from(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff, rows_fn fn, void *ud,
+                    const qr_kvcache *src, int64_t P);
+
 static int run_shared(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff, rows_fn fn, void *ud,
                       int64_t *shared) {
-    const int V = qr_model_cfg(m)->n_vocab;
-    int64_t P = d->off[1] - d->off[0], max_len = P, max_suffix = 0;
+    int64_t P = d->off[1] - d->off[0];
     for (int e = 0; e < d->n; e++) {
         int64_t o = d->off[e], len = d->off[e + 1] - o, l = 0;
         while (l < len && l < P && d->ids[o + l] == d->ids[l]) l++;
         P = l;
         for (int64_t t = 0; t < len && t < P; t++)
             if (d->targets[o + t] >= 0) P = t;
-        if (len > max_len) max_len = len;
     }
     *shared = P;
     if (P < 1) return QR_OK;
+    return run_from(m, d, batch, roff, fn, ud, NULL, P);
+}
+
+/* The rows of d after its first P tokens, which every sequence shares:
+ * src (sequence 0) holds their keys and values, or (NULL) they are decoded
+ * here first. */
+static int run_from(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff, rows_fn fn, void *ud,
+                    const qr_kvcache *src, int64_t P) {
+    const int V = qr_model_cfg(m)->n_vocab;
+    int64_t max_len = P, max_suffix = 0;
+    for (int e = 0; e < d->n; e++)
+        if (d->off[e + 1] - d->off[e] > max_len) max_len = d->off[e + 1] - d->off[e];
     for (int e = 0; e < d->n; e++)
         if (d->off[e + 1] - d->off[e] - P > max_suffix) max_suffix = d->off[e + 1] - d->off[e] - P;
     qr_kvcache *kv = qr_kvcache_new(m, batch + 1, (int)max_len);
@@ -238,13 +251,17 @@ static int run_shared(qr_model *m, const qr_train_data *d, int batch, const int6
     int64_t *grow = qr_xmalloc(cap * sizeof *grow);
     float *logits = NULL;
     int rc = QR_OK;
-    for (int64_t t = 0; t < P; t++) {
-        tok[t] = d->ids[t];
-        seq[t] = 0;
-    }
-    if (qr_model_decode(m, kv, tok, seq, (int)P, want, NULL)) {
-        rc = qr_err_prefix("proxy: the shared prefix (%lld tokens)", (long long)P);
-        goto out;
+    if (src) {
+        if ((rc = qr_kvcache_copy(kv, 0, src, 0, (int)P)) != QR_OK) goto out;
+    } else {
+        for (int64_t t = 0; t < P; t++) {
+            tok[t] = d->ids[t];
+            seq[t] = 0;
+        }
+        if (qr_model_decode(m, kv, tok, seq, (int)P, want, NULL)) {
+            rc = qr_err_prefix("proxy: the shared prefix (%lld tokens)", (long long)P);
+            goto out;
+        }
     }
     int64_t max_rows = 0;
     for (int s = 0; s < d->n; s += batch) {
@@ -478,6 +495,144 @@ int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref
     }
     free(u.nll);
     free(u.kl);
+    free(roff);
+    return rc;
+}
+
+/* ---- a prefix kept across calls ---- */
+
+#define PREFIX_SLOTS_MAX 64
+
+struct qr_proxy_prefix {
+    const qr_model *m;
+    int32_t *ids;
+    int n, slots, used;
+    struct {
+        uint64_t prec;   /* the precision fingerprint it was computed at */
+        uint64_t stamp;  /* last use, for LRU */
+        qr_kvcache *kv;  /* one sequence of n tokens */
+    } e[PREFIX_SLOTS_MAX];
+    uint64_t clock;
+    int64_t hits, misses;
+};
+
+qr_proxy_prefix *qr_proxy_prefix_new(const qr_model *m, const int32_t *ids, int n, int slots) {
+    const qr_model_config *c = qr_model_cfg(m);
+    if (n < 1 || n > c->n_ctx) {
+        qr_err_set("proxy prefix: %d tokens: expected 1..%d (the model's context)", n, c->n_ctx);
+        return NULL;
+    }
+    if (slots < 1 || slots > PREFIX_SLOTS_MAX) {
+        qr_err_set("proxy prefix: slots %d: expected 1..%d", slots, PREFIX_SLOTS_MAX);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->n_vocab) {
+            qr_err_set("proxy prefix: token %d is id %d, outside the vocabulary [0, %d)", i + 1, ids[i], c->n_vocab);
+            return NULL;
+        }
+    qr_proxy_prefix *p = qr_xcalloc(1, sizeof *p);
+    p->m = m;
+    p->n = n;
+    p->slots = slots;
+    p->ids = qr_xmalloc((size_t)n * sizeof *p->ids);
+    memcpy(p->ids, ids, (size_t)n * sizeof *ids);
+    return p;
+}
+
+void qr_proxy_prefix_free(qr_proxy_prefix *p) {
+    if (!p) return;
+    for (int i = 0; i < p->used; i++) qr_kvcache_free(p->e[i].kv);
+    free(p->ids);
+    free(p);
+}
+
+int qr_proxy_prefix_len(const qr_proxy_prefix *p) { return p->n; }
+void qr_proxy_prefix_stats(const qr_proxy_prefix *p, int64_t *hits, int64_t *misses, int *kept) {
+    if (hits) *hits = p->hits;
+    if (misses) *misses = p->misses;
+    if (kept) *kept = p->used;
+}
+
+/* What the prefix's keys and values depend on: every linear layer's
+ * bit-widths, weight group and active adapter, and the quantizers. */
+static uint64_t prec_fnv(qr_model *m) {
+    uint64_t h = QR_FNV_INIT;
+    for (int i = 0; i < qr_model_n_linears(m); i++) {
+        const qr_linear *l = qr_model_linear(m, i);
+        int32_t v[5] = {l->wbits, l->abits, l->active, l->wgroup, l->wgroup_default};
+        const void *q[2] = {l->wq, l->aq};
+        h = qr_fnv(h, v, sizeof v);
+        h = qr_fnv(h, q, sizeof q);
+    }
+    return h;
+}
+
+int qr_proxy_eval_prefix(qr_model *m, const qr_train_data *d, qr_proxy_prefix *p, int batch, qr_proxy_result *res,
+                         double *per_nll) {
+    if (p->m != m) return qr_err_set("proxy: the prefix was made for another model");
+    if (batch < 1) return qr_err_set("proxy: batch %d: expected >= 1", batch);
+    if (qr_proxy_check(m, d)) return QR_ERR;
+    for (int e = 0; e < d->n; e++) {
+        int64_t o = d->off[e], len = d->off[e + 1] - o;
+        if (len <= p->n || memcmp(d->ids + o, p->ids, (size_t)p->n * sizeof *p->ids) != 0)
+            return qr_err_set("proxy: sequence %d (1-based) does not start with the prefix's %d tokens (or has "
+                              "nothing after them)", e + 1, p->n);
+        for (int64_t t = 0; t < p->n; t++)
+            if (d->targets[o + t] >= 0)
+                return qr_err_set("proxy: sequence %d (1-based) scores position %lld, inside the prefix (%d tokens)",
+                                  e + 1, (long long)t + 1, p->n);
+    }
+    double t0 = qr_now();
+    uint64_t h = prec_fnv(m);
+    int k = -1;
+    for (int i = 0; i < p->used; i++)
+        if (p->e[i].prec == h) k = i;
+    if (k < 0) {
+        p->misses++;
+        if (p->used < p->slots) {
+            k = p->used++;
+        } else {
+            k = 0;
+            for (int i = 1; i < p->used; i++)
+                if (p->e[i].stamp < p->e[k].stamp) k = i;
+            qr_kvcache_free(p->e[k].kv);
+        }
+        p->e[k].kv = qr_kvcache_new(m, 1, p->n);
+        p->e[k].prec = h;
+        int32_t *seq = p->e[k].kv ? qr_xcalloc((size_t)p->n, sizeof *seq) : NULL;
+        uint8_t *want = seq ? qr_xcalloc((size_t)p->n, 1) : NULL;
+        int rc = !p->e[k].kv ? QR_ERR : qr_model_decode(m, p->e[k].kv, p->ids, seq, p->n, want, NULL);
+        free(seq);
+        free(want);
+        if (rc) {
+            qr_kvcache_free(p->e[k].kv);
+            p->e[k] = p->e[--p->used];
+            return qr_err_prefix("proxy: the prefix (%d tokens)", p->n);
+        }
+    } else {
+        p->hits++;
+    }
+    p->e[k].stamp = ++p->clock;
+    int64_t *roff = answer_offsets(d);
+    const int64_t rows = roff[d->n];
+    eval_ud u = {NULL, qr_model_cfg(m)->n_vocab, qr_xmalloc((size_t)rows * sizeof(double)), NULL};
+    int rc = run_from(m, d, batch, roff, eval_rows, &u, p->e[k].kv, p->n);
+    if (rc == QR_OK) {
+        double sn = 0, tn = 0;
+        for (int e = 0; e < d->n; e++) {
+            double en = 0;
+            for (int64_t g = roff[e]; g < roff[e + 1]; g++) en += u.nll[g];
+            tn += en;
+            en /= (double)(roff[e + 1] - roff[e]);
+            sn += en;
+            if (per_nll) per_nll[e] = en;
+        }
+        if (res)
+            *res = (qr_proxy_result){.nll = sn / d->n, .kl = NAN, .nll_tok = tn / rows, .kl_tok = NAN, .n = d->n,
+                                     .tokens = rows, .seconds = qr_now() - t0, .shared_prefix = p->n};
+    }
+    free(u.nll);
     free(roff);
     return rc;
 }

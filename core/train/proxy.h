@@ -89,4 +89,22 @@ int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, 
 int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, int shared,
                          qr_proxy_result *r, double *per_nll, double *per_kl);
 
+/* A prompt prefix kept across calls (an attack asks about one context
+ * hundreds of times, one candidate question each): its keys and values
+ * are computed once per precision configuration the model is in when asked
+ * (every layer's bits, group, active adapter and quantizers; up to `slots`
+ * configurations, the least recently used dropped), so an RPI attacker's
+ * draws each find theirs. Valid while the adapters' and weights' values do
+ * not change (it is for inference). */
+typedef struct qr_proxy_prefix qr_proxy_prefix;
+qr_proxy_prefix *qr_proxy_prefix_new(const qr_model *m, const int32_t *ids, int n, int slots);
+void qr_proxy_prefix_free(qr_proxy_prefix *p);
+int qr_proxy_prefix_len(const qr_proxy_prefix *p);
+void qr_proxy_prefix_stats(const qr_proxy_prefix *p, int64_t *hits, int64_t *misses, int *kept);
+/* The NLL part of qr_proxy_eval for sequences that all start with p's
+ * tokens (and score nothing inside them): the prefix from p's cache, the
+ * rest decoded after it, `batch` sequences at a time. */
+int qr_proxy_eval_prefix(qr_model *m, const qr_train_data *d, qr_proxy_prefix *p, int batch, qr_proxy_result *r,
+                         double *per_nll);
+
 #endif

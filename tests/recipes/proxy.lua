@@ -241,4 +241,51 @@ do
   T.near("proxy-6.3b ... and the full forward's scores", c2.per[2], m:proxy(two).per[2], 0)
   T.errors("proxy-6.4 shared is checked like the other keys", function() m:proxy(cands, {sharde = true}) end, "sharde")
 end
+-- model:proxy_prefix: a prefix kept across calls, per precision configuration
+do
+  local P = require("qr.precision")
+  local base = seqs[1]
+  local first = #base.ids
+  for i, v in ipairs(base.targets) do if v >= 0 then first = math.min(first, i) end end
+  local n = first - 2
+  local pre = {}
+  for i = 1, n do pre[i] = base.ids[i] end
+  local pc = m:proxy_prefix(pre, {slots = 2})
+  local function variant(k)
+    local ids, tg = {}, {}
+    for i, v in ipairs(base.ids) do ids[i] = v end
+    for i, v in ipairs(base.targets) do tg[i] = v end
+    ids[n + 1] = (ids[n + 1] + k) % V
+    return {ids = ids, targets = tg}
+  end
+  local md = 0
+  for _, c in ipairs{"fp", "w4a4", "fp", "w8a8", "fp"} do
+    m:precision(P.load(c, m)[1])
+    for k = 0, 3 do
+      local s = variant(k)
+      local d = math.abs(m:proxy({s}).per[1] - m:proxy({s}, {prefix = pc}).per[1])
+      if c == "fp" then md = math.max(md, d) end
+    end
+  end
+  local inf = pc:info()
+  print(string.format("  prefix %d tokens: max |nll diff| at fp %.3g (tolerance 1e-6); %d hits, %d misses, %d kept",
+    n, md, inf.hits, inf.misses, inf.kept))
+  T.ok("proxy-7.1 prefix = full forward at fp", md <= 1e-6, string.format("%.3g", md))
+  -- fp, w4a4, fp (hit), w8a8 (evicts w4a4: 2 slots), fp (hit): 3 misses, 17 hits
+  T.eq("proxy-7.2 one computation per configuration, LRU over 2 slots", {inf.misses, inf.hits, inf.kept}, {3, 17, 2})
+  local bad = variant(0)
+  bad.ids[1] = (bad.ids[1] + 1) % V
+  T.errors("proxy-7.3 a sequence that does not start with the prefix", function() m:proxy({bad}, {prefix = pc}) end,
+    "does not start with the prefix")
+  local inside = variant(0)
+  inside.targets[1] = inside.ids[2]
+  T.errors("proxy-7.4 a scored position inside the prefix", function() m:proxy({inside}, {prefix = pc}) end,
+    "inside the prefix")
+  T.errors("proxy-7.5 slots are bounded", function() m:proxy_prefix(pre, {slots = 0}) end, "slots 0")
+  T.errors("proxy-7.6 ids are checked", function() m:proxy_prefix({V + 5}) end, "outside the vocabulary")
+  local other = qr.model_new{arch = "llama", n_layer = 1, n_embd = 16, n_head = 2, n_kv_head = 1, n_vocab = V,
+    n_ctx = 64, seed = 9}
+  T.errors("proxy-7.7 another model's prefix", function() other:proxy({variant(0)}, {prefix = pc}) end,
+    "another model")
+end
 T.done()

@@ -22,7 +22,10 @@
 -- attacker who knows the defence and its probabilities; exact, weighted by
 -- them). A query budget is enforced here, not by the plugin: once it is
 -- spent, every further candidate scores +huge without touching the model,
--- so no plugin can exceed it (the plugin then keeps what it had).
+-- so no plugin can exceed it (the plugin then keeps what it had). A query
+-- decodes only the question and the answer: the context's keys and values
+-- are kept per configuration (model:proxy_prefix; exact up to summation
+-- order, docs in core/train/proxy.h).
 
 local qa = require("qr.squad_qa")
 local D = require("qr.sp_data")
@@ -89,12 +92,38 @@ function E.victim(model, spec)
   return v
 end
 
+-- The prompt prefix every question of ex shares (the tokens before the
+-- question: the context), kept per configuration by model:proxy_prefix so
+-- that a query decodes only the question and the answer; one per example,
+-- the last one kept.
+local last_prefix = {}
+local function prefix_of(model, ex, seq)
+  if last_prefix.ex == ex and last_prefix.model == model then return last_prefix.pc, last_prefix.ids end
+  local a = D.build(model.tokenizer, {copy_ex(ex, ex.question)}, {seq = seq, max_warnings = 0})[1]
+  local b = D.build(model.tokenizer, {copy_ex(ex, "?")}, {seq = seq, max_warnings = 0})[1]
+  local pc, ids = nil, {}
+  if a and b then
+    while a.ids[#ids + 1] ~= nil and a.ids[#ids + 1] == b.ids[#ids + 1] do ids[#ids + 1] = a.ids[#ids + 1] end
+    if #ids > 0 then pc = model:proxy_prefix(ids, {slots = 16}) end
+  end
+  last_prefix = {ex = ex, model = model, pc = pc, ids = ids}
+  return pc, ids
+end
+
 -- The answer probability (exp(-NLL/token)) of example ex with question q
 -- at the model's current precision; nil when the prompt cannot hold it.
+-- Through the example's kept prefix when the sequence starts with it (a
+-- longer question can make the context cut differently: then the full
+-- forward).
 local function answer_p(model, ex, q, seq)
   local seqs = D.build(model.tokenizer, {copy_ex(ex, q)}, {seq = seq, max_warnings = 0})
   if #seqs == 0 then return nil end
-  return math.exp(-model:proxy(seqs).nll)
+  local pc, ids = prefix_of(model, ex, seq)
+  local ok = pc ~= nil and #seqs[1].ids > #ids
+  for i = 1, ok and #ids or 0 do
+    if seqs[1].ids[i] ~= ids[i] then ok = false break end
+  end
+  return math.exp(-model:proxy(seqs, ok and {prefix = pc} or nil).nll)
 end
 
 -- v:score(ex, q, seq) -> score (one query; an eot query is #set forwards).
