@@ -65,6 +65,7 @@ local o = qr.opts{
   {"run-dir", "runs/cpt", "run directory"},
   {"checkpoint-every", 5, "joint's steps between checkpoints (x K for the others)"},
   {"batch-eval", 16, "questions generated together"},
+  {"max-new-tokens", 24, "longest answer in tokens, in evaluation"},
   {"seq-cost", 512, "sequence length for the BitOPs cost"},
   {"shots", 2, "worked examples in the untuned baseline's prompts (0..2)"},
   {"train-shots", 0, "worked examples in the training prompts and the tuned models' evaluation (0..2)"},
@@ -170,7 +171,7 @@ local dev = qa.load(o.eval_data, o.eval_limit)
 local function evaluate(m, run, tuned)
   local shots = tuned and o.train_shots or o.shots
   qa.set_shots(shots)
-  local r = qa.evaluate(m, dev, {batch = o.batch_eval, progress = qr.isatty(2)})
+  local r = qa.evaluate(m, dev, {batch = o.batch_eval, progress = qr.isatty(2), max_new_tokens = o.max_new_tokens})
   r.shots = shots
   return r
 end
@@ -180,6 +181,7 @@ local function cost(cfg) return P.cost(cfg, model, o.seq_cost) end
 local key = table.concat({path, o.eval_data, o.eval_limit, o.shots, o.train_shots, o.quantizer, o.data, o.train_limit,
   o.configs, o.steps, o.batch, o.accum, o.seq, o.lr, o.min_lr, o.warmup, o.clip, o.rank, o.loss, o.loss_opts,
   topts.teacher, o.seed, b_min, o.b_max, o.n_cycles, o.bucket}, "|")
+  .. (o.max_new_tokens ~= 24 and ("|max_new_tokens=" .. o.max_new_tokens) or "") -- the key of runs before the option
 local t0 = qr.now()
 local doc = C.run{model = model, arms = arms, data = seqs, o = topts, run_dir = o.run_dir, evaluate = evaluate,
   cost = cost, untuned = eval_cfgs, plot = o.plot,
@@ -190,6 +192,7 @@ local doc = C.run{model = model, arms = arms, data = seqs, o = topts, run_dir = 
     warmup = o.warmup, rank = o.rank, loss = o.loss, seed = o.seed, b_min = b_min, b_max = o.b_max,
     n_cycles = o.n_cycles, prt = o.prt, shots = o.shots, train_shots = o.train_shots, bucket = o.bucket,
     train_tokens = st.tokens, train_sequences = st.used, git_rev = qa.git_rev(), prompt_format = "squad_qa.lua",
+    max_new_tokens = o.max_new_tokens,
     train_format = "sp_data.lua"}}
 
 print(string.format("\n%-16s %-8s %-7s %7s %7s %8s", "arm", "config", "", "EM", "F1", "BitOPs"))

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# test_study.sh - recipes/study.lua --scale=smoke end to end on the fuzz
+# corpus's tiny Llama with tiny SQuAD-format files (tests/tiny_squad.lua):
+# every stage runs (ptq, sp, the three other losses, search, cpt, rpi;
+# report when recipes/report.lua and its tools are there), study.json
+# records each command with exit 0, a rerun skips every stage, a failed
+# stage stops the study with a message and resumes on the rerun, --dry-run
+# writes nothing, bad options are refused naming them.
+. "$(dirname "$0")/harness.sh" "$@"
+TINY=tests/fuzz/corpus/fuzz_model/tiny_llama.gguf
+run "$QRUN" tests/tiny_squad.lua "$T" 40 16
+expect_rc data-1 0
+common=(--scale=smoke --model="$TINY" --data="$T/train.json" --eval-data="$T/dev.json" --max-new-tokens=4 --seq=64)
+# a stage that fails first: search before its sp bank exists
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=search
+expect_rc study-1.1 1
+expect_in study-1.2 "$err" "stage search failed"
+jcheck study-1.3 "$T/run/study.json" 'j.stages.search.status ~= 0 or "status"'
+# the whole study; the failed stage now runs
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run"
+expect_rc study-2.1 0
+for s in ptq sp sp-kd sp-cascade sp-feature search cpt rpi; do
+    jcheck "study-2.2 $s" "$T/run/study.json" "j.stages['$s'] and j.stages['$s'].status == 0 or 'stage $s'"
+done
+for f in ptq/results.json sp/results.json sp/adapters.safetensors sp-kd/results.json sp-cascade/results.json \
+    sp-feature/results.json search/results.json cpt/results.json rpi/results.json; do
+    if [ -s "$T/run/$f" ]; then ok "study-2.3 $f"; else fail "study-2.3 $f" "missing"; fi
+done
+jcheck study-2.4 "$T/run/sp-cascade/results.json" 'j.teacher == "cascade" or j.teacher'
+jcheck study-2.5 "$T/run/study.json" 'j.scale == "smoke" or j.scale'
+# the rerun skips every stage
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run"
+expect_rc study-3.1 0
+n=$(printf '%s\n' "$out" | grep -c 'skipped$')
+if [ "$n" -ge 8 ]; then ok "study-3.2 ($n stages skipped)"; else fail study-3.2 "only $n stages skipped: $out"; fi
+# --dry-run prints the commands and writes nothing
+run "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/dry" --dry-run
+expect_rc study-4.1 0
+expect_in study-4.2 "$out" "recipes/cpt.lua"
+if [ -e "$T/dry" ]; then fail study-4.3 "--dry-run wrote $T/dry"; else ok study-4.3; fi
+# refusals
+run "$QRUN" recipes/study.lua --scale=huge --run-dir="$T/bad"
+expect_rc study-5.1 2
+expect_in study-5.2 "$err" "--scale=huge: expected smoke, default or full"
+run "$QRUN" recipes/study.lua --stages=sp,train --run-dir="$T/bad"
+expect_rc study-5.3 2
+expect_in study-5.4 "$err" "--stages: no stage named 'train'"
+if [ -e "$T/bad" ]; then fail study-5.5 "a refused run wrote $T/bad"; else ok study-5.5; fi
+finish
