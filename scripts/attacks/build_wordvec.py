@@ -241,14 +241,14 @@ def rowdot(V, i, j):
     return np.einsum("ij,ij->i", V[i], V[j])
 
 
-def counter_fit(V0, syn, ant, vsp, report):
+def counter_fit(V0, syn, ant, vsp, report, iterations):
     V = V0.astype(np.float64)
     si, sj = syn
     ai, aj = ant
     vi, vj, vd = vsp
     n, dim = V.shape
     history = []
-    for it in range(ITERATIONS):
+    for it in range(iterations):
         grad = np.zeros((n, dim))
         count = np.zeros(n)
         d_ant = 1.0 - rowdot(V, ai, aj)
@@ -269,7 +269,7 @@ def counter_fit(V0, syn, ant, vsp, report):
         upd = count > 0
         V[upd] += grad[upd] / count[upd, None]
         V /= np.linalg.norm(V, axis=1, keepdims=True)
-        log(f"iteration {it + 1}/{ITERATIONS}: cost before the step {cost:.1f}")
+        log(f"iteration {it + 1}/{iterations}: cost before the step {cost:.1f}")
     report["cost_per_iteration"] = history
     return V.astype(np.float32)
 
@@ -306,6 +306,24 @@ def pair_stats(V, pairs):
     return {"mean_cos": round(float(c.mean()), 4), "median_cos": round(float(np.median(c)), 4)}
 
 
+def in_top(V, pi, pj, k, min_cos, block=1000):
+    """The fraction of ordered pairs (i, j) with j among i's k nearest
+    neighbours (i itself not counted) and cos(i, j) >= min_cos."""
+    hits = 0
+    us = np.unique(pi)
+    for s in range(0, len(us), block):
+        rows = us[s: s + block]
+        S = V[rows] @ V.T
+        S[np.arange(len(rows)), rows] = -np.inf
+        kth = -np.partition(-S, k - 1, axis=1)[:, k - 1]
+        at = {int(u): r for r, u in enumerate(rows)}
+        sel = np.isin(pi, rows)
+        r = np.array([at[int(u)] for u in pi[sel]], dtype=np.int64)
+        c = S[r, pj[sel]]
+        hits += int(((c >= kth[r]) & (c >= min_cos)).sum())
+    return hits / len(pi)
+
+
 def neighbours(V, words, w, k=8):
     i = words.index(w)
     s = V @ V[i]
@@ -320,6 +338,8 @@ def main():
     ap.add_argument("--wordnet", default="/usr/share/wordnet", help="WordNet 3.0 database (Debian wordnet-base)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--vocab", type=int, default=50000, help="the N most frequent words (default 50000)")
+    ap.add_argument("--iterations", type=int, default=ITERATIONS,
+                    help=f"counter-fitting iterations (default {ITERATIONS}, as published)")
     a = ap.parse_args()
     t0 = time.time()
     timing = {}
@@ -359,7 +379,7 @@ def main():
     syn_arr = tuple(np.array(x, dtype=np.int64) for x in zip(*sorted(syn)))
     ant_arr = tuple(np.array(x, dtype=np.int64) for x in zip(*sorted(ant)))
     t = time.time()
-    V1 = unit32(counter_fit(V0, syn_arr, ant_arr, (vi, vj, vd), report))
+    V1 = unit32(counter_fit(V0, syn_arr, ant_arr, (vi, vj, vd), report, a.iterations))
     timing["counter_fit"] = time.time() - t
 
     report["effect"] = {
@@ -380,6 +400,10 @@ def main():
         S[np.arange(len(q)), q] = -2
         top = -np.sort(-S, axis=1)[:, :50]
         report["effect"][f"of_50_nearest_cos_ge_0.5_{tag}"] = round(float((top >= 0.5).sum(1).mean()), 2)
+    # what the attack sees: pairs (u, w) with w among u's 50 nearest neighbours at cos >= 0.5
+    for kind, (pi, pj) in (("synonym", syn_arr), ("antonym", ant_arr)):
+        for tag, V in (("before", V0), ("after", V1)):
+            report["effect"][f"{kind}_pairs_in_top50_{tag}"] = round(in_top(V, pi, pj, 50, 0.5), 4)
     report["examples"] = {w: {"before": neighbours(V0, vocab, w), "after": neighbours(V1, vocab, w)}
                           for w in ("good", "cheap", "east", "increase", "happy", "quickly", "film")
                           if w in vocab_index}
@@ -408,7 +432,7 @@ def main():
 
     report["settings"] = {"paper": "Mrksic et al., Counter-fitting Word Vectors to Linguistic Constraints, NAACL 2016",
                           "k1_antonym_repel": K1, "k2_synonym_attract": K2, "k3_vector_space_preservation": K3,
-                          "delta": DELTA, "gamma": GAMMA, "rho": RHO, "iterations": ITERATIONS,
+                          "delta": DELTA, "gamma": GAMMA, "rho": RHO, "iterations": a.iterations,
                           "vocab": a.vocab, "word_regex": WORD_RE.pattern}
     report["inputs"] = {"glove_npy_sha256": sha256(os.path.join(a.glove, "glove_6B_50d_emb.npy")),
                         "glove_index_sha256": sha256(os.path.join(a.glove, "glove_6B_index.parquet")),
