@@ -18,6 +18,12 @@ frequent words of the vocabulary until --words, kept in the vocabulary's
   cf2k.golden.tsv numpy's 10 nearest neighbours (float64 cosines, ties by
                   index) of 40 of the words in cf2k.qrwv:
                   "word<TAB>n1:cos1 n2:cos2 ..." (cos to 9 decimals)
+
+and the seeds of the fuzz target into --seeds (tests/fuzz/corpus/fuzz_wordvec):
+  tiny.qrwv       24 of the words, their first 8 dimensions renormalised
+  one.qrwv        one word of one dimension
+  pos_head.tsv    the first 150 lines of cf2k.pos.tsv
+  header.bin      a bare header claiming 3 words of dimension 2
 """
 import argparse
 import os
@@ -47,6 +53,7 @@ def main():
                                                     "attacks"))
     ap.add_argument("--out", default="tests/fixtures/attacks")
     ap.add_argument("--words", type=int, default=2000)
+    ap.add_argument("--seeds", default="tests/fuzz/corpus/fuzz_wordvec")
     a = ap.parse_args()
     words, cf = read_qrwv(os.path.join(a.cache, "glove50-cf-50k.qrwv"))
     words0, orig = read_qrwv(os.path.join(a.cache, "glove50-50k.qrwv"))
@@ -85,6 +92,15 @@ def main():
             s[q] = -np.inf
             order = sorted(range(len(sel)), key=lambda j: (-s[j], j))[:10]
             f.write(fw[q] + "\t" + " ".join(f"{fw[j]}:{s[j]:.9f}" for j in order) + "\n")
+    os.makedirs(a.seeds, exist_ok=True)
+    T = cf[sel][:24, :8].astype(np.float64)
+    write_qrwv(os.path.join(a.seeds, "tiny.qrwv"), fw[:24], T / np.linalg.norm(T, axis=1, keepdims=True))
+    write_qrwv(os.path.join(a.seeds, "one.qrwv"), ["a"], np.ones((1, 1)))
+    with open(os.path.join(a.seeds, "pos_head.tsv"), "w") as f:
+        for i in sel[:150]:
+            f.write(pos_lines[i] + "\n")
+    with open(os.path.join(a.seeds, "header.bin"), "wb") as f:
+        f.write(struct.pack("<4sIIIQII", b"QRWV", 1, 3, 2, 6, 0, 0))
     n_syn = sum(k == "syn" for k, _, _ in kept)
     print(f"make_fixtures: {len(fw)} words, {n_syn} synonym and {len(kept) - n_syn} antonym pairs -> {a.out}",
           file=sys.stderr)
