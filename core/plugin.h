@@ -23,7 +23,7 @@
  * be read, and the host's ABI, e.g.
  *   "F.so: quantizer 'minmax' is already provided by G.so (plugin 'minmax'
  *    1.0.0); this file is skipped (symbol qr_plugin_get_desc: plugin 'mine'
- *    0.1, ABI 1.0; host ABI 1.2)".
+ *    0.1, ABI 1.0; host ABI 1.3)".
  *
  * Not thread-safe: load plugins and create, retain and free instances from
  * one thread (instances themselves may be used from several). */
