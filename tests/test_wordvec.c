@@ -549,6 +549,13 @@ static void test_host_services(void) {
             free(r);
         }
     test_cond("wv-9.7 candidates = qr_wordvec_neighbours (18 queries, every POS mode)", same && queries == 18);
+    { /* a huge k: the provider allocates by the vocabulary, not by k (out has room for all words) */
+        const qr_lexicon *lx = qr_plugins_lexicon();
+        qr_candidate *all = malloc(2000 * sizeof *all);
+        int got = lx->candidates(lx->ctx, "film", 2000000000, -2, QR_POS_MATCH_ANY, all);
+        test_cond("wv-9.8a k = 2e9 gives the 1999 others", got == 1999);
+        free(all);
+    }
     r = run(a, "cand qwertyzz 50 0.5 2");
     test_cond("wv-9.8 a word the embedding lacks: none", r && !strcmp(r, "0"));
     free(r);

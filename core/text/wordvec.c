@@ -546,6 +546,7 @@ static int serve_candidates(void *ctx, const char *word, int k, double min_cos, 
     qr_wordvec *wv = ctx;
     int i = qr_wordvec_find(wv, word);
     if (i < 0) return 0;
+    if (k > wv->n) k = wv->n; /* at most n - 1 come back: a huge k allocates no more */
     qr_wordvec_hit *hit = qr_xmalloc((size_t)k * sizeof *hit);
     int m = qr_wordvec_neighbours_of(wv, i, k, min_cos, pos_match, hit);
     for (int a = 0; a < m; a++) {
