@@ -152,6 +152,56 @@ static void *host_state_new(const qr_host *h, size_t size, const char *const *kv
     return p;
 }
 
+/* ABI 1.3: the word-level resources of the attacks, served from what a
+ * provider registered (qr_plugins_set_lexicon; core/text/wordvec.c). */
+static qr_lexicon lexicon;
+static int lexicon_set;
+
+void qr_plugins_set_lexicon(const qr_lexicon *lx) {
+    lexicon_set = lx != NULL;
+    lexicon = lx ? *lx : (qr_lexicon){0};
+}
+
+const qr_lexicon *qr_plugins_lexicon(void) { return lexicon_set ? &lexicon : NULL; }
+
+#define NO_LEXICON                                                                                          \
+    "no word-level attack resources loaded: the counter-fitted embedding and its POS table "             \
+    "(glove50-cf-50k.qrwv, .pos.tsv in $QRUN_CACHE/attacks, default ~/.cache/qrun/attacks) and the stop " \
+    "words; build them with scripts/setup_attacks.sh, then load them with "                                \
+    "qr.attack_resources(qr.wordvec()) (C: qr_wordvec_serve)"
+
+static int host_candidates(const qr_host *h, const char *word, int k, double min_cos, int pos_match,
+                           qr_candidate *out) {
+    (void)h;
+    if (!lexicon_set || !lexicon.candidates) return HOST_ERR("host service candidates: %s", NO_LEXICON);
+    if (!word) return HOST_ERR("host service candidates: word is NULL");
+    if (k < 0) return HOST_ERR("host service candidates: k = %d: expected >= 0", k);
+    if (k > 0 && !out) return HOST_ERR("host service candidates: out is NULL for k = %d", k);
+    if (isnan(min_cos)) return HOST_ERR("host service candidates: min_cos is NaN");
+    if (pos_match < QR_POS_MATCH_ANY || pos_match > QR_POS_MATCH_NOUN_VERB)
+        return HOST_ERR("host service candidates: pos_match = %d: expected QR_POS_MATCH_ANY (0), _SAME (1) or "
+                        "_NOUN_VERB (2)",
+                        pos_match);
+    if (pos_match != QR_POS_MATCH_ANY && !lexicon.has_pos)
+        return HOST_ERR("host service candidates: pos_match = %d needs the part-of-speech table, and %s was "
+                        "loaded without one (its .pos.tsv, built by scripts/setup_attacks.sh)",
+                        pos_match, lexicon.name ? lexicon.name : "the embedding");
+    if (k == 0) return 0;
+    int n = lexicon.candidates(lexicon.ctx, word, k, min_cos, pos_match, out);
+    if (n < 0) {
+        host_errs++; /* the provider's message stands */
+        return QR_PLUGIN_ERR;
+    }
+    return n;
+}
+
+static int host_is_stopword(const qr_host *h, const char *word) {
+    (void)h;
+    if (!lexicon_set || !lexicon.is_stopword) return HOST_ERR("host service is_stopword: %s", NO_LEXICON);
+    if (!word) return HOST_ERR("host service is_stopword: word is NULL");
+    return lexicon.is_stopword(lexicon.ctx, word) ? 1 : 0;
+}
+
 static const qr_host host = {
     .struct_size = sizeof(qr_host),
     .abi_major = QR_PLUGIN_ABI_MAJOR,
@@ -164,6 +214,8 @@ static const qr_host host = {
     .opt_int = host_opt_int,
     .opt_choice = host_opt_choice,
     .state_new = host_state_new,
+    .candidates = host_candidates,
+    .is_stopword = host_is_stopword,
 };
 
 /* ------------------------------------------------------------------ */

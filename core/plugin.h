@@ -23,7 +23,7 @@
  * be read, and the host's ABI, e.g.
  *   "F.so: quantizer 'minmax' is already provided by G.so (plugin 'minmax'
  *    1.0.0); this file is skipped (symbol qr_plugin_get_desc: plugin 'mine'
- *    0.1, ABI 1.0; host ABI 1.2)".
+ *    0.1, ABI 1.0; host ABI 1.3)".
  *
  * Not thread-safe: load plugins and create, retain and free instances from
  * one thread (instances themselves may be used from several). */
@@ -100,6 +100,29 @@ const void *qr_instance_ops(const qr_instance *q); /* qr_quantizer_ops * etc., b
 void *qr_instance_self(const qr_instance *q);
 const char *qr_instance_name(const qr_instance *q);
 int qr_instance_kind(const qr_instance *q);
+
+/* ---- the word-level resources the ABI 1.3 host services serve ---- */
+
+/* What the host services candidates and is_stopword (qr_plugin.h) answer
+ * from: a provider above this layer (core/text/wordvec.c's
+ * qr_wordvec_serve) registers its functions here, so the registry needs
+ * nothing of it. candidates gets arguments the host has checked (word
+ * non-NULL, k >= 0, out room for k, min_cos not NaN, pos_match one of
+ * QR_POS_MATCH_*) and returns 0..k or QR_ERR after qr_err_set;
+ * is_stopword returns 1 or 0. name says what is loaded (the embedding's
+ * path), for messages; has_pos says whether a part-of-speech table is. */
+typedef struct qr_lexicon {
+    void *ctx;
+    const char *name;
+    int has_pos;
+    int (*candidates)(void *ctx, const char *word, int k, double min_cos, int pos_match, qr_candidate *out);
+    int (*is_stopword)(void *ctx, const char *word);
+} qr_lexicon;
+/* Serve lx (copied; NULL: nothing, the services then refuse naming the
+ * setup command). Not thread-safe: set it while no plugin call runs. */
+void qr_plugins_set_lexicon(const qr_lexicon *lx);
+/* What is served now, or NULL. */
+const qr_lexicon *qr_plugins_lexicon(void);
 
 /* ---- quantizer convenience ---- */
 typedef qr_instance qr_quantizer;

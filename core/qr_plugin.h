@@ -12,6 +12,8 @@
  * so older plugins keep working. QR_STATE_NEW (create()'s opening) and
  * QR_<KIND>_PLUGIN (the ops, entry and descriptor of a one-entry plugin)
  * write the rest, so that a plugin is its ops (ABI 1.2; docs/PLUGINS.md).
+ * ABI 1.3 adds the word-level services of the attacks (candidates,
+ * is_stopword; docs/ATTACKS.md).
  *
  * Conventions: every row-wise operation quantizes each row of a row-major
  * (rows, cols) matrix on its own: per output channel for a weight stored
@@ -36,7 +38,7 @@
 #include <stdlib.h>
 
 #define QR_PLUGIN_ABI_MAJOR 1
-#define QR_PLUGIN_ABI_MINOR 2
+#define QR_PLUGIN_ABI_MINOR 3
 #define QR_PLUGIN_SYMBOL "qr_plugin_get_desc"
 
 #define QR_PLUGIN_OK 0
@@ -48,6 +50,26 @@ typedef enum {
     QR_KIND_LOSS = 3,
     QR_KIND_ATTACK = 4,
 } qr_plugin_kind;
+
+/* ABI 1.3: what the candidates service writes for one word (a fixed
+ * layout: a candidate is never longer than QR_WORD_MAX - 1 bytes, the
+ * embedding file's own limit). */
+#define QR_WORD_MAX 64
+/* parts of speech (WordNet's four), as bits */
+#define QR_POS_NOUN 1u
+#define QR_POS_VERB 2u
+#define QR_POS_ADJ 4u
+#define QR_POS_ADV 8u
+/* the pos_match argument of candidates */
+#define QR_POS_MATCH_ANY 0       /* no part-of-speech filter */
+#define QR_POS_MATCH_SAME 1      /* the two words share a part of speech (or WordNet knows neither) */
+#define QR_POS_MATCH_NOUN_VERB 2 /* the same, a noun and a verb counting as one (TextFooler's
+                                    allow_verb_noun_swap) */
+typedef struct qr_candidate {
+    char word[QR_WORD_MAX]; /* NUL-terminated UTF-8, as the embedding spells it (lower case) */
+    float cos;              /* cosine similarity to the query word */
+    uint32_t pos;           /* QR_POS_* bits WordNet gives it; 0: none, or no POS table loaded */
+} qr_candidate;
 
 /* Services of the host (append-only: new fields go at the end). */
 typedef struct qr_host {
@@ -83,6 +105,30 @@ typedef struct qr_host {
      * message on error. The block is released with free() (qr_state_free). */
     void *(*state_new)(const struct qr_host *host, size_t size, const char *const *kv, int n_kv,
                        const char *const *known, const char *who);
+
+    /* ABI 1.3: the word-level resources of the attacks (docs/ATTACKS.md),
+     * served from what the host has loaded (Lua: qr.attack_resources(wv);
+     * C: qr_wordvec_serve): a plugin never opens a file itself. Check
+     * QR_HOST_HAS(host, candidates) (an older host has neither). When no
+     * resources are loaded, both record a message naming what is missing
+     * and the setup command and return QR_PLUGIN_ERR.
+     *
+     * candidates: the k nearest neighbours of word (itself not counted) in
+     * the word embedding by cosine, exactly (every word scored), then those
+     * with cos >= min_cos, then those whose part of speech matches word's
+     * (pos_match: QR_POS_MATCH_*; anything but ANY needs the POS table),
+     * into out[0..k-1] by decreasing cosine (ties: the embedding's order,
+     * most frequent first). Returns how many (0..k; 0 for a word the
+     * embedding does not have, looked up as given and then with ASCII
+     * letters lower-cased), or QR_PLUGIN_ERR (k < 0, min_cos NaN, out NULL
+     * with k > 0, a bad pos_match, nothing loaded). TextFooler: k = 50,
+     * min_cos = 0.5, QR_POS_MATCH_NOUN_VERB. */
+    int (*candidates)(const struct qr_host *host, const char *word, int k, double min_cos, int pos_match,
+                      qr_candidate *out);
+    /* is_stopword: 1 if word (ASCII letters compared without case) is on
+     * the loaded stop-word list (TextFooler's 266 words), 0 if not,
+     * QR_PLUGIN_ERR when no list is loaded. */
+    int (*is_stopword)(const struct qr_host *host, const char *word);
     /* new services go here, and a plugin checks QR_HOST_HAS before using them */
 } qr_host;
 
