@@ -4,11 +4,13 @@
 # shapes and the tokenizer from the metadata), SQuAD JSON (squad), tokenizer
 # files and encoding (tokenizer), trainer checkpoints (checkpoint), adapter
 # files (adapters), precision configuration files (config: Lua code run in
-# qr.sandbox and checked by qr.precision; built with the Lua layer too).
+# qr.sandbox and checked by qr.precision; built with the Lua layer too),
+# WordPiece encoding, vocab.txt and the sentence encoder's configuration
+# files (wordpiece).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      (from anywhere; default 60 s each,
 #                                               targets: gguf safetensors model squad tokenizer
-#                                               checkpoint adapters config)
+#                                               checkpoint adapters config wordpiece)
 #
 # Each target is compiled directly with clang (not through CMake) from the
 # engine's sources (every core/**/*.c but core/lua/, as the qrengine library)
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters config)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters config wordpiece)
 out=${FUZZ_OUT:-build-fuzz}
 mkdir -p "$out"
 CC=${CC_FUZZ:-clang}

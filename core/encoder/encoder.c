@@ -394,35 +394,97 @@ static void arena_fit(qr_encoder *e, int64_t n) {
     e->cap_tokens = n;
 }
 
-/* BERT's GELU, the exact one: u/2 (1 + erf(u/sqrt 2)), in place over n */
-static void gelu_erf(float *x, int64_t n) {
-#pragma omp parallel for if (n >= 65536)
-    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+/* e^x for x <= 0 in float, vectorisable (libm's expf is not, in an omp
+ * simd loop without -ffast-math): x = n ln2 + r, |r| <= ln2/2, e^r by its
+ * degree-7 Taylor polynomial (relative error < 1e-7), 2^n in the exponent
+ * bits; x is clamped at -87 (e^-87 ~ 1.6e-38 stands in for underflow). */
+static inline float exp_nonpos(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    union {
+        float f;
+        uint32_t u;
+    } kb, e;
+    kb.f = x * 1.44269504088896341f + 12582912.0f; /* round to nearest: n in the low mantissa bits */
+    float n = kb.f - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    e.u = (kb.u - 0x4B400000u + 127u) << 23;
+    return p * e.f;
 }
 
+/* BERT's GELU, the erf one: u/2 (1 + erf(u/sqrt 2)), in place over n.
+ * erf as PyTorch's CPU kernel computes it (Vectorized<float>::erf, which
+ * the reference's GELU runs): Abramowitz & Stegun 7.1.26, t = 1/(1 + p|z|),
+ * erf z = sign(z) (1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^(-z^2)),
+ * absolute error below 1.5e-7 - under float rounding of GELU's output. */
+static void gelu_erf(float *x, int64_t n) {
+#pragma omp parallel for simd if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float u = x[i], z = u * 0.70710678118654752f, az = fabsf(z);
+        float t = 1.0f / (0.3275911f * az + 1.0f);
+        float r = 1.061405429f * t + -1.453152027f;
+        r = r * t + 1.421413741f;
+        r = r * t + -0.284496736f;
+        r = r * t + 0.254829592f;
+        float erf_az = 1.0f - r * t * exp_nonpos(-(z * z));
+        float erf_z = z < 0 ? -erf_az : erf_az;
+        x[i] = 0.5f * u * (1.0f + erf_z);
+    }
+}
+
+/* Sequences are packed: sequence b is rows [start[b], start[b] + len[b])
+ * of every (N, .) activation, at positions 0 .. len[b]-1; mask (N) is 1 for
+ * a row that is a key and is pooled, 0 for one that is neither (HF's
+ * attention_mask), or NULL for all 1. qr_encoder_forward packs a padded
+ * (B,T) batch as B sequences of T rows with its mask; embed packs the
+ * sentences back to back, with no padding and no mask. */
+typedef struct {
+    const int *start, *len;
+    const int32_t *mask;
+    int B;
+} packing;
+
 /* Bidirectional attention with a key mask.
- * q, k, v (B,T,NH,HD) -> out (B,T,NH,HD); mask (B,T): keys j with mask 0
- * are left out of every softmax (HF adds the dtype's minimum to their
- * scores, which makes their weight exactly 0); a row with no key left
- * attends uniformly to all T (what the minimum added everywhere gives).
- * scores: a row of T floats per thread. */
+ * q, k, v (N,NH,HD) -> out (N,NH,HD). Keys with mask 0 are left out of
+ * every softmax of their sequence (HF adds the dtype's minimum to their
+ * scores, which makes their weight exactly 0); a sequence with no key left
+ * attends uniformly to all its rows (what the minimum added everywhere
+ * gives). scores: a row of n_pos floats per thread. */
 static void attention_masked(float *out, float *scores, const float *q, const float *k, const float *v,
-                             const int32_t *mask, int B, int T, int NH, int HD) {
+                             const packing *pk, int NH, int HD, int n_pos) {
     const int ld = NH * HD;
     const float scale = 1.0f / sqrtf((float)HD);
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((int64_t)B * NH * T * T * HD >= 65536)
-    for (int b = 0; b < B; b++) {
+    int64_t work = 0;
+    for (int b = 0; b < pk->B; b++) work += (int64_t)pk->len[b] * pk->len[b];
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (work * NH * HD >= 65536)
+    for (int b = 0; b < pk->B; b++) {
         for (int h = 0; h < NH; h++) {
-            float *s = scores + (size_t)omp_get_thread_num() * (size_t)T;
-            const int32_t *m = mask + (size_t)b * T;
-            int any = 0;
-            for (int j = 0; j < T; j++) any |= m[j] != 0;
+            float *s = scores + (size_t)omp_get_thread_num() * (size_t)n_pos;
+            const int T = pk->len[b];
+            const size_t r0 = (size_t)pk->start[b];
+            const int32_t *m = pk->mask ? pk->mask + r0 : NULL;
+            int all = 1, any = 1; /* all keys / some key */
+            if (m) {
+                any = 0;
+                for (int j = 0; j < T; j++) {
+                    any |= m[j] != 0;
+                    all &= m[j] != 0;
+                }
+            }
             for (int t = 0; t < T; t++) {
-                const float *qt = q + ((size_t)b * T + t) * ld + (size_t)h * HD;
+                const float *qt = q + (r0 + t) * ld + (size_t)h * HD;
                 float mx = -INFINITY;
                 for (int j = 0; j < T; j++) {
-                    if (any && !m[j]) continue;
-                    const float *kj = k + ((size_t)b * T + j) * ld + (size_t)h * HD;
+                    if (!all && any && !m[j]) continue;
+                    const float *kj = k + (r0 + j) * ld + (size_t)h * HD;
                     float d = 0;
 #pragma omp simd reduction(+ : d)
                     for (int i = 0; i < HD; i++) d += qt[i] * kj[i];
@@ -431,16 +493,16 @@ static void attention_masked(float *out, float *scores, const float *q, const fl
                 }
                 float sum = 0;
                 for (int j = 0; j < T; j++) {
-                    if (any && !m[j]) continue;
+                    if (!all && any && !m[j]) continue;
                     s[j] = expf(s[j] - mx);
                     sum += s[j];
                 }
                 float inv = 1.0f / sum;
-                float *o = out + ((size_t)b * T + t) * ld + (size_t)h * HD;
+                float *o = out + (r0 + t) * ld + (size_t)h * HD;
                 for (int i = 0; i < HD; i++) o[i] = 0;
                 for (int j = 0; j < T; j++) {
-                    if (any && !m[j]) continue;
-                    const float *vj = v + ((size_t)b * T + j) * ld + (size_t)h * HD;
+                    if (!all && any && !m[j]) continue;
+                    const float *vj = v + (r0 + j) * ld + (size_t)h * HD;
                     float w = s[j] * inv;
 #pragma omp simd
                     for (int i = 0; i < HD; i++) o[i] += w * vj[i];
@@ -450,16 +512,17 @@ static void attention_masked(float *out, float *scores, const float *q, const fl
     }
 }
 
-/* pooled (B,C) = mean over the rows with mask 1 of x (B,T,C), then L2 */
-static void pool(float *pooled, const float *x, const int32_t *mask, int B, int T, int C, int normalize) {
-    for (int b = 0; b < B; b++) {
+/* pooled (B,C) = mean of x's rows (N,C) of each sequence with mask 1, then L2 */
+static void pool(float *pooled, const float *x, const packing *pk, int C, int normalize) {
+    for (int b = 0; b < pk->B; b++) {
         float *o = pooled + (size_t)b * C;
         double n = 0;
         for (int c = 0; c < C; c++) o[c] = 0;
-        for (int t = 0; t < T; t++) {
-            if (!mask[(size_t)b * T + t]) continue;
-            const float *r = x + ((size_t)b * T + t) * C;
-            for (int c = 0; c < C; c++) o[c] += r[c];
+        for (int t = 0; t < pk->len[b]; t++) {
+            size_t r = (size_t)pk->start[b] + t;
+            if (pk->mask && !pk->mask[r]) continue;
+            const float *xr = x + r * C;
+            for (int c = 0; c < C; c++) o[c] += xr[c];
             n += 1;
         }
         float inv = 1.0f / (float)(n > 1e-9 ? n : 1e-9);
@@ -470,30 +533,23 @@ static void pool(float *pooled, const float *x, const int32_t *mask, int B, int 
         }
         if (normalize) {
             double norm = sqrt(ss);
-            float s = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
-            for (int c = 0; c < C; c++) o[c] *= s;
+            float sc = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
+            for (int c = 0; c < C; c++) o[c] *= sc;
         }
     }
 }
 
-int qr_encoder_forward(qr_encoder *e, const int32_t *ids, const int32_t *mask, int B, int T, float *hidden,
-                       float *pooled) {
-    if (!e || !ids || !mask) return qr_err_set("qr_encoder_forward: NULL argument");
+/* the forward over N packed rows; ids checked by the callers */
+static void forward_packed(qr_encoder *e, const int32_t *ids, int N, const packing *pk, float *hidden, float *pooled) {
     const qr_encoder_config *c = &e->c;
-    if (B < 1 || T < 1 || T > c->n_pos || (int64_t)B * T > (int64_t)INT32_MAX / c->n_ff)
-        return qr_err_set("%s: forward of %d x %d tokens; expected B >= 1 and 1 <= T <= %d (max_position_embeddings)",
-                          e->path, B, T, c->n_pos);
-    const int N = B * T, C = c->dim, F = c->n_ff, NH = c->n_head;
-    for (int i = 0; i < N; i++)
-        if (ids[i] < 0 || ids[i] >= c->n_vocab)
-            return qr_err_set("%s: token id %d at [%d][%d]; expected [0, %d)", e->path, ids[i], i / T, i % T, c->n_vocab);
+    const int C = c->dim, F = c->n_ff, NH = c->n_head;
     arena_fit(e, N);
     /* embeddings: word + position + token type 0, then LayerNorm */
     qr_embedding_forward(e->tmp, ids, e->g[P_WORD].p, N, C);
     const float *pos = e->g[P_POS].p, *typ = e->g[P_TYPE].p;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            float *r = e->tmp + ((size_t)b * T + t) * C;
+    for (int b = 0; b < pk->B; b++)
+        for (int t = 0; t < pk->len[b]; t++) {
+            float *r = e->tmp + ((size_t)pk->start[b] + t) * C;
             const float *pr = pos + (size_t)t * C;
             for (int i = 0; i < C; i++) r[i] = r[i] + typ[i] + pr[i];
         }
@@ -503,7 +559,7 @@ int qr_encoder_forward(qr_encoder *e, const int32_t *ids, const int32_t *mask, i
         qr_matmul_forward(e->q, e->x, w[L_QW].p, w[L_QB].p, N, C, C);
         qr_matmul_forward(e->k, e->x, w[L_KW].p, w[L_KB].p, N, C, C);
         qr_matmul_forward(e->v, e->x, w[L_VW].p, w[L_VB].p, N, C, C);
-        attention_masked(e->ctx, e->scores, e->q, e->k, e->v, mask, B, T, NH, C / NH);
+        attention_masked(e->ctx, e->scores, e->q, e->k, e->v, pk, NH, C / NH, c->n_pos);
         qr_matmul_forward(e->tmp, e->ctx, w[L_AOW].p, w[L_AOB].p, N, C, C);
         qr_residual_forward(e->tmp, e->tmp, e->x, (int64_t)N * C);
         qr_layernorm_forward(e->x, NULL, NULL, e->tmp, w[L_LN1W].p, w[L_LN1B].p, N, C, c->eps);
@@ -514,62 +570,67 @@ int qr_encoder_forward(qr_encoder *e, const int32_t *ids, const int32_t *mask, i
         qr_layernorm_forward(e->x, NULL, NULL, e->tmp, w[L_LN2W].p, w[L_LN2B].p, N, C, c->eps);
     }
     if (hidden) memcpy(hidden, e->x, sizeof(float) * (size_t)N * C);
-    if (pooled) pool(pooled, e->x, mask, B, T, C, c->normalize);
+    if (pooled) pool(pooled, e->x, pk, C, c->normalize);
+}
+
+int qr_encoder_forward(qr_encoder *e, const int32_t *ids, const int32_t *mask, int B, int T, float *hidden,
+                       float *pooled) {
+    if (!e || !ids || !mask) return qr_err_set("qr_encoder_forward: NULL argument");
+    const qr_encoder_config *c = &e->c;
+    if (B < 1 || T < 1 || T > c->n_pos || (int64_t)B * T > (int64_t)INT32_MAX / c->n_ff)
+        return qr_err_set("%s: forward of %d x %d tokens; expected B >= 1 and 1 <= T <= %d (max_position_embeddings)",
+                          e->path, B, T, c->n_pos);
+    const int N = B * T;
+    for (int i = 0; i < N; i++)
+        if (ids[i] < 0 || ids[i] >= c->n_vocab)
+            return qr_err_set("%s: token id %d at [%d][%d]; expected [0, %d)", e->path, ids[i], i / T, i % T, c->n_vocab);
+    int *start = qr_xmalloc(sizeof(int) * 2 * (size_t)B), *len = start + B;
+    for (int b = 0; b < B; b++) {
+        start[b] = b * T;
+        len[b] = T;
+    }
+    packing pk = {start, len, mask, B};
+    forward_packed(e, ids, N, &pk, hidden, pooled);
+    free(start);
     return QR_OK;
 }
 
 /* ---- sentences -------------------------------------------------------------- */
 
-typedef struct {
-    int32_t *ids;
-    int n, idx;
-} tok_seq;
-
-static int cmp_len(const void *a, const void *b) {
-    const tok_seq *x = a, *y = b;
-    if (x->n != y->n) return x->n < y->n ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
 int qr_encoder_embed(qr_encoder *e, const char *const *texts, const size_t *lens, int n, float *out) {
     if (!e || (n > 0 && (!texts || !out)) || n < 0) return qr_err_set("qr_encoder_embed: bad arguments");
     if (n == 0) return QR_OK;
     const int C = e->c.dim;
-    tok_seq *s = qr_xcalloc((size_t)n, sizeof *s);
+    /* the sentences back to back, in batches of at most cap tokens (one
+     * sentence is at most max_len <= cap) */
+    const int cap = QR_ENCODER_BATCH_TOKENS > e->c.max_len ? QR_ENCODER_BATCH_TOKENS : e->c.max_len;
+    int32_t *ids = qr_xmalloc(sizeof(int32_t) * (size_t)cap);
+    int *start = qr_xmalloc(sizeof(int) * 2 * (size_t)cap), *len = start + cap;
     int rc = QR_OK;
-    for (int i = 0; i < n && !rc; i++) {
-        const char *t = texts[i] ? texts[i] : "";
-        size_t len = lens ? lens[i] : strlen(t);
-        s[i].idx = i;
-        rc = qr_wordpiece_encode(e->tok, t, len, e->c.max_len, &s[i].ids, &s[i].n);
-    }
-    /* similar lengths together: little padding */
-    if (!rc) qsort(s, (size_t)n, sizeof *s, cmp_len);
-    int cap = QR_ENCODER_BATCH_TOKENS > e->c.max_len ? QR_ENCODER_BATCH_TOKENS : e->c.max_len;
-    int32_t *ids = rc ? NULL : qr_xmalloc(sizeof(int32_t) * (size_t)cap);
-    int32_t *mask = rc ? NULL : qr_xmalloc(sizeof(int32_t) * (size_t)cap);
-    float *pooled = rc ? NULL : qr_xmalloc(sizeof(float) * (size_t)cap * C);
     for (int i0 = 0; i0 < n && !rc;) {
-        /* sorted ascending: the batch's last sentence is its longest */
-        int i1 = i0 + 1;
-        while (i1 < n && (int64_t)(i1 + 1 - i0) * s[i1].n <= cap) i1++;
-        int B = i1 - i0, T = s[i1 - 1].n;
-        for (int b = 0; b < B; b++) {
-            const tok_seq *q = &s[i0 + b];
-            for (int t = 0; t < T; t++) {
-                ids[(size_t)b * T + t] = t < q->n ? q->ids[t] : qr_wordpiece_pad(e->tok);
-                mask[(size_t)b * T + t] = t < q->n;
+        int B = 0, N = 0, i = i0;
+        for (; i < n; i++) {
+            const char *t = texts[i] ? texts[i] : "";
+            int32_t *tid = NULL;
+            int nt = 0;
+            rc = qr_wordpiece_encode(e->tok, t, lens ? lens[i] : strlen(t), e->c.max_len, &tid, &nt);
+            if (rc || N + nt > cap) { /* this one starts the next batch */
+                free(tid);
+                break;
             }
+            memcpy(ids + N, tid, sizeof(int32_t) * (size_t)nt);
+            free(tid);
+            start[B] = N;
+            len[B++] = nt;
+            N += nt;
         }
-        rc = qr_encoder_forward(e, ids, mask, B, T, NULL, pooled);
-        for (int b = 0; b < B && !rc; b++) memcpy(out + (size_t)s[i0 + b].idx * C, pooled + (size_t)b * C, sizeof(float) * C);
-        i0 = i1;
+        if (rc) break;
+        packing pk = {start, len, NULL, B};
+        forward_packed(e, ids, N, &pk, NULL, out + (size_t)i0 * C);
+        i0 = i;
     }
-    for (int i = 0; i < n; i++) free(s[i].ids);
-    free(s);
     free(ids);
-    free(mask);
-    free(pooled);
+    free(start);
     return rc;
 }
 

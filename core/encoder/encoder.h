@@ -53,8 +53,9 @@ typedef struct {
     float eps;     /* LayerNorm epsilon */
 } qr_encoder_config;
 
-/* Tokens in one forward batch of qr_encoder_embed (sentences of similar
- * length are batched together up to this many padded tokens). */
+/* Tokens in one forward batch of qr_encoder_embed: the sentences are
+ * packed back to back (no padding: each attends within its own rows) up
+ * to this many tokens a batch. */
 #define QR_ENCODER_BATCH_TOKENS 2048
 /* Configuration files (the JSON ones) larger than this are refused. */
 #define QR_ENCODER_MAX_JSON (1u << 20)
@@ -79,8 +80,9 @@ int qr_encoder_forward(qr_encoder *e, const int32_t *ids, const int32_t *mask, i
                        float *pooled);
 
 /* texts[n] (lens[n] bytes each; lens NULL: NUL-terminated) -> out (n,dim):
- * each text tokenized ([CLS] ... [SEP], cut to max_len), batched by length
- * (up to QR_ENCODER_BATCH_TOKENS padded tokens a batch), pooled. */
+ * each text tokenized ([CLS] ... [SEP], cut to max_len), packed in
+ * batches of up to QR_ENCODER_BATCH_TOKENS tokens, pooled. The same
+ * vectors as qr_encoder_forward on a padded batch, up to rounding. */
 int qr_encoder_embed(qr_encoder *e, const char *const *texts, const size_t *lens, int n, float *out);
 
 /* a . b / (|a| |b|) over dim floats (accumulated in double); 0 if either is
