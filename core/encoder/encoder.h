@@ -28,7 +28,9 @@
  *   x = LN(word[id] + pos[t] + type[0])
  *   per layer: a = softmax(q k^T / sqrt(d) over keys with mask 1) v
  *              x = LN(x + W_o a + b_o);  x = LN(x + W_2 gelu(W_1 x + b_1) + b_2)
- *   gelu(u) = u/2 (1 + erf(u / sqrt 2))
+ *   gelu(u) = u/2 (1 + erf(u / sqrt 2)), erf to 1.5e-7 (Abramowitz & Stegun
+ *   7.1.26, vectorised; GELU within 4.6e-7 of float64 on [-6, 6], where
+ *   PyTorch's own CPU GELU is within 1.2e-6)
  *   pooled = sum_t mask x_t / max(sum_t mask, 1e-9), then / max(|pooled|, 1e-12)
  * Sizes come from config.json and are checked against the tensors' shapes
  * before anything is allocated, and the tensors against the file's size (by
