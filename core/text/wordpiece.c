@@ -480,15 +480,16 @@ int qr_wordpiece_char_class(uint32_t c) {
 /* ---- normalisation ----------------------------------------------------- */
 
 /* The longest canonical decomposition of one code point is 4 (U+1F82 and
- * kin); utf8proc reports a longer one by returning more than the room. */
-#define DECOMP_ROOM 8
+ * kin); utf8proc reports a longer one by returning more than the room,
+ * and such a code point would be kept whole. */
+#define DECOMP_MAX 4
 
 /* Steps 1-4 of wordpiece.h on s[n]: code points into *out (malloc'd),
- * count returned. At most 3 code points per input byte after steps 1-2 (a
- * CJK ideograph takes 3 bytes and becomes 3 code points), at most
- * DECOMP_ROOM per code point after step 3. */
+ * count returned. Steps 1-2 give at most one code point per input byte (a
+ * CJK ideograph takes at least 3 bytes and becomes 3 code points), step 3
+ * at most DECOMP_MAX per code point: memory is linear in n. */
 static size_t normalize_cps(const uint8_t *s, size_t n, uint32_t **out) {
-    uint32_t *a = qr_xmalloc(sizeof(uint32_t) * (3 * n + 1));
+    uint32_t *a = qr_xmalloc(sizeof(uint32_t) * (n + 1));
     size_t na = 0;
     for (size_t i = 0; i < n;) {
         utf8proc_int32_t cp;
@@ -510,14 +511,14 @@ static size_t normalize_cps(const uint8_t *s, size_t n, uint32_t **out) {
             a[na++] = c;
         }
     }
-    uint32_t *b = qr_xmalloc(sizeof(uint32_t) * (DECOMP_ROOM * na + 1));
+    uint32_t *b = qr_xmalloc(sizeof(uint32_t) * (DECOMP_MAX * na + 1));
     size_t nb = 0;
     for (size_t i = 0; i < na; i++) {
-        utf8proc_int32_t d[DECOMP_ROOM];
+        utf8proc_int32_t d[DECOMP_MAX];
         int bound = 0;
         utf8proc_ssize_t k = no_decompose(a[i]) ? 0
-                             : utf8proc_decompose_char((utf8proc_int32_t)a[i], d, DECOMP_ROOM, UTF8PROC_DECOMPOSE, &bound);
-        if (k < 1 || k > DECOMP_ROOM) { /* kept whole (longer cannot happen with Unicode's data) */
+                             : utf8proc_decompose_char((utf8proc_int32_t)a[i], d, DECOMP_MAX, UTF8PROC_DECOMPOSE, &bound);
+        if (k < 1 || k > DECOMP_MAX) { /* kept whole (longer does not happen with Unicode 15's data) */
             b[nb++] = a[i];
             continue;
         }
