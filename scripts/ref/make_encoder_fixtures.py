@@ -49,7 +49,6 @@ import unicodedata
 
 import numpy as np
 import torch
-from safetensors.numpy import save_file
 from tokenizers import normalizers, pre_tokenizers
 from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -122,6 +121,23 @@ TINY_SENTENCES = [
     "a very long sentence that will be cut because it has far too many words",
 ]
 TINY_MAX_LEN = 48
+
+
+def save_file(tensors, path, metadata):
+    """safetensors with the header's keys sorted (safetensors' own writer
+    orders __metadata__ as a hash map does, so a rerun would not give the
+    same bytes): F32 tensors in name order, the header padded with spaces
+    to a multiple of 8 bytes."""
+    header, blobs, off = {"__metadata__": dict(sorted(metadata.items()))}, [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name], dtype="<f4")
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        blobs.append(a.tobytes())
+        off += a.nbytes
+    h = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
 
 
 def model_dir():
