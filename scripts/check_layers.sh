@@ -13,6 +13,7 @@
 #   io     core/io/       base ops text model io
 #   train  core/train/    base ops text model train
 #   search core/search/   base ops text model train search
+#   encoder core/encoder/ base ops text model io encoder
 #   lua    core/lua/      everything
 #   plugin plugins/*/     qr_plugin.h only
 # A quoted include is resolved against the including file's folder first,
@@ -30,6 +31,7 @@ layer_of() { # path relative to root -> layer name, or "" outside the checked tr
         core/io/*) echo io ;;
         core/train/*) echo train ;;
         core/search/*) echo search ;;
+        core/encoder/*) echo encoder ;;
         core/lua/*) echo lua ;;
         core/*/*) echo unknown ;;
         core/*) echo base ;;
@@ -46,7 +48,8 @@ allowed() { # layer -> the layers it may include
         io) echo "base ops text model io" ;;
         train) echo "base ops text model train" ;;
         search) echo "base ops text model train search" ;;
-        lua) echo "base ops text model io train search lua" ;;
+        encoder) echo "base ops text model io encoder" ;;
+        lua) echo "base ops text model io train search encoder lua" ;;
         *) echo "" ;;
     esac
 }

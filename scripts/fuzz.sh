@@ -5,11 +5,13 @@
 # files and encoding (tokenizer), trainer checkpoints (checkpoint), adapter
 # files (adapters), precision configuration files (config: Lua code run in
 # qr.sandbox and checked by qr.precision; built with the Lua layer too),
-# the attacks' word-vector files and POS tables (wordvec).
+# the attacks' word-vector files and POS tables (wordvec), WordPiece
+# encoding, vocab.txt and the sentence encoder's configuration files
+# (wordpiece).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      (from anywhere; default 60 s each,
 #                                               targets: gguf safetensors model squad tokenizer
-#                                               checkpoint adapters config wordvec)
+#                                               checkpoint adapters config wordvec wordpiece)
 #
 # Each target is compiled directly with clang (not through CMake) from the
 # engine's sources (every core/**/*.c but core/lua/, as the qrengine library)
@@ -32,7 +34,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters config wordvec)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters config wordvec wordpiece)
 out=${FUZZ_OUT:-build-fuzz}
 mkdir -p "$out"
 CC=${CC_FUZZ:-clang}
@@ -67,7 +69,7 @@ for t in "${targets[@]}"; do
     "$CC" -std=gnu11 -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -Icore "${srcs[@]}" "$src" "${extra[@]}" \
-        $(pkg-config --cflags --libs libcjson libutf8proc) -fopenmp "${blas[@]}" -ldl -lm -o "$bin"
+        $(pkg-config --cflags --libs libcjson libutf8proc) -fopenmp "${blas[@]}" -lglpk -ldl -lm -o "$bin"
     corpus=$out/corpus/fuzz_$t
     seeds=tests/fuzz/corpus/fuzz_$t
     mkdir -p "$corpus" "$seeds"

@@ -39,6 +39,21 @@ expect_in layers-4.2 "$out" "core/train/proxy.c:1: train includes core/search/il
 expect_in layers-4.3 "$out" "core/io/x.c:1: io includes core/search/ilp.h, of layer search"
 if printf '%s' "$out" | grep -q "search/ilp.c"; then fail layers-4.4 "search including train was flagged: $out"; else ok layers-4.4; fi
 
+# encoder sits above io: it may include io, and io (below it) and train (a
+# sibling) may not include it
+mkdir -p "$T/tree4/core/io" "$T/tree4/core/encoder" "$T/tree4/core/train"
+printf '/* base */\n' >"$T/tree4/core/qr.h"
+printf '#include "qr.h"\n' >"$T/tree4/core/io/safetensors.h"
+printf '#include "qr.h"\n#include "io/safetensors.h"\n' >"$T/tree4/core/encoder/encoder.c"
+printf '#include "qr.h"\n' >"$T/tree4/core/encoder/encoder.h"
+printf '#include "encoder/encoder.h"\n' >"$T/tree4/core/io/x.c"
+printf '#include "encoder/encoder.h"\n' >"$T/tree4/core/train/y.c"
+run bash scripts/check_layers.sh "$T/tree4"
+expect_rc layers-5.1 1
+expect_in layers-5.2 "$out" "core/io/x.c:1: io includes core/encoder/encoder.h, of layer encoder"
+expect_in layers-5.3 "$out" "core/train/y.c:1: train includes core/encoder/encoder.h, of layer encoder"
+if printf '%s' "$out" | grep -q "encoder/encoder.c"; then fail layers-5.4 "encoder including io was flagged: $out"; else ok layers-5.4; fi
+
 # a folder of core/ that is not a layer is named
 mkdir -p "$T/tree2/core/extra"
 printf '/* x */\n' >"$T/tree2/core/extra/x.c"

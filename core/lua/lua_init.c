@@ -14,6 +14,7 @@ static void (*const qr_bindings[])(lua_State *L, int mod) = {
     qr_lua_search_open, /* qr.ilp, model:proxy, model:proxy_ref, qr.ProxyRef (after the model's) */
     qr_lua_plugin_open, /* qr.plugins, load_plugin, quantizer, attack */
     qr_lua_attackres_open, /* qr.wordvec, qr.Wordvec, stopwords, is_stopword, attack_resources, attack_cache */
+    qr_lua_encoder_open, /* qr.sentence_encoder, qr.SentenceEncoder */
 };
 
 /* Add the C functions of the table at t to the set at set, and those of its

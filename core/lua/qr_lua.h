@@ -33,6 +33,7 @@ void qr_lua_train_open(lua_State *L, int mod);  /* lua_train.c: qr.train */
 void qr_lua_search_open(lua_State *L, int mod); /* lua_search.c: qr.ilp, model:proxy(_ref), qr.ProxyRef */
 void qr_lua_plugin_open(lua_State *L, int mod); /* lua_plugin.c: plugins, quantizers, attacks */
 void qr_lua_attackres_open(lua_State *L, int mod); /* lua_attackres.c: qr.wordvec, stop words, attack_resources */
+void qr_lua_encoder_open(lua_State *L, int mod); /* lua_encoder.c: qr.sentence_encoder, qr.SentenceEncoder */
 
 /* ---- what one binding offers another ---- */
 
