@@ -159,7 +159,7 @@ end
 -- typeset
 local log = work .. "/groff.log"
 local tmp = out .. ".tmp"
-local dev = o.format == "pdf" and string.format("-Tpdf -dpaper=%s -P-p%s", o.paper, o.paper) or "-Tascii -P-cbou"
+local dev = o.format == "pdf" and string.format("-Tpdf -dpaper=%s -P-p%s", o.paper, o.paper) or "-Tascii -P-cbou -rHY=0"
 local ok = sh(string.format("cd %s && groff -k -ms -t -e %s report.ms >%s 2>%s", q(work), dev, q(tmp), q(log)))
 local f = io.open(tmp, "rb")
 local body = f and f:read("a") or ""
@@ -168,6 +168,13 @@ if not ok or #body == 0 or (o.format == "pdf" and body:sub(1, 4) ~= "%PDF") then
   os.remove(tmp)
   io.stderr:write(string.format("report: groff failed on %s: %s (all of it: %s)\n", src, first_line(log), log))
   os.exit(1)
+end
+if o.format == "txt" then
+  -- the text is one long page (the preamble's .pl for terminals): drop the blank lines after the last text
+  body = body:gsub("\n[%s]*(\n%s*%- 1 %-\n)[%s]*$", "\n%1")
+  local fo = assert(io.open(tmp, "wb"))
+  fo:write(body)
+  fo:close()
 end
 assert(os.rename(tmp, out))
 local warnings = 0

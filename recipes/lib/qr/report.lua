@@ -112,20 +112,21 @@ end
 
 -- Two figures with independent intervals (different runs, no per-question
 -- scores to pair). Returns the sentence and "above", "below" or "overlap".
--- opts: metric ("F1"), d (1).
+-- opts: metric ("F1"), phrase ("reaches F1"), d (1).
 function R.compare_ci(a, ea, ca, b, eb, cb, opts)
   opts = opts or {}
   local metric, d = opts.metric or "F1", opts.d or 1
+  local phrase = opts.phrase or ("reaches " .. metric)
   if not (isnum(ea) and isnum(eb) and type(ca) == "table" and type(cb) == "table" and isnum(ca[1]) and isnum(ca[2])
           and isnum(cb[1]) and isnum(cb[2])) then
     return string.format("%s and %s cannot be compared on %s (no interval).", a, b, metric), nil
   end
   local sa, sb = R.est(ea, ca, d), R.est(eb, cb, d)
   if ca[1] > cb[2] then
-    return string.format("%s reaches %s %s, above %s's %s (the 95%% intervals do not overlap).", a, metric, sa, b, sb),
+    return string.format("%s %s %s, above %s's %s (the 95%% intervals do not overlap).", a, phrase, sa, b, sb),
       "above"
   elseif ca[2] < cb[1] then
-    return string.format("%s reaches %s %s, below %s's %s (the 95%% intervals do not overlap).", a, metric, sa, b, sb),
+    return string.format("%s %s %s, below %s's %s (the 95%% intervals do not overlap).", a, phrase, sa, b, sb),
       "below"
   end
   return string.format("%s (%s %s) and %s (%s) cannot be told apart: the 95%% intervals overlap.", a, metric, sa, b,
@@ -199,7 +200,7 @@ function R.gq(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
 -- repeat their header on each page (.TS H).
 function R.tbl(spec)
   local L = {}
-  local long = #spec.rows > 18
+  local long = #spec.rows > 12
   L[#L + 1] = long and ".TS H" or ".TS"
   L[#L + 1] = "center box;"
   local head, body = {}, {}
@@ -301,7 +302,9 @@ end
 function Doc:table(spec)
   self.ntab = self.ntab + 1
   local n = self.ntab
-  self:raw(".KS")
+  -- a short table is kept on one page with its caption; a long one may break (its header repeats)
+  local keep = #spec.rows <= 12
+  if keep then self:raw(".KS") end
   caption(self, "Table", n, spec.title, spec.source)
   self:raw(".ps 9")
   self:raw(".vs 11")
@@ -311,11 +314,13 @@ function Doc:table(spec)
       self:raw(l)
     end
   else
+    self:raw(".na") -- text blocks in narrow columns: ragged right, not stretched
     for _, l in ipairs(R.tbl(spec)) do self:raw(l) end
+    self:raw(".ad")
   end
   self:raw(".vs")
   self:raw(".ps")
-  self:raw(".KE")
+  if keep then self:raw(".KE") end
   if spec.note then self:p(spec.note) end
   return n
 end
@@ -336,8 +341,14 @@ end
 
 -- The paragraph for a stage the run directory does not have.
 function Doc:missing(stage, file, why, consequence)
-  self:p(string.format("Stage %s was not run in this directory (%s %s), so %s", stage, file,
-    why or "is absent", consequence or "this section reports nothing measured."))
+  why = why or "is absent"
+  if why:match("^could not be read") then
+    self:p(string.format("Stage %s's results in this directory cannot be used (%s %s), so %s", stage, file, why,
+      consequence or "this section reports nothing measured."))
+  else
+    self:p(string.format("Stage %s was not run in this directory (%s %s), so %s", stage, file, why,
+      consequence or "this section reports nothing measured."))
+  end
 end
 
 local PREAMBLE = [[
@@ -349,7 +360,9 @@ local PREAMBLE = [[
 .nr HM 0.9i
 .nr FM 0.9i
 .nr PD 0.35v
-.nr HY 1
+.\" on a terminal device (--format=txt) one long page: no footer inside a paragraph
+.if n .pl 1000i
+.if n .nr LL 9i
 .ds CH
 .ds CF \- % \-
 .\" QRFIG file width height (inches): a PDF figure, centred (gropdf's
@@ -641,8 +654,9 @@ function R.sec_provenance(doc, S, meta)
     .. "the intervals do not overlap. The discussion around them was written for this study and picks its wording "
     .. "from the same numbers; figures quoted from earlier reports are marked as such.")
   if st then
-    doc:p(string.format("The study was run at qrun revision %s%s%s.", tostring(R.val(st.git_rev) or "unknown"),
-      st.git_dirty and " with uncommitted changes" or "", R.val(st.created) and (", started " .. st.created) or ""),
+    doc:p(R.val(st.git_rev) and string.format("The study was run at qrun revision %s%s%s.", st.git_rev,
+      st.git_dirty and " with uncommitted changes" or "", R.val(st.created) and (", started " .. st.created) or "")
+      or "study.json records no revision: each stage's own is in Table 1.",
       R.val(st.command) and ("Its command: " .. st.command .. ".") or nil,
       R.val(st.scale) and ("Scale: " .. tostring(st.scale) .. ".") or nil,
       R.val(st.note) and ("Note recorded with it: " .. tostring(st.note)) or nil)
@@ -650,12 +664,12 @@ function R.sec_provenance(doc, S, meta)
     doc:p("The directory has no study.json (the study's own metadata: revision, command, settings, stage times), so "
       .. "what produced each stage is taken from the revision, model and settings that stage recorded itself.")
   end
-  local rows = {}
+  local rows, notes = {}, {}
   for _, f in ipairs(R.FILES) do
     local s = S.status[f.key]
     local d = S[f.key]
-    local state = s.state == "ok" and (s.why and ("present; " .. s.why) or "present") or
-      (s.state == "absent" and "absent" or ("unreadable: " .. tostring(s.why)))
+    local state = s.state == "ok" and "present" or s.state
+    if s.why then notes[#notes + 1] = f.file .. ": " .. s.why .. "." end
     local rev = type(d) == "table" and R.val(d.git_rev) or nil
     if f.jsonl and type(d) == "table" then state = string.format("%s (%d lines)", state, #d) end
     rows[#rows + 1] = {f.file, f.what, state, rev or "", n_of(f.key, d) and int(n_of(f.key, d)) or "",
@@ -663,7 +677,9 @@ function R.sec_provenance(doc, S, meta)
   end
   doc:table{title = "The files of the run directory: what each holds, whether it is there, the qrun revision that "
     .. "wrote it, the evaluation questions and its main settings.", source = S.dir,
-    cols = {{"file", "l"}, {"stage", "l"}, {"status", "l"}, {"rev.", "l"}, {"n", "r"}, {"settings", "l"}}, rows = rows}
+    cols = {{"file", "l"}, {"stage", "l", w = "1.2i"}, {"status", "l"}, {"rev.", "l"}, {"n", "r"},
+      {"settings", "l", w = "1.25i"}}, rows = rows}
+  if #notes > 0 then doc:p(table.concat(notes, " ")) end
   -- the model and data of each stage
   local seen, models = {}, {}
   for _, k in ipairs{"study", "ptq", "sp", "search", "cpt", "rpi", "quickstart"} do
@@ -753,7 +769,9 @@ local function fig_accuracy(doc, S)
   local data, plots = {}, {}
   for i, s in ipairs(series) do
     local lines = {}
-    for _, p in ipairs(s.rows) do lines[#lines + 1] = R.dat(p[1], p[2], p[3], p[4], p[5]) end
+    -- each series a little to the side (a factor on the log axis), so equal costs do not hide each other
+    local jit = 1 + 0.035 * (i - (#series + 1) / 2)
+    for _, p in ipairs(s.rows) do lines[#lines + 1] = R.dat(p[1] * jit, p[2], p[3], p[4], p[5]) end
     local f = string.format("acc-%d.dat", i)
     data[f] = lines
     plots[#plots + 1] = string.format("%s using 1:2:3:4 with yerrorbars pt %d ps 0.8 title %s", R.gq(f), 4 + i,
@@ -764,7 +782,7 @@ local function fig_accuracy(doc, S)
     .. "(see \"What can be compared\"): compare points within a series.", source = "ptq, sp, search and cpt results",
     width = 6.2, height = 3.4, data = data,
     plot = {"set logscale x", "set xlabel 'BitOPs, ratio to fp (log)'", "set ylabel 'dev F1 (%)'", "set grid",
-      "set key outside right top", "set xrange [0.01:1.5]", "plot " .. table.concat(plots, ", ")}}
+      "set key left top box opaque", "set xrange [0.01:1.5]", "plot " .. table.concat(plots, ", ")}}
 end
 
 function R.sec_accuracy(doc, S)
@@ -772,7 +790,7 @@ function R.sec_accuracy(doc, S)
   doc:p("A configuration gives every linear layer a weight bit-width w and an activation bit-width a (wXaY when all "
     .. "layers agree; fp is not quantized). Its cost is given two ways, each as a ratio to fp: the bit operations of "
     .. "the matrix products and the bytes of the weights, stored at w bits with one float32 scale per output channel.")
-  doc:eq('"BitOPs"(c) ~=~ sum from l M sub l b sub {w,l} b sub {a,l} ,~~~~ "ratio" ~=~ "BitOPs"(c) over "BitOPs"(fp) ,~~ b = 32 ~ "in fp"')
+  doc:eq('"BitOPs"(c) ~=~ sum from l M sub l b sub {w,l} b sub {a,l} ,~~~~ "ratio" ~=~ {"BitOPs"(c)} over {"BitOPs"(fp)} ,~~ b = 32 ~ "in fp"')
   doc:p("M_l is layer l's multiply-accumulates at the cost sequence length; EM and F1 are SQuAD v1.1's official metrics "
     .. "in percent, with 95% bootstrap intervals over the questions.")
 
@@ -803,7 +821,7 @@ function R.sec_accuracy(doc, S)
       end
       for _, r in ipairs(ptq) do
         if r.quantizer == "minmax" and uniform_name(r.config) then
-          sent[#sent + 1] = (R.compare_ci("Untuned " .. r.config .. " (minmax)", r.f1, r.f1_ci, "fp", fp.f1, fp.f1_ci))
+          sent[#sent + 1] = (R.compare_ci("Untuned " .. r.config .. " with minmax", r.f1, r.f1_ci, "fp", fp.f1, fp.f1_ci))
         end
       end
     end
@@ -895,21 +913,25 @@ function R.sec_accuracy(doc, S)
     end
     local fp = tu.fp
     if fp then
+      local same, below = {}, {}
       for _, c in ipairs(order) do
         local t = tu[c]
         if t and c ~= "fp" then
           local s, v = R.compare_ci("Tuned " .. c, t.f1, t.f1_ci, "tuned fp", fp.f1, fp.f1_ci)
           sent[#sent + 1] = s
           if v == "overlap" and isnum(t.bitops_ratio) then
-            S.headlines[#S.headlines + 1] = string.format("After %s steps of switchable-precision tuning, %s (%.1f%% of "
-              .. "fp's BitOPs) cannot be told apart from fp: F1 %s against %s.", tostring(R.val(sp.steps) or "?"), c,
-              100 * t.bitops_ratio, R.est(t.f1, t.f1_ci), R.est(fp.f1, fp.f1_ci))
+            same[#same + 1] = string.format("%s (%.1f%% of fp's BitOPs, F1 %s)", c, 100 * t.bitops_ratio,
+              R.est(t.f1, t.f1_ci))
           elseif v == "below" then
-            S.headlines[#S.headlines + 1] = string.format("Tuned %s stays below tuned fp: F1 %s against %s.", c,
-              R.est(t.f1, t.f1_ci), R.est(fp.f1, fp.f1_ci))
+            below[#below + 1] = string.format("%s (F1 %s)", c, R.est(t.f1, t.f1_ci))
           end
         end
       end
+      local h = string.format("After %s steps of switchable-precision tuning (fp: F1 %s),", tostring(R.val(sp.steps) or "?"),
+        R.est(fp.f1, fp.f1_ci))
+      if #same > 0 then h = h .. " " .. R.list(same) .. " cannot be told apart from fp" end
+      if #below > 0 then h = h .. (#same > 0 and " and " or " ") .. R.list(below) .. (#below > 1 and " stay" or " stays") .. " below it" end
+      if #same + #below > 0 then S.headlines[#S.headlines + 1] = h .. "." end
     end
     doc:p(table.concat(sent, " "))
     local rpi = find(rs, function(r) return tostring(r.config):match("^rpi") end)
@@ -1116,9 +1138,8 @@ function R.sec_search(doc, S)
     local w8 = find(ptq, function(r) return r.config == "w8a8" and r.quantizer == "minmax" end)
     for _, r in ipairs(ptq) do
       if not uniform_name(r.config) and w4 and w8 then
-        sent[#sent + 1] = string.format("Untuned, %s (BitOPs %s, bytes %s) reaches F1 %s, between uniform w4a8's %s and "
-          .. "w8a8's %s.", r.config, cost(r.bitops_ratio, 3), cost(r.bytes_ratio, 3), R.est(r.f1, r.f1_ci),
-          R.est(w4.f1, w4.f1_ci), R.est(w8.f1, w8.f1_ci))
+        sent[#sent + 1] = string.format("Untuned, %s (BitOPs %s, bytes %s of fp) reaches F1 %s.", r.config,
+          cost(r.bitops_ratio, 3), cost(r.bytes_ratio, 3), R.est(r.f1, r.f1_ci))
       end
     end
     local t4 = find(sp, function(r) return r.tuned and r.config == "w4a8" end)
@@ -1139,6 +1160,10 @@ function R.sec_search(doc, S)
       end
     end
     if #sent > 0 then
+      if w4 and w8 then
+        table.insert(sent, 1, string.format("Untuned and uniform, w4a8 reaches F1 %s (BitOPs %s) and w8a8 %s (BitOPs %s).",
+          R.est(w4.f1, w4.f1_ci), cost(w4.bitops_ratio, 3), R.est(w8.f1, w8.f1_ci), cost(w8.bitops_ratio, 3)))
+      end
       doc:p("What the hand-made mixed configurations measured here show instead.", table.concat(sent, " "), lesson)
     end
     return
@@ -1202,9 +1227,10 @@ function R.sec_search(doc, S)
       table.sort(bs, function(a, b) return dval(a, low, "both") > dval(b, low, "both") end)
       if #bs > 1 then
         local top = {}
-        for i = 1, math.min(3, #bs) do top[#top + 1] = string.format("%s (%+.4g)", tostring(bs[i].block), dval(bs[i], low, "both")) end
-        sent[#sent + 1] = string.format("Of the %d blocks, the most sensitive when lowered whole to %s are %s; the least "
-          .. "is block %s (%+.4g).", #bs, low, R.list(top), tostring(bs[#bs].block), dval(bs[#bs], low, "both"))
+        for i = 1, math.min(3, #bs - 1) do top[#top + 1] = string.format("%s (%+.4g)", tostring(bs[i].block), dval(bs[i], low, "both")) end
+        sent[#sent + 1] = string.format("Of the %d blocks, the most sensitive when lowered whole to %s %s %s; the least "
+          .. "is block %s (%+.4g).", #bs, low, #top == 1 and "is block" or "are blocks", R.list(top),
+          tostring(bs[#bs].block), dval(bs[#bs], low, "both"))
       end
     end
     if f then sent[#sent + 1] = string.format("Figure %d maps every layer.", f) end
@@ -1265,8 +1291,9 @@ function R.sec_search(doc, S)
         nm = nm + 1
       end
     end
-    teach[#teach + 1] = string.format("%d of the %d points on the Pareto front (%s) are configurations a method "
-      .. "returned; the others are intermediate ones scored on the way.", nm, #front, tostring(search.metric or "bytes"))
+    teach[#teach + 1] = string.format("%d of the %d points on the Pareto front (%s) %s configuration%s a method "
+      .. "returned; the others are scored on the way (sensitivity runs, evolutionary candidates, presets).", nm, #front,
+      tostring(search.metric or "bytes"), nm == 1 and "is a" or "are", nm == 1 and "" or "s")
   end
   if #teach > 0 then
     doc:p("What the search teaches, from these numbers:")
@@ -1350,8 +1377,8 @@ local function fig_sp_curves(doc, log)
     data[f] = lines
     plots[#plots + 1] = string.format("%s using 1:2 with lines lw 2 title %s", R.gq(f), R.gq(k))
   end
-  return doc:figure{name = "sp-curves", title = string.format("Training loss of each configuration of the switchable "
-    .. "bank at each step (trailing mean over %d steps).", w), source = "sp/train.jsonl", width = 5.5, height = 2.8,
+  return doc:figure{name = "sp-curves", title = "Training loss of each configuration of the switchable bank at each "
+    .. "step" .. (w > 1 and string.format(" (trailing mean over %d steps).", w) or "."), source = "sp/train.jsonl", width = 5.5, height = 2.8,
     data = data, plot = {"set grid", "set xlabel 'step'", "set ylabel 'training loss'", "set key top right",
       "plot " .. table.concat(plots, ", ")}}
 end
@@ -1368,6 +1395,12 @@ function R.sec_objectives(doc, S)
       "the measured effect of the kd, cascade and feature objectives on the same questions cannot be reported.")
   else
     local base = runs[1]
+    local absent = {}
+    for _, L in ipairs(R.LOSSES) do
+      local there = false
+      for _, r in ipairs(runs) do there = there or r.loss == L end
+      if not there then absent[#absent + 1] = "sp-" .. L end
+    end
     doc:p(string.format("Each objective tunes a bank of its own with sp.lua on the same data and evaluates it on the same "
       .. "questions: %s.", R.list((function()
         local t = {}
@@ -1377,7 +1410,8 @@ function R.sec_objectives(doc, S)
             (R.val(d.teacher) and d.teacher ~= "") and (", teacher " .. d.teacher) or "")
         end
         return t
-      end)())))
+      end)())), #absent > 0 and (R.list(absent) .. (#absent > 1 and " were" or " was") .. " not run in this directory.")
+      or nil)
     -- do the runs share their settings?
     local diffs = {}
     for _, k in ipairs{"configs", "steps", "eval_n", "seed", "shots", "lr", "rank", "batch", "seq", "quantizer", "model"} do
@@ -1555,8 +1589,8 @@ local function fig_cpt_curves(doc, rows)
     data[f] = lines
     plots[#plots + 1] = string.format("%s using 1:2 with lines lw 2 title %s", R.gq(f), R.gq(a))
   end
-  return doc:figure{name = "cpt-curves", title = string.format("Training loss of each arm against configuration-passes "
-    .. "(a step's mean over the configurations it ran, then a trailing mean over %g passes).", W),
+  return doc:figure{name = "cpt-curves", title = "Training loss of each arm against configuration-passes (a step's "
+    .. "mean over the configurations it ran" .. (W > 1 and string.format(", then a trailing mean over %g passes).", W) or ")."),
     source = "cpt/curves.jsonl or each arm's train.jsonl", width = 5.8, height = 2.8, data = data,
     plot = {"set grid", "set xlabel 'configuration-passes'", "set ylabel 'training loss'", "set key top right",
       "plot " .. table.concat(plots, ", ")}}
@@ -1698,19 +1732,24 @@ function R.sec_cpt(doc, S)
       local total = t.up + t.none + t.down
       local s = string.format("Against joint training, %s improves F1 at %d of %d configurations, shows no measurable "
         .. "effect at %d and lowers it at %d.", a, t.up, total, t.none, t.down)
-      S.headlines[#S.headlines + 1] = s
+      if total == #configs then S.headlines[#S.headlines + 1] = s end
       disc[#disc + 1] = s
+      if total < #configs then
+        disc[#disc + 1] = string.format("(%s has results at %d of the %d evaluation configurations so far.)", a, total,
+          #configs)
+      end
       if t.up > 0 and t.down == 0 then
         local ja, aa = info.joint, info[a]
         local ratio = ja and aa and isnum(ja.tokens) and isnum(aa.tokens) and ja.tokens > 0 and aa.tokens / ja.tokens
-        disc[#disc + 1] = "So at equal configuration-passes CPT's schedule beats joint training here." ..
+        disc[#disc + 1] = string.format("So at equal configuration-passes %s beats joint training here.", a) ..
           (ratio and string.format(" But equal passes are not equal data: a single-configuration arm takes K times as "
             .. "many optimizer steps, each on a new batch, and %s saw %.1f times joint's tokens. The comparison cannot "
             .. "tell the cycle from the extra steps and data.", a, ratio) or "")
       elseif t.up == 0 and t.down > 0 then
-        disc[#disc + 1] = "CPT's schedule does worse than joint training here."
+        disc[#disc + 1] = string.format("%s does worse than joint training here.", a)
       elseif t.up == 0 then
-        disc[#disc + 1] = "CPT's gains do not show at this scale: no configuration separates it from joint training."
+        disc[#disc + 1] = string.format("%s's gains do not show at this scale: no configuration separates it from joint "
+          .. "training.", a)
       end
     end
   end
@@ -1735,17 +1774,47 @@ function R.sec_cpt(doc, S)
       if r and r.adapters == "shared" then shared[a] = true end
     end
   end
-  for a in pairs(shared) do
+  -- which configurations each arm trained: an evaluated configuration the arm never ran has untrained adapters
+  local visits = {}
+  for _, r in ipairs(type(S.cpt_curves) == "table" and S.cpt_curves or {}) do
+    if r.arm and r.config then
+      visits[r.arm] = visits[r.arm] or {}
+      visits[r.arm][r.config] = (visits[r.arm][r.config] or 0) + 1
+    end
+  end
+  for _, a in ipairs(arms) do
+    local vis = visits[a]
+    if vis then
+      local never = {}
+      for _, c in ipairs(configs) do
+        local r = cpt_row(cpt, a, c)
+        if r and r.adapters == "exact" and not vis[c] then never[#never + 1] = c end
+      end
+      if #never > 0 then
+        local ran = {}
+        for c, k in pairs(vis) do ran[#ran + 1] = string.format("%s %d", c, k) end
+        table.sort(ran)
+        disc[#disc + 1] = string.format("%s's training log never ran %s (runs per configuration: %s), so its score "
+          .. "there is that of adapters that were never trained.", a, R.list(never), table.concat(ran, ", "))
+      end
+    end
+  end
+  local sorted_shared = {}
+  for a in pairs(shared) do sorted_shared[#sorted_shared + 1] = a end
+  table.sort(sorted_shared)
+  for _, a in ipairs(sorted_shared) do
     local tc = ca[a] and type(ca[a].train_configs) == "table" and table.concat(ca[a].train_configs, ", ")
     if tc then
       disc[#disc + 1] = string.format("%s trains one adapter for every precision it visits (%s) and is evaluated with "
         .. "it everywhere, fp and the mixed configurations included, outside the range it was trained on.", a, tc)
     end
   end
+  local jp = ca.joint and R.val(ca.joint.passes)
+  local passes_txt = isnum(jp) and (thousands(jp) .. " configuration-passes per arm") or "a short run"
   disc[#disc + 1] = "Why CPT need not carry over from CNNs: Fu et al. (ICLR 2021) trained whole CNNs from scratch for "
     .. "many epochs, where cycling precision acts like a cyclic learning rate, low precision giving noisy, exploratory "
     .. "updates and high precision refining them. Here a frozen pretrained base is tuned through low-rank adapters for "
-    .. "a few hundred configuration-passes: there is little to explore, and each width's quantization noise is fixed "
+    .. passes_txt .. ": there is little to explore, and each width's quantization noise is fixed "
     .. "(MinMax is deterministic), so cycling changes which error the adapter learns to correct rather than how widely "
     .. "it searches. Earlier reports (PEERS.md) saw CPT and switchable precision level (report B: 49.3 vs 49.1) with no "
     .. "interval."
@@ -1855,7 +1924,7 @@ function R.sec_rpi(doc, S)
         local m0, c0 = rate(own)
         if m1 and m0 then
           local s, v = R.compare_ci(string.format("RPI under %s attacks crafted on %s", atk, rs.source), m1, c1,
-            "the fixed " .. rs.source .. " model", m0, c0, {metric = "a success rate of", d = 1})
+            "the fixed " .. rs.source .. " model", m0, c0, {metric = "success rate", phrase = "has a success rate of", d = 1})
           sent[#sent + 1] = s
           if m0 > 0 then
             sent[#sent + 1] = string.format("That is a relative defense of %.0f%% (1 - RPI's rate / the fixed model's).",
@@ -1876,17 +1945,18 @@ function R.sec_rpi(doc, S)
     local me, ce = rate(eo)
     if ma and mw then
       sent[#sent + 1] = (R.compare_ci("An adaptive attacker querying RPI itself", ma, cad,
-        "an attacker of the fixed " .. (set[1] or "fp") .. " model", mw, cw, {metric = "a success rate of"}))
+        "an attacker of the fixed " .. (set[1] or "fp") .. " model", mw, cw,
+        {metric = "success rate", phrase = "has a success rate of"}))
     end
     if me and ma then
-      local s, v = R.compare_ci("The EOT attacker (who knows the RPI set)", me, ce, "the adaptive one", ma, cad,
-        {metric = "a success rate of"})
+      local s, v = R.compare_ci("The EOT attacker", me, ce, "the adaptive one", ma, cad,
+        {metric = "success rate", phrase = "has a success rate of"})
       sent[#sent + 1] = s
       disc.eot = v
     end
     if me and mw then
       local s, v = R.compare_ci("Against EOT, RPI", me, ce, "the fixed " .. (set[1] or "fp") .. " model under direct attack",
-        mw, cw, {metric = "a success rate of"})
+        mw, cw, {metric = "success rate", phrase = "has a success rate of"})
       sent[#sent + 1] = s
       disc.eot_vs_fixed = v
     end
@@ -2110,8 +2180,8 @@ function R.sec_peers(doc, S)
   end
   doc:table{title = "The earlier reports' figures (quoted from PEERS.md) and this study's closest figures.",
     source = "PEERS.md; this run directory",
-    cols = {{"rep.", "l"}, {"their setting", "l", w = "1.7i"}, {"their figure", "l", w = "1.1i"},
-      {"this study", "l", w = "1.9i"}, {"comparable?", "l", w = "1.0i"}}, rows = rows}
+    cols = {{"rep.", "l"}, {"their setting", "l", w = "1.5i"}, {"their figure", "l", w = "1.0i"},
+      {"this study", "l", w = "1.7i"}, {"comparable?", "l", w = "0.9i"}}, rows = rows}
   doc:p("What none of them had, and this study's files do where the stage ran: confidence intervals on every figure, "
     .. "paired tests of the comparisons, a per-layer search against a cost model with its Pareto front, an attacker who "
     .. "knows about RPI, measured speed and memory, and one command per stage.")
@@ -2279,7 +2349,7 @@ function R.sec_speed(doc, S)
       if x.a.met then met[#met + 1] = s else missed[#missed + 1] = s end
     end
     if #aims > 0 then
-      doc:p(string.format("bench.json sets %d aims; %d are met%s.", #aims, #met,
+      doc:p(string.format("bench.json sets %d aims; %d %s met%s.", #aims, #met, #met == 1 and "is" or "are",
         #missed > 0 and (" and these are not: " .. R.list(missed)) or ""))
     end
   end
