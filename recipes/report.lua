@@ -77,7 +77,14 @@ if #miss > 0 then
 end
 
 -- paths: out and work made absolute (the tools run inside work)
-local pwd = (io.popen("pwd"):read("l")) or "."
+local function capture(cmd)
+  local h = io.popen(cmd)
+  if not h then return nil end
+  local l = h:read("l")
+  h:close()
+  return l
+end
+local pwd = capture("pwd") or "."
 local function abs(p) return p:sub(1, 1) == "/" and p or (pwd .. "/" .. p) end
 local ext = {pdf = ".pdf", txt = ".txt", ms = ".ms"}
 local out = abs(o.out ~= "" and o.out or (o.run_dir .. "/report" .. ext[o.format]))
@@ -88,7 +95,7 @@ if odir and not sh("mkdir -p " .. q(odir)) then refuse("--out=" .. out .. ": can
 
 local t0 = qr.now()
 local S = R.load(o.run_dir)
-local dirty = (io.popen("git -C " .. q(qr.source_dir) .. " status --porcelain 2>/dev/null | head -1"):read("l"))
+local dirty = capture("git -C " .. q(qr.source_dir) .. " status --porcelain --untracked-files=no 2>/dev/null | head -1")
 local doc = R.build(S, {generated = os.date("!%Y-%m-%d %H:%M UTC"),
   report_rev = qa.git_rev() .. ((dirty and dirty ~= "") and " with uncommitted changes" or "")})
 

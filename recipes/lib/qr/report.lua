@@ -898,11 +898,11 @@ function R.sec_accuracy(doc, S)
     end
     doc:p(string.format("recipes/sp.lua tunes one LoRA bank (rank %s, one adapter per distinct (w, a) of each layer) "
       .. "for %s steps over the configurations %s at once, loss %s%s, batch %s x %s tokens, learning rate %s, and "
-      .. "evaluates each configuration with its adapters off (untuned) and on (tuned) on %s dev questions, %s-shot.",
+      .. "evaluates each configuration with its adapters off (untuned) and on (tuned) on %s dev questions, %s.",
       tostring(R.val(sp.rank) or "?"), tostring(R.val(sp.steps) or "?"), tostring(R.val(sp.configs) or "?"),
       tostring(R.val(sp.loss) or "?"), (R.val(sp.teacher) and sp.teacher ~= "") and (", teacher " .. sp.teacher) or "",
       tostring(R.val(sp.batch) or "?"), tostring(R.val(sp.seq) or "?"), tostring(R.val(sp.lr) or "?"),
-      int(sp.eval_n), tostring(R.val(sp.shots) or "?")))
+      int(sp.eval_n), R.val(sp.shots) and (tostring(sp.shots) .. "-shot") or "with prompts whose shots it does not record"))
     doc:table{title = "Switchable-precision tuning: EM and F1 (95% CI) of each configuration untuned and tuned.",
       source = "sp/results.json", cols = {{"config", "l"}, {"untuned EM", "r"}, {"untuned F1", "r"},
         {"tuned EM", "r"}, {"tuned F1", "r"}, {"BitOPs", "r"}, {"bytes", "r"}}, rows = rows}
@@ -930,7 +930,9 @@ function R.sec_accuracy(doc, S)
       local h = string.format("After %s steps of switchable-precision tuning (fp: F1 %s),", tostring(R.val(sp.steps) or "?"),
         R.est(fp.f1, fp.f1_ci))
       if #same > 0 then h = h .. " " .. R.list(same) .. " cannot be told apart from fp" end
-      if #below > 0 then h = h .. (#same > 0 and " and " or " ") .. R.list(below) .. (#below > 1 and " stay" or " stays") .. " below it" end
+      if #below > 0 then
+        h = h .. (#same > 0 and ", while " or " ") .. R.list(below) .. (#below > 1 and " stay" or " stays") .. " below it"
+      end
       if #same + #below > 0 then S.headlines[#S.headlines + 1] = h .. "." end
     end
     doc:p(table.concat(sent, " "))
@@ -1390,9 +1392,9 @@ function R.sec_objectives(doc, S)
   for _, r in ipairs(runs) do present[#present + 1] = r.loss end
   local measured = {}
   if #runs < 2 then
-    doc:missing("sp-<loss> (the loss comparison)", "sp-ce, sp-kd, sp-cascade and sp-feature",
-      #runs == 1 and ("give only " .. runs[1].loss .. ", from " .. runs[1].src) or "are absent",
-      "the measured effect of the kd, cascade and feature objectives on the same questions cannot be reported.")
+    doc:p(string.format("The loss comparison was not run in this directory (sp-ce, sp-kd, sp-cascade and sp-feature "
+      .. "are absent%s), so the measured effect of the kd, cascade and feature objectives on the same questions cannot "
+      .. "be reported.", #runs == 1 and ("; only " .. runs[1].loss .. " is there, from " .. runs[1].src) or ""))
   else
     local base = runs[1]
     local absent = {}
@@ -1488,9 +1490,10 @@ function R.sec_objectives(doc, S)
   end
   if fl and order and fl.fp and lowest and fl[lowest.config] and fl.fp > 0 then
     props[#props + 1] = string.format("The static schedule sums the configurations' losses with equal weights, and "
-      .. "%s's training loss ends %.1f times fp's: adapters shared between configurations (every layer's adapter serves "
-      .. "each configuration with that layer's (w, a)) are pulled hardest by the noisiest one. Weighting each "
-      .. "configuration's loss by its gap to fp, or normalising its gradient, is a direct next objective to try.",
+      .. "%s's training loss ends %.1f times fp's. An adapter serves every configuration that gives its layer the same "
+      .. "(w, a), so it gets the sum of their gradients, weighted by nothing but the size of each loss. Weighting each "
+      .. "configuration's loss by its gap to fp, or normalising each configuration's gradient, is a direct next "
+      .. "objective to try.",
       lowest.config, fl[lowest.config] / fl.fp)
   end
   local tm, t4 = sp and tuned(sp, "mlp4"), sp and tuned(sp, "w4a8")
@@ -1722,8 +1725,8 @@ function R.sec_cpt(doc, S)
     end
   end
   if #tok > 0 then doc:p("What each arm trained on: " .. R.list(tok) .. ".") end
-  -- the summary and the discussion
-  local disc = {}
+  -- the summary: each cyclic arm against joint, concluded only once every configuration is evaluated
+  local summary, overall = {}, {}
   local cyc = {}
   for _, a in ipairs(arms) do if a:match("^cyclic") then cyc[#cyc + 1] = a end end
   for _, a in ipairs(cyc) do
@@ -1732,49 +1735,54 @@ function R.sec_cpt(doc, S)
       local total = t.up + t.none + t.down
       local s = string.format("Against joint training, %s improves F1 at %d of %d configurations, shows no measurable "
         .. "effect at %d and lowers it at %d.", a, t.up, total, t.none, t.down)
-      if total == #configs then S.headlines[#S.headlines + 1] = s end
-      disc[#disc + 1] = s
+      summary[#summary + 1] = s
       if total < #configs then
-        disc[#disc + 1] = string.format("(%s has results at %d of the %d evaluation configurations so far.)", a, total,
-          #configs)
-      end
-      if t.up > 0 and t.down == 0 then
-        local ja, aa = info.joint, info[a]
-        local ratio = ja and aa and isnum(ja.tokens) and isnum(aa.tokens) and ja.tokens > 0 and aa.tokens / ja.tokens
-        disc[#disc + 1] = string.format("So at equal configuration-passes %s beats joint training here.", a) ..
-          (ratio and string.format(" But equal passes are not equal data: a single-configuration arm takes K times as "
-            .. "many optimizer steps, each on a new batch, and %s saw %.1f times joint's tokens. The comparison cannot "
-            .. "tell the cycle from the extra steps and data.", a, ratio) or "")
-      elseif t.up == 0 and t.down > 0 then
-        disc[#disc + 1] = string.format("%s does worse than joint training here.", a)
-      elseif t.up == 0 then
-        disc[#disc + 1] = string.format("%s's gains do not show at this scale: no configuration separates it from joint "
-          .. "training.", a)
+        summary[#summary + 1] = string.format("%s has results at %d of the %d evaluation configurations so far: no "
+          .. "conclusion is drawn from it yet.", a, total, #configs)
+      else
+        S.headlines[#S.headlines + 1] = s
+        if t.up > 0 and t.down == 0 then
+          overall[a] = "better"
+          summary[#summary + 1] = string.format("At equal configuration-passes %s beats joint training here.", a)
+        elseif t.down > 0 and t.up == 0 then
+          overall[a] = "worse"
+          summary[#summary + 1] = string.format("%s does worse than joint training here.", a)
+        elseif t.up == 0 then
+          overall[a] = "level"
+          summary[#summary + 1] = string.format("%s and joint training cannot be told apart at any configuration.", a)
+        else
+          overall[a] = "mixed"
+          summary[#summary + 1] = string.format("%s helps at some configurations and hurts at others.", a)
+        end
       end
     end
   end
-  local have_random = find(rows_of(cpt), function(r) return r.arm == "random" end)
-  if #cyc > 0 and have_random then
-    for _, a in ipairs(cyc) do
-      for _, c in ipairs(configs) do
-        local p = cpt_pair(cpt, a, c, "random")
-        if p then disc[#disc + 1] = (R.compare(p.diff, p.ci[1], p.ci[2], a .. " at " .. c, "random precision per step")) end
-      end
-    end
-    disc[#disc + 1] = "The random arm takes the same steps over the same data with one configuration drawn per step, so "
-      .. "the comparison above isolates the cycle itself."
-  elseif #cyc > 0 then
-    disc[#disc + 1] = "The random arm (the same steps and data as the cyclic ones, one configuration drawn per step) is "
-      .. "the control that separates the cycle from the extra steps; it has no results in this directory."
-  end
-  local shared = {}
+  if #summary > 0 then doc:p(table.concat(summary, " ")) end
+
+  -- what else differs between the arms than the schedule
+  local conf = {}
+  local ja = info.joint
   for _, a in ipairs(arms) do
-    for _, c in ipairs(configs) do
-      local r = cpt_row(cpt, a, c)
-      if r and r.adapters == "shared" then shared[a] = true end
+    local aa = info[a]
+    if a ~= "joint" and ja and aa and isnum(ja.tokens) and isnum(aa.tokens) and ja.tokens > 0 and aa.tokens > 1.5 * ja.tokens then
+      conf[#conf + 1] = string.format("%s saw %.1f times joint's tokens.", a, aa.tokens / ja.tokens)
     end
   end
-  -- which configurations each arm trained: an evaluated configuration the arm never ran has untrained adapters
+  if #conf > 0 then
+    table.insert(conf, 1, "Equal configuration-passes are not equal data: a single-configuration arm takes K times as many "
+      .. "optimizer steps as joint training, each on a new batch.")
+  end
+  local jc = ca.joint
+  for _, a in ipairs(arms) do
+    local c = ca[a]
+    if a ~= "joint" and c and jc and isnum(c.steps) and isnum(jc.steps) and isnum(c.slots) and isnum(jc.slots) and c.slots == 1
+       and jc.slots > 1 then
+      conf[#conf + 1] = string.format("%s updates one adapter per layer %s times; joint training updates each of its %s "
+        .. "adapters per layer %s times (each step sums its %s configurations' gradients).", a, int(c.steps),
+        int(jc.slots), int(jc.steps), tostring(R.val(cpt.K) or "K"))
+    end
+  end
+  -- an evaluated configuration an arm never ran has untrained adapters
   local visits = {}
   for _, r in ipairs(type(S.cpt_curves) == "table" and S.cpt_curves or {}) do
     if r.arm and r.config then
@@ -1794,33 +1802,72 @@ function R.sec_cpt(doc, S)
         local ran = {}
         for c, k in pairs(vis) do ran[#ran + 1] = string.format("%s %d", c, k) end
         table.sort(ran)
-        disc[#disc + 1] = string.format("%s's training log never ran %s (runs per configuration: %s), so its score "
+        conf[#conf + 1] = string.format("%s's training log never ran %s (runs per configuration: %s), so its score "
           .. "there is that of adapters that were never trained.", a, R.list(never), table.concat(ran, ", "))
       end
     end
   end
-  local sorted_shared = {}
-  for a in pairs(shared) do sorted_shared[#sorted_shared + 1] = a end
-  table.sort(sorted_shared)
-  for _, a in ipairs(sorted_shared) do
-    local tc = ca[a] and type(ca[a].train_configs) == "table" and table.concat(ca[a].train_configs, ", ")
-    if tc then
-      disc[#disc + 1] = string.format("%s trains one adapter for every precision it visits (%s) and is evaluated with "
-        .. "it everywhere, fp and the mixed configurations included, outside the range it was trained on.", a, tc)
+  local shared = {}
+  for _, a in ipairs(arms) do
+    for _, c in ipairs(configs) do
+      local r = cpt_row(cpt, a, c)
+      if r and r.adapters == "shared" and not shared[a] then shared[a] = true; shared[#shared + 1] = a end
     end
   end
+  for _, a in ipairs(shared) do
+    local trc = ca[a] and type(ca[a].train_configs) == "table" and ca[a].train_configs
+    if trc then
+      local inside, outside = {}, {}
+      for _, c in ipairs(trc) do inside[c] = true end
+      for _, c in ipairs(configs) do if not inside[c] and cpt_row(cpt, a, c) then outside[#outside + 1] = c end end
+      conf[#conf + 1] = string.format("%s trains one adapter for every precision it visits (%s) and is evaluated with "
+        .. "it at every configuration%s.", a, table.concat(trc, ", "), #outside > 0 and
+        (", " .. R.list(outside) .. " included, which it never trained at") or "")
+    end
+  end
+  local have_random = find(rows_of(cpt), function(r) return r.arm == "random" end)
+  if #cyc > 0 and have_random then
+    for _, a in ipairs(cyc) do
+      for _, c in ipairs(configs) do
+        local p = cpt_pair(cpt, a, c, "random")
+        if p then conf[#conf + 1] = (R.compare(p.diff, p.ci[1], p.ci[2], a .. " at " .. c, "random precision per step")) end
+      end
+    end
+    conf[#conf + 1] = "The random arm takes the same steps over the same data with one configuration drawn per step, so "
+      .. "these last comparisons isolate the cycle itself."
+  elseif #cyc > 0 then
+    conf[#conf + 1] = "The random arm (the same steps and data as the cyclic ones, one configuration drawn per step) is "
+      .. "the control that separates the cycle from these differences; it has no results in this directory."
+  end
+  if #conf > 0 then doc:p("What else differs between the arms than the schedule.", table.concat(conf, " ")) end
+
+  -- why it does or does not carry over from CNNs
   local jp = ca.joint and R.val(ca.joint.passes)
   local passes_txt = isnum(jp) and (thousands(jp) .. " configuration-passes per arm") or "a short run"
-  disc[#disc + 1] = "Why CPT need not carry over from CNNs: Fu et al. (ICLR 2021) trained whole CNNs from scratch for "
-    .. "many epochs, where cycling precision acts like a cyclic learning rate, low precision giving noisy, exploratory "
-    .. "updates and high precision refining them. Here a frozen pretrained base is tuned through low-rank adapters for "
-    .. passes_txt .. ": there is little to explore, and each width's quantization noise is fixed "
-    .. "(MinMax is deterministic), so cycling changes which error the adapter learns to correct rather than how widely "
-    .. "it searches. Earlier reports (PEERS.md) saw CPT and switchable precision level (report B: 49.3 vs 49.1) with no "
-    .. "interval."
+  local any_better, any_level = false, false
+  for _, v in pairs(overall) do
+    any_better = any_better or v == "better"
+    any_level = any_level or v == "level" or v == "worse"
+  end
+  local cnn = "Fu et al. (ICLR 2021) trained whole CNNs from scratch for many epochs, where cycling the precision acts "
+    .. "like a cyclic learning rate: low precision gives noisy, exploratory updates and high precision refines them. "
+    .. "Here a frozen pretrained base is tuned through low-rank adapters for " .. passes_txt .. ": there is little to "
+    .. "explore, and each width's quantization noise is fixed (MinMax is deterministic), so cycling changes which error "
+    .. "the adapter learns to correct rather than how widely it searches."
+  local why
+  if any_better then
+    why = "Whether this is CPT's gain carrying over from CNNs is not settled by it. " .. cnn .. " The differences "
+      .. "listed above (more steps, more data, one adapter updated at every step) are simpler explanations of the gain "
+      .. "until the random arm, or joint training at equal distinct batches, rules them out."
+  elseif any_level then
+    why = "CPT's gain does not carry over here, and there are reasons to expect that. " .. cnn
+  else
+    why = "Whether CPT's gain carries over cannot be said from this directory yet. " .. cnn
+  end
   doc:p((f1 and string.format("Figure %d shows the training curves", f1) or "No training curves are available") ..
     (f2 and string.format(" and Figure %d the F1 of every arm.", f2) or "."))
-  doc:p(table.concat(disc, " "))
+  doc:p(why, "Earlier reports (PEERS.md) saw CPT and switchable precision level (report B: 49.3 vs 49.1) and CPT "
+    .. "slightly better at 8 and 16 bits but worse at 32 (report C), with no interval.")
 end
 
 -- ------------------------------------------------ 5. RPI
