@@ -395,7 +395,7 @@ function Doc:ms(drawn, why)
     local n = l:match('^\\" QRFIG (%d+)$')
     if n then
       local f = by_n[tonumber(n)]
-      out[#out + 1] = ".KS"
+      out[#out + 1] = ".KF" -- a floating keep: text goes on filling the page, the figure moves to the next if need be
       if drawn[f.n] then
         out[#out + 1] = string.format(".QRFIG %s %g %g", drawn[f.n], f.width, f.height)
         local cap = {}
