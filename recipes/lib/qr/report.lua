@@ -1063,8 +1063,6 @@ end
 local function fig_pareto(doc, search)
   local p = search.pareto
   if type(p) ~= "table" or type(p.points) ~= "table" or #p.points == 0 then return nil end
-  local metric = search.metric == "bitops" and "bitops" or "bytes"
-  local col = metric == "bitops" and "bitops_ratio" or "bytes_ratio"
   local data = {}
   local function put(name, rows, fn)
     local lines = {}
@@ -1072,30 +1070,44 @@ local function fig_pareto(doc, search)
     if #lines == 0 then lines[1] = "NaN NaN NaN NaN" end
     data[name] = lines
   end
-  put("points.dat", p.points, function(r) return R.dat(r[col], r.value) end)
-  local front = {}
-  for _, r in ipairs(p[metric] or {}) do front[#front + 1] = r end
-  table.sort(front, function(a, b) return (a[col] or 0) < (b[col] or 0) end)
-  put("front.dat", front, function(r) return R.dat(r[col], r.value) end)
-  put("found.dat", search.found, function(r) return R.dat(r[col], r.value) end)
-  put("presets.dat", search.presets, function(r) return R.dat(r[col], r.value, r.name) end)
+  -- columns: bitops ratio, bytes ratio, value (proxy) or F1, CI
+  local function pt(r) return R.dat(r.bitops_ratio, r.bytes_ratio, r.value) end
+  put("points.dat", p.points, pt)
+  for _, m in ipairs{"bitops", "bytes"} do
+    local col = m .. "_ratio"
+    local front = {}
+    for _, r in ipairs(type(p[m]) == "table" and p[m] or {}) do front[#front + 1] = r end
+    table.sort(front, function(a, b) return (a[col] or 0) < (b[col] or 0) end)
+    put("front-" .. m .. ".dat", front, pt)
+  end
+  put("found.dat", search.found, pt)
+  put("presets.dat", search.presets, pt)
   put("confirm.dat", search.confirm, function(r)
     local ci = type(r.f1_ci) == "table" and r.f1_ci or {}
-    return R.dat(r[col], r.f1, ci[1], ci[2])
+    return R.dat(r.bitops_ratio, r.bytes_ratio, r.f1, ci[1], ci[2])
   end)
-  local xl = metric == "bitops" and "BitOPs, ratio to fp" or "weight bytes, ratio to fp"
-  return doc:figure{name = "pareto", title = string.format("Left: the proxy score (%s) of every configuration the "
-    .. "search evaluated, its Pareto front, the configurations found and the presets; right: dev F1 (95%% CI) of the "
-    .. "configurations confirmed, against %s.", tostring(search.score or "?"), xl), source = "search/results.json",
-    width = 6.2, height = 3.0, data = data,
-    plot = {"set multiplot layout 1,2", "set logscale x", "set grid", "set key top right", "set xlabel " .. R.gq(xl),
-      "set ylabel " .. R.gq("proxy " .. tostring(search.score or "")),
-      "plot 'points.dat' using 1:2 with points pt 7 ps 0.3 lc rgb '#a0a0a0' title 'evaluated', "
-        .. "'front.dat' using 1:2 with steps lw 2 lc rgb '#303030' title 'front', "
-        .. "'found.dat' using 1:2 with points pt 5 ps 0.9 title 'found', "
-        .. "'presets.dat' using 1:2 with points pt 8 ps 0.9 lc rgb 'black' title 'presets'",
-      "set ylabel 'dev F1 (%)'", "plot 'confirm.dat' using 1:2:3:4 with yerrorbars pt 7 ps 0.6 title 'confirmed'",
-      "unset multiplot"}}
+  local L = {"set multiplot layout 2,2", "set logscale x", "set grid", "set key top right"}
+  for c, m in ipairs{"bitops", "bytes"} do
+    local xl = m == "bitops" and "BitOPs, ratio to fp (log)" or "weight bytes, ratio to fp (log)"
+    L[#L + 1] = "set xlabel " .. R.gq(xl)
+    L[#L + 1] = "set ylabel " .. R.gq("proxy " .. tostring(search.score or ""))
+    L[#L + 1] = string.format("plot 'points.dat' using %d:3 with points pt 7 ps 0.3 lc rgb '#a0a0a0' title 'evaluated', "
+      .. "'front-%s.dat' using %d:3 with steps lw 2 lc rgb '#303030' title 'front', "
+      .. "'found.dat' using %d:3 with points pt 5 ps 0.9 title 'found', "
+      .. "'presets.dat' using %d:3 with points pt 8 ps 0.9 lc rgb 'black' title 'presets'", c, m, c, c, c)
+  end
+  for c, m in ipairs{"bitops", "bytes"} do
+    local xl = m == "bitops" and "BitOPs, ratio to fp (log)" or "weight bytes, ratio to fp (log)"
+    L[#L + 1] = "set xlabel " .. R.gq(xl)
+    L[#L + 1] = "set ylabel 'dev F1 (%)'"
+    L[#L + 1] = string.format("plot 'confirm.dat' using %d:3:4:5 with yerrorbars pt 7 ps 0.6 title 'confirmed on dev'", c)
+  end
+  L[#L + 1] = "unset multiplot"
+  return doc:figure{name = "pareto", title = string.format("Top: the proxy score (%s) of every configuration the search "
+    .. "evaluated, the Pareto fronts, the configurations found and the presets, against BitOPs (left) and weight bytes "
+    .. "(right); bottom: dev F1 (95%% CI) of the configurations confirmed. The search's budgets are in %s.",
+    tostring(search.score or "?"), tostring(search.metric or "?")), source = "search/results.json",
+    width = 6.2, height = 5.0, data = data, plot = L}
 end
 
 local function fig_proxy_f1(doc, search)
