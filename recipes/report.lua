@@ -14,8 +14,8 @@
 --   gnuplot (pdfcairo; postscript eps where pdfcairo is missing) -> gs
 --   (pdfwrite, PDF 1.4: gropdf 1.22 cannot parse cairo's PDF 1.5) ->
 --   groff -ms -t -e -Tpdf (tbl, eqn, gropdf) embedding them.
--- scripts/setup_report.sh installs the tools (run here on first use unless
--- --no-install). The work directory (default <out>.d/) keeps report.ms,
+-- scripts/setup_report.sh installs the tools; a missing one is named with
+-- it (exit 2, nothing written), and --install runs it first. The work directory (default <out>.d/) keeps report.ms,
 -- the figures, their data and gnuplot scripts, and groff's messages.
 local R = require("qr.report")
 local qa = require("qr.squad_qa")
@@ -26,7 +26,7 @@ local o = qr.opts{
   {"format", "pdf", "pdf (groff, gropdf, gs, gnuplot), txt (plain text by groff; no figures) or ms (the source; no tool)"},
   {"work", "", "work directory: report.ms, figures, their data and scripts (default: <out without extension>.d)"},
   {"plots", true, "draw the figures (--no-plots: their captions only)"},
-  {"install", true, "run scripts/setup_report.sh when a tool is missing (--no-install: only say so)"},
+  {"install", false, "run scripts/setup_report.sh first when a tool is missing (it installs them, as root)"},
   {"paper", "a4", "paper size: a4 or letter"},
 }
 
@@ -71,8 +71,9 @@ if #miss > 0 then
     names[#names + 1] = t.tool .. (t.why and (" (" .. t.why .. ")") or "")
     if not seen[t.pkg] then seen[t.pkg] = true; pkgs[#pkgs + 1] = t.pkg end
   end
-  refuse(string.format("--format=%s needs %s, not installed here: run scripts/setup_report.sh as root (Debian: "
-    .. "apt-get install --no-install-recommends %s)%s, or use --format=ms for the groff source alone", o.format,
+  refuse(string.format("--format=%s needs %s, not installed here: run scripts/setup_report.sh as root, or rerun with "
+    .. "--install (Debian: apt-get install --no-install-recommends %s)%s, or use --format=ms for the groff source alone",
+    o.format,
     table.concat(names, ", "), table.concat(pkgs, " "), o.plots and o.format == "pdf" and ", --no-plots to do without figures" or ""))
 end
 

@@ -174,7 +174,13 @@ has("build-1.7", "kd at w4a8 improves F1 over ce at w4a8 by 30.0 points") -- pai
 has("build-1.8", "kd at fp (F1 50.5 [47.5, 53.5]) and ce at fp (50.0 [47.0, 53.0]) cannot be told apart") -- unpaired
 has("build-1.9", "Tuned w4a8 reaches F1 35.0 [32.0, 38.0], below tuned fp's 50.0 [47.0, 53.0]")
 has("build-1.10", "SYNTHETIC")
-has("build-1.11", "qrun recipes/study.lua --run-dir=runs/study --model=gpt2")
+has("build-1.11", "qrun recipes/study.lua --scale=fixture --run-dir=" .. FIX .. " --model=gpt2")
+-- study.json's stages (recipes/study.lua's map) in the study's order, the failed one with its exit status
+local st = R.study_stages(R.load(FIX))
+local names = {}
+for i, x in ipairs(st) do names[i] = x.name .. ":" .. tostring(x.status) end
+T.eq("build-1.13", names, {"ptq:0", "sp:0", "sp-kd:0", "sp-cascade:1", "search:0", "cpt:0", "rpi:0"})
+has("build-1.14", "--limit=20 --quantizers=minmax,log") -- the scale's stage options as --name=value
 has("build-1.12", "sp-cascade/results.json")
 local titles = {"Task accuracy under every configuration tried", "How the best configuration was found",
   "Training objectives for switching", "Cyclic precision training against joint training",

@@ -713,12 +713,40 @@ function R.sec_provenance(doc, S, meta)
     local srows = {}
     for _, k in ipairs(keys) do
       local v = st.settings[k]
-      srows[#srows + 1] = {k, type(v) == "table" and qr.json.encode(v) or tostring(v)}
+      local text
+      if type(v) == "table" and #v == 0 then
+        -- a stage's options, as --name=value
+        local ks = {}
+        for kk in pairs(v) do ks[#ks + 1] = kk end
+        table.sort(ks)
+        local parts = {}
+        for _, kk in ipairs(ks) do parts[#parts + 1] = "--" .. kk .. "=" .. tostring(v[kk]) end
+        text = table.concat(parts, " ")
+      elseif type(v) == "table" then
+        local parts = {}
+        for _, x in ipairs(v) do parts[#parts + 1] = tostring(x) end
+        text = table.concat(parts, ", ")
+      else
+        text = tostring(v)
+      end
+      srows[#srows + 1] = {k, text}
     end
     if #srows > 0 then
-      doc:table{title = "The study's settings as study.json records them.", source = "study.json",
-        cols = {{"setting", "l"}, {"value", "l"}}, rows = srows}
+      doc:table{title = string.format("The study's settings%s as study.json records them (each stage's options on "
+        .. "top of the study-wide ones).", R.val(st.scale) and (" (scale " .. tostring(st.scale) .. ")") or ""),
+        source = "study.json", cols = {{"setting", "l"}, {"value", "l", w = "5i"}}, rows = srows}
     end
+  end
+  local stages = R.study_stages(S)
+  if #stages > 0 then
+    local rows = {}
+    for _, s in ipairs(stages) do
+      rows[#rows + 1] = {s.name, R.val(s.status) ~= nil and tostring(s.status) or "", R.duration(R.val(s.seconds)),
+        tostring(R.val(s.finished) or ""), tostring(R.val(s.cmd) or R.val(s.command) or "")}
+    end
+    doc:table{title = "The stages as the study ran them: exit status (0: finished), wall time, when it finished, and the "
+      .. "command.", source = "study.json (stages)", cols = {{"stage", "l"}, {"exit", "r"}, {"wall time", "r"},
+        {"finished", "l"}, {"command", "l", w = "2.7i"}}, rows = rows}
   end
 end
 
@@ -2333,6 +2361,10 @@ function R.sec_differs(doc, S)
     th and tostring(th) or "2")
   doc:bullets(items)
   local cmd = S.study and R.val(S.study.command)
+  if not cmd and S.study and R.val(S.study.scale) then
+    -- recipes/study.lua's own command for this directory
+    cmd = string.format("qrun recipes/study.lua --scale=%s --run-dir=%s", tostring(S.study.scale), S.dir)
+  end
   doc:p("To run the same study on GPT-2, give every stage the model as a Hugging Face directory holding config.json, "
     .. "model.safetensors, vocab.json and merges.txt, exactly the files of the hub's gpt2 repository (on a machine with "
     .. "a network: huggingface-cli download gpt2 config.json model.safetensors vocab.json merges.txt --local-dir gpt2), "
@@ -2343,6 +2375,44 @@ function R.sec_differs(doc, S)
 end
 
 -- ------------------------------------------------ 9. speed and memory
+
+-- The stages study.json records, in the study's order: recipes/study.lua
+-- writes a map {name = {cmd, status, seconds, finished}}; a list of
+-- {name = ...} is read too.
+R.STAGE_ORDER = {"ptq", "sp", "sp-kd", "sp-cascade", "sp-feature", "search", "cpt", "rpi", "report"}
+function R.study_stages(S)
+  local st = S.study and type(S.study.stages) == "table" and S.study.stages or nil
+  if not st then return {} end
+  local out = {}
+  if #st > 0 then
+    for _, s in ipairs(st) do
+      if type(s) == "table" then
+        local t = {}
+        for k, v in pairs(s) do t[k] = v end
+        t.name = tostring(s.name or "?")
+        out[#out + 1] = t
+      end
+    end
+    return out
+  end
+  local seen = {}
+  local function add(name)
+    local s = st[name]
+    if type(s) == "table" and not seen[name] then
+      seen[name] = true
+      local t = {}
+      for k, v in pairs(s) do t[k] = v end
+      t.name = name
+      out[#out + 1] = t
+    end
+  end
+  for _, n in ipairs(R.STAGE_ORDER) do add(n) end
+  local rest = {}
+  for n in pairs(st) do if not seen[n] then rest[#rest + 1] = n end end
+  table.sort(rest)
+  for _, n in ipairs(rest) do add(n) end
+  return out
+end
 
 local function get(t, path)
   for k in path:gmatch("[^.]+") do
@@ -2362,10 +2432,10 @@ end
 -- what each stage's files record. Returns rows {stage, seconds, source}.
 function R.stage_costs(S)
   local out = {}
-  local st = S.study and type(S.study.stages) == "table" and S.study.stages or nil
-  if st and #st > 0 then
+  local st = R.study_stages(S)
+  if #st > 0 then
     for _, s in ipairs(st) do
-      out[#out + 1] = {stage = tostring(s.name), seconds = R.val(s.seconds), peak = R.val(s.peak_rss_mb),
+      out[#out + 1] = {stage = s.name, seconds = R.val(s.seconds), peak = R.val(s.peak_rss_mb),
         source = "study.json", status = R.val(s.status)}
     end
     return out, "study.json"
@@ -2398,7 +2468,8 @@ function R.sec_speed(doc, S)
   local b = S.bench
   if not b then
     doc:missing("bench", "bench.json", R.why_missing(S, "bench"), "there is no throughput or memory measurement "
-      .. "against a reference.")
+      .. "against a reference (scripts/bench.sh " .. S.dir .. "/bench.json writes one; it needs the reference Python, "
+      .. "scripts/ref/setup_venv.sh).")
   else
     local q, ref, ra = b.qrun or {}, get(b, "reference.benchmarks") or {}, b.ratios or {}
     local function v(x, d) return isnum(x) and string.format("%." .. (d or 1) .. "f", x) or "" end
