@@ -170,6 +170,9 @@ for _, p in ipairs(plan) do
       print(string.format("study: %-12s done (%.0fs); skipped", p.name, old.seconds or 0))
     elseif p.stage == "report" and not io.open(qr.source_dir .. "/recipes/report.lua", "r") then
       print("study: report       recipes/report.lua is not in this checkout; skipped")
+    elseif p.stage == "report" and not os.execute("bash " .. sh(qr.source_dir .. "/scripts/setup_report.sh")
+        .. " --check >/dev/null 2>&1") then
+      print("study: report       its tools are not installed (bash scripts/setup_report.sh installs them); skipped")
     else
       print(string.format("study: %-12s %s", p.name, p.cmd))
       io.stdout:flush()

@@ -28,6 +28,12 @@ for f in ptq/results.json sp/results.json sp/adapters.safetensors sp-kd/results.
 done
 jcheck study-2.4 "$T/run/sp-cascade/results.json" 'j.teacher == "cascade" or j.teacher'
 jcheck study-2.5 "$T/run/study.json" 'j.scale == "smoke" or j.scale'
+# the report: made when its tools are installed, else skipped with a message
+if bash scripts/setup_report.sh --check >/dev/null 2>&1; then
+    if head -c 4 "$T/run/report.pdf" 2>/dev/null | grep -q '%PDF'; then ok study-2.6; else fail study-2.6 "no report.pdf"; fi
+else
+    expect_in study-2.6 "$out" "its tools are not installed"
+fi
 # the rerun skips every stage
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run"
 expect_rc study-3.1 0
