@@ -7,11 +7,12 @@
 # qr.sandbox and checked by qr.precision; built with the Lua layer too),
 # the attacks' word-vector files and POS tables (wordvec), WordPiece
 # encoding, vocab.txt and the sentence encoder's configuration files
-# (wordpiece).
+# (wordpiece), a study run directory's artifacts as the report reads them
+# (report: built with the Lua layer too).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      (from anywhere; default 60 s each,
 #                                               targets: gguf safetensors model squad tokenizer
-#                                               checkpoint adapters config wordvec wordpiece)
+#                                               checkpoint adapters config wordvec wordpiece report)
 #
 # Each target is compiled directly with clang (not through CMake) from the
 # engine's sources (every core/**/*.c but core/lua/, as the qrengine library)
@@ -34,7 +35,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters config wordvec wordpiece)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters config wordvec wordpiece report)
 out=${FUZZ_OUT:-build-fuzz}
 mkdir -p "$out"
 CC=${CC_FUZZ:-clang}
@@ -60,7 +61,7 @@ for t in "${targets[@]}"; do
     bin=$out/fuzz_$t
     echo "== building $bin"
     extra=()
-    if [ "$t" = config ]; then # the Lua layer too (as CMake's qrlua, without qrun_main.c)
+    if [ "$t" = config ] || [ "$t" = report ]; then # the Lua layer too (as CMake's qrlua, without qrun_main.c)
         mapfile -t extra < <(find core/lua -name '*.c' -not -name qrun_main.c | sort)
         # shellcheck disable=SC2207
         extra+=(-DQR_SOURCE_DIR="\"$PWD\"" $(pkg-config --cflags --libs lua5.4))

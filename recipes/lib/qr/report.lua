@@ -539,6 +539,18 @@ function R.load(dir)
       local doc, err = qr.json.read(path)
       if type(doc) == "table" then
         S[f.key], st.state = R.clean(doc), "ok"
+        local res = S[f.key].results
+        if res ~= nil and type(res) ~= "table" then
+          S[f.key].results, st.why = {}, "its results field is not an array (ignored)"
+        elseif type(res) == "table" then
+          local rows, dropped = {}, 0
+          for _, r in ipairs(res) do
+            if type(r) == "table" then rows[#rows + 1] = r else dropped = dropped + 1 end
+          end
+          S[f.key].results = rows
+          if dropped > 0 then st.why = string.format("%d results entr%s not an object (ignored)", dropped,
+            dropped == 1 and "y is" or "ies are") end
+        end
       else
         st.state, st.why = "unreadable", tostring(err or "not a JSON object")
       end
@@ -2591,9 +2603,26 @@ function R.build(S, meta)
   for _, c in ipairs(R.stage_costs(S)) do if isnum(c.seconds) then total = total + c.seconds end end
   S.total_seconds = total > 0 and total or nil
   local body = R.doc()
-  for _, sec in ipairs{R.sec_provenance, R.sec_accuracy, R.sec_search, R.sec_objectives, R.sec_cpt, R.sec_rpi,
+  -- a section that a malformed artifact breaks is replaced by a paragraph
+  -- saying so (the report is still made; the error names the code line)
+  local names = {"provenance", "accuracy", "search", "objectives", "CPT", "RPI", "directions", "earlier reports",
+                 "what differs", "speed"}
+  S.broken = {}
+  for i, sec in ipairs{R.sec_provenance, R.sec_accuracy, R.sec_search, R.sec_objectives, R.sec_cpt, R.sec_rpi,
                        R.sec_directions, R.sec_peers, R.sec_differs, R.sec_speed} do
-    sec(body, S, meta)
+    local part = R.doc()
+    part.ntab, part.nfig, part.nsec = body.ntab, body.nfig, body.nsec
+    local ok, err = pcall(sec, part, S, meta)
+    if ok then
+      for _, l in ipairs(part.out) do body.out[#body.out + 1] = l end
+      for _, f in ipairs(part.figures) do body.figures[#body.figures + 1] = f end
+      body.ntab, body.nfig, body.nsec = part.ntab, part.nfig, part.nsec
+    else
+      S.broken[#S.broken + 1] = names[i]
+      body:section("The " .. names[i] .. " section could not be built")
+      body:p("The files this section reads have a field of an unexpected type or value (a malformed or "
+        .. "hand-edited artifact), so the section is left out rather than guessed: " .. tostring(err) .. ".")
+    end
   end
 
   local doc = R.doc()
@@ -2610,6 +2639,9 @@ function R.build(S, meta)
     if not S[k] then missing[#missing + 1] = k end
   end
   local ab = {"This report answers the six questions of the study from the files of one run directory."}
+  if #S.broken > 0 then
+    ab[#ab + 1] = "Malformed files kept these sections from being built: " .. table.concat(S.broken, ", ") .. "."
+  end
   for i = 1, math.min(#S.headlines, 6) do ab[#ab + 1] = S.headlines[i] end
   if #missing > 0 then
     ab[#ab + 1] = string.format("Stage%s %s %s not run in this directory; %s say%s so rather than guess.",
