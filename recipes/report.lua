@@ -101,10 +101,20 @@ local doc = R.build(S, {generated = os.date("!%Y-%m-%d %H:%M UTC"),
   report_rev = qa.git_rev() .. ((dirty and dirty ~= "") and " with uncommitted changes" or "")})
 
 -- the figures
+-- a file the report writes; a failed write (a full disk, a file-size
+-- limit) stops the report naming the file, before anything replaces --out
 local function write(path, lines)
-  local f = assert(io.open(path, "w"))
-  f:write(type(lines) == "table" and table.concat(lines, "\n") or lines, "\n")
-  f:close()
+  local f, err = io.open(path, "w")
+  local ok, e2 = f ~= nil, err
+  if f then
+    ok, e2 = f:write(type(lines) == "table" and table.concat(lines, "\n") or lines, "\n")
+    local okc, e3 = f:close()
+    if ok then ok, e2 = okc, e3 end
+  end
+  if not ok then
+    io.stderr:write(string.format("report: cannot write %s: %s (nothing replaced %s)\n", path, tostring(e2), out))
+    os.exit(1)
+  end
 end
 local function first_line(path)
   local f = io.open(path, "r")

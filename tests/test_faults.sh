@@ -93,4 +93,24 @@ for what in adapters results; do
     expect_rc "faults-3.$what.6" 0
     if cmp -s "$f" "$T/good"; then fail "faults-3.$what.7" "the rerun did not replace the file"; else ok "faults-3.$what.7"; fi
 done
+# the report: a write that fails (ulimit -f 16 KiB) leaves the previous
+# report.pdf as it was and names what failed; a rerun with room writes it
+# (only when groff and its tools are installed: scripts/setup_report.sh)
+if bash scripts/setup_report.sh --check >/dev/null 2>&1; then
+    cp -r tests/fixtures/report "$T/study"
+    run "$QRUN" recipes/report.lua --run-dir="$T/study" --out="$T/study/report.pdf" --no-plots
+    expect_rc faults-4.1 0
+    cp "$T/study/report.pdf" "$T/good.pdf"
+    printf '\n' >>"$T/study/study.json" # any change, so a rerun's report differs in its generation time at least
+    run bash -c 'ulimit -f "$1" && shift && exec "$@"' _ 16 "$QRUN" recipes/report.lua --run-dir="$T/study" \
+        --out="$T/study/report.pdf" --no-plots
+    expect_fail faults-4.2
+    expect_in faults-4.2b "$err" "cannot write $T/study/report.d/report.ms"
+    if cmp -s "$T/study/report.pdf" "$T/good.pdf"; then ok faults-4.3; else fail faults-4.3 "report.pdf changed"; fi
+    if [ -e "$T/study/report.pdf.tmp" ]; then fail faults-4.4 "report.pdf.tmp left"; else ok faults-4.4; fi
+    run "$QRUN" recipes/report.lua --run-dir="$T/study" --out="$T/study/report.pdf" --no-plots
+    expect_rc faults-4.5 0
+else
+    echo "skipped faults-4: the report's tools are not installed (scripts/setup_report.sh)"
+fi
 finish
