@@ -202,6 +202,39 @@ static int host_is_stopword(const qr_host *h, const char *word) {
     return lexicon.is_stopword(lexicon.ctx, word) ? 1 : 0;
 }
 
+/* The sentence encoder the similarity service answers from. */
+static qr_sentence_service sentence;
+static int sentence_set;
+
+void qr_plugins_set_sentence(const qr_sentence_service *sv) {
+    sentence_set = sv != NULL;
+    sentence = sv ? *sv : (qr_sentence_service){0};
+}
+
+const qr_sentence_service *qr_plugins_sentence(void) { return sentence_set ? &sentence : NULL; }
+
+static int host_similarity(const qr_host *h, const char *ref, const char *const *texts, int n, double *out) {
+    (void)h;
+    if (!sentence_set || !sentence.similarity)
+        return HOST_ERR("host service similarity: no sentence encoder served: fetch all-MiniLM-L6-v2 with "
+                        "scripts/fetch_encoder.sh, then serve it with qr.attack_encoder(qr.sentence_encoder())");
+    if (!ref) return HOST_ERR("host service similarity: ref is NULL");
+    if (n < 0) return HOST_ERR("host service similarity: n = %d: expected >= 0", n);
+    if (n == 0) return 0;
+    if (!texts || !out) return HOST_ERR("host service similarity: texts or out is NULL for n = %d", n);
+    for (int i = 0; i < n; i++)
+        if (!texts[i]) return HOST_ERR("host service similarity: texts[%d] is NULL", i);
+    if (sentence.similarity(sentence.ctx, ref, texts, n, out) != QR_OK) {
+        host_errs++; /* the provider's message stands */
+        return QR_PLUGIN_ERR;
+    }
+    return 0;
+}
+
+int qr_plugins_similarity(const char *ref, const char *const *texts, int n, double *out) {
+    return host_similarity(NULL, ref, texts, n, out) == 0 ? QR_OK : QR_ERR;
+}
+
 static const qr_host host = {
     .struct_size = sizeof(qr_host),
     .abi_major = QR_PLUGIN_ABI_MAJOR,
@@ -216,6 +249,7 @@ static const qr_host host = {
     .state_new = host_state_new,
     .candidates = host_candidates,
     .is_stopword = host_is_stopword,
+    .similarity = host_similarity,
 };
 
 /* ------------------------------------------------------------------ */

@@ -124,6 +124,21 @@ void qr_plugins_set_lexicon(const qr_lexicon *lx);
 /* What is served now, or NULL. */
 const qr_lexicon *qr_plugins_lexicon(void);
 
+/* What the host service similarity answers from: a sentence encoder
+ * registered by a layer above (the Lua binding's qr.attack_encoder over
+ * core/encoder/). similarity gets checked arguments (ref and every text
+ * non-NULL, n >= 1) and returns 0 or QR_ERR after qr_err_set. */
+typedef struct qr_sentence_service {
+    void *ctx;
+    const char *name;
+    int (*similarity)(void *ctx, const char *ref, const char *const *texts, int n, double *out);
+} qr_sentence_service;
+/* Serve sv (copied; NULL: nothing). Not thread-safe, as the lexicon. */
+void qr_plugins_set_sentence(const qr_sentence_service *sv);
+const qr_sentence_service *qr_plugins_sentence(void);
+/* The similarity service as a plugin calls it (for tests and bindings). */
+int qr_plugins_similarity(const char *ref, const char *const *texts, int n, double *out);
+
 /* ---- quantizer convenience ---- */
 typedef qr_instance qr_quantizer;
 

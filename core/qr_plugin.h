@@ -13,7 +13,7 @@
  * QR_<KIND>_PLUGIN (the ops, entry and descriptor of a one-entry plugin)
  * write the rest, so that a plugin is its ops (ABI 1.2; docs/PLUGINS.md).
  * ABI 1.3 adds the word-level services of the attacks (candidates,
- * is_stopword; docs/ATTACKS.md).
+ * is_stopword; docs/ATTACKS.md) and the sentence similarity (similarity).
  *
  * Conventions: every row-wise operation quantizes each row of a row-major
  * (rows, cols) matrix on its own: per output channel for a weight stored
@@ -129,6 +129,14 @@ typedef struct qr_host {
      * the loaded stop-word list (TextFooler's 266 words), 0 if not,
      * QR_PLUGIN_ERR when no list is loaded. */
     int (*is_stopword)(const struct qr_host *host, const char *word);
+    /* similarity: out[i] = the cosine of the sentence encoder's embeddings
+     * of ref and texts[i], i < n, all embedded in one batch (TextFooler's
+     * and BERT-Attack's sentence-similarity constraint; the encoder is
+     * all-MiniLM-L6-v2 standing in for USE, docs/ENCODER.md). Returns 0, or
+     * QR_PLUGIN_ERR (NULL arguments, n < 0, no encoder served: the message
+     * names scripts/fetch_encoder.sh and qr.attack_encoder). Check
+     * QR_HOST_HAS(host, similarity): a 1.3 host built before it lacks it. */
+    int (*similarity)(const struct qr_host *host, const char *ref, const char *const *texts, int n, double *out);
     /* new services go here, and a plugin checks QR_HOST_HAS before using them */
 } qr_host;
 

@@ -13,11 +13,18 @@
  *   enc:info()                          -> {path=, dim=, n_layer=, n_head=, n_ff=,
  *                                          n_vocab=, max_len=, n_params=, normalize=}
  *   enc:close()                         (also __gc / __close)
+ *   qr.attack_encoder(enc | nil)        -> the previous one: serve enc to attack
+ *                                          plugins (the ABI 1.3 host service
+ *                                          similarity), or stop; kept alive while
+ *                                          served, closing it stops the serving
+ *   qr.attack_similarity(ref, {text, ...}) -> {cos, ...} through that service,
+ *                                          as a plugin calls it
  * A vector argument is a Lua array of dim numbers (what embed returns). */
 #define _POSIX_C_SOURCE 200809L
 #include "qr_lua.h"
 
 #include "encoder/encoder.h"
+#include "plugin.h"
 #include "qr.h"
 
 #include <stdlib.h>
@@ -240,6 +247,69 @@ static int enc_tostring(lua_State *L) {
     return 1;
 }
 
+/* ---- the similarity host service ---- */
+
+#define SERVED_ENC "qr.attack_encoder" /* registry: the served qr.SentenceEncoder */
+
+/* ctx: the served userdata's block (its encoder pointer is NULL once closed) */
+static int serve_similarity(void *ctx, const char *ref, const char *const *texts, int n, double *out) {
+    lencoder *u = ctx;
+    if (!u->e) return qr_err_set("host service similarity: the served sentence encoder was closed");
+    int dim = qr_encoder_cfg(u->e)->dim;
+    const char **all = malloc(((size_t)n + 1) * sizeof *all);
+    float *v = malloc(((size_t)n + 1) * dim * sizeof *v);
+    if (!all || !v) {
+        free(all);
+        free(v);
+        return qr_err_set("host service similarity: out of memory for %d texts", n);
+    }
+    all[0] = ref;
+    for (int i = 0; i < n; i++) all[i + 1] = texts[i];
+    int rc = qr_encoder_embed(u->e, all, NULL, n + 1, v);
+    for (int i = 0; rc == QR_OK && i < n; i++) out[i] = qr_encoder_cosine(v, v + (size_t)(i + 1) * dim, dim);
+    free(all);
+    free(v);
+    return rc;
+}
+
+static int l_attack_encoder(lua_State *L) {
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, SERVED_ENC); /* 2: the previous one, returned */
+    if (lua_isnil(L, 1)) {
+        qr_plugins_set_sentence(NULL);
+        lua_pushnil(L);
+        lua_setfield(L, LUA_REGISTRYINDEX, SERVED_ENC);
+        return 1;
+    }
+    lencoder *u = qr_lua_checkopen(L, 1, ENCODER_T);
+    qr_sentence_service sv = {u, qr_encoder_path(u->e), serve_similarity};
+    qr_plugins_set_sentence(&sv);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, SERVED_ENC);
+    return 1;
+}
+
+static int l_attack_similarity(lua_State *L) {
+    const char *ref = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = (int)luaL_len(L, 2);
+    const char **t = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *t, 0);
+    double *out = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *out, 0);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        if (!lua_isstring(L, -1)) return luaL_error(L, "attack_similarity: texts[%d] is not a string", i + 1);
+        t[i] = lua_tostring(L, -1); /* the table keeps it alive */
+        lua_pop(L, 1);
+    }
+    if (qr_plugins_similarity(ref, t, n, out) != QR_OK) return qr_lua_raise(L);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushnumber(L, out[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg enc_methods[] = {{"embed", enc_embed},       {"similarity", enc_similarity},
                                        {"similarities", enc_similarities}, {"tokenize", enc_tokenize},
                                        {"info", enc_info},         {"close", enc_gc},
@@ -251,4 +321,8 @@ void qr_lua_encoder_open(lua_State *L, int mod) {
     lua_pop(L, 1);
     lua_pushcfunction(L, l_sentence_encoder);
     lua_setfield(L, mod, "sentence_encoder");
+    lua_pushcfunction(L, l_attack_encoder);
+    lua_setfield(L, mod, "attack_encoder");
+    lua_pushcfunction(L, l_attack_similarity);
+    lua_setfield(L, mod, "attack_similarity");
 }

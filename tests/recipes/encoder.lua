@@ -71,4 +71,24 @@ else
   real:close()
 end
 
+-- ---- the host service similarity (ABI 1.3), as an attack plugin calls it ----
+do
+  T.errors("enc-serve-1", function() qr.attack_similarity("a b", {"a c"}) end, "fetch_encoder.sh")
+  local e2 = assert(qr.sentence_encoder("tests/fixtures/encoder/tiny"))
+  T.eq("enc-serve-2", qr.attack_encoder(e2), nil)
+  local texts = {"the red hat", "a blue hat", "", "the red hat"}
+  local got, want = qr.attack_similarity("the red hat", texts), e2:similarities("the red hat", texts)
+  local md = 0
+  for i = 1, #texts do md = math.max(md, math.abs(got[i] - want[i])) end
+  print(string.format("  similarity service vs enc:similarities: max diff %.3g (tolerance 1e-6)", md))
+  T.ok("enc-serve-3", #got == 4 and md <= 1e-6, string.format("%d results, max diff %.3g", #got, md))
+  T.near("enc-serve-4", got[4], 1.0, 1e-6)
+  T.eq("enc-serve-5", qr.attack_similarity("x", {}), {})
+  e2:close()
+  T.errors("enc-serve-6", function() qr.attack_similarity("a", {"b"}) end, "was closed")
+  T.eq("enc-serve-7", qr.attack_encoder(nil) ~= nil, true)
+  T.errors("enc-serve-8", function() qr.attack_similarity("a", {"b"}) end, "no sentence encoder served")
+  T.errors("enc-serve-9", function() qr.attack_similarity("a", {"b", 3 < 4}) end, "texts%[2%]")
+end
+
 T.done()
