@@ -116,6 +116,19 @@ for k, v in o.attack_opts:gmatch("([^,=%s]+)=([^,]+)") do
   aopts[a] = aopts[a] or {}
   aopts[a][key] = v
 end
+-- word-level attacks get the host's resources: the counter-fitted embedding
+-- and the sentence encoder (scripts/setup_attacks.sh, scripts/fetch_encoder.sh)
+local WORD_ATTACKS = {textfooler = true, bert_attack = true}
+for _, name in ipairs(split(o.attacks)) do
+  if WORD_ATTACKS[name] and not qr.attack_resources() then
+    local wv, e1 = qr.wordvec()
+    if not wv then refuse(string.format("--attacks=%s needs the word resources: %s", name, tostring(e1))) end
+    local enc, e2 = qr.sentence_encoder()
+    if not enc then refuse(string.format("--attacks=%s needs the sentence encoder: %s", name, tostring(e2))) end
+    qr.attack_resources(wv)
+    qr.attack_encoder(enc)
+  end
+end
 for _, name in ipairs(split(o.attacks)) do
   local ok, a = pcall(qr.attack, name, aopts[name])
   if not ok then refuse(string.format("--attacks: '%s': %s", name, tostring(a))) end
@@ -152,6 +165,21 @@ doc.rpi_probs = probs or "uniform"
 doc.budget, doc.threshold, doc.seed, doc.git_rev = o.budget, o.threshold, o.seed, qa.git_rev()
 doc.score = "victim score = exp(-NLL/token) of the gold answer under teacher forcing (qr.attack_eval)"
 doc.success = string.format("the attacked answer's F1 (generation, as deployed) < %g", o.threshold)
+doc.substitutes = {}
+for _, a in ipairs(attacks) do
+  if a.name == "textfooler" then
+    doc.substitutes.textfooler = {
+      embedding = "GloVe 6B 50-d counter-fitted with WordNet 3.0 synonyms/antonyms (scripts/setup_attacks.sh) "
+        .. "for the published counter-fitted PARAGRAM-SL999",
+      pos = "WordNet 3.0 parts of speech of the word alone, for the published sentence tagger",
+      sentence_encoder = "all-MiniLM-L6-v2 (scripts/fetch_encoder.sh) for the Universal Sentence Encoder; "
+        .. "threshold cos 0.8776 = TextAttack's angular 0.840845",
+      perturbed = "the question only (the context and its gold answer span unchanged)"}
+  elseif a.name == "typo" then
+    doc.substitutes.typo = {perturbed = "the question only", edits = "Pruthi et al. (2019): inner characters of "
+      .. "4+ character words; swap, QWERTY substitution, deletion, insertion"}
+  end
+end
 local function save() assert(qr.json.write(out, doc, {indent = true})) end
 local t_start = qr.now()
 
