@@ -235,6 +235,42 @@ int qr_plugins_similarity(const char *ref, const char *const *texts, int n, doub
     return host_similarity(NULL, ref, texts, n, out) == 0 ? QR_OK : QR_ERR;
 }
 
+/* The causal LM the lm_candidates service answers from. */
+static qr_lm_service lm;
+static int lm_set;
+
+void qr_plugins_set_lm(const qr_lm_service *l) {
+    lm_set = l != NULL;
+    lm = l ? *l : (qr_lm_service){0};
+}
+
+const qr_lm_service *qr_plugins_lm(void) { return lm_set ? &lm : NULL; }
+
+static int host_lm_candidates(const qr_host *h, const char *text, size_t start, size_t len, int k,
+                              qr_candidate *out) {
+    (void)h;
+    if (!lm_set || !lm.candidates)
+        return HOST_ERR("host service lm_candidates: no language model served: serve one with "
+                        "qr.attack_lm(qr.model(qr.default_model())) (a separate instance from the victim)");
+    if (!text) return HOST_ERR("host service lm_candidates: text is NULL");
+    size_t n = strlen(text);
+    if (start > n || len > n - start)
+        return HOST_ERR("host service lm_candidates: the word [%zu, %zu) is outside the text (%zu bytes)", start,
+                        start + len, n);
+    if (k < 1 || !out) return HOST_ERR("host service lm_candidates: k = %d: expected >= 1 and room for it", k);
+    int r = lm.candidates(lm.ctx, text, start, len, k, out);
+    if (r < 0) {
+        host_errs++;
+        return QR_PLUGIN_ERR;
+    }
+    return r;
+}
+
+int qr_plugins_lm_candidates(const char *text, size_t start, size_t len, int k, qr_candidate *out) {
+    int r = host_lm_candidates(NULL, text, start, len, k, out);
+    return r < 0 ? QR_ERR : r;
+}
+
 static const qr_host host = {
     .struct_size = sizeof(qr_host),
     .abi_major = QR_PLUGIN_ABI_MAJOR,
@@ -250,6 +286,7 @@ static const qr_host host = {
     .candidates = host_candidates,
     .is_stopword = host_is_stopword,
     .similarity = host_similarity,
+    .lm_candidates = host_lm_candidates,
 };
 
 /* ------------------------------------------------------------------ */

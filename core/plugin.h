@@ -139,6 +139,19 @@ const qr_sentence_service *qr_plugins_sentence(void);
 /* The similarity service as a plugin calls it (for tests and bindings). */
 int qr_plugins_similarity(const char *ref, const char *const *texts, int n, double *out);
 
+/* What the host service lm_candidates answers from: a causal LM
+ * registered by a layer above (the Lua binding's qr.attack_lm). Checked
+ * arguments (text non-NULL, start + len <= strlen(text), 1 <= k). */
+typedef struct qr_lm_service {
+    void *ctx;
+    const char *name;
+    int (*candidates)(void *ctx, const char *text, size_t start, size_t len, int k, qr_candidate *out);
+} qr_lm_service;
+void qr_plugins_set_lm(const qr_lm_service *lm);
+const qr_lm_service *qr_plugins_lm(void);
+/* The lm_candidates service as a plugin calls it (tests, bindings). */
+int qr_plugins_lm_candidates(const char *text, size_t start, size_t len, int k, qr_candidate *out);
+
 /* ---- quantizer convenience ---- */
 typedef qr_instance qr_quantizer;
 

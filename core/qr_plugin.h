@@ -137,6 +137,16 @@ typedef struct qr_host {
      * names scripts/fetch_encoder.sh and qr.attack_encoder). Check
      * QR_HOST_HAS(host, similarity): a 1.3 host built before it lacks it. */
     int (*similarity)(const struct qr_host *host, const char *ref, const char *const *texts, int n, double *out);
+    /* lm_candidates: up to k replacements for the word text[start, start +
+     * len), proposed by a causal language model from the left context
+     * text[0, start) (its most probable next tokens that begin a word, one
+     * token each), then re-ranked by the log-likelihood of the whole text
+     * with each in place (descending; out[i].cos holds it, in nats; pos 0).
+     * BERT-Attack's masked-LM proposal, for a machine with no masked LM.
+     * Returns how many, or QR_PLUGIN_ERR (bad arguments, no LM served: the
+     * message names qr.attack_lm). Check QR_HOST_HAS(host, lm_candidates). */
+    int (*lm_candidates)(const struct qr_host *host, const char *text, size_t start, size_t len, int k,
+                         qr_candidate *out);
     /* new services go here, and a plugin checks QR_HOST_HAS before using them */
 } qr_host;
 

@@ -119,6 +119,7 @@ end
 -- word-level attacks get the host's resources: the counter-fitted embedding
 -- and the sentence encoder (scripts/setup_attacks.sh, scripts/fetch_encoder.sh)
 local WORD_ATTACKS = {textfooler = true, bert_attack = true}
+local LM
 for _, name in ipairs(split(o.attacks)) do
   if WORD_ATTACKS[name] and not qr.attack_resources() then
     local wv, e1 = qr.wordvec()
@@ -127,6 +128,11 @@ for _, name in ipairs(split(o.attacks)) do
     if not enc then refuse(string.format("--attacks=%s needs the sentence encoder: %s", name, tostring(e2))) end
     qr.attack_resources(wv)
     qr.attack_encoder(enc)
+  end
+  if name == "bert_attack" and not LM then
+    -- the candidates' language model: a separate fp instance of the model, never the victim
+    LM = assert(qr.model(path))
+    qr.attack_lm(LM)
   end
 end
 for _, name in ipairs(split(o.attacks)) do
@@ -175,6 +181,13 @@ for _, a in ipairs(attacks) do
       sentence_encoder = "all-MiniLM-L6-v2 (scripts/fetch_encoder.sh) for the Universal Sentence Encoder; "
         .. "threshold cos 0.8776 = TextAttack's angular 0.840845",
       perturbed = "the question only (the context and its gold answer span unchanged)"}
+  elseif a.name == "bert_attack" then
+    doc.substitutes.bert_attack = {
+      candidates = "a causal LM (a separate fp instance of the model) proposing single-token words from the left "
+        .. "context, re-ranked by the whole question's likelihood: BERT-Attack-style (no masked LM is reachable)",
+      sentence_encoder = "all-MiniLM-L6-v2 for the Universal Sentence Encoder (cos >= 0.2, against the original)",
+      importance = "the score drop when the word is replaced by the text [UNK]",
+      perturbed = "the question only"}
   elseif a.name == "typo" then
     doc.substitutes.typo = {perturbed = "the question only", edits = "Pruthi et al. (2019): inner characters of "
       .. "4+ character words; swap, QWERTY substitution, deletion, insertion"}

@@ -12,6 +12,7 @@
 #include "model/linear.h"
 #include "model/model.h"
 #include "plugin.h"
+#include "text/tokenizer.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -891,6 +892,185 @@ static int model_adapters(lua_State *L) {
     return 1;
 }
 
+/* ---- the lm_candidates host service: a causal LM proposing words ---- */
+
+#define SERVED_LM "qr.attack_lm" /* registry: the served qr.Model */
+
+typedef struct {
+    lmodel *u;          /* the served userdata's block (NULL model once closed) */
+    uint8_t *word_tok;  /* per token: 1 = " letters" (a word after a space), 2 = "letters" (a bare word) */
+    int V;
+} lm_ctx;
+static lm_ctx served_lm;
+
+static int is_alpha_str(const char *p, size_t n) {
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z'))) return 0;
+    return 1;
+}
+
+/* the log-likelihood (nats) of ids[0..n) under the model: every next token */
+static int lm_loglik(qr_model *m, const int32_t *ids, int n, double *out) {
+    if (n < 2) {
+        *out = 0;
+        return QR_OK;
+    }
+    int32_t *tg = malloc((size_t)n * sizeof *tg);
+    if (!tg) return qr_err_set("lm_candidates: out of memory");
+    for (int i = 0; i < n; i++) tg[i] = i + 1 < n ? ids[i + 1] : -1;
+    float loss = 0;
+    int rc = qr_model_forward(m, ids, tg, 1, n, &loss);
+    free(tg);
+    *out = -(double)loss * (n - 1);
+    return rc;
+}
+
+static int serve_lm_candidates(void *vctx, const char *text, size_t start, size_t len, int k, qr_candidate *out) {
+    lm_ctx *c = vctx;
+    qr_model *m = c->u->m;
+    if (!m) return qr_err_set("lm_candidates: the served model was closed");
+    qr_tokenizer *tok = qr_model_tokenizer(m);
+    if (!tok) return qr_err_set("lm_candidates: the served model has no tokenizer");
+    const int V = qr_model_cfg(m)->n_vocab;
+    if (!c->word_tok) {
+        c->V = V;
+        c->word_tok = calloc((size_t)V, 1);
+        if (!c->word_tok) return qr_err_set("lm_candidates: out of memory");
+        for (int32_t id = 0; id < V && id < qr_tokenizer_n_vocab(tok); id++) {
+            if (qr_tokenizer_is_special(tok, id)) continue;
+            size_t n;
+            char *d = qr_tokenizer_decode(tok, &id, 1, &n);
+            if (!d) continue;
+            if (n > 1 && d[0] == ' ' && is_alpha_str(d + 1, n - 1) && n - 1 < QR_WORD_MAX) c->word_tok[id] = 1;
+            else if (is_alpha_str(d, n) && n < QR_WORD_MAX) c->word_tok[id] = 2;
+            free(d);
+        }
+    }
+    /* the left context, without its trailing spaces, after a newline (a start for the first word) */
+    size_t ls = start;
+    while (ls > 0 && text[ls - 1] == ' ') ls--;
+    int spaced = ls < start;
+    size_t nl = ls + 1;
+    char *left = malloc(nl + 1);
+    if (!left) return qr_err_set("lm_candidates: out of memory");
+    left[0] = '\n';
+    memcpy(left + 1, text, ls);
+    left[nl] = 0;
+    int32_t *ids = NULL;
+    int n = 0, rc = qr_tokenizer_encode(tok, left, nl, &ids, &n);
+    free(left);
+    if (rc) return QR_ERR;
+    rc = qr_model_forward(m, ids, NULL, 1, n, NULL);
+    free(ids);
+    if (rc) return QR_ERR;
+    const float *lg = qr_model_logits(m) + (size_t)(n - 1) * V;
+    /* the top k word tokens of the right kind, by logit */
+    int want = spaced ? 1 : 2, got = 0;
+    int32_t *best = malloc((size_t)k * sizeof *best);
+    if (!best) return qr_err_set("lm_candidates: out of memory");
+    for (int32_t id = 0; id < V; id++) {
+        if (c->word_tok[id] != want) continue;
+        int pos = got < k ? got++ : k;
+        if (pos == k && !(lg[id] > lg[best[k - 1]])) continue;
+        if (pos == k) pos = k - 1;
+        while (pos > 0 && lg[id] > lg[best[pos - 1]]) {
+            best[pos] = best[pos - 1];
+            pos--;
+        }
+        best[pos] = id;
+    }
+    /* re-rank by the whole text's log-likelihood with each in place */
+    size_t tl = strlen(text);
+    int w = 0;
+    for (int i = 0; i < got; i++) {
+        size_t dn;
+        char *d = qr_tokenizer_decode(tok, &best[i], 1, &dn);
+        if (!d) continue;
+        const char *word = spaced ? d + 1 : d;
+        size_t wl = strlen(word);
+        char *full = malloc(tl - len + wl + 2);
+        if (!full) {
+            free(d);
+            free(best);
+            return qr_err_set("lm_candidates: out of memory");
+        }
+        full[0] = '\n';
+        memcpy(full + 1, text, start);
+        memcpy(full + 1 + start, word, wl);
+        memcpy(full + 1 + start + wl, text + start + len, tl - start - len);
+        full[tl - len + wl + 1] = 0;
+        int32_t *fid = NULL;
+        int fn = 0;
+        double ll = 0;
+        rc = qr_tokenizer_encode(tok, full, strlen(full), &fid, &fn);
+        free(full);
+        if (rc == QR_OK) rc = lm_loglik(m, fid, fn, &ll);
+        free(fid);
+        if (rc) {
+            free(d);
+            free(best);
+            return QR_ERR;
+        }
+        qr_candidate cd = {{0}, (float)ll, 0};
+        memcpy(cd.word, word, wl + 1);
+        free(d);
+        int p = w++;
+        while (p > 0 && out[p - 1].cos < cd.cos) {
+            out[p] = out[p - 1];
+            p--;
+        }
+        out[p] = cd;
+    }
+    free(best);
+    return w;
+}
+
+/* qr.attack_lm(model | nil) -> the previous one: serve model's proposals
+ * to attack plugins (the ABI 1.3 host service lm_candidates), or stop. Use
+ * a separate instance from the victim, at full precision. */
+static int l_attack_lm(lua_State *L) {
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, SERVED_LM);
+    free(served_lm.word_tok);
+    served_lm = (lm_ctx){0};
+    if (lua_isnil(L, 1)) {
+        qr_plugins_set_lm(NULL);
+        lua_pushnil(L);
+        lua_setfield(L, LUA_REGISTRYINDEX, SERVED_LM);
+        return 1;
+    }
+    lmodel *u = qr_lua_checkopen(L, 1, MODEL_T);
+    if (!qr_model_tokenizer(u->m)) return luaL_error(L, "attack_lm: the model has no tokenizer");
+    served_lm.u = u;
+    qr_lm_service sv = {&served_lm, "a causal LM", serve_lm_candidates};
+    qr_plugins_set_lm(&sv);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, SERVED_LM);
+    return 1;
+}
+
+/* qr.attack_lm_candidates(text, start, len, k) -> {{word=, loglik=}, ...}
+ * through the service, as a plugin calls it (start 0-based byte offset) */
+static int l_attack_lm_candidates(lua_State *L) {
+    const char *text = luaL_checkstring(L, 1);
+    lua_Integer st = luaL_checkinteger(L, 2), ln = luaL_checkinteger(L, 3), k = luaL_checkinteger(L, 4);
+    if (st < 0 || ln < 0 || k < 1 || k > 4096) return luaL_error(L, "attack_lm_candidates: bad start, len or k");
+    qr_candidate *c = lua_newuserdatauv(L, (size_t)k * sizeof *c, 0);
+    int n = qr_plugins_lm_candidates(text, (size_t)st, (size_t)ln, (int)k, c);
+    if (n < 0) return qr_lua_raise(L);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, c[i].word);
+        lua_setfield(L, -2, "word");
+        lua_pushnumber(L, c[i].cos);
+        lua_setfield(L, -2, "loglik");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg model_methods[] = {{"generate", model_generate},
                                          {"rpi", model_rpi},
                                          {"rpi_next", model_rpi_next},
@@ -941,6 +1121,10 @@ void qr_lua_model_open(lua_State *L, int mod) {
     lua_pop(L, 1);
     lua_pushcfunction(L, l_model);
     lua_setfield(L, mod, "model");
+    lua_pushcfunction(L, l_attack_lm);
+    lua_setfield(L, mod, "attack_lm");
+    lua_pushcfunction(L, l_attack_lm_candidates);
+    lua_setfield(L, mod, "attack_lm_candidates");
     lua_pushcfunction(L, l_model_new);
     lua_setfield(L, mod, "model_new");
     lua_pushcfunction(L, l_default_model);

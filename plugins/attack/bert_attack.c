@@ -1,0 +1,254 @@
+/* bert_attack.c - the `bert_attack` attack plugin: BERT-Attack-style (Li
+ * et al., EMNLP 2020; TextAttack's bert_attack_li_2020) for a continuous
+ * victim score. No masked language model is reachable on these machines,
+ * so the candidates come from a causal LM served by the host (ABI 1.3
+ * lm_candidates: the fp SmolLM2, a separate instance from the victim,
+ * proposing single-token words from the left context, re-ranked by the
+ * whole sentence's likelihood): BERT-Attack-STYLE, not BERT-Attack. With
+ * s(text) = query(ctx, text) (higher = better for the victim):
+ *   1. importance of word i = s(text) - s(text with word i replaced by
+ *      "[UNK]") (one query per word; words: runs of ASCII letters with
+ *      inner apostrophes and hyphens);
+ *   2. for the words in decreasing importance (ties: earlier first),
+ *      skipping stop words, while fewer than min(budget, floor(max_frac *
+ *      words)) are replaced and the score is above `goal`: the LM's top `k`
+ *      candidates (the word itself, compared without case, left out), the
+ *      original's capitalisation kept; those whose whole sentence has a
+ *      sentence-encoder cosine >= `sim` with the ORIGINAL text are queried
+ *      and the lowest-scoring one replaces the word if it lowers the score.
+ * Published settings: K = 48, at most 40% of the words, USE cosine >= 0.2
+ * (here all-MiniLM-L6-v2, docs/ENCODER.md). Deterministic; seed unused.
+ *
+ * Options: k (1..256, default 48), sim (-1..1, 0.2; -1 turns the
+ * constraint off), max_frac (0..1, 0.4), goal (stop at or below it;
+ * default -inf). */
+#include "qr_plugin.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WHO "attack 'bert_attack'"
+#define K_MAX 256
+
+typedef struct {
+    const qr_host *host;
+    int k;
+    double sim, max_frac, goal;
+} ba;
+
+static void *ba_create(const qr_host *host, const char *const *kv, int n_kv) {
+    static const char *const known[] = {"k", "sim", "max_frac", "goal", NULL};
+    ba *t = QR_STATE_NEW(ba, host, kv, n_kv, known, WHO);
+    int64_t k;
+    if (!t) return NULL;
+    if (host->opt_int(kv, n_kv, "k", 48, 1, K_MAX, &k, WHO) != QR_PLUGIN_OK ||
+        host->opt_double(kv, n_kv, "sim", 0.2, -1.0, 1.0, &t->sim, WHO) != QR_PLUGIN_OK ||
+        host->opt_double(kv, n_kv, "max_frac", 0.4, 0.0, 1.0, &t->max_frac, WHO) != QR_PLUGIN_OK ||
+        host->opt_double(kv, n_kv, "goal", -DBL_MAX, -DBL_MAX, DBL_MAX, &t->goal, WHO) != QR_PLUGIN_OK)
+        return qr_state_fail(t);
+    if (!QR_HOST_HAS(host, lm_candidates)) {
+        host->err_set("%s: the host is too old (this plugin needs the ABI 1.3 services is_stopword, similarity "
+                      "and lm_candidates)", WHO);
+        return qr_state_fail(t);
+    }
+    t->k = (int)k;
+    return t;
+}
+
+typedef struct {
+    size_t start, len;
+    double importance;
+    int pos;
+} word;
+
+static int cmp_importance(const void *a, const void *b) {
+    const word *x = a, *y = b;
+    if (x->importance != y->importance) return x->importance > y->importance ? -1 : 1;
+    return x->pos - y->pos;
+}
+
+static int is_letter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* text with bytes [start, start+len) replaced by rep (rlen bytes); malloc'd */
+static char *splice(const char *text, size_t tlen, size_t start, size_t len, const char *rep, size_t rlen) {
+    char *s = malloc(tlen - len + rlen + 1);
+    if (!s) return NULL;
+    memcpy(s, text, start);
+    memcpy(s + start, rep, rlen);
+    memcpy(s + start + rlen, text + start + len, tlen - start - len);
+    s[tlen - len + rlen] = 0;
+    return s;
+}
+
+/* the words of text: runs of letters with inner ' and - */
+static int find_words(const char *text, size_t tlen, word *w) {
+    int n = 0;
+    for (size_t i = 0; i < tlen;) {
+        if (!is_letter((unsigned char)text[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < tlen && (is_letter((unsigned char)text[j]) ||
+                            ((text[j] == '\'' || text[j] == '-') && j + 1 < tlen && is_letter((unsigned char)text[j + 1]))))
+            j++;
+        if (w) w[n] = (word){.start = i, .len = j - i, .pos = n};
+        n++;
+        i = j;
+    }
+    return n;
+}
+
+static void match_case(char *cand, const char *orig, size_t olen) {
+    int all_upper = olen > 1, first_upper = orig[0] >= 'A' && orig[0] <= 'Z';
+    for (size_t i = 0; i < olen; i++)
+        if (is_letter((unsigned char)orig[i]) && !(orig[i] >= 'A' && orig[i] <= 'Z')) all_upper = 0;
+    for (char *p = cand; *p; p++) {
+        if (all_upper && *p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
+    }
+    if (first_upper && cand[0] >= 'a' && cand[0] <= 'z') cand[0] = (char)(cand[0] - 'a' + 'A');
+}
+
+static int same_word(const char *a, const char *b) {
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a, y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y) return 0;
+    }
+    return *a == *b;
+}
+
+static int ba_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
+                      int budget, uint64_t seed, char **out) {
+    const ba *t = self;
+    const qr_host *h = t->host;
+    (void)seed;
+    *out = NULL;
+    if (!text || !query) return h->err_set("%s: text and query must not be NULL", WHO);
+    if (budget < 0) return h->err_set("%s: budget %d: expected >= 0 (words to replace)", WHO, budget);
+    size_t tlen = strlen(text);
+    char *cur = malloc(tlen + 1);
+    if (!cur) return h->err_set("%s: out of memory", WHO);
+    memcpy(cur, text, tlen + 1);
+    int nw = find_words(text, tlen, NULL);
+    int cap = (int)floor(t->max_frac * nw);
+    if (cap > budget) cap = budget;
+    if (cap <= 0 || nw == 0) {
+        *out = cur;
+        return QR_PLUGIN_OK;
+    }
+    double score = query(ctx, cur);
+    word *w = malloc((size_t)nw * sizeof *w);
+    size_t *start = malloc((size_t)nw * sizeof *start), *len = malloc((size_t)nw * sizeof *len);
+    int *order = malloc((size_t)nw * sizeof *order);
+    qr_candidate *cands = malloc((size_t)t->k * sizeof *cands);
+    char **texts = calloc((size_t)t->k, sizeof *texts);
+    double *sims = malloc((size_t)t->k * sizeof *sims);
+    int rc = QR_PLUGIN_OK;
+    if (!w || !start || !len || !order || !cands || !texts || !sims) {
+        rc = h->err_set("%s: out of memory", WHO);
+        goto done;
+    }
+    find_words(text, tlen, w);
+    for (int i = 0; i < nw && score > -HUGE_VAL; i++) { /* 1. importance by [UNK] */
+        char *cand = splice(cur, tlen, w[i].start, w[i].len, "[UNK]", 5);
+        if (!cand) {
+            rc = h->err_set("%s: out of memory", WHO);
+            goto done;
+        }
+        double s = query(ctx, cand);
+        free(cand);
+        w[i].importance = s == s ? score - s : 0.0;
+    }
+    for (int i = 0; i < nw; i++) {
+        start[i] = w[i].start;
+        len[i] = w[i].len;
+    }
+    qsort(w, (size_t)nw, sizeof *w, cmp_importance);
+    for (int i = 0; i < nw; i++) order[i] = w[i].pos;
+    int replaced = 0;
+    char wbuf[QR_WORD_MAX];
+    for (int oi = 0; oi < nw && replaced < cap && score > t->goal && score > -HUGE_VAL; oi++) { /* 2. greedy */
+        int i = order[oi];
+        if (len[i] >= QR_WORD_MAX) continue;
+        memcpy(wbuf, cur + start[i], len[i]);
+        wbuf[len[i]] = 0;
+        int stop = h->is_stopword(h, wbuf);
+        if (stop < 0) {
+            rc = QR_PLUGIN_ERR;
+            goto done;
+        }
+        if (stop) continue;
+        int n = h->lm_candidates(h, cur, start[i], len[i], t->k, cands);
+        if (n < 0) {
+            rc = QR_PLUGIN_ERR;
+            goto done;
+        }
+        int m = 0;
+        for (int c = 0; c < n; c++) {
+            char rep[QR_WORD_MAX];
+            size_t rl = strlen(cands[c].word);
+            memcpy(rep, cands[c].word, rl + 1);
+            if (same_word(rep, wbuf)) continue;
+            match_case(rep, wbuf, len[i]);
+            char *nt = splice(cur, tlen, start[i], len[i], rep, rl);
+            if (!nt) break;
+            texts[m++] = nt;
+        }
+        if (m > 0 && t->sim > -1.0 && h->similarity(h, text, (const char *const *)texts, m, sims) != 0) {
+            rc = QR_PLUGIN_ERR;
+            for (int c = 0; c < m; c++) {
+                free(texts[c]);
+                texts[c] = NULL;
+            }
+            goto done;
+        }
+        int best = -1;
+        double best_score = score;
+        for (int c = 0; c < m; c++) {
+            if (t->sim > -1.0 && !(sims[c] >= t->sim)) continue;
+            double s = query(ctx, texts[c]);
+            if (s < best_score) {
+                best_score = s;
+                best = c;
+            }
+        }
+        if (best >= 0) {
+            size_t nl = strlen(texts[best]);
+            long delta = (long)nl - (long)tlen;
+            free(cur);
+            cur = texts[best];
+            texts[best] = NULL;
+            len[i] = (size_t)((long)len[i] + delta);
+            for (int j = i + 1; j < nw; j++) start[j] = (size_t)((long)start[j] + delta);
+            tlen = nl;
+            score = best_score;
+            replaced++;
+        }
+        for (int c = 0; c < m; c++) {
+            free(texts[c]);
+            texts[c] = NULL;
+        }
+    }
+done:
+    free(w);
+    free(start);
+    free(len);
+    free(order);
+    free(cands);
+    free(texts);
+    free(sims);
+    if (rc != QR_PLUGIN_OK) {
+        free(cur);
+        return rc;
+    }
+    *out = cur;
+    return QR_PLUGIN_OK;
+}
+
+QR_ATTACK_PLUGIN("bert_attack", "1.0.0", "same as qrun",
+                 "BERT-Attack-style: [UNK] importance, causal-LM word candidates re-ranked by sentence "
+                 "likelihood (no masked LM here), sentence-encoder constraint, at most 40% of words",
+                 .create = ba_create, .destroy = qr_state_free, .perturb = ba_perturb);

@@ -1,0 +1,49 @@
+-- bert_attack.lua - the BERT-Attack-style plugin: candidates from a causal
+-- LM served by the host (lm_candidates), on SmolLM2 (the suite's default
+-- model; skipped without it) with toy victims whose score depends on known
+-- words; the sentence constraint on the tiny random encoder fixture.
+local T = require("qr.qrtest")
+local wv = assert(qr.wordvec(qr.source_dir .. "/tests/fixtures/attacks/cf2k.qrwv")) -- the stop words come with it
+qr.attack_resources(wv)
+T.errors("ba-1.1 no LM served", function()
+  qr.attack("bert_attack", {sim = -1}):perturb("Which team won the game", function() return 1 end, 2)
+end, "qr.attack_lm")
+local path = qr.default_model()
+if not path then
+  T.skip("ba-2", "the default model is not there (scripts/fetch_model.sh)")
+  T.done()
+end
+local lm = assert(qr.model(path))
+qr.attack_lm(lm)
+local text = "Which team won the game"
+local function words(s) local t = {} for x in s:gmatch("[%a][%a'%-]*") do t[#t + 1] = x end return t end
+local calls = 0
+local function victim(c) calls = calls + 1 return c:find("%f[%a]team%f[%A]") and 1 or 0.2 end
+local out = qr.attack("bert_attack", {sim = -1, k = 8}):perturb(text, victim, 5)
+local ow, tw = words(out), words(text)
+print(string.format("  bert_attack: %q -> %q in %d queries", text, out, calls))
+T.eq("ba-2.1 the word count", #ow, #tw)
+T.ok("ba-2.2 team (the vulnerable word) replaced", ow[2] ~= "team", out)
+local s = text:find("team", 1, true)
+local cands = {}
+for _, c in ipairs(qr.attack_lm_candidates(text, s - 1, 4, 8)) do cands[c.word] = true end
+T.ok("ba-2.3 by one of the LM's candidates", cands[ow[2]] == true, tostring(ow[2]))
+T.ok("ba-2.4 stop words kept", ow[1] == "Which" and ow[3] == "won" and ow[4] == "the", out)
+-- at most 40% of the words (5 words: 2), whatever the budget
+local o3 = qr.attack("bert_attack", {sim = -1, k = 4}):perturb(text, function(c) return #c end, 10)
+local n3 = 0
+for i, w in ipairs(words(o3)) do if w ~= tw[i] then n3 = n3 + 1 end end
+T.ok("ba-3.1 at most floor(0.4 x 5) = 2 words replaced", n3 <= 2, o3)
+-- deterministic
+T.eq("ba-4.1", qr.attack("bert_attack", {sim = -1, k = 4}):perturb(text, victim, 2),
+  qr.attack("bert_attack", {sim = -1, k = 4}):perturb(text, victim, 2))
+-- the sentence constraint: with sim = 1 nothing different passes
+local enc = assert(qr.sentence_encoder(qr.source_dir .. "/tests/fixtures/encoder/tiny"))
+qr.attack_encoder(enc)
+local o5 = qr.attack("bert_attack", {sim = 1, k = 4}):perturb(text, victim, 2)
+T.ok("ba-5.1", o5 == text or qr.attack_similarity(text, {o5})[1] >= 1 - 1e-6, o5)
+T.errors("ba-6.1", function() qr.attack("bert_attack", {max_frac = 2}) end, "max_frac")
+qr.attack_lm(nil)
+qr.attack_encoder(nil)
+qr.attack_resources(nil)
+T.done()
