@@ -296,7 +296,9 @@ local function cell(attack, threat, src, adv, n_correct, file, v)
   doc.cells[id] = {attack = attack.name, threat = threat, source = src.name, target = v.name,
     attacked = #adv, correct_on_source = n_correct, file = file,
     clean_f1_all = doc.clean[v.name].f1, clean_f1 = E.stat(f1c, true), attacked_f1 = E.stat(f1a, true),
-    success = E.stat(succ, true), words_changed = E.stat(wc, true), queries = E.stat(qs, false)}
+    success = E.stat(succ, true), words_changed = E.stat(wc, true), queries = E.stat(qs, false),
+    per_question = {ids = (function() local t = {} for i, a in ipairs(adv) do t[i] = a.id end return t end)(),
+      clean_f1 = f1c, attacked_f1 = f1a}}
   local c = doc.cells[id]
   print(string.format("  %-10s %-9s %-6s -> %-6s  n %3d  F1 %6.2f -> %6.2f  success %6.2f%%  words %5.1f%%  "
     .. "queries %6.1f", attack.name, threat, src.name, v.name, #adv, c.clean_f1.mean or 0, c.attacked_f1.mean or 0,

@@ -119,6 +119,12 @@ local function save()
 end
 
 local dev = qa.load(o.eval_data, o.eval_limit)
+-- each question's F1 and EM (0..1, in dev order): what paired comparisons need
+local function per_question(r)
+  local f, e = {}, {}
+  for i, p in ipairs(r.predictions) do f[i], e[i] = p.f1, p.em end
+  return {f1 = f, em = e}
+end
 local function evaluate(cfg, tuned)
   for _, r in ipairs(results) do
     if r.config == cfg.name and r.tuned == tuned then
@@ -135,7 +141,8 @@ local function evaluate(cfg, tuned)
   local c = P.cost(cfg, model, o.seq_cost)
   local r = qa.evaluate(model, dev, {batch = o.batch_eval, progress = qr.isatty(2), max_new_tokens = o.max_new_tokens})
   results[#results + 1] = {config = cfg.name, tuned = tuned, em = r.em, f1 = r.f1, em_ci = r.em_ci, f1_ci = r.f1_ci,
-    n = r.n, bitops_ratio = c.bitops_ratio, bytes_ratio = c.bytes_ratio, seconds = r.seconds}
+    n = r.n, bitops_ratio = c.bitops_ratio, bytes_ratio = c.bytes_ratio, seconds = r.seconds,
+    per_question = per_question(r)}
   print(string.format("  %-8s %-7s EM %6.2f [%5.2f,%5.2f]  F1 %6.2f [%5.2f,%5.2f]  BitOPs %.3f  bytes %.3f", cfg.name,
     tuned and "tuned" or "untuned", r.em, r.em_ci[1], r.em_ci[2], r.f1, r.f1_ci[1], r.f1_ci[2], c.bitops_ratio,
     c.bytes_ratio))
@@ -183,7 +190,7 @@ if o.rpi then
       eb, ey = eb + w * cc.bitops_ratio, ey + w * cc.bytes_ratio
     end
     results[#results + 1] = {config = rname, tuned = true, em = r.em, f1 = r.f1, em_ci = r.em_ci, f1_ci = r.f1_ci,
-      n = r.n, bitops_ratio = eb, bytes_ratio = ey, seconds = r.seconds,
+      n = r.n, bitops_ratio = eb, bytes_ratio = ey, seconds = r.seconds, per_question = per_question(r),
       rpi = {configs = names, probs = probs or "uniform", seed = o.rpi_seed, counts = r.rpi.counts, draws = draws,
         cost = "bitops_ratio and bytes_ratio: the draw-weighted mean over the set (what a question costs on average)"}}
     print(string.format("  %-8s tuned   EM %6.2f [%5.2f,%5.2f]  F1 %6.2f [%5.2f,%5.2f]  (draws: %s)", rname, r.em,

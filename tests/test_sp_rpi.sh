@@ -20,6 +20,7 @@ jcheck rpi-1.3 "$R" 'row("rpi(fp,w8a8,w4a8)").n == 12 or row("rpi(fp,w8a8,w4a8)"
 jcheck rpi-1.4 "$R" '(function(r) local s = 0 for _, c in ipairs(r.rpi.counts) do s = s + c end return s == 12 end)(row("rpi(fp,w8a8,w4a8)")) or "counts do not add up to 12"'
 jcheck rpi-1.5 "$R" '(function(r) local ok = {fp = true, w8a8 = true, w4a8 = true} for _, d in ipairs(r.rpi.draws) do if not ok[d] then return false end end return #r.rpi.draws == 12 end)(row("rpi(fp,w8a8,w4a8)")) or "draws"'
 jcheck rpi-1.6 "$R" 'row("rpi(fp,w8a8,w4a8)").rpi.seed == 3 or "seed"'
+jcheck rpi-1.7 "$R" '(#row("fp").per_question.f1 == 12 and #row("rpi(fp,w8a8,w4a8)").per_question.em == 12) or "per_question"'
 # the rerun skips the finished evaluation
 run "$QRUN" recipes/sp.lua "${common[@]}"
 expect_rc rpi-2.1 0
