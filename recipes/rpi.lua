@@ -119,15 +119,16 @@ end
 -- word-level attacks get the host's resources: the counter-fitted embedding
 -- and the sentence encoder (scripts/setup_attacks.sh, scripts/fetch_encoder.sh)
 local WORD_ATTACKS = {textfooler = true, bert_attack = true}
-local LM
+local LM, SERVED
 for _, name in ipairs(split(o.attacks)) do
-  if WORD_ATTACKS[name] and not qr.attack_resources() then
+  if WORD_ATTACKS[name] and not SERVED then -- (qr.attack_resources() with no argument would stop the serving)
     local wv, e1 = qr.wordvec()
     if not wv then refuse(string.format("--attacks=%s needs the word resources: %s", name, tostring(e1))) end
     local enc, e2 = qr.sentence_encoder()
     if not enc then refuse(string.format("--attacks=%s needs the sentence encoder: %s", name, tostring(e2))) end
     qr.attack_resources(wv)
     qr.attack_encoder(enc)
+    SERVED = {wv = wv, enc = enc}
   end
   if name == "bert_attack" and not LM then
     -- the candidates' language model: a separate fp instance of the model, never the victim
@@ -239,6 +240,7 @@ local function craft(attack, src, correct_of)
   local t0, n_new = qr.now(), 0
   for i, ex in ipairs(todo) do
     if not have[ex.id] then
+      local tq = qr.now()
       local r, why = E.attack_one(model, src, attack.plugin, ex, {budget = o.budget, seed = o.seed,
         edits = o.edits > 0 and o.edits or nil, seq = o.seq})
       local line
@@ -252,6 +254,7 @@ local function craft(attack, src, correct_of)
       else
         line = {id = ex.id, original = ex.question, skipped = why}
       end
+      line.seconds = qr.now() - tq
       f:write(qr.json.encode(line), "\n")
       f:flush()
       have[ex.id] = line
@@ -297,12 +300,18 @@ local function cell(attack, threat, src, adv, n_correct, file, v)
     attacked = #adv, correct_on_source = n_correct, file = file,
     clean_f1_all = doc.clean[v.name].f1, clean_f1 = E.stat(f1c, true), attacked_f1 = E.stat(f1a, true),
     success = E.stat(succ, true), words_changed = E.stat(wc, true), queries = E.stat(qs, false),
+    craft_seconds = (function() local t = 0 for _, a in ipairs(adv) do t = t + (a.seconds or 0) end return t end)(),
+    queries_per_s = (function()
+      local t, q = 0, 0
+      for _, a in ipairs(adv) do t, q = t + (a.seconds or 0), q + (a.queries or 0) end
+      return t > 0 and q / t or nil
+    end)(),
     per_question = {ids = (function() local t = {} for i, a in ipairs(adv) do t[i] = a.id end return t end)(),
       clean_f1 = f1c, attacked_f1 = f1a}}
   local c = doc.cells[id]
   print(string.format("  %-10s %-9s %-6s -> %-6s  n %3d  F1 %6.2f -> %6.2f  success %6.2f%%  words %5.1f%%  "
-    .. "queries %6.1f", attack.name, threat, src.name, v.name, #adv, c.clean_f1.mean or 0, c.attacked_f1.mean or 0,
-    c.success.mean or 0, c.words_changed.mean or 0, c.queries.mean or 0))
+    .. "queries %6.1f (%.1f/s)", attack.name, threat, src.name, v.name, #adv, c.clean_f1.mean or 0,
+    c.attacked_f1.mean or 0, c.success.mean or 0, c.words_changed.mean or 0, c.queries.mean or 0, c.queries_per_s or 0))
   save()
 end
 
