@@ -231,14 +231,14 @@ end
 local function craft(attack, src, correct_of)
   local file = string.format("%s/adv-%s-%s.jsonl", o.run_dir, attack.name, src.name)
   local have = read_jsonl(file)
-  local todo = {}
+  local correct = {}
   for _, ex in ipairs(dev) do
     local c = doc.clean[correct_of].per[ex.id]
-    if c and c.em == 1 then todo[#todo + 1] = ex end
+    if c and c.em == 1 then correct[#correct + 1] = ex end
   end
   local f = assert(io.open(file, "a"))
   local t0, n_new = qr.now(), 0
-  for i, ex in ipairs(todo) do
+  for i, ex in ipairs(correct) do
     if not have[ex.id] then
       local tq = qr.now()
       local r, why = E.attack_one(model, src, attack.plugin, ex, {budget = o.budget, seed = o.seed,
@@ -260,7 +260,7 @@ local function craft(attack, src, correct_of)
       have[ex.id] = line
       n_new = n_new + 1
       if qr.isatty(2) then
-        io.stderr:write(string.format("\r  %s vs %s: %d/%d questions, %.1fs each   ", attack.name, src.name, i, #todo,
+        io.stderr:write(string.format("\r  %s vs %s: %d/%d questions, %.1fs each   ", attack.name, src.name, i, #correct,
           (qr.now() - t0) / n_new))
       end
     end
@@ -268,10 +268,10 @@ local function craft(attack, src, correct_of)
   f:close()
   if qr.isatty(2) then io.stderr:write("\n") end
   local list = {}
-  for _, ex in ipairs(todo) do
+  for _, ex in ipairs(correct) do
     if have[ex.id] and not have[ex.id].skipped then list[#list + 1] = have[ex.id] end
   end
-  return list, #todo, file
+  return list, #correct, file
 end
 
 -- evaluate target `v` on the perturbed questions of `adv` (a crafted list)

@@ -26,6 +26,7 @@
  *
  * Options: tries (1..64, default 1): candidates per edit kind and word. */
 #include "qr_plugin.h"
+#include "attack_words.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,29 +60,6 @@ static int below(uint64_t *s, int n) { return (int)(splitmix64(s) % (uint64_t)n)
 
 static int is_word_byte(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
-
-typedef struct {
-    size_t start, len;
-    double importance;
-    int pos; /* index in the text, for stable ordering */
-} word;
-
-static int cmp_importance(const void *a, const void *b) {
-    const word *x = a, *y = b;
-    if (x->importance != y->importance) return x->importance > y->importance ? -1 : 1;
-    return x->pos - y->pos;
-}
-
-/* text with bytes [start, start+len) replaced by rep (rlen bytes); malloc'd. */
-static char *splice(const char *text, size_t tlen, size_t start, size_t len, const char *rep, size_t rlen) {
-    char *s = malloc(tlen - len + rlen + 1);
-    if (!s) return NULL;
-    memcpy(s, text, start);
-    memcpy(s + start, rep, rlen);
-    memcpy(s + start + rlen, text + start + len, tlen - start - len);
-    s[tlen - len + rlen] = 0;
-    return s;
 }
 
 /* Byte offset of character p of w (wl bytes; p = the count gives wl). */

@@ -586,13 +586,13 @@ function S.sensitivity(prob, sc, o)
   local base_cfg = S.config(prob, S.uniform(prob, 1), "base")
   local base = sc:get(base_cfg, o.slice, "base")
   local jobs = S.sens_jobs(prob, o)
-  local todo = 0
-  for _, j in ipairs(jobs) do if not sc:has(j.cfg, o.slice) then todo = todo + 1 end end
+  local pending = 0
+  for _, j in ipairs(jobs) do if not sc:has(j.cfg, o.slice) then pending = pending + 1 end end
   if o.say then
-    o.say(string.format("sensitivity: %d configurations (%d to measure, %d in the cache) on slice '%s'", #jobs, todo,
-      #jobs - todo, o.slice))
+    o.say(string.format("sensitivity: %d configurations (%d to measure, %d in the cache) on slice '%s'", #jobs, pending,
+      #jobs - pending, o.slice))
   end
-  local prog = S.progress("sensitivity", todo, o.progress)
+  local prog = S.progress("sensitivity", pending, o.progress)
   local done = 0
   local function delta(e)
     local d = {value = sc:value(e) - sc:value(base)}
@@ -1470,9 +1470,9 @@ function S.run(a)
     end
   end
   doc.confirm = {}
-  local todo = 0
-  for _, it in ipairs(list) do if not f1done[it.key] then todo = todo + 1 end end
-  say(string.format("dev evaluation: %d configurations (%d to evaluate)", #list, todo))
+  local pending = 0
+  for _, it in ipairs(list) do if not f1done[it.key] then pending = pending + 1 end end
+  say(string.format("dev evaluation: %d configurations (%d to evaluate)", #list, pending))
   local done = 0
   for _, it in ipairs(list) do
     local r = f1done[it.key]
@@ -1480,7 +1480,7 @@ function S.run(a)
       done = done + 1
       local run = adapters(it.cfg)
       model:precision(run)
-      if o.progress then io.stderr:write(string.format("search: dev evaluation %d/%d: %s\n", done, todo, it.cfg.name)) end
+      if o.progress then io.stderr:write(string.format("search: dev evaluation %d/%d: %s\n", done, pending, it.cfg.name)) end
       local ev = a.evaluate(model, run)
       local pf, pe = {}, {}
       for i, p in ipairs(ev.predictions) do pf[i], pe[i] = p.f1, p.em end
