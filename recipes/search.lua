@@ -133,7 +133,10 @@ if not okl then refuse("search: the bank's configurations '" .. tostring(bank_co
 local slots = P.assign_adapters(train_cfgs)
 qa.set_shots(shots)
 
-if not meta then
+if not meta and o.plan then
+  print(string.format("search: no sp run given: the run would first train a bank in %s (%s, %d steps)", sp_dir,
+    bank_configs, o.steps))
+elseif not meta then
   -- no sp run: train one with sp.lua's defaults (resumes; a no-op when done)
   print(string.format("search: no sp run given: training a bank in %s (%s, %d steps)", sp_dir, bank_configs, o.steps))
   local train = qa.load(data, train_limit)
@@ -148,8 +151,11 @@ if not meta then
 end
 model:lora{rank = rank, alpha = 2 * rank, slots = slots, seed = 1}
 local adapters_file = sp_dir .. "/adapters.safetensors"
-assert(model:load_adapters(adapters_file))
-local adapters_sha = assert(qr.sha256(adapters_file))
+local adapters_sha = nil
+if not o.plan then -- (--plan reads no adapters: there may be none yet)
+  assert(model:load_adapters(adapters_file))
+  adapters_sha = assert(qr.sha256(adapters_file))
+end
 
 -- the choices
 local choices_s = o.choices ~= "" and o.choices or S.trained_pairs(train_cfgs)

@@ -29,8 +29,44 @@
 # found something. A finding, once fixed, goes to tests/fuzz/regress/
 # fuzz_<target>/, which the suite replays (test_fuzz_replay).
 # Extra libFuzzer flags may be given in FUZZ_FLAGS (e.g. "-jobs=2").
+#
+# Every run is also appended to a ledger, $FUZZ_LEDGER (default
+# reports/fuzz-ledger.jsonl, committed), with its date, git revision and
+# CPU, so the hours a target has been fuzzed add up over sessions (the
+# corpus in $FUZZ_OUT/corpus carries each run on from the last):
+#
+#   scripts/fuzz.sh --summary                  (per target: ledger entries, hours, runs
+#                                               executed, findings; JSON lines)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ledger=${FUZZ_LEDGER:-reports/fuzz-ledger.jsonl}
+
+if [ "${1:-}" = --summary ]; then
+    [ -s "$ledger" ] || { echo "fuzz.sh: no ledger at $ledger (run some targets first)" >&2; exit 1; }
+    # The ledger's lines are this script's own printf output: one flat
+    # object per line, so awk can read the fields it needs.
+    awk '
+        function field(name,   m) {
+            if (match($0, "\"" name "\": (\"[^\"]*\"|[0-9]+|true|false)")) {
+                m = substr($0, RSTART, RLENGTH); sub(/^[^:]*: /, "", m); gsub(/"/, "", m); return m
+            }
+            return ""
+        }
+        {
+            t = field("target"); if (t == "") next
+            if (!(t in n)) order[++k] = t
+            n[t]++; secs[t] += field("seconds"); runs[t] += field("runs"); found[t] += field("findings")
+            cov = field("coverage_edges") + 0; if (cov > edges[t]) edges[t] = cov
+        }
+        END {
+            for (i = 1; i <= k; i++) {
+                t = order[i]
+                printf "{\"target\": \"%s\", \"entries\": %d, \"seconds\": %d, \"hours\": %.2f, \"runs\": %d, \"max_coverage_edges\": %d, \"findings\": %d}\n", \
+                    t, n[t], secs[t], secs[t] / 3600, runs[t], edges[t], found[t]
+            }
+        }' "$ledger"
+    exit 0
+fi
 
 secs=${1:-60}
 shift || true
@@ -105,6 +141,12 @@ for t in "${targets[@]}"; do
     printf '{"target": "%s", "seconds": %d, "runs": %s, "coverage_edges": %s, "features": %s, "corpus": %d, "findings": %d, "failed": %s, "findings_dir": "%s"}\n' \
         "$t" $(( $(date +%s) - t0 )) "${runs:-0}" "${cov:-0}" "${ft:-0}" "$(ls "$corpus" | wc -l)" \
         $((after - before)) "$([ $found = 1 ] && echo true || echo false)" "$art" >>"$report"
+    if [ -n "$ledger" ]; then # the same line, dated, for the hours that add up over sessions
+        mkdir -p "$(dirname "$ledger")"
+        rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+        cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1 | tr -d '"\\/&|')
+        tail -n 1 "$report" | sed -E "s/\}$/, \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"rev\": \"$rev\", \"cpu\": \"${cpu:-unknown}\"}/" >>"$ledger"
+    fi
 done
 echo "fuzz.sh: report in $report" >&2
 cat "$report"
