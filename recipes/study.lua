@@ -3,8 +3,8 @@
 -- report. Resumable at every stage: kill it, rerun the same command; each
 -- recipe resumes its own checkpoints and skips what its results already
 -- hold, and a stage that finished with the same command line is skipped
--- outright (<run-dir>/study.json records the commands, their wall time
--- and exit status).
+-- outright (<run-dir>/study.json records the commands, their exit
+-- status, wall and CPU time, and peak resident memory: qr.spawn).
 --
 --   qrun recipes/study.lua --scale=smoke --run-dir=runs/study-smoke
 --   qrun recipes/study.lua --scale=default --run-dir=runs/study
@@ -176,12 +176,17 @@ for _, p in ipairs(plan) do
     else
       print(string.format("study: %-12s %s", p.name, p.cmd))
       io.stdout:flush()
-      local t0 = qr.now()
-      local ok, how, code = os.execute(p.cmd)
-      local status = ok and 0 or (how == "signal" and 128 + code or code)
-      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = (qr.now() - t0) + ((old and old.cmd == p.cmd
-        and old.status ~= 0 and old.seconds) or 0), finished = os.date("!%Y-%m-%dT%H:%M:%SZ")}
+      local r = qr.spawn(p.cmd) -- the exit status, wall and CPU time, peak memory of this stage's run
+      local status = r.status
+      -- a stage resumed after a failure adds up its runs' times; its peak is the larger
+      local prev = (old and old.cmd == p.cmd and old.status ~= 0) and old or {}
+      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0),
+        cpu_seconds = r.user + r.sys + (prev.cpu_seconds or 0),
+        peak_rss_mb = math.max(r.max_rss_mb, prev.peak_rss_mb or 0), runs = (prev.runs or 0) + 1,
+        finished = os.date("!%Y-%m-%dT%H:%M:%SZ")}
       save()
+      print(string.format("study: %-12s exit %d, %.0fs wall, %.0fs CPU, peak %.0f MB resident", p.name, status,
+        r.seconds, r.user + r.sys, r.max_rss_mb))
       if status ~= 0 then
         io.stderr:write(string.format("study: stage %s failed (exit %d); fix it and rerun the same command: the "
           .. "finished stages are skipped and this one resumes\n", p.name, status))

@@ -5,7 +5,8 @@
 # report when recipes/report.lua and its tools are there), study.json
 # records each command with exit 0, a rerun skips every stage, a failed
 # stage stops the study with a message and resumes on the rerun, --dry-run
-# writes nothing, bad options are refused naming them.
+# writes nothing, bad options are refused naming them; each stage's peak
+# memory and CPU time are recorded.
 . "$(dirname "$0")/harness.sh" "$@"
 TINY=tests/fuzz/corpus/fuzz_model/tiny_llama.gguf
 run "$QRUN" tests/tiny_squad.lua "$T" 40 16
@@ -28,6 +29,14 @@ for f in ptq/results.json sp/results.json sp/adapters.safetensors sp-kd/results.
 done
 jcheck study-2.4 "$T/run/sp-cascade/results.json" 'j.teacher == "cascade" or j.teacher'
 jcheck study-2.5 "$T/run/study.json" 'j.scale == "smoke" or j.scale'
+# each stage's peak memory and CPU time (qr.spawn's wait4 rusage): a recipe
+# holds at least its model, so at least a few MB; search ran twice (failed, then resumed)
+jcheck study-2.7 "$T/run/study.json" '(function()
+  for name, st in pairs(j.stages) do
+    if type(st.peak_rss_mb) ~= "number" or st.peak_rss_mb < 2 then return name .. " peak_rss_mb " .. tostring(st.peak_rss_mb) end
+    if type(st.cpu_seconds) ~= "number" or st.cpu_seconds <= 0 then return name .. " cpu_seconds " .. tostring(st.cpu_seconds) end
+  end
+  return j.stages.search.runs == 2 or ("search runs " .. tostring(j.stages.search.runs)) end)()'
 # the report: made when its tools are installed, else skipped with a message
 if bash scripts/setup_report.sh --check >/dev/null 2>&1; then
     if head -c 4 "$T/run/report.pdf" 2>/dev/null | grep -q '%PDF'; then ok study-2.6; else fail study-2.6 "no report.pdf"; fi

@@ -753,12 +753,15 @@ function R.sec_provenance(doc, S, meta)
   if #stages > 0 then
     local rows = {}
     for _, s in ipairs(stages) do
+      local peak = R.val(s.peak_rss_mb)
       rows[#rows + 1] = {s.name, R.val(s.status) ~= nil and tostring(s.status) or "", R.duration(R.val(s.seconds)),
-        tostring(R.val(s.finished) or ""), tostring(R.val(s.cmd) or R.val(s.command) or "")}
+        type(peak) == "number" and string.format("%.0f", peak) or "", tostring(R.val(s.finished) or ""),
+        tostring(R.val(s.cmd) or R.val(s.command) or "")}
     end
-    doc:table{title = "The stages as the study ran them: exit status (0: finished), wall time, when it finished, and the "
-      .. "command.", source = "study.json (stages)", cols = {{"stage", "l"}, {"exit", "r"}, {"wall time", "r"},
-        {"finished", "l"}, {"command", "l", w = "2.7i"}}, rows = rows}
+    doc:table{title = "The stages as the study ran them: exit status (0: finished), wall time, peak resident memory "
+      .. "(MB, of the stage's process tree), when it finished, and the command.", source = "study.json (stages)",
+      cols = {{"stage", "l"}, {"exit", "r"}, {"wall time", "r"}, {"peak MB", "r"}, {"finished", "l"},
+        {"command", "l", w = "2.4i"}}, rows = rows}
   end
 end
 
