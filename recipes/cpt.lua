@@ -13,7 +13,7 @@
 --   cyclic_configs  the same cosine over --configs ordered by BitOPs
 --   progressive     --configs cheapest to dearest, equal stages
 --   random          one of --configs per step at random (Double-Win's RPT)
---   single          one baseline per evaluation configuration, trained only there
+--   single          one baseline per evaluated bit-width (--singles), trained only there
 -- Compute = configuration-passes (forward + backward of one configuration
 -- on one micro-batch): K * steps * accum for every arm (qr.cpt, results.json
 -- "compute"). joint and the schedule arms use one adapter per distinct
@@ -69,6 +69,7 @@ local o = qr.opts{
   {"seq-cost", 512, "sequence length for the BitOPs cost"},
   {"shots", 2, "worked examples in the untuned baseline's prompts (0..2)"},
   {"train-shots", 0, "worked examples in the training prompts and the tuned models' evaluation (0..2)"},
+  {"singles", "", "configurations with a single-precision baseline (default: the uniform ones of --eval-configs; all: every one)"},
   {"bucket", 16, "sort training sequences by length within windows of this many batches (0 = off)"},
   {"plot", true, "write curves.png with gnuplot (--no-plot: skip)"},
 }
@@ -115,6 +116,10 @@ local okc, train_cfgs = pcall(P.load, items(o.configs), model)
 if not okc then refuse("cpt: --configs: " .. tostring(train_cfgs)) end
 local oke, eval_cfgs = pcall(P.load, items(o.eval_configs), model)
 if not oke then refuse("cpt: --eval-configs: " .. tostring(eval_cfgs)) end
+do -- --singles names evaluation configurations: refused before any training (the PRT included)
+  local oks, e = pcall(C.single_configs, eval_cfgs, o.singles)
+  if not oks then refuse(e) end
+end
 
 local loss_opts = {}
 for k, v in o.loss_opts:gmatch("([^,=%s]+)=([^,]+)") do loss_opts[k] = v end
@@ -162,8 +167,9 @@ if o.prt then
 end
 
 local plan_o = {arms = o.arms, b_min = b_min, b_max = o.b_max, n_cycles = o.n_cycles, steps = o.steps,
-  accum = o.accum, warmup = o.warmup, checkpoint_every = o.checkpoint_every, seed = o.seed}
-local arms = C.plan(plan_o, model, train_cfgs, eval_cfgs)
+  accum = o.accum, warmup = o.warmup, checkpoint_every = o.checkpoint_every, seed = o.seed, singles = o.singles}
+local okp, arms = pcall(C.plan, plan_o, model, train_cfgs, eval_cfgs)
+if not okp then refuse(arms) end
 print(string.format("cpt: %s; K = %d (%s); %d arm run(s); each %d configuration-passes; b = %d..%d, %d cycles",
   path, K, o.configs, #arms, arms[1].passes, b_min, o.b_max, o.n_cycles))
 

@@ -34,7 +34,9 @@ expect_in cpt-10.2 "$err" "bmin"
 # a bad evaluation configuration is refused once the model is loaded, still before anything is written
 if "$QRUN" -e 'assert(qr.default_model())' >/dev/null 2>&1; then
   refuse cpt-11 "--eval-configs" --eval-configs=w8a8,w99a8
+  # --singles names an evaluation configuration; refused before the precision range test trains anything
+  refuse cpt-12 "--singles: 'w2a2' is not an evaluation configuration" --singles=w2a2 --prt
 else
-  echo "skip cpt-11 (no default model)"
+  echo "skip cpt-11, cpt-12 (no default model)"
 fi
 finish

@@ -156,5 +156,18 @@ T.eq("cpt-7.4", prt.b_min, lowest)
 local never = C.prt(m, data, o, 2, 3, 5, 0.99)
 T.eq("cpt-7.5", never.b_min, nil)
 
+-- 8. which configurations get a single baseline: the uniform ones by default (a mixed one has none), all, a list
+local mixed = P.load({"w8a8", {name = "mix", default = "w8a8", ["*.mlp.*"] = "w4a8"}, "w4a8"}, m)
+local function names_of(list) local t = {} for i, e in ipairs(list) do t[i] = e.name end return t end
+T.eq("cpt-8.1", names_of(C.single_configs(mixed, "")), {"w8a8", "w4a8"})
+T.eq("cpt-8.2", names_of(C.single_configs(mixed, "all")), {"w8a8", "mix", "w4a8"})
+T.eq("cpt-8.3", names_of(C.single_configs(mixed, "mix")), {"mix"})
+T.errors("cpt-8.4", function() C.single_configs(mixed, "w2a2") end,
+  "--singles: 'w2a2' is not an evaluation configuration (--eval-configs: w8a8,mix,w4a8)")
+local o8 = {}
+for k, v in pairs(o) do o8[k] = v end
+o8.arms = "single"
+T.eq("cpt-8.5", names_of(C.plan(o8, m, train_cfgs, mixed)), {"single_w8a8", "single_w4a8"})
+
 os.execute("rm -rf '" .. dir .. "'")
 T.done()

@@ -111,8 +111,43 @@ local function copy_cfgs(cfgs)
   return out
 end
 
+-- Whether every layer of cfg has one (w, a, group): a uniform bit-width.
+function C.uniform(cfg)
+  local f = cfg.layers[1]
+  for _, l in ipairs(cfg.layers) do
+    if l.w ~= f.w or l.a ~= f.a or (l.g or 0) ~= (f.g or 0) then return false end
+  end
+  return true
+end
+
+-- The evaluation configurations that get a single-precision baseline
+-- (--singles): "" the uniform ones (a baseline per evaluated bit-width;
+-- a mixed configuration such as mlp4 has none), "all" every one, else the
+-- names listed (each must be an evaluation configuration).
+function C.single_configs(eval_cfgs, spec)
+  spec = spec or ""
+  local out = {}
+  if spec == "" or spec == "all" then
+    for _, e in ipairs(eval_cfgs) do
+      if spec == "all" or C.uniform(e) then out[#out + 1] = e end
+    end
+    return out
+  end
+  local by = {}
+  for _, e in ipairs(eval_cfgs) do by[e.name] = e end
+  for _, n in ipairs(C.split(spec)) do
+    if not by[n] then
+      local names = {}
+      for _, e in ipairs(eval_cfgs) do names[#names + 1] = e.name end
+      errorf("cpt: --singles: '%s' is not an evaluation configuration (--eval-configs: %s)", n, table.concat(names, ","))
+    end
+    out[#out + 1] = by[n]
+  end
+  return out
+end
+
 -- The arms to run, in --arms order (single expands to single_<config> for
--- each evaluation configuration). model: a qr.Model (or a layer list);
+-- each configuration of C.single_configs(eval_cfgs, o.singles)). model: a qr.Model (or a layer list);
 -- train_cfgs: joint's set (K = #train_cfgs); eval_cfgs: the evaluation set.
 -- Each arm: {name=, schedule=, schedule_opts=, configs= (adapters set),
 -- slots=, steps=, passes_per_step=, passes=, warmup=, checkpoint_every=,
@@ -164,7 +199,7 @@ function C.plan(o, model, train_cfgs, eval_cfgs)
           schedule_opts = {mode = "bits", b_min = o.b_min, b_max = o.b_max, n_cycles = o.n_cycles},
           configs = cfgs, slots = 1, steps = K * o.steps, evals = evals}
     elseif name == "single" then
-      for _, e in ipairs(eval_cfgs) do
+      for _, e in ipairs(C.single_configs(eval_cfgs, o.singles)) do
         local cfgs = copy_cfgs{e}
         for _, l in ipairs(cfgs[1].layers) do l.adapter = 0 end
         local run = C.map_adapters(e, cfgs, true)
