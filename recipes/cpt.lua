@@ -68,6 +68,7 @@ local o = qr.opts{
   {"max-new-tokens", 24, "longest answer in tokens, in evaluation"},
   {"seq-cost", 512, "sequence length for the BitOPs cost"},
   {"shots", 2, "worked examples in the untuned baseline's prompts (0..2)"},
+  {"untuned", true, "also evaluate the untuned base under every evaluation configuration (--no-untuned: skip)"},
   {"train-shots", 0, "worked examples in the training prompts and the tuned models' evaluation (0..2)"},
   {"singles", "", "configurations with a single-precision baseline (default: the uniform ones of --eval-configs; all: every one)"},
   {"bucket", 16, "sort training sequences by length within windows of this many batches (0 = off)"},
@@ -190,7 +191,7 @@ local key = table.concat({path, o.eval_data, o.eval_limit, o.shots, o.train_shot
   .. (o.max_new_tokens ~= 24 and ("|max_new_tokens=" .. o.max_new_tokens) or "") -- the key of runs before the option
 local t0 = qr.now()
 local doc = C.run{model = model, arms = arms, data = seqs, o = topts, run_dir = o.run_dir, evaluate = evaluate,
-  cost = cost, untuned = eval_cfgs, plot = o.plot,
+  cost = cost, untuned = o.untuned and eval_cfgs or nil, plot = o.plot,
   meta = {key = key, model = qa.portable_path(path), data = qa.portable_path(o.data),
     eval_data = qa.portable_path(o.eval_data), eval_n = o.eval_limit,
     train_n = o.train_limit, configs = o.configs, eval_configs = o.eval_configs, quantizer = o.quantizer,
