@@ -49,6 +49,8 @@ local o = qr.opts{
   {"eval-limit", 200, "dev questions of the confirmation (EM/F1 with CIs)"},
   {"sens", "layers,kinds,blocks", "sensitivity units: layers, kinds (q, k, ... down), blocks"},
   {"sens-separate", "kinds,blocks", "units also lowered weights-only and activations-only (add layers: 3x its cost)"},
+  {"sens-cache-mb", 2048, "the sensitivity keeps the base's input of every block (each configuration runs from the "
+    .. "first block it changes; the same scores), in at most this many MB (0: no cache)"},
   {"pop", 8, "evo: population"},
   {"gens", 5, "evo: generations"},
   {"elite", 2, "evo: best members kept each generation"},
@@ -231,7 +233,7 @@ end
 local so = {choices = choices, metric = o.metric, budgets = chk.budgets, methods = chk.methods, sens = chk.sens,
   separate = chk.separate, score = o.score, pop = o.pop, gens = o.gens, elite = o.elite, tournament = o.tournament,
   mutation = o.mutation, seed = o.seed, corr_min = o.corr_min, seq_cost = o.seq_cost, batch = o.batch, topk = o.topk,
-  plot = o.plot, progress = true, builtin_hand = o.builtin_hand}
+  plot = o.plot, progress = true, builtin_hand = o.builtin_hand, sens_cache_mb = o.sens_cache_mb}
 
 if o.plan then
   local prob = S.problem(model, choices, o.metric)

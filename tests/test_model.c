@@ -8,6 +8,13 @@
  *   model-3  KV-cache decoding equals recomputing the whole sequence
  *   model-4  a small GPT-2 and a small Llama overfit one batch with AdamW
  *            (loss < 0.05)
+ *   model-6  a forward from block f (qr_model_forward_rows_from) given the
+ *            input a full forward computed there gives the same logits to
+ *            the last bit (f = 0..n_layer, GPT-2 and Llama); the skipped
+ *            blocks' activations are not offered (qr_model_hidden,
+ *            qr_model_block_input) and a backward after it is refused;
+ *            bad starts are refused; the weights generation changes with
+ *            the bank and the quantizers and differs between models
  * The fixtures were made by scripts/ref/make_model_fixtures.py. */
 #define _POSIX_C_SOURCE 200809L
 #include "model/generate.h"
@@ -322,7 +329,77 @@ static void overfit(qr_arch arch, const char *label) {
     qr_model_free(m);
 }
 
+/* model-6: the forward from a later block. */
+static void forward_from(qr_arch arch, const char *label) {
+    qr_model_config c = {.arch = arch, .n_layer = 3, .n_embd = 32, .n_head = 2,
+                         .n_kv_head = arch == QR_ARCH_LLAMA ? 1 : 2, .head_dim = 16, .n_ff = 64, .n_vocab = 61, .n_ctx = 64, .norm_eps = 1e-5f,
+                         .rope_theta = 10000.0f, .tied = 1};
+    qr_model *m = qr_model_new(&c, 3);
+    enum { B = 3, T = 20, L = 3, C = 32, V = 61 };
+    int32_t ids[B * T], rows[] = {4, 19, 20, 33, 59};
+    const int nr = (int)(sizeof rows / sizeof rows[0]);
+    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 37 + 11) % V);
+    test_cond("model-6 full forward", qr_model_forward_rows(m, ids, B, T, rows, nr) == QR_OK);
+    float *want = malloc((size_t)nr * V * sizeof(float)), *in = malloc((size_t)(L + 1) * B * T * C * sizeof(float));
+    memcpy(want, qr_model_logits(m), (size_t)nr * V * sizeof(float));
+    for (int l = 0; l <= L; l++) {
+        const float *x = qr_model_block_input(m, l);
+        test_cond("model-6 every block's input after a full forward", x != NULL);
+        if (x) memcpy(in + (size_t)l * B * T * C, x, (size_t)B * T * C * sizeof(float));
+    }
+    test_cond("model-6 block l + 1's input is block l's output",
+              memcmp(qr_model_hidden(m, 1), qr_model_block_input(m, 2), (size_t)B * T * C * sizeof(float)) == 0);
+    for (int f = 0; f <= L; f++) {
+        int rc = qr_model_forward_rows_from(m, ids, B, T, rows, nr, f, in + (size_t)f * B * T * C);
+        double d = rc ? INFINITY : maxdiff(qr_model_logits(m), want, (int64_t)nr * V);
+        int same = rc == QR_OK && memcmp(qr_model_logits(m), want, (size_t)nr * V * sizeof(float)) == 0;
+        printf("%s: forward from block %d of %d: max |logit diff| %.3g (tolerance 0: the same bits)\n", label, f, L, d);
+        test_cond("model-6 forward from block f: the same logits, bit for bit", same);
+        test_cond("model-6 the skipped blocks' hidden states are not offered",
+                  (f < 2 || qr_model_hidden(m, f - 2) == NULL) && (f < 1 || qr_model_block_input(m, f - 1) == NULL));
+        const float *xf = qr_model_block_input(m, f);
+        test_cond("model-6 block f's input is the one given",
+                  xf && memcmp(xf, in + (size_t)f * B * T * C, (size_t)B * T * C * sizeof(float)) == 0);
+        rc = qr_model_backward_logits(m, want);
+        if (f > 0) {
+            test_cond("model-6 a backward after a forward from a later block is refused",
+                      rc == QR_ERR && strstr(qr_err_msg(), "started at block") && strstr(qr_err_msg(), "stale"));
+        } else {
+            test_cond("model-6 a backward after a forward from block 0 runs", rc == QR_OK);
+        }
+    }
+    if (qr_model_backward_logits(m, want) == QR_ERR) printf("%s: %s\n", label, qr_err_msg());
+    test_cond("model-6 a full forward makes a backward possible again",
+              qr_model_forward_rows(m, ids, B, T, rows, nr) == QR_OK && qr_model_backward_logits(m, want) == QR_OK);
+    test_cond("model-6 start -1 refused", qr_model_forward_rows_from(m, ids, B, T, rows, nr, -1, in) == QR_ERR &&
+                                                 strstr(qr_err_msg(), "block -1: expected 0..3"));
+    test_cond("model-6 start past the last block refused",
+              qr_model_forward_rows_from(m, ids, B, T, rows, nr, L + 1, in) == QR_ERR);
+    test_cond("model-6 a later start without its input refused",
+              qr_model_forward_rows_from(m, ids, B, T, rows, nr, 1, NULL) == QR_ERR &&
+                  strstr(qr_err_msg(), "without its input"));
+    /* the weights generation */
+    qr_model *other = qr_model_new(&c, 3);
+    uint64_t g0 = qr_model_weights_gen(m);
+    test_cond("model-6 two models, two generations", g0 != qr_model_weights_gen(other));
+    qr_model_lora_init(m, 1, 2, 4.0f, 1);
+    uint64_t g1 = qr_model_weights_gen(m);
+    qr_model_set_quantizers(m, NULL, NULL);
+    uint64_t g2 = qr_model_weights_gen(m);
+    qr_layer_prec p[3 * 7];
+    for (int i = 0; i < qr_model_n_linears(m); i++) p[i] = (qr_layer_prec){32, 32, 0, 0};
+    qr_model_set_precision(m, p, qr_model_n_linears(m));
+    test_cond("model-6 a bank and quantizers change the generation, a precision does not",
+              g1 != g0 && g2 != g1 && qr_model_weights_gen(m) == g2);
+    qr_model_free(other);
+    free(want);
+    free(in);
+    qr_model_free(m);
+}
+
 int main(void) {
+    forward_from(QR_ARCH_GPT2, "gpt2-tiny");
+    forward_from(QR_ARCH_LLAMA, "llama-tiny");
     overfit(QR_ARCH_GPT2, "gpt2-small");
     overfit(QR_ARCH_LLAMA, "llama-small");
     test_gpt2_random();

@@ -34,6 +34,7 @@ refuse search-9 "--elite=8: expected fewer than --pop=8" --elite=8
 refuse search-10 "--score=f1 needs dev questions after --eval-limit" --score=f1 --eval-limit=0
 refuse search-11 "--sp-dir=$T/nowhere: no results.json there" --sp-dir="$T/nowhere"
 refuse search-12 "--method is empty" --method=
+refuse search-14 "--sens-cache-mb=-1: expected a number of megabytes >= 0" --sens-cache-mb=-1
 # an option qr.opts does not know
 run "$QRUN" recipes/search.lua --run-dir="$T/run" --budgets=0.3
 expect_fail search-13.1

@@ -131,6 +131,7 @@ int qr_model_lora_load(qr_model *m, const char *path) {
     free(tmp);
     m->lora_alpha = (float)alpha;
     qr_model_lora_wire(m);
+    qr_model_weights_changed(m);
     rc = QR_OK;
 done:
     qr_st_close(f);

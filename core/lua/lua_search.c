@@ -6,10 +6,15 @@
  *         min_cost = [, min_cost2 =], solves =, seconds =}
  *     (core/search/ilp.h; bad input and an unreachable budget raise)
  *   model:proxy_ref(seqs [, {batch = 8, topk = 0, current = false}]) -> qr.ProxyRef
- *   model:proxy(seqs [, {ref = ref, batch = 8}])
- *     -> {nll =, kl =, nll_tok =, kl_tok =, n =, tokens =, per = {...}, per_kl = {...}, seconds =}
+ *   model:proxy(seqs [, {ref = ref, batch = 8, cache = c}])
+ *     -> {nll =, kl =, nll_tok =, kl_tok =, n =, tokens =, per = {...}, per_kl = {...}, seconds =
+ *         [, skipped_blocks =, blocks = (with a cache)]}
  *     (core/train/proxy.h; seqs as sp_data.lua builds them: {ids = {...}, targets = {...}})
  *   ref:info() -> {n =, rows =, topk =, vocab =, bytes =, seconds =}
+ *   model:proxy_cache(seqs [, {batch = 8, max_mb = 2048}]) -> qr.ProxyCache: the input of
+ *     every block under the current configuration, for model:proxy{cache =} of
+ *     configurations that differ from it in a few blocks
+ *   cache:bytes(), cache:info() -> {n =, batch =, bytes =, seconds =}, cache:close() (frees it now)
  *
  * The two model methods are added to qr.Model's method table here, so
  * lua_model.c stays the model's own bindings. */
@@ -20,11 +25,13 @@
 #include "train/proxy.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PROXYREF_T "qr.ProxyRef"
 #define PREFIX_T "qr.ProxyPrefix"
+#define CACHE_T "qr.ProxyCache"
 
 /* Refuse keys of the options table at t that are not in `known` (NULL
  * terminated; `list` names them for the message). */
@@ -309,7 +316,75 @@ static int model_proxy_prefix(lua_State *L) {
     return 1;
 }
 
-/* model:proxy(seqs [, {ref =, batch =, shared = false, prefix =}]); shared = true:
+/* a qr.ProxyCache: the cache and the model it belongs to (user value 1) */
+typedef struct {
+    qr_proxy_cache *c;
+} lcache;
+
+static int cache_gc(lua_State *L) {
+    lcache *u = luaL_checkudata(L, 1, CACHE_T);
+    qr_proxy_cache_free(u->c);
+    u->c = NULL;
+    return 0;
+}
+
+static int cache_tostring(lua_State *L) {
+    lcache *u = luaL_checkudata(L, 1, CACHE_T);
+    if (!u->c) {
+        lua_pushstring(L, CACHE_T " (closed)");
+        return 1;
+    }
+    lua_pushfstring(L, CACHE_T ": %d sequences, batch %d, %f MB", qr_proxy_cache_n(u->c), qr_proxy_cache_batch(u->c),
+                    (double)qr_proxy_cache_bytes(u->c) / 1e6);
+    return 1;
+}
+
+static int cache_bytes(lua_State *L) {
+    lcache *u = qr_lua_checkopen(L, 1, CACHE_T);
+    lua_pushinteger(L, (lua_Integer)qr_proxy_cache_bytes(u->c));
+    return 1;
+}
+
+static int cache_info(lua_State *L) {
+    lcache *u = qr_lua_checkopen(L, 1, CACHE_T);
+    lua_createtable(L, 0, 4);
+    qr_lua_setint(L, "n", qr_proxy_cache_n(u->c));
+    qr_lua_setint(L, "batch", qr_proxy_cache_batch(u->c));
+    qr_lua_setint(L, "bytes", (lua_Integer)qr_proxy_cache_bytes(u->c));
+    qr_lua_setnum(L, "seconds", qr_proxy_cache_seconds(u->c));
+    return 1;
+}
+
+/* model:proxy_cache(seqs [, {batch = 8, max_mb = QR_PROXY_CACHE_MB}]) */
+static int model_proxy_cache(lua_State *L) {
+    qr_model *m = qr_lua_checkmodel(L, 1);
+    lua_settop(L, 3);
+    int batch = QR_PROXY_BATCH;
+    double max_mb = QR_PROXY_CACHE_MB;
+    if (!lua_isnil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        static const char *const known[] = {"batch", "max_mb", NULL};
+        check_keys(L, 3, known, "batch, max_mb", "proxy_cache");
+        batch = qr_lua_fieldint(L, 3, "batch", batch, "proxy_cache");
+        if (lua_getfield(L, 3, "max_mb") != LUA_TNIL) {
+            int isnum;
+            max_mb = lua_tonumberx(L, -1, &isnum);
+            if (!isnum || !(max_mb > 0) || !isfinite(max_mb))
+                return luaL_error(L, "proxy_cache: max_mb: expected a positive number of megabytes (10^6 bytes)");
+        }
+        lua_pop(L, 1);
+    }
+    lcache *u = qr_lua_newudata(L, sizeof *u, CACHE_T, 1); /* 4: empty first, then acquired */
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, 4, 1); /* the model lives as long as its cache */
+    qr_train_data d = push_seqs(L, 2, "proxy_cache");
+    u->c = qr_proxy_cache_new(m, &d, batch, max_mb * 1e6 >= (double)SIZE_MAX ? SIZE_MAX : (size_t)(max_mb * 1e6));
+    if (!u->c) return qr_lua_raise(L);
+    lua_settop(L, 4);
+    return 1;
+}
+
+/* model:proxy(seqs [, {ref =, batch =, shared = false, prefix =, cache =}]); shared = true:
  * the sequences' common prefix is run once through the KV cache
  * (qr_proxy_eval_shared; the result's shared_prefix says how long) */
 static int model_proxy(lua_State *L) {
@@ -319,8 +394,8 @@ static int model_proxy(lua_State *L) {
     const qr_proxy_ref *ref = NULL;
     if (!lua_isnil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        static const char *const known[] = {"ref", "batch", "shared", "prefix", NULL};
-        check_keys(L, 3, known, "ref, batch, shared, prefix", "proxy");
+        static const char *const known[] = {"ref", "batch", "shared", "prefix", "cache", NULL};
+        check_keys(L, 3, known, "ref, batch, shared, prefix, cache", "proxy");
         batch = qr_lua_fieldint(L, 3, "batch", batch, "proxy");
         lua_getfield(L, 3, "shared");
         shared = lua_toboolean(L, -1);
@@ -344,13 +419,31 @@ static int model_proxy(lua_State *L) {
             if (ref) return luaL_error(L, "proxy: prefix and ref together are not supported (the prefix path scores NLL only)");
         }
     }
+    const qr_proxy_cache *pc = NULL;
+    if (!lua_isnil(L, 3)) {
+        lua_getfield(L, 3, "cache"); /* kept on the stack while it is used */
+        if (!lua_isnil(L, -1)) {
+            if (!luaL_testudata(L, -1, CACHE_T))
+                return luaL_error(L, "proxy: cache must be a %s (model:proxy_cache(seqs)), got a %s", CACHE_T,
+                                  luaL_typename(L, -1));
+            pc = ((lcache *)qr_lua_checkopen(L, lua_gettop(L), CACHE_T))->c;
+            if (pre || shared)
+                return luaL_error(L, "proxy: cache with %s is not supported (each runs its own forward)",
+                                  pre ? "prefix" : "shared");
+        }
+    }
     qr_train_data d = push_seqs(L, 2, "proxy");
     double *per = lua_newuserdatauv(L, (size_t)(d.n + 1) * 2 * sizeof *per, 0), *per_kl = per + d.n + 1;
     qr_proxy_result r;
     if (pre ? qr_proxy_eval_prefix(m, &d, pre, batch, &r, per)
-            : qr_proxy_eval_shared(m, &d, ref, batch, shared, &r, per, per_kl))
+        : pc ? qr_proxy_eval_cached(m, &d, ref, batch, pc, &r, per, per_kl)
+             : qr_proxy_eval_shared(m, &d, ref, batch, shared, &r, per, per_kl))
         return qr_lua_raise(L);
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
+    if (pc) {
+        qr_lua_setint(L, "skipped_blocks", r.skipped_blocks);
+        qr_lua_setint(L, "blocks", qr_model_cfg(m)->n_layer);
+    }
     qr_lua_setint(L, "shared_prefix", r.shared_prefix);
     qr_lua_setnum(L, "nll", r.nll);
     qr_lua_setnum(L, "nll_tok", r.nll_tok);
@@ -380,13 +473,20 @@ static const luaL_Reg ref_methods[] = {{"info", ref_info}, {NULL, NULL}};
 static const luaL_Reg ref_meta[] = {{"__gc", ref_gc}, {"__tostring", ref_tostring}, {NULL, NULL}};
 static const luaL_Reg prefix_methods[] = {{"info", prefix_info}, {NULL, NULL}};
 static const luaL_Reg prefix_meta[] = {{"__gc", prefix_gc}, {NULL, NULL}};
+static const luaL_Reg cache_methods[] = {{"bytes", cache_bytes}, {"info", cache_info}, {"close", cache_gc},
+                                         {NULL, NULL}};
+static const luaL_Reg cache_meta[] = {{"__gc", cache_gc}, {"__close", cache_gc}, {"__tostring", cache_tostring},
+                                      {NULL, NULL}};
 static const luaL_Reg model_methods[] = {{"proxy", model_proxy}, {"proxy_ref", model_proxy_ref},
-                                         {"proxy_prefix", model_proxy_prefix}, {NULL, NULL}};
+                                         {"proxy_prefix", model_proxy_prefix}, {"proxy_cache", model_proxy_cache},
+                                         {NULL, NULL}};
 
 void qr_lua_search_open(lua_State *L, int mod) {
     qr_lua_newmeta(L, PROXYREF_T, ref_methods, ref_meta);
     lua_pop(L, 1);
     qr_lua_newmeta(L, PREFIX_T, prefix_methods, prefix_meta);
+    lua_pop(L, 1);
+    qr_lua_newmeta(L, CACHE_T, cache_methods, cache_meta);
     lua_pop(L, 1);
     /* qr.Model's methods (lua_model.c keeps them in its metatable's
      * __methods, behind an __index function) */

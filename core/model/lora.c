@@ -17,6 +17,7 @@ static int n_lin(const qr_model *m) { return m->cfg.n_layer * m->n_lin_per_layer
 void qr_model_set_quantizers(qr_model *m, struct qr_instance *wq, struct qr_instance *aq) {
     m->wq = wq;
     m->aq = aq;
+    qr_model_weights_changed(m);
     for (int i = 0; i < n_lin(m); i++) {
         qr_linear *l = &m->lins[i];
         qr_linear_invalidate(l);
@@ -31,6 +32,7 @@ int qr_model_set_weight_group(qr_model *m, int group) {
                           "or 0 for one scale per output channel",
                           group);
     for (int i = 0; i < n_lin(m); i++) m->lins[i].wgroup_default = group;
+    qr_model_weights_changed(m);
     return QR_OK;
 }
 
@@ -84,6 +86,7 @@ int qr_model_lora_init(qr_model *m, int n_slots, int rank, float alpha, uint64_t
     m->lora_slots = qr_xcalloc((size_t)n_lin(m) * n_slots, sizeof(qr_lora));
     if (had_grads) m->lora_grad_mem = qr_xcalloc((size_t)n, sizeof(float));
     qr_model_lora_wire(m);
+    qr_model_weights_changed(m);
     uint64_t s = seed;
     for (int i = 0; i < n_lin(m); i++) {
         qr_linear *l = &m->lins[i];

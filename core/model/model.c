@@ -43,6 +43,13 @@ void qr_model_add_linear(qr_model *m, int l, int slot, int in, int out, int bias
     m->lin_b[i] = bias ? qr_model_add_param(m, 1, out, 1, "%s.bias", lin->name) : -1;
 }
 
+/* Generations come from one process-wide counter, so that no two models
+ * (nor one model before and after a change) share one. */
+static _Atomic uint64_t weights_gen_counter;
+
+void qr_model_weights_changed(qr_model *m) { m->weights_gen = ++weights_gen_counter; }
+uint64_t qr_model_weights_gen(const qr_model *m) { return m->weights_gen; }
+
 int qr_model_alloc(qr_model *m, int64_t file_elems) {
     const qr_model_config *c = &m->cfg;
     const qr_arch_desc *A = qr_arch_get(c->arch);
@@ -70,6 +77,7 @@ int qr_model_alloc(qr_model *m, int64_t file_elems) {
         return qr_err_set("%s: model config (layers %d, embd %d, ff %d, vocab %d) is implausible: %.4g weights", m->path,
                           c->n_layer, C, F, c->n_vocab, need);
     m->arch = A;
+    qr_model_weights_changed(m);
     m->n_lin_per_layer = A->n_linear;
     int nl = c->n_layer * m->n_lin_per_layer;
     m->layers = qr_xcalloc((size_t)c->n_layer, sizeof *m->layers);
@@ -265,13 +273,15 @@ static void embed_fwd(qr_model *m, float *out, const int32_t *ids, const int32_t
 static const float *head_weight(qr_model *m) { return P(m, m->i_head >= 0 ? m->i_head : m->i_wte); }
 static float *head_grad(qr_model *m) { return G(m, m->i_head >= 0 ? m->i_head : m->i_wte); }
 
-/* The blocks of a training forward: embeddings through the last block;
+/* The blocks of a training forward from block `first`: embeddings then
+ * every block (first 0, x_first unused), or x_first (B*T, C) as block
+ * first's input then blocks first..n_layer-1 (first == n_layer: no block);
  * returns the last block's output (N, C), or NULL on error. */
-static const float *forward_blocks(qr_model *m, const int32_t *ids, int B, int T);
+static const float *forward_blocks(qr_model *m, const int32_t *ids, int B, int T, int first, const float *x_first);
 
 int qr_model_forward(qr_model *m, const int32_t *ids, const int32_t *targets, int B, int T, float *loss) {
     const qr_model_config *c = &m->cfg;
-    const float *x = forward_blocks(m, ids, B, T);
+    const float *x = forward_blocks(m, ids, B, T, 0, NULL);
     if (!x) return QR_ERR;
     int N = B * T, C = c->n_embd;
     m->has_targets = targets != NULL;
@@ -298,14 +308,23 @@ int qr_model_forward(qr_model *m, const int32_t *ids, const int32_t *targets, in
 }
 
 int qr_model_forward_rows(qr_model *m, const int32_t *ids, int B, int T, const int32_t *rows, int n_rows) {
+    return qr_model_forward_rows_from(m, ids, B, T, rows, n_rows, 0, NULL);
+}
+
+int qr_model_forward_rows_from(qr_model *m, const int32_t *ids, int B, int T, const int32_t *rows, int n_rows,
+                               int first, const float *x_first) {
     const qr_model_config *c = &m->cfg;
+    if (first < 0 || first > c->n_layer || (first > 0 && !x_first))
+        return qr_err_set("model forward: start at block %d%s: expected 0..%d (the number of blocks), with the "
+                          "block's input for any but 0",
+                          first, first > 0 && !x_first ? " without its input" : "", c->n_layer);
     if (B > 0 && T > 0 && (n_rows < 0 || n_rows > B * T))
         return qr_err_set("model forward: %d logit rows of a %d x %d batch: expected 0..%d", n_rows, B, T, B * T);
     for (int i = 0; i < n_rows; i++)
         if (rows[i] < 0 || rows[i] >= B * T || (i && rows[i] <= rows[i - 1]))
             return qr_err_set("model forward: logit row %d is %d: expected increasing rows in [0, %d)", i, rows[i],
                               B * T);
-    const float *x = forward_blocks(m, ids, B, T);
+    const float *x = forward_blocks(m, ids, B, T, first, x_first);
     if (!x) return QR_ERR;
     int C = c->n_embd;
     m->has_targets = 0;
@@ -330,7 +349,12 @@ int qr_model_logit_rows(const qr_model *m) {
     return m->n_rows >= 0 ? m->n_rows : m->act_B * m->act_T;
 }
 
-static const float *forward_blocks(qr_model *m, const int32_t *ids, int B, int T) {
+/* The input of block l (0..n_layer; n_layer: the final norm's), where a
+ * training forward keeps it: the embeddings for block 0, else the output
+ * of block l - 1. */
+static float *block_input(const qr_model *m, int l) { return l == 0 ? m->encoded : m->lacts[l - 1].out; }
+
+static const float *forward_blocks(qr_model *m, const int32_t *ids, int B, int T, int first, const float *x_first) {
     const qr_model_config *c = &m->cfg;
     if (B <= 0 || T <= 0) {
         qr_err_set("model forward: batch %d x %d: expected positive sizes", B, T);
@@ -353,20 +377,43 @@ static const float *forward_blocks(qr_model *m, const int32_t *ids, int B, int T
     m->has_targets = 0;
     memcpy(m->ids, ids, (size_t)N * sizeof(int32_t));
 
-    embed_fwd(m, m->encoded, ids, m->pos, N);
-    const float *x = m->encoded;
-    for (int l = 0; l < c->n_layer; l++) {
-        if (m->arch->block_forward(m, l, x, B, T) != QR_OK) return NULL;
-        x = m->lacts[l].out;
-    }
-    return x;
+    /* A later start copies its input to where a full forward leaves it:
+     * the blocks then read the same buffer at the same place in the arena,
+     * as the full forward's would (nothing can depend on where the input
+     * lives), and qr_model_block_input(first) is that input. */
+    m->first_block = first;
+    if (first == 0)
+        embed_fwd(m, m->encoded, ids, m->pos, N);
+    else
+        memcpy(block_input(m, first), x_first, (size_t)N * c->n_embd * sizeof(float));
+    for (int l = first; l < c->n_layer; l++)
+        if (m->arch->block_forward(m, l, block_input(m, l), B, T) != QR_OK) return NULL;
+    return block_input(m, c->n_layer);
 }
 
 const float *qr_model_logits(const qr_model *m) { return m->logits_valid ? m->logits : NULL; }
 
 const float *qr_model_hidden(const qr_model *m, int layer) {
-    if (!m->act.mem || layer < 0 || layer >= m->cfg.n_layer) return NULL;
+    /* after a start at block f, blocks before f - 1 did not run */
+    if (!m->act.mem || layer < m->first_block - 1 || layer < 0 || layer >= m->cfg.n_layer) return NULL;
     return m->lacts[layer].out;
+}
+
+const float *qr_model_block_input(const qr_model *m, int layer) {
+    if (!m->act.mem || layer < m->first_block || layer > m->cfg.n_layer) return NULL;
+    return block_input(m, layer);
+}
+
+/* A backward needs every block's saved activations: after a forward that
+ * started at a later block (qr_model_forward_rows_from) those of the
+ * blocks before it belong to an older forward. */
+static int check_full_forward(const qr_model *m) {
+    if (m->first_block > 0)
+        return qr_err_set("model backward: the last forward started at block %d (qr_model_forward_rows_from), so "
+                          "the activations saved for blocks 0..%d are stale: run a full forward "
+                          "(qr_model_forward / qr_model_forward_rows) before a backward",
+                          m->first_block, m->first_block - 1);
+    return QR_OK;
 }
 
 /* The backward pass from dlogits (N,V), which may be m->logits itself, and
@@ -374,7 +421,7 @@ const float *qr_model_hidden(const qr_model *m, int layer) {
 static int backward_from(qr_model *m, float *dlogits, const float *dhidden) {
     const qr_model_config *c = &m->cfg;
     int B = m->act_B, T = m->act_T, N = B * T, C = c->n_embd;
-    const float *xlast = c->n_layer > 0 ? m->lacts[c->n_layer - 1].out : m->encoded;
+    const float *xlast = block_input(m, c->n_layer);
     reserve_linear_scratch(m, N);
     if (m->n_rows < 0) {
         memset(m->dtmp, 0, (size_t)N * C * sizeof(float));
@@ -397,7 +444,7 @@ static int backward_from(qr_model *m, float *dlogits, const float *dhidden) {
     }
 
     for (int l = c->n_layer - 1; l >= 0; l--) {
-        const float *x = l == 0 ? m->encoded : m->lacts[l - 1].out;
+        const float *x = block_input(m, l);
         /* dx is d(out) from above; a loss on this block's output adds its own */
         if (dhidden) qr_residual_forward(m->dx, m->dx, dhidden + (size_t)l * N * C, (int64_t)N * C);
         m->arch->block_backward(m, l, x, m->dx, B, T);
@@ -413,6 +460,7 @@ static int backward_from(qr_model *m, float *dlogits, const float *dhidden) {
 int qr_model_backward(qr_model *m) {
     const qr_model_config *c = &m->cfg;
     if (!m->act.mem || !m->has_targets) return qr_err_set("model backward: no forward with targets to differentiate");
+    if (check_full_forward(m)) return QR_ERR;
     if (!m->par.grad) qr_model_set_trainable(m, 0); /* nothing trainable: gradients still reach the adapters */
     int N = m->act_B * m->act_T;
     float *dlogits = m->logits; /* logits are dead after the loss: reuse */
@@ -427,6 +475,7 @@ int qr_model_backward_logits(qr_model *m, const float *dlogits) { return qr_mode
 
 int qr_model_backward_hidden(qr_model *m, const float *dlogits, const float *dhidden) {
     if (!m->act.mem || !m->logits_valid) return qr_err_set("model backward: no forward to differentiate");
+    if (check_full_forward(m)) return QR_ERR;
     if (!m->par.grad) qr_model_set_trainable(m, 0);
     const qr_model_config *c = &m->cfg;
     int N = qr_model_logit_rows(m);

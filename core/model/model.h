@@ -88,6 +88,32 @@ int qr_model_backward_logits(qr_model *m, const float *dlogits);
  * last one before the final norm); NULL without a forward or for a layer
  * out of range. Valid until the next forward or backward. */
 const float *qr_model_hidden(const qr_model *m, int layer);
+/* qr_model_forward_rows starting at block `first` (0..n_layer) from
+ * x_first (B*T, C), the input block `first` would get from the blocks
+ * before it (first == n_layer: the final norm and the head only): what a
+ * configuration that differs from a cached one only from block `first` on
+ * needs (proxy.h's qr_proxy_cache). Same ids, rows and results as
+ * qr_model_forward_rows when x_first is what it computes there. The
+ * activations of blocks before `first` are not computed: a backward after
+ * it is refused, qr_model_hidden of those blocks is NULL. first 0:
+ * qr_model_forward_rows (x_first unused). */
+int qr_model_forward_rows_from(qr_model *m, const int32_t *ids, int B, int T, const int32_t *rows, int n_rows,
+                               int first, const float *x_first);
+/* The input of block `layer` (0..n_layer) in the last training forward,
+ * (B*T, C): the embeddings for 0, qr_model_hidden(m, layer - 1) after;
+ * layer n_layer is the final norm's input. NULL without a forward, out of
+ * range, or for a block a qr_model_forward_rows_from skipped. */
+const float *qr_model_block_input(const qr_model *m, int layer);
+/* The weights generation: it changes whenever something changes what a
+ * forward computes other than qr_model_set_precision (the base weights,
+ * the LoRA bank's values or shape, the quantizers): adapters loaded, a
+ * bank made, quantizers or the default weight group set, an optimizer
+ * step of the trainer. Unique across the process's models (a model freed
+ * and another made at its address differ). Whoever writes weights through
+ * qr_model_param()->data or the bank's buffer directly must call
+ * qr_model_weights_changed, as for qr_linear_invalidate. */
+uint64_t qr_model_weights_gen(const qr_model *m);
+void qr_model_weights_changed(qr_model *m);
 /* qr_model_backward_logits plus a gradient of the hidden states:
  * dhidden (n_layer, B*T, C), layer l's slice added to the gradient of
  * qr_model_hidden(m, l); NULL = none (feature-matching losses). */

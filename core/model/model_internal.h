@@ -64,6 +64,10 @@ struct qr_model {
     float lora_alpha;
     qr_lora *lora_slots; /* n_linears * n_slots */
     struct qr_instance *wq, *aq;
+    /* the weights generation: a process-wide counter's value, taken anew by
+     * whatever changes what a forward computes other than the configuration
+     * (qr_model_weights_changed): caches of activations compare it */
+    uint64_t weights_gen;
 
     /* training arena for (act_B, act_T) */
     qr_arena act;
@@ -74,6 +78,10 @@ struct qr_model {
     float *dx, *dtmp; /* (N,C): the gradient flowing down, a temporary */
     int32_t *pos, *tgt, *ids;
     int has_targets, n_valid, logits_valid;
+    /* the block the last training forward started at (0: the embeddings;
+     * > 0: qr_model_forward_rows_from, the earlier blocks' activations are
+     * stale and a backward is refused) */
+    int first_block;
     /* logits for a subset of rows (qr_model_forward_rows): n_rows >= 0 and
      * the rows' indices, their last hidden state and its gradient (n_rows, C) */
     int n_rows, rows_cap;

@@ -1,6 +1,8 @@
 /* proxy.c - the configuration proxy of proxy.h: answer NLL and KL to a
  * full-precision reference, from the trainer's batched forward
- * (qr_model_forward_rows on the answer rows). */
+ * (qr_model_forward_rows on the answer rows), and the block-input cache
+ * that lets a configuration start that forward at the first block it
+ * changes (qr_model_forward_rows_from). */
 #include "proxy.h"
 
 #include "checkpoint.h" /* qr_fnv_words */
@@ -124,12 +126,14 @@ static void top_k(const float *l, int V, int k, int32_t *out) {
 /* ---- the batched forward ---- */
 
 /* What a batch hands to its consumer: the logits of nr answer rows, each
- * row's index among all answer rows (data order) and its target. */
+ * row's index among all answer rows (data order) and its target; the
+ * batch's index k (0-based, in run order) and its shape B x T. */
 typedef struct {
     const float *logits;
     int nr;
     const int64_t *grow;
     const int32_t *tgt;
+    int k, B, T;
 } batch_rows;
 
 typedef int (*rows_fn)(void *ud, const batch_rows *b);
@@ -155,28 +159,39 @@ static int64_t *answer_offsets(const qr_train_data *d) {
     return roff;
 }
 
-/* Every example through the model, `batch` at a time in order of length;
- * fn sees each batch's answer rows. */
-static int run_batches(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff, rows_fn fn, void *ud) {
-    const qr_model_config *c = qr_model_cfg(m);
+/* The examples in the order they are batched: by length, stable (n). */
+static by_len *length_order(const qr_train_data *d) {
     by_len *order = qr_xmalloc((size_t)d->n * sizeof *order);
-    int64_t max_len = 1;
-    for (int e = 0; e < d->n; e++) {
-        order[e] = (by_len){d->off[e + 1] - d->off[e], e};
-        if (order[e].len > max_len) max_len = order[e].len;
-    }
+    for (int e = 0; e < d->n; e++) order[e] = (by_len){d->off[e + 1] - d->off[e], e};
     qsort(order, (size_t)d->n, sizeof *order, cmp_len);
-    int64_t Tmax = (max_len + T_ROUND - 1) / T_ROUND * T_ROUND;
-    if (Tmax > c->n_ctx) Tmax = c->n_ctx;
-    size_t cap = (size_t)batch * Tmax;
+    return order;
+}
+
+/* The padded length of the batch of order[s..s+B): its longest (the last)
+ * rounded up to T_ROUND, at most the context. */
+static int batch_len(const qr_model_config *c, const by_len *order, int s, int B) {
+    int64_t T = (order[s + B - 1].len + T_ROUND - 1) / T_ROUND * T_ROUND;
+    return (int)(T > c->n_ctx ? c->n_ctx : T);
+}
+
+static float *cache_input(const qr_proxy_cache *pc, int k, int l);
+
+/* Every example through the model, `batch` at a time in order of length;
+ * fn sees each batch's answer rows. With a cache (built on the same data
+ * and batch) and first > 0, each batch starts at block `first` from the
+ * cache's input of that block for the batch. */
+static int run_batches(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff,
+                       const qr_proxy_cache *from, int first, rows_fn fn, void *ud) {
+    const qr_model_config *c = qr_model_cfg(m);
+    by_len *order = length_order(d);
+    size_t cap = (size_t)batch * batch_len(c, order, d->n - 1, 1);
     int32_t *bids = qr_xmalloc(cap * sizeof *bids), *rows = qr_xmalloc(cap * sizeof *rows);
     int32_t *tgt = qr_xmalloc(cap * sizeof *tgt);
     int64_t *grow = qr_xmalloc(cap * sizeof *grow);
     int rc = QR_OK;
-    for (int s = 0; rc == QR_OK && s < d->n; s += batch) {
+    for (int s = 0, kb = 0; rc == QR_OK && s < d->n; s += batch, kb++) {
         int B = d->n - s < batch ? d->n - s : batch;
-        int T = (int)((order[s + B - 1].len + T_ROUND - 1) / T_ROUND * T_ROUND); /* the longest is last */
-        if (T > c->n_ctx) T = c->n_ctx;
+        int T = batch_len(c, order, s, B);
         int nr = 0;
         for (int b = 0; b < B; b++) {
             int e = order[s + b].e;
@@ -190,11 +205,12 @@ static int run_batches(qr_model *m, const qr_train_data *d, int batch, const int
                     grow[nr++] = k++;
                 }
         }
-        if (qr_model_forward_rows(m, bids, B, T, rows, nr)) {
+        const float *x0 = from && first > 0 ? cache_input(from, kb, first) : NULL;
+        if (qr_model_forward_rows_from(m, bids, B, T, rows, nr, x0 ? first : 0, x0)) {
             rc = qr_err_prefix("proxy: batch of sequences %d.. (in order of length)", s + 1);
             break;
         }
-        batch_rows br = {qr_model_logits(m), nr, grow, tgt};
+        batch_rows br = {qr_model_logits(m), nr, grow, tgt, kb, B, T};
         rc = fn(ud, &br);
     }
     free(order);
@@ -289,7 +305,7 @@ static int run_from(qr_model *m, const qr_train_data *d, int batch, const int64_
             rc = qr_err_prefix("proxy: sequences %d..%d after the shared prefix", s + 1, s + B);
             break;
         }
-        batch_rows br = {logits, nr, grow, tgt};
+        batch_rows br = {logits, nr, grow, tgt, s / batch, B, 0};
         rc = fn(ud, &br);
     }
 out:
@@ -371,7 +387,7 @@ qr_proxy_ref *qr_proxy_ref_new(qr_model *m, const qr_train_data *d, int batch, i
         fp[i] = (qr_layer_prec){32, 32, -1, 0};
     }
     int rc = current ? QR_OK : qr_model_set_precision(m, fp, nl);
-    if (rc == QR_OK) rc = run_batches(m, d, batch, roff, ref_rows, r);
+    if (rc == QR_OK) rc = run_batches(m, d, batch, roff, NULL, 0, ref_rows, r);
     if (!current && qr_model_set_precision(m, saved, nl) && rc == QR_OK)
         rc = qr_err_prefix("proxy: putting the configuration back");
     free(saved);
@@ -450,8 +466,15 @@ int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, 
     return qr_proxy_eval_shared(m, d, ref, batch, 0, res, per_nll, per_kl);
 }
 
-int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, int shared,
-                         qr_proxy_result *res, double *per_nll, double *per_kl) {
+static int check_cache(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff,
+                       const qr_proxy_cache *pc);
+static int first_changed_block(qr_model *m, const qr_proxy_cache *pc);
+
+/* The evaluation under every option: through the KV cache (shared), or
+ * from a block-input cache (pc, from the first block the configuration
+ * changes), or the plain batched forward. */
+static int evaluate(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, int shared,
+                    const qr_proxy_cache *pc, qr_proxy_result *res, double *per_nll, double *per_kl) {
     const qr_model_config *c = qr_model_cfg(m);
     if (batch < 1) return qr_err_set("proxy: batch %d: expected >= 1", batch);
     if (qr_proxy_check(m, d)) return QR_ERR;
@@ -464,11 +487,16 @@ int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref
                           "vocabulary %d; these: %d, %lld, %d)",
                           ref->n, (long long)ref->rows, ref->V, d->n, (long long)rows, c->n_vocab);
     }
+    if (pc && check_cache(m, d, batch, roff, pc)) {
+        free(roff);
+        return QR_ERR;
+    }
+    const int first = pc ? first_changed_block(m, pc) : 0;
     eval_ud u = {ref, c->n_vocab, qr_xmalloc((size_t)rows * sizeof(double)),
                  ref ? qr_xmalloc((size_t)rows * sizeof(double)) : NULL};
     int64_t prefix = 0;
     int rc = shared ? run_shared(m, d, batch, roff, eval_rows, &u, &prefix) : QR_OK;
-    if (rc == QR_OK && prefix < 1) rc = run_batches(m, d, batch, roff, eval_rows, &u);
+    if (rc == QR_OK && prefix < 1) rc = run_batches(m, d, batch, roff, pc, first, eval_rows, &u);
     if (rc == QR_OK) {
         /* fixed order: per example over its rows, then over examples */
         double sn = 0, sk = 0, tn = 0, tk = 0;
@@ -491,12 +519,201 @@ int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref
         if (res)
             *res = (qr_proxy_result){.nll = sn / d->n, .kl = ref ? sk / d->n : NAN, .nll_tok = tn / rows,
                                      .kl_tok = ref ? tk / rows : NAN, .n = d->n, .tokens = rows,
-                                     .seconds = qr_now() - t0, .shared_prefix = prefix};
+                                     .seconds = qr_now() - t0, .shared_prefix = prefix, .skipped_blocks = first};
     }
     free(u.nll);
     free(u.kl);
     free(roff);
     return rc;
+}
+
+int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, int shared,
+                         qr_proxy_result *res, double *per_nll, double *per_kl) {
+    return evaluate(m, d, ref, batch, shared, NULL, res, per_nll, per_kl);
+}
+
+int qr_proxy_eval_cached(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch,
+                         const qr_proxy_cache *pc, qr_proxy_result *res, double *per_nll, double *per_kl) {
+    if (!pc) return qr_err_set("proxy: no cache given (qr_proxy_cache_new)");
+    return evaluate(m, d, ref, batch, 0, pc, res, per_nll, per_kl);
+}
+
+/* ---- the block-input cache ---- */
+
+/* What decides a linear layer's forward besides its input and the values
+ * of the weights and adapters (which the weights generation stands for). */
+typedef struct {
+    int wbits, abits, active, group;
+    const void *wq, *aq;
+} lin_state;
+
+static lin_state lin_state_of(const qr_linear *l) {
+    return (lin_state){l->wbits, l->abits, l->active, qr_linear_weight_group(l), l->wq, l->aq};
+}
+
+static int lin_state_eq(const lin_state *a, const lin_state *b) {
+    return a->wbits == b->wbits && a->abits == b->abits && a->active == b->active && a->group == b->group &&
+           a->wq == b->wq && a->aq == b->aq;
+}
+
+struct qr_proxy_cache {
+    const qr_model *m;
+    uint64_t weights_gen, data_fnv;
+    int n, batch, n_layer, n_lin, n_batches;
+    int64_t rows;
+    lin_state *lin; /* (n_lin) the configuration it was built at */
+    /* the LoRA bank it was built with */
+    const float *lora_mem;
+    int lora_slots, lora_rank;
+    float lora_alpha;
+    /* batch k (run_batches' order) is B[k] x T[k] tokens; its inputs of
+     * blocks 1..n_layer, (n_layer, B[k]*T[k], C), start at x + off[k] */
+    int *B, *T;
+    size_t *off;
+    float *x;
+    size_t bytes;
+    double seconds;
+};
+
+static float *cache_input(const qr_proxy_cache *pc, int k, int l) {
+    const size_t N = (size_t)pc->B[k] * pc->T[k];
+    return pc->x + pc->off[k] + (size_t)(l - 1) * N * qr_model_cfg(pc->m)->n_embd;
+}
+
+/* run_batches' consumer that keeps what the forward left: every block's
+ * input but block 0's (the embeddings are cheap, and a configuration that
+ * changes block 0 recomputes everything anyway). */
+static int cache_rows(void *ud, const batch_rows *b) {
+    qr_proxy_cache *pc = ud;
+    const qr_model *m = pc->m;
+    const size_t NC = (size_t)b->B * b->T * qr_model_cfg(m)->n_embd;
+    if (b->B != pc->B[b->k] || b->T != pc->T[b->k])
+        return qr_err_set("proxy cache: batch %d is %d x %d, planned %d x %d (internal error)", b->k + 1, b->B, b->T,
+                          pc->B[b->k], pc->T[b->k]);
+    for (int l = 1; l <= pc->n_layer; l++) {
+        const float *x = qr_model_block_input(m, l);
+        if (!x) return qr_err_set("proxy cache: no input of block %d after the forward (internal error)", l);
+        memcpy(cache_input(pc, b->k, l), x, NC * sizeof(float));
+    }
+    return QR_OK;
+}
+
+qr_proxy_cache *qr_proxy_cache_new(qr_model *m, const qr_train_data *d, int batch, size_t max_bytes) {
+    const qr_model_config *c = qr_model_cfg(m);
+    if (batch < 1) {
+        qr_err_set("proxy cache: batch %d: expected >= 1", batch);
+        return NULL;
+    }
+    if (qr_proxy_check(m, d)) return NULL;
+    /* the batches run_batches will make, and their size, before anything is run */
+    by_len *order = length_order(d);
+    const int nb = (d->n + batch - 1) / batch;
+    int *B = qr_xmalloc((size_t)nb * sizeof *B), *T = qr_xmalloc((size_t)nb * sizeof *T);
+    size_t *off = qr_xmalloc((size_t)nb * sizeof *off), floats = 0;
+    int64_t tokens = 0;
+    for (int s = 0, k = 0; s < d->n; s += batch, k++) {
+        B[k] = d->n - s < batch ? d->n - s : batch;
+        T[k] = batch_len(c, order, s, B[k]);
+        off[k] = floats;
+        tokens += (int64_t)B[k] * T[k];
+        floats += (size_t)c->n_layer * B[k] * T[k] * c->n_embd;
+    }
+    free(order);
+    const size_t bytes = floats * sizeof(float);
+    if (bytes > max_bytes) {
+        qr_err_set("proxy cache: %d sequences at batch %d need %.1f MB (%d blocks x %lld padded tokens x %d x 4 "
+                   "bytes), more than the %.1f MB allowed (max_mb): use fewer sequences",
+                   d->n, batch, (double)bytes / 1e6, c->n_layer, (long long)tokens, c->n_embd,
+                   (double)max_bytes / 1e6);
+        free(B);
+        free(T);
+        free(off);
+        return NULL;
+    }
+    double t0 = qr_now();
+    qr_proxy_cache *pc = qr_xcalloc(1, sizeof *pc);
+    pc->m = m;
+    pc->weights_gen = qr_model_weights_gen(m);
+    pc->data_fnv = data_fnv(d);
+    pc->n = d->n;
+    pc->batch = batch;
+    pc->n_layer = c->n_layer;
+    pc->n_lin = qr_model_n_linears(m);
+    pc->n_batches = nb;
+    pc->B = B;
+    pc->T = T;
+    pc->off = off;
+    pc->bytes = bytes;
+    pc->lin = qr_xmalloc((size_t)pc->n_lin * sizeof *pc->lin);
+    for (int i = 0; i < pc->n_lin; i++) pc->lin[i] = lin_state_of(qr_model_linear(m, i));
+    pc->lora_mem = qr_model_lora_params(m, NULL);
+    pc->lora_slots = qr_model_lora_slots(m);
+    pc->lora_rank = qr_model_lora_rank(m);
+    pc->lora_alpha = qr_model_lora_alpha(m);
+    pc->x = qr_xmalloc(bytes ? bytes : 1);
+    int64_t *roff = answer_offsets(d);
+    pc->rows = roff[d->n];
+    int rc = run_batches(m, d, batch, roff, NULL, 0, cache_rows, pc);
+    free(roff);
+    if (rc) {
+        qr_err_prefix("proxy cache");
+        qr_proxy_cache_free(pc);
+        return NULL;
+    }
+    pc->seconds = qr_now() - t0;
+    return pc;
+}
+
+void qr_proxy_cache_free(qr_proxy_cache *pc) {
+    if (!pc) return;
+    free(pc->lin);
+    free(pc->B);
+    free(pc->T);
+    free(pc->off);
+    free(pc->x);
+    free(pc);
+}
+
+size_t qr_proxy_cache_bytes(const qr_proxy_cache *pc) { return pc->bytes; }
+int qr_proxy_cache_n(const qr_proxy_cache *pc) { return pc->n; }
+int qr_proxy_cache_batch(const qr_proxy_cache *pc) { return pc->batch; }
+double qr_proxy_cache_seconds(const qr_proxy_cache *pc) { return pc->seconds; }
+
+/* A stale cache is refused, naming what changed, rather than used: its
+ * inputs would be another model's, or other sequences' or batches'. */
+static int check_cache(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff,
+                       const qr_proxy_cache *pc) {
+    if (pc->m != m) return qr_err_set("proxy: the cache was built for another model");
+    if (pc->n != d->n || pc->rows != roff[d->n] || pc->data_fnv != data_fnv(d))
+        return qr_err_set("proxy: the cache was built on other sequences (%d sequences, %lld answer positions; "
+                          "these: %d, %lld)",
+                          pc->n, (long long)pc->rows, d->n, (long long)roff[d->n]);
+    if (pc->batch != batch)
+        return qr_err_set("proxy: the cache was built with batch %d, this evaluation has batch %d (the batches "
+                          "must be the same)",
+                          pc->batch, batch);
+    if (pc->lora_mem != qr_model_lora_params(m, NULL) || pc->lora_slots != qr_model_lora_slots(m) ||
+        pc->lora_rank != qr_model_lora_rank(m) || pc->lora_alpha != qr_model_lora_alpha(m))
+        return qr_err_set("proxy: the model's LoRA bank was replaced since the cache was built (%d slots, rank %d, "
+                          "alpha %g then; %d, %d, %g now): build the cache again",
+                          pc->lora_slots, pc->lora_rank, (double)pc->lora_alpha, qr_model_lora_slots(m),
+                          qr_model_lora_rank(m), (double)qr_model_lora_alpha(m));
+    if (pc->weights_gen != qr_model_weights_gen(m))
+        return qr_err_set("proxy: the model's weights, adapters or quantizers changed since the cache was built "
+                          "(adapters loaded, a bank made, quantize, a training step): build the cache again");
+    return QR_OK;
+}
+
+/* The first block any of whose linear layers runs otherwise than when the
+ * cache was built (model.h: the linears in layer order, the same number
+ * per block); n_layer when none does. */
+static int first_changed_block(qr_model *m, const qr_proxy_cache *pc) {
+    const int per = pc->n_lin / pc->n_layer;
+    for (int i = 0; i < pc->n_lin; i++) {
+        lin_state now = lin_state_of(qr_model_linear(m, i));
+        if (!lin_state_eq(&now, &pc->lin[i])) return i / per;
+    }
+    return pc->n_layer;
 }
 
 /* ---- a prefix kept across calls ---- */
@@ -555,13 +772,14 @@ void qr_proxy_prefix_stats(const qr_proxy_prefix *p, int64_t *hits, int64_t *mis
 }
 
 /* What the prefix's keys and values depend on: every linear layer's
- * bit-widths, weight group and active adapter, and the quantizers. */
+ * bit-widths, effective weight group and active adapter, and the
+ * quantizers (lin_state, as the block-input cache compares them). */
 static uint64_t prec_fnv(qr_model *m) {
     uint64_t h = QR_FNV_INIT;
     for (int i = 0; i < qr_model_n_linears(m); i++) {
-        const qr_linear *l = qr_model_linear(m, i);
-        int32_t v[5] = {l->wbits, l->abits, l->active, l->wgroup, l->wgroup_default};
-        const void *q[2] = {l->wq, l->aq};
+        lin_state st = lin_state_of(qr_model_linear(m, i));
+        int32_t v[4] = {st.wbits, st.abits, st.active, st.group};
+        const void *q[2] = {st.wq, st.aq};
         h = qr_fnv(h, v, sizeof v);
         h = qr_fnv(h, q, sizeof q);
     }

@@ -41,6 +41,7 @@
 #include "train/trainer.h"
 
 #define QR_PROXY_BATCH 8 /* default sequences per forward */
+#define QR_PROXY_CACHE_MB 2048 /* model:proxy_cache's default bound on a block-input cache (10^6 bytes) */
 
 typedef struct qr_proxy_ref qr_proxy_ref;
 
@@ -70,6 +71,7 @@ typedef struct {
     int64_t tokens;         /* answer positions */
     double seconds;
     int64_t shared_prefix;  /* tokens decoded once for every sequence (qr_proxy_eval_shared), else 0 */
+    int skipped_blocks;     /* blocks taken from the cache, per batch (qr_proxy_eval_cached), else 0 */
 } qr_proxy_result;
 
 /* The proxy of the model's current configuration on d (ref may be NULL:
@@ -88,6 +90,38 @@ int qr_proxy_eval(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, 
  * tokens were shared. */
 int qr_proxy_eval_shared(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch, int shared,
                          qr_proxy_result *r, double *per_nll, double *per_kl);
+
+/* A block-input cache, for scoring many configurations that each differ
+ * from one base in a few blocks (the search's sensitivity analysis: one
+ * layer, one kind or one block lowered below the base). Built under the
+ * model's current configuration (the base) over d, in exactly the
+ * evaluation's batches (same order, same padding): for every batch, the
+ * input of blocks 1..n_layer, and the configuration of every linear layer
+ * (bit-widths, active adapter, effective weight group, quantizers), the
+ * LoRA bank's identity and the model's weights generation (model.h).
+ * n_layer x (padded tokens) x n_embd x 4 bytes: SmolLM2 (30 x 576), the
+ * search's 16 two-shot questions padded to 384 tokens, 425 MB. Refused (NULL + message naming
+ * the bytes needed) when that is more than max_bytes, and when d is not
+ * valid data (qr_proxy_check) or batch < 1. */
+typedef struct qr_proxy_cache qr_proxy_cache;
+qr_proxy_cache *qr_proxy_cache_new(qr_model *m, const qr_train_data *d, int batch, size_t max_bytes);
+void qr_proxy_cache_free(qr_proxy_cache *pc);
+size_t qr_proxy_cache_bytes(const qr_proxy_cache *pc);
+int qr_proxy_cache_n(const qr_proxy_cache *pc);     /* sequences */
+int qr_proxy_cache_batch(const qr_proxy_cache *pc); /* sequences per forward */
+double qr_proxy_cache_seconds(const qr_proxy_cache *pc);
+/* qr_proxy_eval from the cache: b0 = the first block any of whose linear
+ * layers is configured otherwise than when pc was built; each batch starts
+ * at block b0 from the cached input (b0 = 0: the full forward; b0 =
+ * n_layer: the final norm and the head only). Blocks 0..b0-1 would compute
+ * exactly what they did then (same inputs, same configuration, same
+ * weights, the deterministic kernels at the same thread count), so the
+ * scores are bit-identical to qr_proxy_eval's. r->skipped_blocks = b0. Refused, naming what changed,
+ * when pc was built for another model, on other sequences, with another
+ * batch, with another LoRA bank, or at another weights generation (adapters
+ * loaded, a bank made, quantizers set, a training step since). */
+int qr_proxy_eval_cached(qr_model *m, const qr_train_data *d, const qr_proxy_ref *ref, int batch,
+                         const qr_proxy_cache *pc, qr_proxy_result *r, double *per_nll, double *per_kl);
 
 /* A prompt prefix kept across calls (an attack asks about one context
  * hundreds of times, one candidate question each): its keys and values

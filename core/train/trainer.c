@@ -676,7 +676,9 @@ int qr_trainer_save(qr_trainer *t, const char *path) {
 
 int qr_trainer_load(qr_trainer *t, const char *path) {
     qr_checkpoint c = checkpoint_of(t);
-    if (qr_checkpoint_read(&c, path)) return QR_ERR;
+    int rc = qr_checkpoint_read(&c, path);
+    qr_model_weights_changed(t->m); /* the adapters were read (perhaps partly, on error) */
+    if (rc) return QR_ERR;
     t->step = c.step;
     t->epoch = c.epoch;
     t->cursor = c.cursor;
@@ -1023,6 +1025,7 @@ static int update_adapters(qr_trainer *t, step_state *s) {
         int64_t o = t->slice_off[k];
         qr_adamw_step(par + o, g + o, t->m1 + o, t->v1 + o, t->slice_n[k], &ac, ++t->slot_t[k]);
     }
+    qr_model_weights_changed(t->m);
     t->step++;
     s->dt = qr_now() - s->t0;
     t->seconds += s->dt;

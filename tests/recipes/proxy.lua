@@ -24,6 +24,24 @@
 --            vocabulary, targets not as long as ids, a reference built on
 --            other sequences, unknown options, a topk out of range; and
 --            proxy_ref puts the model's configuration back
+--   proxy-6  shared = true (a common prefix through the KV cache)
+--   proxy-7  model:proxy_prefix (a prefix kept across calls)
+--   proxy-8  the block-input cache (model:proxy_cache) on a tiny Llama and a
+--            tiny GPT-2 (4 blocks, a LoRA bank of 2 slots trained 2 steps):
+--            built at the base (fp, slot 0), the evaluation from the cache
+--            of a configuration lowering one layer of the first, a middle
+--            and the last block, an adapter only, one kind in every block,
+--            and the base itself gives every example's NLL and KL EXACTLY
+--            the uncached ones (max |diff| 0, printed), also with another
+--            batch size (3: 7 batches of other padded lengths); it skips
+--            the blocks before the first one changed (0, 2, 3, 1, 0, 4);
+--            a stale cache is refused naming why (adapters loaded, lora()
+--            again, quantize again, a training step, other sequences,
+--            another batch, another model), as are a cache with shared or
+--            prefix, a closed one and one over max_mb (naming the bytes);
+--            its size is n_layer x padded tokens x n_embd x 4 bytes; the
+--            seconds of every single-layer job, cached and not, printed
+--            (a ratio, no bound: timing on a shared machine)
 local T = require("qr.qrtest")
 local P = require("qr.precision")
 
@@ -288,4 +306,135 @@ do
   T.errors("proxy-7.7 another model's prefix", function() other:proxy({variant(0)}, {prefix = pc}) end,
     "another model")
 end
+-- proxy-8: the block-input cache
+local function cache_suite(arch)
+  local id = "proxy-8." .. arch
+  local L = 4
+  local cm = qr.model_new{arch = arch, n_layer = L, n_embd = 32, n_head = 2, n_kv_head = arch == "llama" and 1 or nil,
+    n_vocab = V, n_ctx = 64, seed = 7}
+  cm:quantize{weight = "minmax", act = "minmax"}
+  local two = P.load("fp,w4a4", cm)
+  cm:lora{rank = 2, alpha = 4, slots = P.assign_adapters(two), seed = 3}
+  -- B != 0: the adapters take part (2 steps at a large rate)
+  qr.train{model = cm, configs = two, data = seqs, steps = 2, batch = 4, seq = 64, lr = 5e-2, seed = 1, progress = false}
+  local base, low = two[1], two[2]
+  local per = #base.layers // L
+  local function with(layers, fields)
+    local c = {name = "job", layers = {}}
+    for i, l in ipairs(base.layers) do c.layers[i] = {name = l.name, w = l.w, a = l.a, adapter = l.adapter} end
+    for _, i in ipairs(layers) do
+      for _, f in ipairs(fields or {"w", "a", "adapter"}) do c.layers[i][f] = low.layers[i][f] end
+    end
+    return c
+  end
+  local kind = {}
+  for b = 0, L - 1 do kind[#kind + 1] = b * per + 2 end -- the second linear of every block
+  local jobs = {
+    {"first block", with({1}), 0},
+    {"middle block", with({2 * per + per}), 2},
+    {"last block", with({(L - 1) * per + 1}), 3},
+    {"an adapter only, block 1", with({per + 1}, {"adapter"}), 1},
+    {"one kind in every block", with(kind), 0},
+    {"the base", with({}), L},
+  }
+  cm:precision(base)
+  local ref = cm:proxy_ref(seqs, {current = true})
+  for _, batch in ipairs{8, 3} do
+    cm:precision(base)
+    local c = cm:proxy_cache(seqs, {batch = batch})
+    -- the size: n_layer x padded tokens x n_embd x 4 bytes, the batches of run_batches
+    local order = {}
+    for i, q in ipairs(seqs) do order[i] = {len = #q.ids, i = i} end
+    table.sort(order, function(x, y) return x.len < y.len or (x.len == y.len and x.i < y.i) end)
+    local padded = 0
+    for s0 = 1, #order, batch do
+      local last = math.min(#order, s0 + batch - 1)
+      padded = padded + (last - s0 + 1) * math.min(64, (order[last].len + 31) // 32 * 32)
+    end
+    T.eq(id .. ".b" .. batch .. ".bytes", {c:bytes(), c:info().n, c:info().batch}, {L * padded * 32 * 4, #seqs, batch})
+    for k, j in ipairs(jobs) do
+      cm:precision(j[2])
+      local want = cm:proxy(seqs, {ref = ref, batch = batch})
+      local got = cm:proxy(seqs, {ref = ref, batch = batch, cache = c})
+      local dn, dk = math.abs(got.nll - want.nll), math.abs(got.kl - want.kl)
+      for e = 1, #seqs do
+        dn = math.max(dn, math.abs(got.per[e] - want.per[e]))
+        dk = math.max(dk, math.abs(got.per_kl[e] - want.per_kl[e]))
+      end
+      print(string.format("%s batch %d, %s: from block %d of %d, max |nll diff| %.3g, max |kl diff| %.3g "
+        .. "(kl %.3e; tolerance 0)", id, batch, j[1], got.skipped_blocks, got.blocks, dn, dk, want.kl))
+      T.ok(string.format("%s.b%d.%d exact (%s)", id, batch, k, j[1]), dn == 0 and dk == 0 and got.nll == want.nll and
+        got.kl == want.kl, string.format("max |nll diff| %.3g, max |kl diff| %.3g", dn, dk))
+      T.eq(string.format("%s.b%d.%d skipped blocks (%s)", id, batch, k, j[1]), {got.skipped_blocks, got.blocks},
+        {j[3], L})
+    end
+    c:close()
+  end
+  -- stale caches, refused naming why
+  cm:precision(base)
+  local c = cm:proxy_cache(seqs)
+  T.errors(id .. ".stale.data", function() cm:proxy({seqs[1], seqs[2]}, {cache = c}) end,
+    "the cache was built on other sequences (21 sequences")
+  T.errors(id .. ".stale.batch", function() cm:proxy(seqs, {cache = c, batch = 3}) end,
+    "the cache was built with batch 8, this evaluation has batch 3")
+  local other = qr.model_new{arch = arch, n_layer = L, n_embd = 32, n_head = 2, n_kv_head = arch == "llama" and 1 or nil,
+    n_vocab = V, n_ctx = 64, seed = 7}
+  T.errors(id .. ".stale.model", function() other:proxy(seqs, {cache = c}) end, "built for another model")
+  T.errors(id .. ".shared", function() cm:proxy(seqs, {cache = c, shared = true}) end, "cache with shared")
+  T.errors(id .. ".type", function() cm:proxy(seqs, {cache = ref}) end, "cache must be a qr.ProxyCache")
+  local file = os.tmpname()
+  assert(cm:save_adapters(file))
+  assert(cm:load_adapters(file))
+  os.remove(file)
+  T.errors(id .. ".stale.adapters", function() cm:proxy(seqs, {cache = c}) end,
+    "weights, adapters or quantizers changed since the cache was built")
+  c = cm:proxy_cache(seqs)
+  cm:quantize{weight = "minmax", act = "minmax"}
+  T.errors(id .. ".stale.quantize", function() cm:proxy(seqs, {cache = c}) end, "quantizers changed since")
+  cm:precision(base)
+  c = cm:proxy_cache(seqs)
+  qr.train{model = cm, configs = two, data = seqs, steps = 1, batch = 4, seq = 64, lr = 1e-3, seed = 2, progress = false}
+  cm:precision(base)
+  T.errors(id .. ".stale.train", function() cm:proxy(seqs, {cache = c}) end, "changed since the cache was built")
+  c = cm:proxy_cache(seqs)
+  cm:lora{rank = 3, alpha = 4, slots = 2, seed = 3}
+  local none = P.load("fp", cm)[1]
+  for _, l in ipairs(none.layers) do l.adapter = -1 end
+  cm:precision(none)
+  local msg = T.errors(id .. ".stale.lora", function() cm:proxy(seqs, {cache = c}) end,
+    "LoRA bank was replaced since the cache was built %(2 slots, rank 2, alpha 4 then; 2, 3, 4 now%)")
+  print(id .. ": " .. tostring(msg))
+  local cost = 0
+  T.errors(id .. ".max_mb", function() cost = cm:proxy_cache(seqs, {max_mb = 0.01}) end,
+    "proxy cache: 21 sequences at batch 8 need [%d.]+ MB %(4 blocks x %d+ padded tokens x 32 x 4 bytes%), more "
+    .. "than the 0.0 MB allowed %(max_mb%): use fewer sequences")
+  T.errors(id .. ".max_mb.bad", function() cm:proxy_cache(seqs, {max_mb = -1}) end, "max_mb: expected a positive")
+  c:close()
+  T.errors(id .. ".closed", function() cm:proxy(seqs, {cache = c}) end, "attempt to use a closed qr.ProxyCache")
+  _ = cost
+  -- the time of the single-layer jobs (a sensitivity's), with and without the cache
+  cm:quantize{weight = "minmax", act = "minmax"}
+  local lcfg = P.load("fp", cm)[1]
+  for _, l in ipairs(lcfg.layers) do l.adapter = -1 end
+  cm:precision(lcfg)
+  c = cm:proxy_cache(seqs)
+  local t = {0, 0}
+  for i = 1, #lcfg.layers do
+    local j = P.load("fp", cm)[1]
+    for _, l in ipairs(j.layers) do l.adapter = -1 end
+    j.layers[i].w, j.layers[i].a = 4, 4
+    cm:precision(j)
+    local t0 = qr.now()
+    local a = cm:proxy(seqs)
+    local t1 = qr.now()
+    local b = cm:proxy(seqs, {cache = c})
+    t[1], t[2] = t[1] + (t1 - t0), t[2] + (qr.now() - t1)
+    T.ok(id .. ".time.exact." .. i, a.nll == b.nll, string.format("%.17g vs %.17g", a.nll, b.nll))
+  end
+  print(string.format("%s: %d single-layer jobs: %.3fs uncached, %.3fs from the cache (%.2fx; cache built in %.3fs)",
+    id, #lcfg.layers, t[1], t[2], t[1] / t[2], c:info().seconds))
+end
+cache_suite("llama")
+cache_suite("gpt2")
+
 T.done()

@@ -146,6 +146,41 @@ local sc3 = S.scorer{model = m, adapters = adapters, base_run = base_run, slices
 sc3:get(S.config(prob, S.uniform(prob, 1)), "sens")
 T.eq("search-5.6", sc3.computed, 1) -- another key: the cache starts empty
 _ = sens2
+-- the block-input cache (on by default) changes the time, not the scores:
+-- fresh scorers (no cache file) with and without it agree on every entry
+do
+  local said = {}
+  local opt = {units = units, separate = {kinds = true, blocks = true}, slice = "sens",
+    say = function(l) said[#said + 1] = l end}
+  local scA = scorer(nil)
+  local sensA, lossA = S.sensitivity(prob, scA, opt)
+  opt.block_cache = false
+  local scB = scorer(nil)
+  local sensB, lossB = S.sensitivity(prob, scB, opt)
+  T.eq("search-5.7 the same sensitivities with and without the block-input cache", {sensA, lossA}, {sensB, lossB})
+  local n, same, md = 0, true, 0
+  for k, e in pairs(scA.doc.entries) do
+    local f = scB.doc.entries[k]
+    n = n + 1
+    same = same and f ~= nil and e.nll == f.nll and e.kl == f.kl
+    if f then md = math.max(md, math.abs(e.nll - f.nll), math.abs(e.kl - f.kl)) end
+  end
+  print(string.format("search-5.8: %d entries with and without the block-input cache: max |nll or kl diff| %.3g "
+    .. "(tolerance 0)", n, md))
+  T.ok("search-5.8 every entry's nll and kl identical", same and n == scB.computed and n == 8 * 2 + (4 + 2) * 2 * 3 + 1,
+    string.format("%d entries, max diff %.3g", n, md))
+  local text = table.concat(said, "\n")
+  T.ok("search-5.9 the cache is built and its savings said", text:find("block-input cache of the base", 1, true) and
+    text:find("blocks skipped", 1, true), text)
+  print(text)
+  local tiny = {}
+  opt.block_cache, opt.cache_mb, opt.say = nil, 1e-4, function(l) tiny[#tiny + 1] = l end
+  local scC = scorer(nil)
+  local sensC = S.sensitivity(prob, scC, opt)
+  local why = "no block%-input cache, every configuration runs the whole forward: .*more than the 0%.0 MB allowed"
+  T.eq("search-5.10 a cache over cache_mb: said, and the same scores without it",
+    {sensC, tiny[2] and tiny[2]:match(why) ~= nil}, {sensA, true})
+end
 
 -- 6. greedy: never over budget, deterministic, the base when the budget allows it
 local lo = S.ratio(prob, S.cheapest(prob))

@@ -89,7 +89,7 @@ end
 
 -- Every check that needs no model: raises a message naming the option.
 -- o: method, metric, budget, score, sens, sens_separate, pop, gens, elite,
--- tournament, mutation, calib_limit, sens_limit, corr_min, seed.
+-- tournament, mutation, calib_limit, sens_limit, sens_cache_mb, corr_min, seed.
 -- Returns {methods=, budgets=, sens = set, separate = set}.
 function S.check(o)
   local r = {}
@@ -118,6 +118,9 @@ function S.check(o)
     if o[k] ~= nil then posint((k:gsub("_", "-")), o[k], 1) end
   end
   if o.sens_limit ~= nil then posint("sens-limit", o.sens_limit, 0) end
+  if o.sens_cache_mb ~= nil and not (type(o.sens_cache_mb) == "number" and o.sens_cache_mb >= 0) then
+    fail("--sens-cache-mb=%s: expected a number of megabytes >= 0 (0: no block-input cache)", tostring(o.sens_cache_mb))
+  end
   if o.seed ~= nil and not math.tointeger(o.seed) then fail("--seed=%s: expected an integer", tostring(o.seed)) end
   return r
 end
@@ -431,14 +434,20 @@ end
 -- f1 = function(model, data) -> {f1=, em=, n=, seconds=}, batch=, cost =
 -- function(cfg) -> {bitops_ratio=, bytes_ratio=}}
 --
--- sc:get(cfg, slice, label) -> entry {nll=, kl=, n=, tokens=, seconds=,
--- f1=, bitops_ratio=, bytes_ratio=, label=}: from the cache when there,
--- else measured (the model runs cfg) and cached. The cache file (JSON,
+-- sc:get(cfg, slice, label [, cache]) -> entry {nll=, kl=, n=, tokens=,
+-- seconds=, f1=, bitops_ratio=, bytes_ratio=, label=}: from the cache when
+-- there, else measured (the model runs cfg) and cached; the second result
+-- is model:proxy's (skipped_blocks, blocks) when it was measured from a
+-- block-input cache (sc:block_cache; the scores are bit-identical to the
+-- uncached ones). The cache file (JSON,
 -- rewritten atomically by qr.json.write at least every `save_every`
 -- seconds and by sc:flush()) is keyed by `key` (model, adapters, prompts,
 -- the reference's topk): another key starts it empty. Its entries are
 -- keyed "<slice id>|<S.key of the run configuration>".
 -- sc:value(entry) -> the score (lower is better).
+-- sc:block_cache(cfg, slice [, max_mb]) -> a qr.ProxyCache of the slice
+-- under cfg's run configuration (model:proxy_cache, the scorer's batch),
+-- or nil and why: an f1 slice, or a cache larger than max_mb.
 function S.scorer(a)
   local sc = {computed = 0, hits = 0, seconds = 0, slices = a.slices, score = a.score or "kl"}
   local doc = a.cache and qr.json.read(a.cache)
@@ -459,6 +468,7 @@ function S.scorer(a)
     local run = a.adapters(cfg)
     return s, run, s.id .. "|" .. S.key(run)
   end
+  function sc:run_of(cfg) return (a.adapters(cfg)) end
   function sc:has(cfg, slice)
     local _, _, k = slot(cfg, slice)
     return doc.entries[k] ~= nil
@@ -467,7 +477,16 @@ function S.scorer(a)
     local _, _, k = slot(cfg, slice)
     return doc.entries[k]
   end
-  function sc:get(cfg, slice, label)
+  function sc:block_cache(cfg, slice, max_mb)
+    local s, run = slot(cfg, slice)
+    if s.kind == "f1" then return nil, "slice '" .. slice .. "' is scored by F1 (generation), not the proxy" end
+    a.model:precision(run)
+    local ok, c = pcall(function() return a.model:proxy_cache(s.data, {batch = a.batch or 8, max_mb = max_mb}) end)
+    if ok then return c end
+    if not tostring(c):find("allowed (max_mb)", 1, true) then error(c, 0) end -- only its size is a reason to go without
+    return nil, tostring(c)
+  end
+  function sc:get(cfg, slice, label, cache)
     local s, run, k = slot(cfg, slice)
     local e = doc.entries[k]
     if e then
@@ -479,14 +498,16 @@ function S.scorer(a)
       refs[slice] = S.proxy_ref(a.model, s.data, {batch = a.batch or 8, topk = a.topk})
     end
     local t0 = qr.now()
+    local from
     if s.kind == "f1" then
       a.model:precision(run)
       local r = a.f1(a.model, s.data)
       e = {f1 = r.f1, em = r.em, n = r.n}
     else
       a.model:precision(run)
-      local r = S.proxy(a.model, s.data, {ref = refs[slice], batch = a.batch or 8})
+      local r = S.proxy(a.model, s.data, {ref = refs[slice], batch = a.batch or 8, cache = cache})
       e = {nll = r.nll, kl = r.kl, n = r.n, tokens = r.tokens}
+      if cache then from = {skipped_blocks = r.skipped_blocks, blocks = r.blocks} end
     end
     e.seconds = qr.now() - t0
     e.label = label
@@ -502,7 +523,7 @@ function S.scorer(a)
     sc.computed = sc.computed + 1
     sc.seconds = sc.seconds + e.seconds
     if qr.now() - last_save >= (a.save_every or 10) then sc:flush() end
-    return e
+    return e, from
   end
   function sc:value(e)
     if sc.score == "f1" then return 100 - e.f1 end
@@ -578,19 +599,76 @@ function S.sens_jobs(prob, o)
   return jobs
 end
 
+-- The blocks a job need not recompute from a block-input cache of the
+-- base: those before the first block with a layer whose run differs from
+-- the base's (bits, group or adapter), by the layer names' block indices
+-- (prob.units); layers outside any block count as block 0. The C side
+-- decides for itself (core/train/proxy.c); this is for deciding whether a
+-- cache is worth building and for saying what it should save.
+local function first_lowered_block(prob, base_run, run)
+  local first = math.huge
+  for i, l in ipairs(run.layers) do
+    local b = base_run.layers[i]
+    if l.w ~= b.w or l.a ~= b.a or l.g ~= b.g or l.adapter ~= b.adapter then
+      first = math.min(first, prob.units.block[i] or 0)
+    end
+  end
+  return first
+end
+
 -- S.sensitivity(prob, sc, o) -> the table (JSON-ready) and loss[i][c]:
 -- every job of S.sens_jobs scored on o.slice; a sensitivity is score(job)
 -- - score(base), for the score and for nll/kl/f1 as measured.
--- o: units, separate (sets), slice, progress (boolean), say.
+-- o: units, separate (sets), slice, progress (boolean), say, block_cache
+-- (default true; false: every job runs the whole forward), cache_mb (the
+-- bound on the block-input cache, model:proxy_cache's max_mb).
+--
+-- Every job lowers a few layers below the base, so on a proxy slice the
+-- base's input of every block is kept (sc:block_cache, once) and each job
+-- runs from the first block it changes: the same scores to the last bit
+-- (model:proxy's cache), a layer job in block b skipping b blocks. Without
+-- any job to gain (only kinds lowered, or nothing to measure) or when the
+-- cache would pass cache_mb (said once), the jobs run the whole forward.
 function S.sensitivity(prob, sc, o)
   local base_cfg = S.config(prob, S.uniform(prob, 1), "base")
   local base = sc:get(base_cfg, o.slice, "base")
   local jobs = S.sens_jobs(prob, o)
-  local pending = 0
+  local pending, gain = 0, 0
   for _, j in ipairs(jobs) do if not sc:has(j.cfg, o.slice) then pending = pending + 1 end end
   if o.say then
     o.say(string.format("sensitivity: %d configurations (%d to measure, %d in the cache) on slice '%s'", #jobs, pending,
       #jobs - pending, o.slice))
+  end
+  local cache, cache_s = nil, 0
+  if o.block_cache ~= false and pending > 0 and sc.slices[o.slice] and sc.slices[o.slice].kind ~= "f1" then
+    local base_run = sc:run_of(base_cfg)
+    for _, j in ipairs(jobs) do
+      if not sc:has(j.cfg, o.slice) then
+        local f = first_lowered_block(prob, base_run, sc:run_of(j.cfg))
+        if f ~= math.huge and f > 0 then gain = gain + 1 end
+      end
+    end
+    if gain > 0 then
+      local t0 = qr.now()
+      local why
+      cache, why = sc:block_cache(base_cfg, o.slice, o.cache_mb)
+      cache_s = qr.now() - t0
+      if o.say then
+        if cache then
+          o.say(string.format("sensitivity: block-input cache of the base, %.1f MB in %.1fs (%d of %d configurations "
+            .. "to measure start after block 0)", cache:bytes() / 1e6, cache_s, gain, pending))
+        else
+          o.say("sensitivity: no block-input cache, every configuration runs the whole forward: " .. why)
+        end
+      end
+    elseif o.say then
+      o.say("sensitivity: no block-input cache: every configuration to measure changes block 0")
+    end
+  end
+  local skipped, blocks, eval_s = 0, 0, 0
+  local function cache_note()
+    if not cache or blocks == 0 then return nil end
+    return string.format("%.0f%% of blocks from the cache", 100 * skipped / blocks)
   end
   local prog = S.progress("sensitivity", pending, o.progress)
   local done = 0
@@ -625,14 +703,27 @@ function S.sensitivity(prob, sc, o)
   end
   for _, j in ipairs(jobs) do
     local cached = sc:has(j.cfg, o.slice)
-    local e = sc:get(j.cfg, o.slice, j.label)
-    if not cached then done = done + 1; prog(done) end
+    local e, from = sc:get(j.cfg, o.slice, j.label, cache)
+    if not cached then
+      done = done + 1
+      eval_s = eval_s + (e.seconds or 0)
+      if from then skipped, blocks = skipped + from.skipped_blocks, blocks + from.blocks end
+      prog(done, cache_note())
+    end
     local r = row(j.unit, j.id)
     local cn = prob.choices[j.choice].name
     r.d[cn] = r.d[cn] or {}
     r.d[cn][j.variant] = delta(e)
   end
   sc:flush()
+  if cache and o.say then
+    -- what the skipped blocks would have cost, at this run's seconds per block
+    local per_block = blocks > skipped and eval_s / (blocks - skipped) or 0
+    o.say(string.format("sensitivity: %d configurations measured in %s from the block-input cache: %d of %d blocks "
+      .. "skipped (%.0f%%), about %s saved (cache built in %.1fs)", done, hms(eval_s), skipped, blocks,
+      blocks > 0 and 100 * skipped / blocks or 0, hms(per_block * skipped - cache_s), cache_s))
+  end
+  if cache then cache:close() end
   local loss
   if o.units.layers then
     loss = {}
@@ -1295,7 +1386,8 @@ end
 --            {id=, data=, kind = "proxy" | "f1"} (S.scorer)
 --   o: choices (S.parse_choices), metric, budgets, methods, sens, separate
 --      (sets), score, pop, gens, elite, tournament, mutation, seed,
---      corr_min, seq_cost, batch, plot, progress, builtin_hand
+--      corr_min, seq_cost, batch, plot, progress, builtin_hand,
+--      sens_cache_mb (the sensitivity's block-input cache bound; 0: none)
 --   evaluate(model, run_cfg) -> {em=, f1=, em_ci=, f1_ci=, n=, seconds=,
 --            predictions = {{em=, f1=}, ...}}: the dev evaluation (EM/F1 in %)
 --   f1(model, data) -> {f1=, em=, n=}: the score of an "f1" slice
@@ -1348,7 +1440,7 @@ function S.run(a)
 
   -- sensitivity
   local sens, loss = S.sensitivity(prob, sc, {units = o.sens, separate = o.separate, slice = "sens",
-    progress = o.progress, say = say})
+    progress = o.progress, say = say, block_cache = o.sens_cache_mb ~= 0, cache_mb = o.sens_cache_mb})
   assert(qr.json.write(dir .. "/sensitivity.json", sens, {indent = true}))
   say("wrote " .. dir .. "/sensitivity.json")
   local low = prob.choices[#prob.choices].name
