@@ -14,6 +14,8 @@
  * write the rest, so that a plugin is its ops (ABI 1.2; docs/PLUGINS.md).
  * ABI 1.3 adds the word-level services of the attacks (candidates,
  * is_stopword; docs/ATTACKS.md) and the sentence similarity (similarity).
+ * ABI 1.4 adds the batched victim query of the attacks (the optional
+ * attack op perturb_batch; QR_ATTACK_HAS).
  *
  * Conventions: every row-wise operation quantizes each row of a row-major
  * (rows, cols) matrix on its own: per output channel for a weight stored
@@ -26,7 +28,8 @@
  * host's, any abi_minor is accepted (minor versions only append); a
  * descriptor or ops struct whose struct_size is smaller than the 1.0 layout
  * is refused; every function pointer of an ops struct must be non-NULL
- * but the optional ones (a schedule needs select or select_cfg);
+ * but the optional ones (a schedule needs select or select_cfg; an
+ * attack always needs perturb, perturb_batch is optional);
  * create() returns NULL only on error (a plugin without state returns any
  * non-NULL pointer, e.g. to a static object, and destroy() ignores it);
  * a name is unique within its kind. */
@@ -38,7 +41,7 @@
 #include <stdlib.h>
 
 #define QR_PLUGIN_ABI_MAJOR 1
-#define QR_PLUGIN_ABI_MINOR 3
+#define QR_PLUGIN_ABI_MINOR 4
 #define QR_PLUGIN_SYMBOL "qr_plugin_get_desc"
 
 #define QR_PLUGIN_OK 0
@@ -324,7 +327,39 @@ typedef struct qr_attack_ops {
      * return what it has (typo stops: its score is no longer > 0). */
     int (*perturb)(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
                    int budget, uint64_t seed, char **out);
+    /* ABI 1.4, optional (NULL, or absent from an older plugin's smaller
+     * struct; check QR_ATTACK_HAS(ops, perturb_batch)): perturb with a
+     * batched victim as well, so that the candidates of one position (the
+     * edits of a word, its neighbours) are scored together, one batched
+     * forward instead of n. The host calls it instead of perturb when it
+     * has a batched scorer (from Lua: perturb's fifth argument), and
+     * perturb otherwise, so perturb stays required. query and query_batch
+     * (neither NULL) are the same victim behind one ctx and one budget; a
+     * plugin may mix them.
+     *
+     * query_batch(ctx, cands, n, scores): scores[i] = the score of cands[i]
+     * for i < n, with query's meaning; the same as calling query(ctx,
+     * cands[0]), ..., query(ctx, cands[n-1]) in that order (the same
+     * scores up to the victim's own batch arithmetic; a victim drawing a
+     * configuration per query, RPI, draws them in that order). The host
+     * enforces the query budget, not the plugin: it charges the n
+     * candidates in order, and those past the budget score +HUGE_VAL (never
+     * accepted) without reaching the victim, exactly as query answers once
+     * the budget is spent, so no plugin can exceed it. A candidate the
+     * victim can no longer be asked about scores -HUGE_VAL, as with query
+     * (from Lua: the batch scoring function raised an error, so the whole
+     * batch, and every later query); the attack should stop. cands and
+     * their strings need only live for the call. Returns QR_PLUGIN_OK, or
+     * QR_PLUGIN_ERR after a message (n < 0, or NULL arrays with n > 0);
+     * n = 0 asks nothing. */
+    int (*perturb_batch)(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
+                         int (*query_batch)(void *ctx, const char *const *cands, int n, double *scores),
+                         void *ctx, int budget, uint64_t seed, char **out);
 } qr_attack_ops;
+
+/* Whether an attack plugin's ops has the 1.4 function `field` set. */
+#define QR_ATTACK_HAS(ops, field) \
+    ((ops)->struct_size >= offsetof(qr_attack_ops, field) + sizeof((ops)->field) && (ops)->field)
 
 typedef struct qr_entry {
     uint32_t kind;           /* qr_plugin_kind */

@@ -20,11 +20,14 @@
 -- attack is the gold answer's probability (exp(-NLL/token), teacher
 -- forcing; qr.attack_eval); success = the attacked answer's F1 falls
 -- below --threshold, judged by generation as the model is deployed (RPI:
--- a fresh draw per question). --budget caps the queries per question.
+-- a fresh draw per question). --budget caps the queries per question;
+-- --query-batch (default) scores the candidates of one word together (the
+-- same queries and, up to the batched forward's summation order, the same
+-- attack; --query-batch=false asks one at a time).
 --
 -- Writes <run-dir>/results.json (rewritten after each cell: resumable),
 -- <run-dir>/adv-<attack>-<source>.jsonl (one line per attacked question:
--- id, original, perturbed, words_changed, queries, answer_before,
+-- id, original, perturbed, words_changed, queries, batches, answer_before,
 -- answer_after, score_before, score_after), reused by a rerun and by
 -- another model (--replay=FILE.jsonl evaluates every victim on a saved set).
 local qa = require("qr.squad_qa")
@@ -43,6 +46,7 @@ local o = qr.opts{
   {"rpi-configs", "", "the RPI set: configurations of the sp run (default: all of them)"},
   {"rpi-probs", "", "RPI probabilities in --rpi-configs order (default: uniform)"},
   {"budget", 200, "queries per attacked question"},
+  {"query-batch", true, "score an attack's candidates for one word in one batched forward (false: one query at a time)"},
   {"edits", 0, "edits an attack may make (its unit: words; 0 = 40% of the question's words)"},
   {"threshold", 0.5, "success: the attacked answer's F1 below this"},
   {"seed", 1, "attack and RPI seeds"},
@@ -170,6 +174,7 @@ doc.rpi_set = {}
 for i, c in ipairs(set) do doc.rpi_set[i] = c.name end
 doc.rpi_probs = probs or "uniform"
 doc.budget, doc.threshold, doc.seed, doc.git_rev = o.budget, o.threshold, o.seed, qa.git_rev()
+doc.query_batch = o.query_batch -- not in the key: the same queries either way
 doc.score = "victim score = exp(-NLL/token) of the gold answer under teacher forcing (qr.attack_eval)"
 doc.success = string.format("the attacked answer's F1 (generation, as deployed) < %g", o.threshold)
 doc.substitutes = {}
@@ -242,13 +247,13 @@ local function craft(attack, src, correct_of)
     if not have[ex.id] then
       local tq = qr.now()
       local r, why = E.attack_one(model, src, attack.plugin, ex, {budget = o.budget, seed = o.seed,
-        edits = o.edits > 0 and o.edits or nil, seq = o.seq})
+        edits = o.edits > 0 and o.edits or nil, seq = o.seq, query_batch = o.query_batch})
       local line
       if r then
         local after = E.answer(model, src, {{id = ex.id, question = r.perturbed, context = ex.context,
           answers = ex.answers}}, {batch = 1, seed = o.seed + i, max_new_tokens = o.max_new_tokens})[1]
         line = {id = ex.id, original = ex.question, perturbed = r.perturbed, words_changed = r.words_changed,
-          queries = r.queries, edits = r.edits, answer_before = doc.clean[correct_of].per[ex.id].prediction,
+          queries = r.queries, batches = r.batches, edits = r.edits, answer_before = doc.clean[correct_of].per[ex.id].prediction,
           answer_after = after.prediction, f1_after = after.f1, score_before = r.score_before,
           score_after = r.score_after}
       else

@@ -16,7 +16,9 @@
  * only) still loads, and a schedule with neither is refused, as is a
  * 1.1-sized one without select. Then `static` (all configs),
  * `ce` (against a hand computation and finite differences) and `typo` (toy
- * query functions: "Denver" intact, several target words, UTF-8). */
+ * query functions: "Denver" intact, several target words, UTF-8; ABI 1.4:
+ * perturb_batch asks the same candidates as perturb, in the same order,
+ * and returns the same text; query_batch's error ends it). */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "plugin.h"
@@ -730,6 +732,65 @@ static int valid_utf8(const unsigned char *s) {
     return 1;
 }
 
+/* The toy's batched query, with a log of every candidate it scored (in
+ * order) and a failure on demand (fail_at: the batch number, 1-based). */
+typedef struct {
+    toy t;
+    char log[4096];
+    size_t len;
+    int batches, largest, fail_at;
+} toy_log;
+
+static double log_query(void *ctx, const char *cand) {
+    toy_log *l = ctx;
+    l->len += (size_t)snprintf(l->log + l->len, l->len < sizeof l->log ? sizeof l->log - l->len : 0, "%s|", cand);
+    if (l->len >= sizeof l->log) l->len = sizeof l->log - 1;
+    return toy_query(&l->t, cand);
+}
+
+static int log_query_batch(void *ctx, const char *const *cands, int n, double *scores) {
+    toy_log *l = ctx;
+    if (++l->batches == l->fail_at) return qr_err_set("toy: batch %d failed", l->batches);
+    if (n > l->largest) l->largest = n;
+    for (int i = 0; i < n; i++) scores[i] = log_query(ctx, cands[i]);
+    return QR_PLUGIN_OK;
+}
+
+/* typo's perturb_batch against its perturb on the toy */
+static void test_typo_batch(qr_instance *a) {
+    const qr_attack_ops *ops = qr_instance_ops(a);
+    void *self = qr_instance_self(a);
+    test_cond("typo has the ABI 1.4 perturb_batch", QR_ATTACK_HAS(ops, perturb_batch));
+    if (!QR_ATTACK_HAS(ops, perturb_batch)) return;
+    const char *text = "The Denver Broncos won Super Bowl 50, beating the Carolina Panthers.";
+    const char *three[] = {"Denver", "Broncos", "Carolina"};
+    static toy_log s, b; /* 4 kB logs */
+    int same = 1, biggest = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        s = (toy_log){.t = {three, 3, 0}};
+        b = (toy_log){.t = {three, 3, 0}};
+        char *o1 = NULL, *o2 = NULL;
+        int r1 = ops->perturb(self, text, log_query, &s, 2, seed, &o1);
+        int r2 = ops->perturb_batch(self, text, log_query, log_query_batch, &b, 2, seed, &o2);
+        same &= r1 == 0 && r2 == 0 && o1 && o2 && !strcmp(o1, o2) && s.len == b.len && !strcmp(s.log, b.log) &&
+                b.batches > 0;
+        if (b.largest > biggest) biggest = b.largest;
+        free(o1);
+        free(o2);
+    }
+    printf("typo perturb_batch: 8 seeds, the same text and queries as perturb; largest batch %d\n", biggest);
+    test_cond("perturb_batch == perturb: the same text, the same queries in order", same);
+    test_cond("perturb_batch batches several candidates", biggest > 1);
+    char *out = NULL;
+    b = (toy_log){.t = {three, 3, 0}, .fail_at = 2};
+    test_cond("a failing query_batch ends perturb_batch with its message",
+              ops->perturb_batch(self, text, log_query, log_query_batch, &b, 2, 1, &out) < 0 && !out &&
+                  has(qr_err_msg(), "toy: batch 2 failed"));
+    test_cond("perturb_batch without query_batch is refused",
+              ops->perturb_batch(self, text, log_query, NULL, &b, 2, 1, &out) < 0 && !out &&
+                  has(qr_err_msg(), "query_batch must not be NULL"));
+}
+
 static void test_typo(void) {
     qr_instance *a = qr_instance_new(QR_KIND_ATTACK, "typo", NULL, 0);
     test_cond("create attack typo", a != NULL);
@@ -806,6 +867,7 @@ static void test_typo(void) {
     const char *kvb[] = {"tries", "0"};
     test_cond("typo tries=0 refused",
               qr_instance_new(QR_KIND_ATTACK, "typo", kvb, 1) == NULL && has(qr_err_msg(), "option tries"));
+    test_typo_batch(a);
 done:
     qr_instance_free(a);
 }

@@ -62,6 +62,84 @@ print(string.format('eot %.12g mean %.12g diff %.3g', got, want, math.abs(got - 
 assert(math.abs(got - want) <= 1e-12 * math.max(1, want), 'eot score is not the weighted mean')"
 expect_rc rpi-4.1 0
 expect_in rpi-4.2 "$out" "eot "
+# batched queries (E.scores, ABI 1.4): each victim's batched scores equal
+# its one-at-a-time scores (up to the batched forward's summation order),
+# rpi with the same draws; the EOT batch is the weighted mean of the fixed
+# batches exactly; a batched attack asks what the sequential one asks and
+# stays within a budget that ends inside a batch
+run env OMP_NUM_THREADS=1 "$QRUN" -e "
+local E, P, qa = require('qr.attack_eval'), require('qr.precision'), require('qr.squad_qa')
+local m = assert(qr.model('$TINY'))
+m:quantize{weight = 'minmax', act = 'minmax'}
+local cfgs = P.load('fp,w8a8,w4a8', m)
+m:lora{rank = 16, alpha = 32, slots = P.assign_adapters(cfgs), seed = 1}
+assert(m:load_adapters('$T/sp/adapters.safetensors'))
+local exs = qa.load('$T/dev.json', 3)
+local probs = {0.5, 0.3, 0.2}
+local fails = 0
+local function check(id, cond, msg) if not cond then print('FAIL ' .. id .. ': ' .. msg) fails = fails + 1 else print('ok ' .. id) end end
+local maxd, nilmix, scored = 0, 0, 0
+for _, ex in ipairs(exs) do
+  local qs = {ex.question, ex.question .. ' now', 'What is it?', (ex.question:gsub('%a+', 'who', 1)), ex.question}
+  local fixed, per = {}, {}
+  for k, c in ipairs(cfgs) do
+    fixed[k] = E.victim(m, {kind = 'fixed', config = c})
+    per[k] = E.scores(fixed[k], ex, qs, 64)
+    for i, q in ipairs(qs) do
+      local one = E.score(fixed[k], ex, q, 64)
+      if (one == nil) ~= (per[k][i] == nil) then nilmix = nilmix + 1
+      elseif one then maxd, scored = math.max(maxd, math.abs(per[k][i] - one) / one), scored + 1 end
+    end
+  end
+  local eot = E.scores(E.victim(m, {kind = 'eot', configs = cfgs, probs = probs}), ex, qs, 64)
+  local ed = 0
+  for i = 1, #qs do
+    local want = 0
+    for k = 1, #cfgs do want = per[k][i] and want and want + probs[k] * per[k][i] end
+    if (want == nil) ~= (eot[i] == nil) then ed = math.huge elseif want then ed = math.max(ed, math.abs(eot[i] - want)) end
+  end
+  check('batch-1.1 ' .. ex.id, ed <= 1e-12, string.format('eot batch vs weighted mean of the fixed batches: %.3g', ed))
+  local v1 = E.victim(m, {kind = 'rpi', configs = cfgs, probs = probs, seed = 9})
+  local seq = {}
+  for i, q in ipairs(qs) do seq[i] = E.score(v1, ex, q, 64) end
+  local d1 = m:rpi().draws
+  m:rpi(false)
+  local v2 = E.victim(m, {kind = 'rpi', configs = cfgs, probs = probs, seed = 9})
+  local bat = E.scores(v2, ex, qs, 64)
+  local d2 = m:rpi().draws
+  m:rpi(false)
+  local rd = 0
+  for i = 1, #qs do
+    if (bat[i] == nil) ~= (seq[i] == nil) then rd = math.huge elseif seq[i] then rd = math.max(rd, math.abs(bat[i] - seq[i]) / seq[i]) end
+  end
+  check('batch-1.2 ' .. ex.id, d1 == #qs and d2 == #qs and rd <= 1e-4,
+    string.format('rpi: draws %d / %d of %d, max rel diff %.3g', d1, d2, #qs, rd))
+end
+print(string.format('batched vs one at a time, fixed: max rel diff %.3g over %d scores', maxd, scored))
+check('batch-1.3', maxd <= 1e-4 and nilmix == 0 and scored >= 20,
+  string.format('fixed batched vs single: %.3g over %d scores, %d nil in one only', maxd, scored, nilmix))
+local a = qr.attack('typo', {tries = 2})
+local same, n = 0, 0
+for _, ex in ipairs(exs) do
+  for _, src in ipairs{E.victim(m, {kind = 'fixed', config = cfgs[3]}),
+                       E.victim(m, {kind = 'rpi', configs = cfgs, probs = probs, seed = 3}),
+                       E.victim(m, {kind = 'eot', configs = cfgs, probs = probs})} do
+    for _, budget in ipairs{7, 30} do
+      local r1 = E.attack_one(m, src, a, ex, {budget = budget, seed = 2, seq = 64, query_batch = false})
+      local r2 = E.attack_one(m, src, a, ex, {budget = budget, seed = 2, seq = 64})
+      n = n + 1
+      if r1.perturbed == r2.perturbed and r1.queries == r2.queries then same = same + 1
+      else print(string.format('  %s budget %d: %q (%d) vs %q (%d)', src.name, budget, r1.perturbed, r1.queries, r2.perturbed, r2.queries)) end
+      check('batch-2.1 ' .. src.name .. ' ' .. budget, r2.queries <= budget and r1.batches == 0 and r2.batches > 0,
+        string.format('queries %d of %d, batches %d / %d', r2.queries, budget, r1.batches, r2.batches))
+    end
+  end
+end
+print(string.format('typo attacks, batched == sequential (text and queries): %d of %d', same, n))
+check('batch-2.2', same == n, same .. ' of ' .. n)
+os.exit(fails == 0 and 0 or 1)"
+expect_rc batch-1 0
+printf '%s\n' "$out" | grep -E 'batched|FAIL|  ' || true
 # refusals: before anything is written
 refuse() {
     local id=$1 needle=$2

@@ -1,8 +1,8 @@
 /* lua_plugin.c - plugins from Lua: qr.plugins(), qr.load_plugin(path),
  * qr.quantizer(name, opts) -> "qr.Quantizer" with :fake(rows, bits),
  * :backward(rows, douts, bits), :name(), :close(), and qr.attack(name,
- * opts) -> "qr.Attack" with :perturb(text, query_fn, budget, seed),
- * :name(), :close(), and qr.schedule(name, opts) -> "qr.Schedule" with
+ * opts) -> "qr.Attack" with :perturb(text, query_fn, budget, seed
+ * [, query_batch_fn]), :batched(), :name(), :close(), and qr.schedule(name, opts) -> "qr.Schedule" with
  * :select(t, T, configs[, model]), :name(), :close().
  *
  * Rows are Lua arrays of arrays of numbers (all of one length), i.e. a
@@ -237,8 +237,8 @@ static int l_attack(lua_State *L) {
  * slot that receives the first error it raised. */
 typedef struct {
     lua_State *L;
-    int fn, err;
-    const char *who; /* "attack 'typo'" */
+    int fn, batch_fn, err; /* stack slots: query_fn, query_batch_fn, the error */
+    const char *who;       /* "attack 'typo'" */
     int failed;
 } query_ctx;
 
@@ -279,9 +279,67 @@ static double query_trampoline(void *ctx, const char *candidate) {
     return s;
 }
 
-/* a:perturb(text, query_fn, budget, seed = 0) -> the perturbed text.
- * query_fn(candidate) -> number, higher = better for the victim; an error
- * in it ends the attack and is raised again here, unchanged. */
+/* Under lua_pcall: fn({cands[0], ..., cands[n-1]}) -> a list of n
+ * numbers, written to scores as they are read (anything else is an error;
+ * the trampoline then overwrites them all). */
+static int query_batch_call(lua_State *L) {
+    const char *const *cands = lua_touserdata(L, 2);
+    int n = (int)lua_tointeger(L, 3);
+    double *scores = lua_touserdata(L, 4);
+    const char *who = lua_touserdata(L, 5);
+    lua_pushvalue(L, 1);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, cands[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_call(L, 1, 1);
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "%s: query_batch_fn returned %s, expected a list of %d numbers (one per candidate)",
+                          who, luaL_typename(L, -1), n);
+    for (int i = 0; i < n; i++) {
+        if (lua_geti(L, -1, i + 1) != LUA_TNUMBER)
+            return luaL_error(L, "%s: query_batch_fn's result [%d] is %s, expected a number (%d candidates)", who,
+                              i + 1, luaL_typename(L, -1), n);
+        scores[i] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* The plugin's query_batch (ABI 1.4), as query_trampoline: under lua_pcall,
+ * the first error kept, and from then on every candidate answers
+ * -HUGE_VAL (the whole failed batch too) without calling Lua. */
+static int query_batch_trampoline(void *ctx, const char *const *cands, int n, double *scores) {
+    query_ctx *c = ctx;
+    if (n < 0 || (n > 0 && (!cands || !scores)))
+        return qr_err_set("%s: query_batch: n = %d with %s: expected n >= 0 and arrays for n > 0", c->who, n,
+                          !cands ? "cands NULL" : "scores NULL");
+    for (int i = 0; i < n; i++)
+        if (!cands[i]) return qr_err_set("%s: query_batch: cands[%d] is NULL", c->who, i);
+    if (n == 0) return QR_PLUGIN_OK;
+    if (!c->failed) {
+        lua_State *L = c->L;
+        lua_pushcfunction(L, query_batch_call);
+        lua_pushvalue(L, c->batch_fn);
+        lua_pushlightuserdata(L, (void *)cands);
+        lua_pushinteger(L, n);
+        lua_pushlightuserdata(L, scores);
+        lua_pushlightuserdata(L, (void *)c->who);
+        if (lua_pcall(L, 5, 0, 0) == LUA_OK) return QR_PLUGIN_OK;
+        c->failed = 1;
+        lua_replace(L, c->err);
+    }
+    for (int i = 0; i < n; i++) scores[i] = -HUGE_VAL;
+    return QR_PLUGIN_OK;
+}
+
+/* a:perturb(text, query_fn, budget, seed = 0 [, query_batch_fn]) -> the
+ * perturbed text. query_fn(candidate) -> number, higher = better for the
+ * victim; query_batch_fn({candidate, ...}) -> {number, ...}, the same for a
+ * list (used when the plugin has the ABI 1.4 perturb_batch: a:batched();
+ * otherwise the attack asks query_fn one at a time). An error in either
+ * ends the attack and is raised again here, unchanged. */
 static int a_perturb(lua_State *L) {
     lua_instance *u = qr_lua_checkopen(L, 1, ATTACK_MT);
     size_t len;
@@ -290,21 +348,25 @@ static int a_perturb(lua_State *L) {
     luaL_checktype(L, 3, LUA_TFUNCTION);
     int budget = qr_lua_checkint(L, 4);
     uint64_t seed = (uint64_t)luaL_optinteger(L, 5, 0);
-    lua_settop(L, 5);
-    lua_pushnil(L); /* 6: the query function's error, if any */
-    luaL_checkstack(L, 8, "perturb");
+    if (!lua_isnoneornil(L, 6)) luaL_checktype(L, 6, LUA_TFUNCTION);
+    lua_settop(L, 6);
+    lua_pushnil(L); /* 7: the query functions' error, if any */
+    luaL_checkstack(L, 10, "perturb");
     char who[128];
     snprintf(who, sizeof who, "attack '%s'", qr_instance_name(u->p));
-    query_ctx c = {.L = L, .fn = 3, .err = 6, .who = who};
+    query_ctx c = {.L = L, .fn = 3, .batch_fn = 6, .err = 7, .who = who};
     /* query_fn may close this object: the instance stays until perturb is done */
     qr_instance *a = qr_instance_retain(u->p);
     const qr_attack_ops *ops = qr_instance_ops(a);
     char *out = NULL;
-    int rc = ops->perturb(qr_instance_self(a), text, query_trampoline, &c, budget, seed, &out);
+    int rc = !lua_isnil(L, 6) && QR_ATTACK_HAS(ops, perturb_batch)
+                 ? ops->perturb_batch(qr_instance_self(a), text, query_trampoline, query_batch_trampoline, &c,
+                                      budget, seed, &out)
+                 : ops->perturb(qr_instance_self(a), text, query_trampoline, &c, budget, seed, &out);
     qr_instance_free(a);
     if (c.failed) {
         free(out);
-        lua_settop(L, 6);
+        lua_settop(L, 7);
         return lua_error(L);
     }
     if (rc != QR_PLUGIN_OK || !out) {
@@ -314,6 +376,15 @@ static int a_perturb(lua_State *L) {
     }
     lua_pushstring(L, out);
     free(out);
+    return 1;
+}
+
+/* a:batched() -> whether the plugin scores candidates together when
+ * perturb is given a query_batch_fn (the ABI 1.4 perturb_batch) */
+static int a_batched(lua_State *L) {
+    lua_instance *u = qr_lua_checkopen(L, 1, ATTACK_MT);
+    const qr_attack_ops *ops = qr_instance_ops(u->p);
+    lua_pushboolean(L, QR_ATTACK_HAS(ops, perturb_batch));
     return 1;
 }
 
@@ -425,7 +496,7 @@ static const luaL_Reg schedule_meta[] = {
     {"__gc", inst_gc}, {"__tostring", inst_tostring}, {NULL, NULL}};
 
 static const luaL_Reg attack_methods[] = {
-    {"perturb", a_perturb}, {"name", inst_name}, {"close", inst_gc}, {NULL, NULL}};
+    {"perturb", a_perturb}, {"batched", a_batched}, {"name", inst_name}, {"close", inst_gc}, {NULL, NULL}};
 
 static const luaL_Reg attack_meta[] = {{"__gc", inst_gc}, {"__tostring", inst_tostring}, {NULL, NULL}};
 

@@ -1,12 +1,17 @@
 /* attack_words.h - what the word-level attack plugins share (typo,
  * textfooler, bert_attack): the word record with its importance, the
- * visit order, splicing a replacement into a text, the ASCII word finder
- * and capitalisation. Static functions in a header: each plugin is one
- * shared object built from one .c file, and the helpers are small. */
+ * visit order, splicing a replacement into a text, the ASCII word finder,
+ * capitalisation, and the victim as the plugins ask it (one query at a
+ * time, or ABI 1.4's batched query; the `batch` option). Static functions
+ * in a header: each plugin is one shared object built from one .c file,
+ * and the helpers are small. */
 #ifndef QR_ATTACK_WORDS_H
 #define QR_ATTACK_WORDS_H
 
+#include "qr_plugin.h"
+
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +67,82 @@ static inline void match_case(char *cand, const char *orig, size_t olen) {
         if (all_upper && *p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
     }
     if (first_upper && cand[0] >= 'a' && cand[0] <= 'z') cand[0] = (char)(cand[0] - 'a' + 'A');
+}
+
+/* The victim behind perturb (query only: query_batch NULL) or
+ * perturb_batch (both), and the most candidates one query_batch call may
+ * carry (the `batch` option; 1 = one query at a time, as perturb). */
+typedef struct {
+    double (*query)(void *ctx, const char *candidate);
+    int (*query_batch)(void *ctx, const char *const *cands, int n, double *scores);
+    void *ctx;
+    int batch;
+} attack_victim;
+
+#define ATTACK_BATCH_DEFAULT 64
+#define ATTACK_BATCH_MAX 1024
+
+/* The `batch` option every attack plugin takes: candidates per batched
+ * query (1..ATTACK_BATCH_MAX, default ATTACK_BATCH_DEFAULT; 1 asks one at a
+ * time, through query, even when the host has a batched scorer). */
+static inline int attack_batch_opt(const qr_host *h, const char *const *kv, int n_kv, const char *who, int *batch) {
+    int64_t b;
+    if (h->opt_int(kv, n_kv, "batch", ATTACK_BATCH_DEFAULT, 1, ATTACK_BATCH_MAX, &b, who) != QR_PLUGIN_OK)
+        return QR_PLUGIN_ERR;
+    *batch = (int)b;
+    return QR_PLUGIN_OK;
+}
+
+/* scores[i] = the victim's score of cands[i], i < n: query_batch on runs of
+ * at most v->batch, or query one at a time (no query_batch, or batch 1);
+ * in order either way, so a host charges and draws the same queries as the
+ * sequential attack. The attacks score every candidate of a position
+ * before choosing (none stops at the first that succeeds), so batching
+ * changes neither the queries asked nor the choice. Returns QR_PLUGIN_OK,
+ * or query_batch's QR_PLUGIN_ERR (its message stands). */
+static inline int attack_scores(const attack_victim *v, const char *const *cands, int n, double *scores) {
+    if (!v->query_batch || v->batch <= 1) {
+        for (int i = 0; i < n; i++) scores[i] = v->query(v->ctx, cands[i]);
+        return QR_PLUGIN_OK;
+    }
+    for (int i = 0; i < n; i += v->batch) {
+        int m = n - i < v->batch ? n - i : v->batch;
+        if (v->query_batch(v->ctx, cands + i, m, scores + i) != QR_PLUGIN_OK) return QR_PLUGIN_ERR;
+    }
+    return QR_PLUGIN_OK;
+}
+
+/* The first c < n with scores[c] < *best (strictly: ties keep the earlier,
+ * and the current text wins a tie), *best lowered to it; -1 if none. The
+ * sequential attack's rule, applied after the scores are in. */
+static inline int attack_best(const double *scores, int n, double *best) {
+    int k = -1;
+    for (int c = 0; c < n; c++)
+        if (scores[c] < *best) {
+            *best = scores[c];
+            k = c;
+        }
+    return k;
+}
+
+/* importance of every word: base - the score of the text with word i's
+ * bytes replaced by rep (NaN scores count 0), into w[i].importance, the
+ * candidates scored together (attack_scores). Returns QR_PLUGIN_OK, or
+ * QR_PLUGIN_ERR (out of memory: a message naming who; or the victim's). */
+static inline int attack_importance(const qr_host *h, const char *who, const attack_victim *v, const char *text,
+                                    size_t tlen, word *w, int nw, const char *rep, double base) {
+    size_t rl = strlen(rep);
+    char **c = calloc((size_t)nw, sizeof *c);
+    double *s = malloc((size_t)nw * sizeof *s);
+    int rc = c && s ? QR_PLUGIN_OK : h->err_set("%s: out of memory", who);
+    for (int i = 0; rc == QR_PLUGIN_OK && i < nw; i++)
+        if (!(c[i] = splice(text, tlen, w[i].start, w[i].len, rep, rl))) rc = h->err_set("%s: out of memory", who);
+    if (rc == QR_PLUGIN_OK) rc = attack_scores(v, (const char *const *)c, nw, s);
+    for (int i = 0; rc == QR_PLUGIN_OK && i < nw; i++) w[i].importance = s[i] == s[i] ? base - s[i] : 0.0;
+    for (int i = 0; c && i < nw; i++) free(c[i]);
+    free(c);
+    free(s);
+    return rc;
 }
 
 #endif

@@ -19,9 +19,16 @@
  * Published settings: K = 48, at most 40% of the words, USE cosine >= 0.2
  * (here all-MiniLM-L6-v2, docs/ENCODER.md). Deterministic; seed unused.
  *
+ * Batched (ABI 1.4 perturb_batch): the [UNK] replacements of step 1 are
+ * scored together, and so are the survivors of each visited word, `batch`
+ * at a time; the sequential attack scores every survivor too, so the
+ * queries, their order and the result are the same (up to the victim's
+ * own batch arithmetic).
+ *
  * Options: k (1..256, default 48), sim (-1..1, 0.2; -1 turns the
  * constraint off), max_frac (0..1, 0.4), goal (stop at or below it;
- * default -inf). */
+ * default -inf), batch (1..1024, default 64: candidates per batched query;
+ * 1 = one query at a time, as perturb). */
 #include "qr_plugin.h"
 #include "attack_words.h"
 
@@ -36,19 +43,20 @@
 
 typedef struct {
     const qr_host *host;
-    int k;
+    int k, batch;
     double sim, max_frac, goal;
 } ba;
 
 static void *ba_create(const qr_host *host, const char *const *kv, int n_kv) {
-    static const char *const known[] = {"k", "sim", "max_frac", "goal", NULL};
+    static const char *const known[] = {"k", "sim", "max_frac", "goal", "batch", NULL};
     ba *t = QR_STATE_NEW(ba, host, kv, n_kv, known, WHO);
     int64_t k;
     if (!t) return NULL;
     if (host->opt_int(kv, n_kv, "k", 48, 1, K_MAX, &k, WHO) != QR_PLUGIN_OK ||
         host->opt_double(kv, n_kv, "sim", 0.2, -1.0, 1.0, &t->sim, WHO) != QR_PLUGIN_OK ||
         host->opt_double(kv, n_kv, "max_frac", 0.4, 0.0, 1.0, &t->max_frac, WHO) != QR_PLUGIN_OK ||
-        host->opt_double(kv, n_kv, "goal", -DBL_MAX, -DBL_MAX, DBL_MAX, &t->goal, WHO) != QR_PLUGIN_OK)
+        host->opt_double(kv, n_kv, "goal", -DBL_MAX, -DBL_MAX, DBL_MAX, &t->goal, WHO) != QR_PLUGIN_OK ||
+        attack_batch_opt(host, kv, n_kv, WHO, &t->batch) != QR_PLUGIN_OK)
         return qr_state_fail(t);
     if (!QR_HOST_HAS(host, lm_candidates)) {
         host->err_set("%s: the host is too old (this plugin needs the ABI 1.3 services is_stopword, similarity "
@@ -67,13 +75,10 @@ static int same_word(const char *a, const char *b) {
     return *a == *b;
 }
 
-static int ba_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
-                      int budget, uint64_t seed, char **out) {
-    const ba *t = self;
+static int ba_run(const ba *t, const char *text, const attack_victim *v, int budget, char **out) {
     const qr_host *h = t->host;
-    (void)seed;
     *out = NULL;
-    if (!text || !query) return h->err_set("%s: text and query must not be NULL", WHO);
+    if (!text || !v->query) return h->err_set("%s: text and query must not be NULL", WHO);
     if (budget < 0) return h->err_set("%s: budget %d: expected >= 0 (words to replace)", WHO, budget);
     size_t tlen = strlen(text);
     char *cur = malloc(tlen + 1);
@@ -86,29 +91,24 @@ static int ba_perturb(void *self, const char *text, double (*query)(void *ctx, c
         *out = cur;
         return QR_PLUGIN_OK;
     }
-    double score = query(ctx, cur);
+    double score = v->query(v->ctx, cur);
     word *w = malloc((size_t)nw * sizeof *w);
     size_t *start = malloc((size_t)nw * sizeof *start), *len = malloc((size_t)nw * sizeof *len);
     int *order = malloc((size_t)nw * sizeof *order);
     qr_candidate *cands = malloc((size_t)t->k * sizeof *cands);
     char **texts = calloc((size_t)t->k, sizeof *texts);
-    double *sims = malloc((size_t)t->k * sizeof *sims);
+    double *sims = malloc((size_t)t->k * sizeof *sims), *qs = malloc((size_t)t->k * sizeof *qs);
+    const char **asked = malloc((size_t)t->k * sizeof *asked);
+    int *asked_c = malloc((size_t)t->k * sizeof *asked_c);
     int rc = QR_PLUGIN_OK;
-    if (!w || !start || !len || !order || !cands || !texts || !sims) {
+    if (!w || !start || !len || !order || !cands || !texts || !sims || !qs || !asked || !asked_c) {
         rc = h->err_set("%s: out of memory", WHO);
         goto done;
     }
     find_words(text, tlen, w);
-    for (int i = 0; i < nw && score > -HUGE_VAL; i++) { /* 1. importance by [UNK] */
-        char *cand = splice(cur, tlen, w[i].start, w[i].len, "[UNK]", 5);
-        if (!cand) {
-            rc = h->err_set("%s: out of memory", WHO);
-            goto done;
-        }
-        double s = query(ctx, cand);
-        free(cand);
-        w[i].importance = s == s ? score - s : 0.0;
-    }
+    /* 1. importance by [UNK] (none once the victim cannot be asked) */
+    if (score > -HUGE_VAL && (rc = attack_importance(h, WHO, v, cur, tlen, w, nw, "[UNK]", score)) != QR_PLUGIN_OK)
+        goto done;
     for (int i = 0; i < nw; i++) {
         start[i] = w[i].start;
         len[i] = w[i].len;
@@ -152,16 +152,24 @@ static int ba_perturb(void *self, const char *text, double (*query)(void *ctx, c
             }
             goto done;
         }
-        int best = -1;
-        double best_score = score;
+        /* the survivors, scored together; the lowest below the score wins */
+        int na = 0;
         for (int c = 0; c < m; c++) {
             if (t->sim > -1.0 && !(sims[c] >= t->sim)) continue;
-            double s = query(ctx, texts[c]);
-            if (s < best_score) {
-                best_score = s;
-                best = c;
-            }
+            asked[na] = texts[c];
+            asked_c[na++] = c;
         }
+        if (attack_scores(v, asked, na, qs) != QR_PLUGIN_OK) {
+            rc = QR_PLUGIN_ERR;
+            for (int c = 0; c < m; c++) {
+                free(texts[c]);
+                texts[c] = NULL;
+            }
+            goto done;
+        }
+        double best_score = score;
+        int best = attack_best(qs, na, &best_score);
+        if (best >= 0) best = asked_c[best];
         if (best >= 0) {
             size_t nl = strlen(texts[best]);
             long delta = (long)nl - (long)tlen;
@@ -187,6 +195,9 @@ done:
     free(cands);
     free(texts);
     free(sims);
+    free(qs);
+    free(asked);
+    free(asked_c);
     if (rc != QR_PLUGIN_OK) {
         free(cur);
         return rc;
@@ -195,7 +206,26 @@ done:
     return QR_PLUGIN_OK;
 }
 
+static int ba_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
+                      int budget, uint64_t seed, char **out) {
+    (void)seed;
+    return ba_run(self, text, &(attack_victim){.query = query, .ctx = ctx, .batch = 1}, budget, out);
+}
+
+static int ba_perturb_batch(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
+                            int (*query_batch)(void *ctx, const char *const *cands, int n, double *scores),
+                            void *ctx, int budget, uint64_t seed, char **out) {
+    const ba *t = self;
+    (void)seed;
+    if (!query_batch) {
+        *out = NULL;
+        return t->host->err_set("%s: perturb_batch: query_batch must not be NULL", WHO);
+    }
+    return ba_run(t, text, &(attack_victim){query, query_batch, ctx, t->batch}, budget, out);
+}
+
 QR_ATTACK_PLUGIN("bert_attack", "1.0.0", "same as qrun",
                  "BERT-Attack-style: [UNK] importance, causal-LM word candidates re-ranked by sentence "
                  "likelihood (no masked LM here), sentence-encoder constraint, at most 40% of words",
-                 .create = ba_create, .destroy = qr_state_free, .perturb = ba_perturb);
+                 .create = ba_create, .destroy = qr_state_free, .perturb = ba_perturb,
+                 .perturb_batch = ba_perturb_batch);

@@ -28,10 +28,18 @@
  * n_words + at most k per visited word. Deterministic (no randomness; seed
  * is unused).
  *
+ * Batched (ABI 1.4 perturb_batch): the deletions of step 1 are scored
+ * together, and so are the survivors of each visited word, `batch` at a
+ * time; the sequential attack scores every survivor too, so the queries,
+ * their order and the result are the same (up to the victim's own batch
+ * arithmetic).
+ *
  * Options: k (1..256, default 50), min_cos (-1..1, 0.5), sim (-1..1,
  * 0.8776; -1 turns the sentence constraint off), window (1..101 words, 15),
  * pos (noun_verb | same | any), goal (stop once the score is at or below
- * it; default -inf: until the budget or the words run out). */
+ * it; default -inf: until the budget or the words run out), batch
+ * (1..1024, default 64: candidates per batched query; 1 = one query at a
+ * time, as perturb). */
 #include "qr_plugin.h"
 #include "attack_words.h"
 
@@ -46,12 +54,12 @@
 
 typedef struct {
     const qr_host *host;
-    int k, window, pos;
+    int k, window, pos, batch;
     double min_cos, sim, goal;
 } tf;
 
 static void *tf_create(const qr_host *host, const char *const *kv, int n_kv) {
-    static const char *const known[] = {"k", "min_cos", "sim", "window", "pos", "goal", NULL};
+    static const char *const known[] = {"k", "min_cos", "sim", "window", "pos", "goal", "batch", NULL};
     static const char *const pos_names[] = {"any", "same", "noun_verb", NULL};
     tf *t = QR_STATE_NEW(tf, host, kv, n_kv, known, WHO);
     int64_t k, window;
@@ -62,7 +70,8 @@ static void *tf_create(const qr_host *host, const char *const *kv, int n_kv) {
         host->opt_double(kv, n_kv, "min_cos", 0.5, -1.0, 1.0, &t->min_cos, WHO) != QR_PLUGIN_OK ||
         host->opt_double(kv, n_kv, "sim", 0.8776, -1.0, 1.0, &t->sim, WHO) != QR_PLUGIN_OK ||
         host->opt_double(kv, n_kv, "goal", -DBL_MAX, -DBL_MAX, DBL_MAX, &t->goal, WHO) != QR_PLUGIN_OK ||
-        host->opt_choice(kv, n_kv, "pos", pos_names, 2, &pos, WHO) != QR_PLUGIN_OK)
+        host->opt_choice(kv, n_kv, "pos", pos_names, 2, &pos, WHO) != QR_PLUGIN_OK ||
+        attack_batch_opt(host, kv, n_kv, WHO, &t->batch) != QR_PLUGIN_OK)
         return qr_state_fail(t);
     if (!QR_HOST_HAS(host, similarity)) {
         host->err_set("%s: the host is too old (this plugin needs the ABI 1.3 services candidates, is_stopword "
@@ -87,13 +96,10 @@ static char *window_text(const char *text, const size_t *start, const size_t *le
     return r;
 }
 
-static int tf_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
-                      int budget, uint64_t seed, char **out) {
-    const tf *t = self;
+static int tf_run(const tf *t, const char *text, const attack_victim *v, int budget, char **out) {
     const qr_host *h = t->host;
-    (void)seed;
     *out = NULL;
-    if (!text || !query) return h->err_set("%s: text and query must not be NULL", WHO);
+    if (!text || !v->query) return h->err_set("%s: text and query must not be NULL", WHO);
     if (budget < 0) return h->err_set("%s: budget %d: expected >= 0 (words to replace)", WHO, budget);
     size_t tlen = strlen(text);
     char *cur = malloc(tlen + 1);
@@ -104,30 +110,24 @@ static int tf_perturb(void *self, const char *text, double (*query)(void *ctx, c
         *out = cur;
         return QR_PLUGIN_OK;
     }
-    double score = query(ctx, cur);
+    double score = v->query(v->ctx, cur);
     word *w = malloc((size_t)nw * sizeof *w);
     size_t *start = malloc((size_t)nw * sizeof *start), *len = malloc((size_t)nw * sizeof *len);
     int *order = malloc((size_t)nw * sizeof *order);
     qr_candidate *cands = malloc((size_t)t->k * sizeof *cands);
     char **texts = calloc((size_t)t->k, sizeof *texts), **wins = calloc((size_t)t->k, sizeof *wins);
-    double *sims = malloc((size_t)t->k * sizeof *sims);
+    double *sims = malloc((size_t)t->k * sizeof *sims), *qs = malloc((size_t)t->k * sizeof *qs);
+    const char **asked = malloc((size_t)t->k * sizeof *asked);
+    int *asked_c = malloc((size_t)t->k * sizeof *asked_c);
     int rc = QR_PLUGIN_OK;
-    if (!w || !start || !len || !order || !cands || !texts || !wins || !sims) {
+    if (!w || !start || !len || !order || !cands || !texts || !wins || !sims || !qs || !asked || !asked_c) {
         rc = h->err_set("%s: out of memory", WHO);
         goto done;
     }
     find_words(text, tlen, w);
-    /* 1. importance by deletion */
-    for (int i = 0; i < nw && score > -HUGE_VAL; i++) {
-        char *cand = splice(cur, tlen, w[i].start, w[i].len, "", 0);
-        if (!cand) {
-            rc = h->err_set("%s: out of memory", WHO);
-            goto done;
-        }
-        double s = query(ctx, cand);
-        free(cand);
-        w[i].importance = s == s ? score - s : 0.0;
-    }
+    /* 1. importance by deletion (none once the victim cannot be asked) */
+    if (score > -HUGE_VAL && (rc = attack_importance(h, WHO, v, cur, tlen, w, nw, "", score)) != QR_PLUGIN_OK)
+        goto done;
     for (int i = 0; i < nw; i++) {
         start[i] = w[i].start;
         len[i] = w[i].len;
@@ -196,16 +196,25 @@ static int tf_perturb(void *self, const char *text, double (*query)(void *ctx, c
             }
             goto done;
         }
-        int best = -1;
-        double best_score = score;
+        /* the survivors, scored together; the lowest below the score wins */
+        int na = 0;
         for (int c = 0; c < m; c++) {
             if (t->sim > -1.0 && !(sims[c] >= t->sim)) continue;
-            double s = query(ctx, texts[c]);
-            if (s < best_score) {
-                best_score = s;
-                best = c;
-            }
+            asked[na] = texts[c];
+            asked_c[na++] = c;
         }
+        if (attack_scores(v, asked, na, qs) != QR_PLUGIN_OK) {
+            rc = QR_PLUGIN_ERR;
+            for (int c = 0; c < m; c++) {
+                free(texts[c]);
+                free(wins[c]);
+                texts[c] = wins[c] = NULL;
+            }
+            goto done;
+        }
+        double best_score = score;
+        int best = attack_best(qs, na, &best_score);
+        if (best >= 0) best = asked_c[best];
         if (best >= 0) {
             size_t nl = strlen(texts[best]);
             long delta = (long)nl - (long)tlen;
@@ -233,6 +242,9 @@ done:
     free(texts);
     free(wins);
     free(sims);
+    free(qs);
+    free(asked);
+    free(asked_c);
     if (rc != QR_PLUGIN_OK) {
         free(cur);
         return rc;
@@ -241,7 +253,26 @@ done:
     return QR_PLUGIN_OK;
 }
 
+static int tf_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
+                      int budget, uint64_t seed, char **out) {
+    (void)seed;
+    return tf_run(self, text, &(attack_victim){.query = query, .ctx = ctx, .batch = 1}, budget, out);
+}
+
+static int tf_perturb_batch(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
+                            int (*query_batch)(void *ctx, const char *const *cands, int n, double *scores),
+                            void *ctx, int budget, uint64_t seed, char **out) {
+    const tf *t = self;
+    (void)seed;
+    if (!query_batch) {
+        *out = NULL;
+        return t->host->err_set("%s: perturb_batch: query_batch must not be NULL", WHO);
+    }
+    return tf_run(t, text, &(attack_victim){query, query_batch, ctx, t->batch}, budget, out);
+}
+
 QR_ATTACK_PLUGIN("textfooler", "1.0.0", "same as qrun",
                  "TextFooler: deletion importance, counter-fitted embedding neighbours with matching POS, "
                  "sentence-encoder window constraint, greedy; budget = words replaced",
-                 .create = tf_create, .destroy = qr_state_free, .perturb = tf_perturb);
+                 .create = tf_create, .destroy = qr_state_free, .perturb = tf_perturb,
+                 .perturb_batch = tf_perturb_batch);

@@ -24,7 +24,16 @@
  * unchanged. The result is deterministic for a given seed and a
  * deterministic query. Queries: n_words + up to 4·tries per visited word.
  *
- * Options: tries (1..64, default 1): candidates per edit kind and word. */
+ * Batched (ABI 1.4 perturb_batch): the deletions of step 1 are scored
+ * together, and so are the candidate edits of each visited word (drawn
+ * first, then scored: the draws do not depend on the scores), `batch` at a
+ * time. Every candidate of a word is scored in the sequential attack too,
+ * so the queries, their order and the result are the same (up to the
+ * victim's own batch arithmetic).
+ *
+ * Options: tries (1..64, default 1): candidates per edit kind and word;
+ * batch (1..1024, default 64): candidates per batched query (1 = one query
+ * at a time, as perturb). */
 #include "qr_plugin.h"
 #include "attack_words.h"
 
@@ -36,15 +45,17 @@
 
 typedef struct {
     const qr_host *host;
-    int tries;
+    int tries, batch;
 } typo;
 
 static void *ty_create(const qr_host *host, const char *const *kv, int n_kv) {
-    static const char *const known[] = {"tries", NULL};
+    static const char *const known[] = {"tries", "batch", NULL};
     typo *t = QR_STATE_NEW(typo, host, kv, n_kv, known, WHO);
     int64_t tries;
     if (!t) return NULL;
-    if (host->opt_int(kv, n_kv, "tries", 1, 1, 64, &tries, WHO) != QR_PLUGIN_OK) return qr_state_fail(t);
+    if (host->opt_int(kv, n_kv, "tries", 1, 1, 64, &tries, WHO) != QR_PLUGIN_OK ||
+        attack_batch_opt(host, kv, n_kv, WHO, &t->batch) != QR_PLUGIN_OK)
+        return qr_state_fail(t);
     t->tries = (int)tries;
     return t;
 }
@@ -151,11 +162,9 @@ static long edit_word(const char *w, size_t wl, int k, uint64_t *rng, char *buf)
     return -1;
 }
 
-static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
-                      void *ctx, int budget, uint64_t seed, char **out) {
-    const typo *t = self;
+static int ty_run(const typo *t, const char *text, const attack_victim *v, int budget, uint64_t seed, char **out) {
     *out = NULL;
-    if (!text || !query) return t->host->err_set("%s: text and query must not be NULL", WHO);
+    if (!text || !v->query) return t->host->err_set("%s: text and query must not be NULL", WHO);
     if (budget < 0) return t->host->err_set("%s: budget %d: expected >= 0 (words to edit)", WHO, budget);
     size_t tlen = strlen(text);
     char *cur = malloc(tlen + 1);
@@ -167,18 +176,24 @@ static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, c
     for (size_t i = 0; i < tlen; i++)
         if (is_word_byte((unsigned char)text[i]) && (i == 0 || !is_word_byte((unsigned char)text[i - 1])))
             nw++;
-    double score = budget > 0 && nw > 0 ? query(ctx, cur) : 0.0;
+    double score = budget > 0 && nw > 0 ? v->query(v->ctx, cur) : 0.0;
     if (budget == 0 || nw == 0 || !(score > 0.0)) {
         *out = cur;
         return QR_PLUGIN_OK;
     }
+    /* the candidate edits of one word: at most 4 kinds x tries */
+    int max_c = 4 * t->tries;
     word *w = malloc((size_t)nw * sizeof *w);
+    char **cands = calloc((size_t)max_c, sizeof *cands);
+    long *clen = malloc((size_t)max_c * sizeof *clen);
+    double *cs = malloc((size_t)max_c * sizeof *cs);
     char *buf = malloc(tlen + 2);
-    if (!w || !buf) {
-        free(w);
-        free(buf);
-        free(cur);
-        return t->host->err_set("%s: out of memory", WHO);
+    int *order = malloc((size_t)nw * sizeof *order);
+    size_t *start = malloc((size_t)nw * sizeof *start), *len = malloc((size_t)nw * sizeof *len);
+    int rc = QR_PLUGIN_OK, nc = 0;
+    if (!w || !cands || !clen || !cs || !buf || !order || !start || !len) {
+        rc = t->host->err_set("%s: out of memory", WHO);
+        goto done;
     }
     nw = 0;
     for (size_t i = 0; i < tlen;) {
@@ -195,27 +210,8 @@ static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, c
     }
 
     /* 1. importance by deletion */
-    int rc = QR_PLUGIN_OK;
-    for (int i = 0; i < nw; i++) {
-        char *cand = splice(cur, tlen, w[i].start, w[i].len, "", 0);
-        if (!cand) {
-            rc = t->host->err_set("%s: out of memory", WHO);
-            goto done;
-        }
-        double s = query(ctx, cand);
-        free(cand);
-        w[i].importance = s == s ? score - s : 0.0;
-    }
+    if ((rc = attack_importance(t->host, WHO, v, cur, tlen, w, nw, "", score)) != QR_PLUGIN_OK) goto done;
     /* visit order; positions are looked up by pos since edits shift them */
-    int *order = malloc((size_t)nw * sizeof *order);
-    size_t *start = malloc((size_t)nw * sizeof *start), *len = malloc((size_t)nw * sizeof *len);
-    if (!order || !start || !len) {
-        free(order);
-        free(start);
-        free(len);
-        rc = t->host->err_set("%s: out of memory", WHO);
-        goto done;
-    }
     for (int i = 0; i < nw; i++) {
         start[i] = w[i].start;
         len[i] = w[i].len;
@@ -224,59 +220,61 @@ static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, c
     for (int i = 0; i < nw; i++)
         order[i] = w[i].pos;
 
-    /* 2. greedy edits */
+    /* 2. greedy edits: the word's candidates drawn, scored, the lowest kept */
     uint64_t rng = seed;
     int edited = 0;
     for (int oi = 0; oi < nw && edited < budget && score > 0.0; oi++) {
         int i = order[oi];
-        char *best = NULL;
-        long best_len = 0;
-        double best_score = score;
+        nc = 0;
         for (int k = 0; k < 4; k++) {
             for (int r = 0; r < t->tries; r++) {
                 long nl = edit_word(cur + start[i], len[i], k, &rng, buf);
                 if (nl <= 0 || ((size_t)nl == len[i] && memcmp(buf, cur + start[i], len[i]) == 0)) continue;
-                char *cand = splice(cur, tlen, start[i], len[i], buf, (size_t)nl);
-                if (!cand) {
-                    free(best);
+                if (!(cands[nc] = splice(cur, tlen, start[i], len[i], buf, (size_t)nl))) {
                     rc = t->host->err_set("%s: out of memory", WHO);
-                    goto done2;
+                    goto done;
                 }
-                double s = query(ctx, cand);
-                if (s < best_score) {
-                    free(best);
-                    best = cand;
-                    best_len = nl;
-                    best_score = s;
-                } else {
-                    free(cand);
-                }
+                clen[nc++] = nl;
             }
         }
-        if (!best) continue;
-        free(cur);
-        cur = best;
-        long delta = best_len - (long)len[i];
-        tlen = (size_t)((long)tlen + delta);
-        for (int j = i + 1; j < nw; j++)
-            start[j] = (size_t)((long)start[j] + delta);
-        len[i] = (size_t)best_len;
-        char *nb = realloc(buf, tlen + 2);
-        if (!nb) {
-            rc = t->host->err_set("%s: out of memory", WHO);
-            goto done2;
+        if ((rc = attack_scores(v, (const char *const *)cands, nc, cs)) != QR_PLUGIN_OK) goto done;
+        double best_score = score;
+        int best = attack_best(cs, nc, &best_score);
+        if (best >= 0) {
+            free(cur);
+            cur = cands[best];
+            cands[best] = NULL;
+            long delta = clen[best] - (long)len[i];
+            tlen = (size_t)((long)tlen + delta);
+            for (int j = i + 1; j < nw; j++)
+                start[j] = (size_t)((long)start[j] + delta);
+            len[i] = (size_t)clen[best];
+            char *nb = realloc(buf, tlen + 2);
+            if (!nb) {
+                rc = t->host->err_set("%s: out of memory", WHO);
+                goto done;
+            }
+            buf = nb;
+            edited++;
+            score = best_score;
         }
-        buf = nb;
-        edited++;
-        score = best_score;
+        for (int c = 0; c < nc; c++) {
+            free(cands[c]);
+            cands[c] = NULL;
+        }
+        nc = 0;
     }
-done2:
+done:
+    for (int c = 0; cands && c < nc; c++)
+        free(cands[c]);
+    free(w);
+    free(cands);
+    free(clen);
+    free(cs);
+    free(buf);
     free(order);
     free(start);
     free(len);
-done:
-    free(w);
-    free(buf);
     if (rc != QR_PLUGIN_OK) {
         free(cur);
         return rc;
@@ -285,7 +283,24 @@ done:
     return QR_PLUGIN_OK;
 }
 
+static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
+                      void *ctx, int budget, uint64_t seed, char **out) {
+    return ty_run(self, text, &(attack_victim){.query = query, .ctx = ctx, .batch = 1}, budget, seed, out);
+}
+
+static int ty_perturb_batch(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
+                            int (*query_batch)(void *ctx, const char *const *cands, int n, double *scores),
+                            void *ctx, int budget, uint64_t seed, char **out) {
+    const typo *t = self;
+    if (!query_batch) {
+        *out = NULL;
+        return t->host->err_set("%s: perturb_batch: query_batch must not be NULL", WHO);
+    }
+    return ty_run(t, text, &(attack_victim){query, query_batch, ctx, t->batch}, budget, seed, out);
+}
+
 QR_ATTACK_PLUGIN("typo", "1.0.0", "same as qrun",
                  "Pruthi et al. / DeepWordBug one-character edits of inner characters of 4+ letter words "
                  "(swap, QWERTY substitute, delete, insert), greedy by word importance; budget = words edited",
-                 .create = ty_create, .destroy = qr_state_free, .perturb = ty_perturb);
+                 .create = ty_create, .destroy = qr_state_free, .perturb = ty_perturb,
+                 .perturb_batch = ty_perturb_batch);

@@ -4,9 +4,15 @@
 -- seed, the budget bounds the words edited, the query is called with
 -- candidate strings, an error in query_fn ends the attack and is raised
 -- again unchanged (a string or any value), bad options and arguments are
--- refused naming them, and close() (even from inside query_fn).
+-- refused naming them, and close() (even from inside query_fn). Batched
+-- queries (ABI 1.4): the batched attack asks the victim exactly what the
+-- sequential one asks, in the same order, and returns the same text;
+-- attack_eval's budget is never exceeded by a batch that it ends inside;
+-- errors in query_batch_fn; a plugin built against ABI 1.3 loads and runs
+-- one query at a time.
 -- Run from the repo root: qrun tests/recipes/attack.lua
 local T = require("qr.qrtest")
+local A = require("attack_toy")
 
 local text = "The Denver Broncos won Super Bowl 50, beating the Carolina Panthers."
 
@@ -114,7 +120,7 @@ do
 end
 
 -- ---- bad options and arguments ----
-T.errors("arg-1.1", function() qr.attack("typo", {bogus = 1}) end, "attack 'typo': unknown option 'bogus' (options: tries)")
+T.errors("arg-1.1", function() qr.attack("typo", {bogus = 1}) end, "attack 'typo': unknown option 'bogus' (options: tries, batch)")
 T.errors("arg-1.2", function() qr.attack("typo", {tries = 0}) end, "attack 'typo': option tries: expected an integer in [1, 64], got 0")
 T.errors("arg-1.3", function() qr.attack("nope") end, "no attack plugin named 'nope' %(known: bert_attack, textfooler, typo%)")
 T.errors("arg-1.4", function() qr.attack("typo", {tries = {}}) end, "option 'tries': expected a string, number or boolean")
@@ -211,6 +217,179 @@ do
   T.ok("typo-pub-2", edits > 200, "only " .. edits .. " edits in 200 runs")
   T.ok("typo-pub-3", kinds[-1] and kinds[0] and kinds[1], "not every edit kind seen")
   print(string.format("  typo: %d edited words over 200 seeds, every one a published edit of a 4+ letter word", edits))
+end
+
+-- ---- batched queries (ABI 1.4) ----
+do
+  T.eq("batch-1.1 typo has perturb_batch", qr.attack("typo"):batched(), true)
+  -- batched == sequential: the same candidates asked in the same order, the same text
+  local texts = {
+    {text, {"Denver", "Broncos", "Carolina", "Panthers"}},
+    {"The cat sat on a mat with Mississippi and Carolina near Denver today", {"Mississippi", "Carolina", "Denver", "today"}},
+    {"Zürich café naïve Ærøskøbing Denver", {"Zürich", "café", "naïve", "Ærøskøbing"}},
+  }
+  local runs, same_out, same_log, batched, biggest = 0, 0, 0, 0, 0
+  local first_bad
+  for ti, tt in ipairs(texts) do
+    for _, tries in ipairs{1, 3} do
+      for edits = 1, 4, 3 do
+        for seed = 1, 6 do
+          local sq, bt = A.both(qr.attack("typo", {tries = tries}), tt[1], edits, seed, tt[2])
+          runs = runs + 1
+          local ok_out, ok_log = sq.out == bt.out, T.show(sq.v.log) == T.show(bt.v.log)
+          same_out = same_out + (ok_out and 1 or 0)
+          same_log = same_log + (ok_log and 1 or 0)
+          batched = batched + (#bt.v.sizes > 0 and #sq.v.sizes == 0 and 1 or 0)
+          biggest = math.max(biggest, A.largest(bt.v))
+          if not (ok_out and ok_log) and not first_bad then
+            first_bad = string.format("text %d tries %d edits %d seed %d: %q vs %q, %d vs %d queries", ti, tries, edits,
+              seed, sq.out, bt.out, #sq.v.log, #bt.v.log)
+          end
+        end
+      end
+    end
+  end
+  T.eq("batch-2.1 typo: the same perturbed text, batched or not (" .. runs .. " runs)", same_out, runs)
+  T.eq("batch-2.2 typo: the same queries in the same order", same_log, runs)
+  if first_bad then print("  first difference: " .. first_bad) end
+  T.eq("batch-2.3 every batched run used query_batch_fn (and the sequential never)", batched, runs)
+  T.ok("batch-2.4 a batch holds several candidates", biggest > 1, "largest batch " .. biggest)
+  print(string.format("  typo: %d runs batched == sequential, largest batch %d", runs, biggest))
+  -- batch = 1: one query at a time even with query_batch_fn; batch = 3: runs of at most 3, the same queries
+  local s1, b1 = A.both(qr.attack("typo", {batch = 1, tries = 2}), text, 2, 5, {"Denver", "Broncos"})
+  T.eq("batch-3.1 batch=1 never calls query_batch_fn", #b1.v.sizes, 0)
+  T.eq("batch-3.2 batch=1: the sequential queries", b1.v.log, s1.v.log)
+  local s3, b3 = A.both(qr.attack("typo", {batch = 3, tries = 2}), text, 2, 5, {"Denver", "Broncos"})
+  T.ok("batch-3.3 batch=3: runs of at most 3", A.largest(b3.v) == 3, "largest " .. A.largest(b3.v))
+  T.eq("batch-3.4 batch=3: the sequential queries and text", {b3.v.log, b3.out}, {s3.v.log, s3.out})
+  T.errors("batch-3.5", function() qr.attack("typo", {batch = 0}) end, "option batch: expected an integer in [1, 1024]")
+end
+
+-- ---- the query budget of attack_eval, batched ----
+do
+  local E = require("qr.attack_eval")
+  local targets = {"Denver", "Broncos", "Carolina", "Panthers"}
+  local inside, all_ok, bad = 0, true, nil
+  for _, budget in ipairs{1, 2, 5, 7, 13, 14, 15, 20, 33, 1000} do
+    local vs, vb = A.victim(targets), A.victim(targets)
+    local bs = E.budgeted(budget, vs.fn, vs.batch)
+    local out1 = qr.attack("typo", {tries = 2}):perturb(text, bs.query, 3, 4)
+    local bb = E.budgeted(budget, vb.fn, vb.batch)
+    local straddled = false
+    local function qb(qs) -- a batch the budget ends inside: some, not all, charged
+      local before = bb.queries
+      local r = bb.query_batch(qs)
+      local charged = bb.queries - before
+      if charged > 0 and charged < #qs then straddled = true end
+      return r
+    end
+    local out2 = qr.attack("typo", {tries = 2}):perturb(text, bb.query, 3, 4, qb)
+    inside = inside + (straddled and 1 or 0)
+    local ok = out1 == out2 and bs.queries == bb.queries and bb.queries <= budget and #vb.log == bb.queries
+      and T.show(vs.log) == T.show(vb.log) and #vs.sizes == 0
+    if not ok and not bad then
+      bad = string.format("budget %d: %q / %q, charged %d / %d, victim asked %d", budget, out1, out2, bs.queries,
+        bb.queries, #vb.log)
+    end
+    all_ok = all_ok and ok
+  end
+  T.ok("budget-1.1 batched == sequential under every budget; never more queries than the budget", all_ok, bad)
+  T.ok("budget-1.2 some budget ended inside a batch", inside > 0, "no budget straddled a batch")
+  -- the candidates past the budget score +huge and never reach the victim
+  local v = A.victim(targets)
+  local b = E.budgeted(3, v.fn, v.batch)
+  local r = b.query_batch({"a", "b", "c", "d", "e"})
+  T.ok("budget-2.1 the first 3 scored, the rest +huge", r[3] < math.huge and r[4] == math.huge and r[5] == math.huge
+    and #v.log == 3 and b.queries == 3, T.show(r))
+  T.eq("budget-2.2 nothing more once spent", {b.query("f"), b.query_batch({"g"})[1], #v.log, #v.sizes},
+    {math.huge, math.huge, 3, 1})
+  -- a candidate the scorer cannot score (nil) is +huge, and still charged
+  local b2 = E.budgeted(10, function() return nil end, function(qs) return {0.5, nil, 0.25} end)
+  T.eq("budget-2.3", b2.query_batch({"x", "y", "z"}), {0.5, math.huge, 0.25})
+  T.eq("budget-2.4", b2.queries, 3)
+end
+
+-- ---- errors in query_batch_fn ----
+do
+  local calls, bcalls = 0, 0
+  local msg = T.errors("berr-1.1", function()
+    qr.attack("typo"):perturb(text, function() calls = calls + 1 return 1 end, 2, 1, function(cs)
+      bcalls = bcalls + 1
+      error("batch victim exploded")
+    end)
+  end, "batch victim exploded")
+  T.ok("berr-1.2", msg and msg:find("attack.lua", 1, true), "the error keeps its position: " .. tostring(msg))
+  T.eq("berr-1.3 neither function called after the error", {calls, bcalls}, {1, 1})
+  local obj = {code = 7}
+  local ok, err = pcall(function()
+    return qr.attack("typo"):perturb(text, function() return 1 end, 1, 1, function() error(obj) end)
+  end)
+  T.ok("berr-2.1 any error value comes back as it was", not ok and err == obj, "got " .. T.show(err))
+  T.errors("berr-3.1", function() qr.attack("typo"):perturb(text, function() return 1 end, 1, 1, function() return 3 end) end,
+    "attack 'typo': query_batch_fn returned number, expected a list of 11 numbers (one per candidate)")
+  T.errors("berr-3.2", function()
+    qr.attack("typo"):perturb(text, function() return 1 end, 1, 1, function(cs) return {1, "x"} end)
+  end, "query_batch_fn's result %[2%] is string, expected a number")
+  T.errors("berr-3.3", function() qr.attack("typo"):perturb(text, function() return 1 end, 1, 1, "no") end,
+    "bad argument #5 to 'perturb' (function expected")
+  -- closed from inside query_batch_fn: the attack runs to its end
+  local c = qr.attack("typo")
+  local s = A.victim({"Denver"})
+  local out = c:perturb(text, s.fn, 1, 42, function(cs)
+    c:close()
+    collectgarbage()
+    return s.batch(cs)
+  end)
+  T.ok("berr-4.1", type(out) == "string" and not out:find("Denver", 1, true), tostring(out))
+end
+
+-- ---- a plugin built against ABI 1.3: loads, and runs one query at a time ----
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "'")
+  local f = assert(io.open(dir .. "/old13.c", "w"))
+  -- its ops end at perturb (the 1.3 layout); the perturb_batch past its
+  -- struct_size must never be called
+  f:write([[
+#include "qr_plugin.h"
+#include <stdlib.h>
+#include <string.h>
+static void *cr(const qr_host *h, const char *const *kv, int n) { (void)h; (void)kv; (void)n; static int s; return &s; }
+static void de(void *s) { (void)s; }
+/* asks the victim about text + " x" and text + " y"; keeps the lower */
+static int pt(void *s, const char *t, double (*q)(void *, const char *), void *ctx, int b, uint64_t seed, char **out) {
+  size_t n = strlen(t); char *a = malloc(n + 3), *c = malloc(n + 3);
+  memcpy(a, t, n); memcpy(a + n, " x", 3); memcpy(c, t, n); memcpy(c + n, " y", 3);
+  double sa = q(ctx, a), sc = q(ctx, c);
+  if (sa <= sc) { *out = a; free(c); } else { *out = c; free(a); }
+  return 0; }
+static int pb(void *s, const char *t, double (*q)(void *, const char *),
+              int (*qb)(void *, const char *const *, int, double *), void *ctx, int b, uint64_t seed, char **out) {
+  *out = NULL; return -1; }
+static const qr_attack_ops ops = {.struct_size = offsetof(qr_attack_ops, perturb_batch), .create = cr,
+  .destroy = de, .perturb = pt, .perturb_batch = pb};
+static const qr_entry e[] = {{.kind = QR_KIND_ATTACK, .name = "t_old13", .description = "1.3", .ops = &ops}};
+static const qr_entry *ge(uint32_t i) { return i < 1 ? &e[i] : NULL; }
+static const qr_plugin_desc d = {.abi_major = 1, .abi_minor = 3, .struct_size = sizeof d, .name = "old13",
+  .version = "1.3", .n_entries = 1, .get_entry = ge};
+QR_PLUGIN_EXPORT const qr_plugin_desc *qr_plugin_get_desc(void) { return &d; }
+]])
+  f:close()
+  local built = os.execute(string.format("cc -shared -fPIC -w -I'%s/core' -o '%s/old13.so' '%s/old13.c'",
+    qr.source_dir, dir, dir))
+  if not built then
+    T.skip("old-1", "no C compiler (cc) to build the ABI 1.3 plugin")
+  else
+    T.ok("old-1.1 a 1.3 attack plugin loads", qr.load_plugin(dir .. "/old13.so"))
+    local o = qr.attack("t_old13")
+    T.eq("old-1.2 it has no perturb_batch (past its struct_size)", o:batched(), false)
+    local v = A.victim({"y"})
+    local out = o:perturb("ab", v.fn, 1, 1, v.batch)
+    T.eq("old-1.3 it runs one query at a time: query_fn asked, query_batch_fn never", {out, v.log, #v.sizes},
+      {"ab x", {"ab x", "ab y"}, 0})
+  end
+  os.execute("rm -rf '" .. dir .. "'")
 end
 
 T.done()

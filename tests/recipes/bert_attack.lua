@@ -43,6 +43,28 @@ qr.attack_encoder(enc)
 local o5 = qr.attack("bert_attack", {sim = 1, k = 4}):perturb(text, victim, 2)
 T.ok("ba-5.1", o5 == text or qr.attack_similarity(text, {o5})[1] >= 1 - 1e-6, o5)
 T.errors("ba-6.1", function() qr.attack("bert_attack", {max_frac = 2}) end, "max_frac")
+-- batched (ABI 1.4): the same candidates asked in the same order and the
+-- same text as one query at a time, the sentence constraint off and on
+do
+  local A = require("attack_toy")
+  T.eq("ba-7.1 bert_attack has perturb_batch", qr.attack("bert_attack"):batched(), true)
+  local runs, same, biggest, bad = 0, 0, 0, nil
+  -- (each run asks the LM for candidates: two pairs keep the test short)
+  for _, opts in ipairs{{sim = -1, k = 8}, {sim = 0.1, k = 6, batch = 4}} do
+    for edits = 2, 2 do
+      local sq, bt = A.both(qr.attack("bert_attack", opts), text, edits, 0, {"team", "game"})
+      runs = runs + 1
+      local ok = sq.out == bt.out and T.show(sq.v.log) == T.show(bt.v.log) and #bt.v.sizes > 0
+      same = same + (ok and 1 or 0)
+      biggest = math.max(biggest, A.largest(bt.v))
+      if not ok and not bad then bad = string.format("edits %d: %q vs %q", edits, sq.out, bt.out) end
+    end
+  end
+  T.eq("ba-7.2 batched == sequential: text and queries (" .. runs .. " runs)", same, runs)
+  if bad then print("  first difference: " .. bad) end
+  T.ok("ba-7.3 a word's candidates go in one batch", biggest > 1, "largest batch " .. biggest)
+  print(string.format("  bert_attack: %d runs batched == sequential, largest batch %d", runs, biggest))
+end
 qr.attack_lm(nil)
 qr.attack_encoder(nil)
 qr.attack_resources(nil)

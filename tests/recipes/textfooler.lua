@@ -72,6 +72,30 @@ T.eq("tf-6.1", qr.attack("textfooler", {sim = -1}):perturb(text, victim().fn, 2)
 -- capitalisation kept
 local o7 = qr.attack("textfooler", {sim = -1}):perturb("Game over", function(c) return c:find("Game", 1, true) and 1 or 0 end, 1)
 T.ok("tf-7.1 a capitalised word is replaced by a capitalised one", o7 ~= "Game over" and o7:match("^%u%l") ~= nil, o7)
+-- batched (ABI 1.4): the same candidates asked in the same order and the
+-- same text as one query at a time, with the sentence constraint off and on
+do
+  local A = require("attack_toy")
+  T.eq("tf-9.1 textfooler has perturb_batch", qr.attack("textfooler"):batched(), true)
+  local runs, same, biggest, bad = 0, 0, 0, nil
+  local texts = {text, "The big team played a good game in the old city", "Game over"}
+  for _, tx in ipairs(texts) do
+    for _, opts in ipairs{{sim = -1}, {sim = 0.5, window = 101}, {sim = -1, k = 5, batch = 2}} do
+      for edits = 1, 3 do
+        local sq, bt = A.both(qr.attack("textfooler", opts), tx, edits, 0, {"game", "team", "city", "Game"})
+        runs = runs + 1
+        local ok = sq.out == bt.out and T.show(sq.v.log) == T.show(bt.v.log) and #sq.v.sizes == 0 and #bt.v.sizes > 0
+        same = same + (ok and 1 or 0)
+        biggest = math.max(biggest, A.largest(bt.v))
+        if not ok and not bad then bad = string.format("%q edits %d: %q vs %q", tx, edits, sq.out, bt.out) end
+      end
+    end
+  end
+  T.eq("tf-9.2 batched == sequential: text and queries (" .. runs .. " runs)", same, runs)
+  if bad then print("  first difference: " .. bad) end
+  T.ok("tf-9.3 a word's neighbours go in one batch", biggest > 5, "largest batch " .. biggest)
+  print(string.format("  textfooler: %d runs batched == sequential, largest batch %d", runs, biggest))
+end
 -- bad options
 T.errors("tf-8.1", function() qr.attack("textfooler", {k = 0}) end, "k")
 T.errors("tf-8.2", function() qr.attack("textfooler", {pos = "verb"}) end, "pos")
