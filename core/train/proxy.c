@@ -253,6 +253,10 @@ static int run_shared(qr_model *m, const qr_train_data *d, int batch, const int6
 static int run_from(qr_model *m, const qr_train_data *d, int batch, const int64_t *roff, rows_fn fn, void *ud,
                     const qr_kvcache *src, int64_t P) {
     const int V = qr_model_cfg(m)->n_vocab;
+    /* no more slots than sequences: the cache is sized by them, and an
+     * attack's single query would otherwise allocate batch + 1 slots of the
+     * whole context (160 MB on SmolLM2 at batch 8) */
+    if (batch > d->n) batch = d->n;
     int64_t max_len = P, max_suffix = 0;
     for (int e = 0; e < d->n; e++)
         if (d->off[e + 1] - d->off[e] > max_len) max_len = d->off[e + 1] - d->off[e];
