@@ -776,10 +776,13 @@ void qr_proxy_prefix_stats(const qr_proxy_prefix *p, int64_t *hits, int64_t *mis
 }
 
 /* What the prefix's keys and values depend on: every linear layer's
- * bit-widths, effective weight group and active adapter, and the
- * quantizers (lin_state, as the block-input cache compares them). */
+ * bit-widths, effective weight group and active adapter, the quantizers
+ * (lin_state, as the block-input cache compares them), and the weights
+ * generation: keys and values kept from before adapters were loaded or a
+ * training step are not found again (they are recomputed). */
 static uint64_t prec_fnv(qr_model *m) {
-    uint64_t h = QR_FNV_INIT;
+    uint64_t gen = qr_model_weights_gen(m);
+    uint64_t h = qr_fnv(QR_FNV_INIT, &gen, sizeof gen);
     for (int i = 0; i < qr_model_n_linears(m); i++) {
         lin_state st = lin_state_of(qr_model_linear(m, i));
         int32_t v[4] = {st.wbits, st.abits, st.active, st.group};

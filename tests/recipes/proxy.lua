@@ -305,6 +305,24 @@ do
     n_ctx = 64, seed = 9}
   T.errors("proxy-7.7 another model's prefix", function() other:proxy({variant(0)}, {prefix = pc}) end,
     "another model")
+  -- the weights change under the same precision (a training step of the active adapter): the kept
+  -- keys and values are not found again, they are recomputed, and the result is still the full forward's
+  local tm = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = V,
+    n_ctx = 128, seed = 5}
+  tm:quantize{weight = "minmax", act = "minmax"}
+  local one = P.load({"fp"}, tm)
+  tm:lora{rank = 2, alpha = 4, slots = P.assign_adapters(one), seed = 1}
+  local tpc = tm:proxy_prefix(pre, {slots = 2})
+  local s = variant(1)
+  tm:precision(one[1])
+  tm:proxy({s}, {prefix = tpc}) -- kept at this precision
+  qr.train{model = tm, configs = one, data = seqs, steps = 1, batch = 4, seq = 64, lr = 1e-2, seed = 2, progress = false}
+  tm:precision(one[1])
+  local before = tpc:info().misses
+  local d = math.abs(tm:proxy({s}).per[1] - tm:proxy({s}, {prefix = tpc}).per[1])
+  T.ok("proxy-7.8 a weights change is a miss", tpc:info().misses == before + 1,
+    string.format("misses %d -> %d", before, tpc:info().misses))
+  T.ok("proxy-7.9 ... and the recomputed prefix = full forward", d <= 1e-6, string.format("%.3g", d))
 end
 -- proxy-8: the block-input cache
 local function cache_suite(arch)
