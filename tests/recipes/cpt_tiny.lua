@@ -86,7 +86,14 @@ T.ok("cpt-2.4", passes_ok, "configuration-passes in train.jsonl: " .. table.conc
 -- 3 untuned + 5 arms x 3 + 3 single = 21 evaluations
 T.eq("cpt-2.5", #doc.results, 21)
 T.eq("cpt-2.6", evaluated, 21)
-T.eq("cpt-2.7", #doc.paired, 4 * 3 + 3) -- 4 schedule arms x 3 configs + each single at its own config
+-- vs joint: 4 schedule arms x 3 configs + each single at its own config; vs the single baselines:
+-- joint and the 4 schedule arms x 3 configs
+T.eq("cpt-2.7", #doc.paired, 4 * 3 + 3 + 5 * 3)
+local vs_single = 0
+for _, p in ipairs(doc.paired) do
+  if p.vs == "single_" .. p.config then vs_single = vs_single + 1 end
+end
+T.eq("cpt-2.7.1", vs_single, 5 * 3)
 T.ok("cpt-2.8", doc.paired[1].sentence:match("^cyclic_bits vs joint at w8a8: F1 [%+%-]%d+%.%d %[[%+%-]%d+%.%d, [%+%-]%d+%.%d%] %(")
   ~= nil, doc.paired[1].sentence)
 T.eq("cpt-2.9", doc.compute.arms.cyclic_configs.passes, 12)

@@ -494,7 +494,8 @@ function C.run(a)
     for _, e in ipairs(arm.evals) do evaluate(arm.name, e.config, e.run, true, e.adapters) end
   end
 
-  -- paired comparisons against joint, on the same questions
+  -- paired comparisons against joint, on the same questions (doc.paired[i].vs = "joint"), then against
+  -- each configuration's single baseline (vs = "single_<config>")
   doc.paired = {}
   local have_joint = false
   for _, arm in ipairs(a.arms) do have_joint = have_joint or arm.name == "joint" end
@@ -516,6 +517,32 @@ function C.run(a)
     end
   else
     say("\n(no joint arm: no paired comparisons)")
+  end
+  -- and against the single-precision baseline of each configuration: at equal compute AND equal data
+  -- (a single-configuration arm sees K times joint's batches; single_<c> sees exactly those), whether
+  -- one schedule's model serves configuration c as well as a model trained at c alone
+  local singles = {}
+  for _, arm in ipairs(a.arms) do
+    local c = arm.name:match("^single_(.+)$")
+    if c then singles[c] = arm.name end
+  end
+  if next(singles) then
+    say("\npaired bootstrap (95%) of the per-question F1 difference, each arm vs the single-precision baseline:")
+    for _, arm in ipairs(a.arms) do
+      if not arm.name:match("^single_") then
+        for _, e in ipairs(arm.evals) do
+          local vs = singles[e.config.name]
+          local x, b = find(arm.name, e.config.name, true), vs and find(vs, e.config.name, true)
+          if x and b and #x.per_question.f1 == #b.per_question.f1 and #x.per_question.f1 > 0 then
+            local p = C.paired(x.per_question.f1, b.per_question.f1)
+            p.arm, p.vs, p.config = arm.name, vs, e.config.name
+            p.sentence = C.sentence(arm.name, vs, e.config.name, p)
+            doc.paired[#doc.paired + 1] = p
+            say("  " .. p.sentence)
+          end
+        end
+      end
+    end
   end
   save()
 

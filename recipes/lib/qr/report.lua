@@ -1775,6 +1775,31 @@ function R.sec_cpt(doc, S)
     doc:p("The joint arm has no results in this directory yet, so no arm can be compared with it.")
   end
   doc:p(table.concat(sent, " "))
+  -- each arm against the single-precision baseline of the configuration: equal compute and equal data
+  local srows, ssent = {}, {}
+  for _, a in ipairs(arms) do
+    if not a:match("^single_") then
+      for _, c in ipairs(configs) do
+        local b = cpt_row(cpt, "single_" .. c, c)
+        local r = cpt_row(cpt, a, c)
+        local p = b and r and cpt_pair(cpt, a, c, "single_" .. c) or nil
+        if p then
+          srows[#srows + 1] = {a, c, R.est(r.f1, r.f1_ci), R.est(b.f1, b.f1_ci),
+            R.signed(p.diff) .. " " .. R.fmt_ci(p.ci[1], p.ci[2])}
+          ssent[#ssent + 1] = (R.compare(p.diff, p.ci[1], p.ci[2], a .. " at " .. c, "the model trained at " .. c
+            .. " alone"))
+        end
+      end
+    end
+  end
+  if #srows > 0 then
+    doc:table{title = "Every arm against the single-precision baseline of each configuration (trained at it alone, "
+      .. "on as many batches as a single-configuration arm): F1 (95% CI) and the paired bootstrap of the per-question "
+      .. "F1 difference. This is the comparison at equal compute and equal data.", source = "cpt/results.json",
+      cols = {{"arm", "l"}, {"config", "l"}, {"F1", "r"}, {"F1 single", "r"}, {"F1 - single [95% CI]", "r"}},
+      rows = srows}
+    doc:p(table.concat(ssent, " "))
+  end
   -- tuned joint against untuned
   local tj = {}
   for _, c in ipairs(configs) do
@@ -1827,6 +1852,26 @@ function R.sec_cpt(doc, S)
           summary[#summary + 1] = string.format("%s helps at some configurations and hurts at others.", a)
         end
       end
+    end
+  end
+  -- and against the single-precision baselines, where the data seen is the same too
+  for _, a in ipairs(cyc) do
+    local t, where = {up = {}, none = {}, down = {}}, 0
+    for _, c in ipairs(configs) do
+      local p = cpt_row(cpt, "single_" .. c, c) and cpt_row(cpt, a, c) and cpt_pair(cpt, a, c, "single_" .. c)
+      if p then
+        where = where + 1
+        local v = p.ci[1] > 0 and "up" or p.ci[2] < 0 and "down" or "none"
+        table.insert(t[v], c)
+      end
+    end
+    if where > 0 then
+      local function at(list) return #list > 0 and table.concat(list, ", ") or "none" end
+      local s = string.format("Against the model trained at each configuration alone (equal compute and equal data), "
+        .. "%s is better at %s, cannot be told apart at %s and is worse at %s (of the %d configurations with a "
+        .. "single-precision baseline).", a, at(t.up), at(t.none), at(t.down), where)
+      summary[#summary + 1] = s
+      S.headlines[#S.headlines + 1] = s
     end
   end
   if #summary > 0 then doc:p(table.concat(summary, " ")) end
