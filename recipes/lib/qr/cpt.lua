@@ -345,12 +345,19 @@ function C.plot(run_dir, rows, arms)
   local pdir = run_dir .. "/plot"
   os.execute("mkdir -p " .. sh_quote(pdir))
   local loss_plots, bits_plots = {}, {}
-  for _, arm in ipairs(arms) do
+  -- ten colours that tell apart on white (gnuplot's default cycle has eight: a ninth arm repeated the first);
+  -- the single baselines dashed
+  local colours = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#7f7f7f", "#bcbd22"}
+  local WINDOW = 10 -- passes in the running mean of the loss
+  for k, arm in ipairs(arms) do
     local f = assert(io.open(pdir .. "/" .. arm.name .. ".dat", "w"))
-    -- per step: passes, mean loss over the configurations run, mean w bits
+    -- per step: passes, mean loss over the configurations run, mean w bits, and the running mean of the
+    -- step losses over the last WINDOW configuration-passes (a step's loss is noisy: one micro-batch)
+    local steps = {}
     local cur, sum, n, wb, pass = nil, 0, 0, 0, 0
     local function flush()
-      if cur then f:write(string.format("%d %.6g %.4g\n", pass, sum / n, wb / n)) end
+      if cur then steps[#steps + 1] = {pass = pass, loss = sum / n, wb = wb / n} end
     end
     for _, r in ipairs(rows) do
       if r.arm == arm.name then
@@ -359,16 +366,29 @@ function C.plot(run_dir, rows, arms)
       end
     end
     flush()
+    local lo = 1
+    for i, st in ipairs(steps) do
+      while steps[lo].pass <= st.pass - WINDOW do lo = lo + 1 end
+      local rs = 0
+      for j = lo, i do rs = rs + steps[j].loss end
+      f:write(string.format("%d %.6g %.4g %.6g\n", st.pass, st.loss, st.wb, rs / (i - lo + 1)))
+    end
     f:close()
     local dat = "'" .. pdir .. "/" .. arm.name .. ".dat'"
-    loss_plots[#loss_plots + 1] = dat .. " using 1:2 with lines title '" .. arm.name .. "'"
-    bits_plots[#bits_plots + 1] = dat .. " using 1:3 with steps title '" .. arm.name .. "'"
+    local style = string.format("lc rgb '%s' lw 2 dt %d", colours[(k - 1) % #colours + 1],
+      arm.name:match("^single_") and 2 or 1)
+    loss_plots[#loss_plots + 1] = dat .. " using 1:4 with lines " .. style .. " title '" .. arm.name .. "'"
+    bits_plots[#bits_plots + 1] = dat .. " using 1:3 with steps " .. style .. " title '" .. arm.name .. "'"
   end
   local png = run_dir .. "/curves.png"
   local gp = pdir .. "/curves.gp"
   local f = assert(io.open(gp, "w"))
-  f:write("set terminal png size 1200,900 noenhanced\n", "set output '", png, "'\n", "set multiplot layout 2,1\n",
-    "set xlabel 'configuration-passes'\n", "set ylabel 'training loss (mean over the step''s configurations)'\n",
+  -- cairo draws the dashes of the single baselines (gd's png terminal draws every line solid)
+  local cairo = os.execute("gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1")
+  f:write(cairo and "set terminal pngcairo size 1200,900 noenhanced font ',10'\n"
+    or "set terminal png size 1200,900 noenhanced\n", "set output '", png, "'\n", "set multiplot layout 2,1\n",
+    "set xlabel 'configuration-passes'\n",
+    "set ylabel 'training loss, running mean over " .. WINDOW .. " passes'\n",
     "set key outside right\n", "plot ", table.concat(loss_plots, ", "), "\n",
     "set ylabel 'weight bits (mean over layers, configurations)'\n", "set yrange [0:33]\n", "plot ", table.concat(bits_plots, ", "), "\n",
     "unset multiplot\n")
