@@ -137,8 +137,11 @@ for _, loss in ipairs(S.losses) do
 end
 local search_opts = merge(common, S.search, {["sp-dir"] = sp_dir, ["run-dir"] = dir .. "/search"})
 add("search", "search", "search.lua", search_opts)
+-- cpt: the tuned arms train and are evaluated with the study's prompt; its untuned baseline keeps cpt.lua's
+-- own (--shots, two worked examples: an untuned model needs them), so the default stage is exactly
+-- `cpt.lua --steps=25 --eval-limit=200 --prt` and a run of that command can stand in for it
 add("cpt", "cpt", "cpt.lua", merge(common, S.cpt, {["run-dir"] = dir .. "/cpt", ["train-shots"] = shots,
-  shots = shots, seq = o.seq}))
+  seq = o.seq}))
 local rpi_opts = merge(S.rpi, {["sp-dir"] = sp_dir, ["run-dir"] = dir .. "/rpi", ["max-new-tokens"] = o.max_new_tokens,
   seq = o.seq})
 if common.model then rpi_opts.model = common.model end
