@@ -39,7 +39,8 @@ local o = qr.opts{
   {"sp-dir", "", "an sp.lua run directory (results.json + adapters.safetensors)"},
   {"eval-data", qr.source_dir .. "/datasets/squad/dev-sample.json", "SQuAD v1.1 evaluation JSON"},
   {"eval-limit", 200, "dev questions (0 = all)"},
-  {"attacks", "typo", "attack plugins (qr.plugins() lists them)"},
+  {"attacks", "typo,textfooler,bert_attack", "attack plugins (qr.plugins() lists them); the word-level ones need "
+    .. "scripts/setup_attacks.sh and scripts/fetch_encoder.sh"},
   {"attack-opts", "", "attack options, e.g. typo.tries=4"},
   {"threats", "transfer,adaptive,eot", "threat models"},
   {"victims", "fp,w8a8", "fixed-precision victims the transfer attacks are crafted on"},
@@ -127,9 +128,15 @@ local LM, SERVED
 for _, name in ipairs(split(o.attacks)) do
   if WORD_ATTACKS[name] and not SERVED then -- (qr.attack_resources() with no argument would stop the serving)
     local wv, e1 = qr.wordvec()
-    if not wv then refuse(string.format("--attacks=%s needs the word resources: %s", name, tostring(e1))) end
+    if not wv then
+      refuse(string.format("--attacks=%s needs the word resources: %s (or --attacks=typo, which needs none)", name,
+        tostring(e1)))
+    end
     local enc, e2 = qr.sentence_encoder()
-    if not enc then refuse(string.format("--attacks=%s needs the sentence encoder: %s", name, tostring(e2))) end
+    if not enc then
+      refuse(string.format("--attacks=%s needs the sentence encoder: %s (or --attacks=typo, which needs none)", name,
+        tostring(e2)))
+    end
     qr.attack_resources(wv)
     qr.attack_encoder(enc)
     SERVED = {wv = wv, enc = enc}

@@ -59,7 +59,7 @@ local SCALES = {
     losses = {"kd", "cascade", "feature"},
     search = {["eval-limit"] = 200},
     cpt = {steps = 25, ["eval-limit"] = 200, prt = true},
-    rpi = {["eval-limit"] = 200, attacks = "typo"},
+    rpi = {["eval-limit"] = 200, attacks = "typo,textfooler,bert_attack"},
   },
   full = {
     shots = 0,
@@ -68,7 +68,7 @@ local SCALES = {
     losses = {"kd", "cascade", "feature"},
     search = {["eval-limit"] = 1000, ["calib-limit"] = 256},
     cpt = {steps = 1000, ["eval-limit"] = 0, ["train-limit"] = 0, batch = 16, prt = true},
-    rpi = {["eval-limit"] = 1000, attacks = "typo"},
+    rpi = {["eval-limit"] = 1000, attacks = "typo,textfooler,bert_attack"},
   },
 }
 

@@ -15,7 +15,7 @@ run env OMP_NUM_THREADS=1 "$QRUN" recipes/sp.lua --model="$TINY" --data="$T/trai
     --eval-limit=16 --batch-eval=8 --run-dir="$T/sp" --lr=1e-2 --rank=16 --warmup=10 --checkpoint-every=100
 expect_rc sp-1 0
 common=(--sp-dir="$T/sp" --eval-data="$T/dev.json" --eval-limit=16 --max-new-tokens=4 --seq=64 --run-dir="$T/rpi"
-    --budget=30 --attack-opts=typo.tries=2)
+    --budget=30 --attacks=typo --attack-opts=typo.tries=2)
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/rpi.lua "${common[@]}"
 expect_rc rpi-1.1 0
 R="$T/rpi/results.json"
@@ -156,4 +156,8 @@ refuse bad-4 "probs sum to 1.5" --rpi-probs=0.5,0.5,0.5
 refuse bad-5 "--attacks: 'nope'" --attacks=nope
 refuse bad-6 "--sp-dir=$T/none: no results.json there" --sp-dir="$T/none"
 refuse bad-7 "--budget: expected an integer >= 1" --budget=0
+# the default attacks include the word-level ones: without their resources, refused naming the setup and the way out
+mkdir -p "$T/nocache"
+QRUN_CACHE="$T/nocache" refuse bad-8 "scripts/setup_attacks.sh" --attacks=typo,textfooler
+QRUN_CACHE="$T/nocache" refuse bad-9 "(or --attacks=typo, which needs none)" --attacks=bert_attack
 finish
