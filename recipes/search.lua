@@ -42,6 +42,8 @@ local o = qr.opts{
   {"metric", "bytes", "the budget's cost: bytes (weight memory) or bitops"},
   {"method", "greedy,ilp,evo", "searches: " .. table.concat(S.METHODS, ",")},
   {"choices", "", "per-layer choices, e.g. fp,w8a8,w4a8 (default: the (w, a) pairs the bank was trained on)"},
+  {"groups", "32", "weight groups also offered: each choice of <= 4 weight bits again with a scale per g input "
+    .. "channels, e.g. w4a8g32 (comma-separated; empty: none)"},
   {"score", "kl", "the search's score: kl or nll (the proxy), or f1 (F1 of --score-limit dev questions)"},
   {"calib-limit", 64, "calibration questions (training questions the sp run did not use)"},
   {"sens-limit", 16, "the sensitivity analysis uses the first N calibration questions (0 = all of them)"},
@@ -161,6 +163,9 @@ end
 
 -- the choices
 local choices_s = o.choices ~= "" and o.choices or S.trained_pairs(train_cfgs)
+local okg, with_g = pcall(S.with_groups, choices_s, o.groups)
+if not okg then refuse(with_g) end
+choices_s = with_g
 local okch, choices = pcall(S.parse_choices, choices_s)
 if not okch then refuse(choices) end
 

@@ -426,4 +426,10 @@ else
 end
 
 os.execute("rm -rf '" .. dir .. "'")
+-- the group-wise choices offered by --groups: each <= 4-bit choice without a group, once per group
+T.eq("groups-1.1", S.with_groups("fp,w8a8,w4a8", "32"), "fp,w8a8,w4a8,w4a8g32")
+T.eq("groups-1.2", S.with_groups("fp,w8a8,w4a8,w2a8", "32,64"), "fp,w8a8,w4a8,w4a8g32,w4a8g64,w2a8,w2a8g32,w2a8g64")
+T.eq("groups-1.3", S.with_groups("fp,w4a8,w4a8g32", "32"), "fp,w4a8,w4a8g32")
+T.eq("groups-1.4", S.with_groups("fp,w8a8,w4a8", ""), "fp,w8a8,w4a8")
+T.errors("groups-1.5", function() S.with_groups("fp,w4a8", "1") end, "--groups: '1'")
 T.done()

@@ -176,6 +176,33 @@ function S.trained_pairs(cfgs)
   return table.concat(names, ",")
 end
 
+-- S.with_groups(choices_s, groups_s) -> choices_s with, for each choice of
+-- at most 4 weight bits and no group, the same choice again with a scale
+-- per g input channels for each g of groups_s ("32,64"; "" adds none): the
+-- group-wise option the search may take where per-channel 4 bits is too
+-- coarse (it runs on the adapter of its (w, a)). Bad groups raise as
+-- --groups.
+function S.with_groups(choices_s, groups_s)
+  local gs = S.split(groups_s or "")
+  if #gs == 0 then return choices_s end
+  local names, seen = S.split(choices_s), {}
+  for _, n in ipairs(names) do seen[n] = true end
+  local out = {}
+  for _, n in ipairs(names) do
+    out[#out + 1] = n
+    local ok, w, a, g = pcall(P.parse, n)
+    if ok and not g and w <= 4 then
+      for _, gv in ipairs(gs) do
+        local okg, e, _, g2 = pcall(P.parse, string.format("w%da%dg%s", w, a, gv))
+        if not okg then fail("--groups: '%s': %s", gv, tostring(e):gsub("^precision: ", "")) end
+        local c = choice_name(w, a, g2)
+        if not seen[c] then seen[c] = true; out[#out + 1] = c end
+      end
+    end
+  end
+  return table.concat(out, ",")
+end
+
 -- ---------------------------------------------------------------- units
 
 -- S.units(layers) -> {block = {[i] = index or nil}, kind = {[i] = short},
