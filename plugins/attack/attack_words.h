@@ -82,6 +82,28 @@ typedef struct {
 #define ATTACK_BATCH_DEFAULT 64
 #define ATTACK_BATCH_MAX 1024
 
+/* A plugin's two entry points over its one run(t, text, victim, budget,
+ * seed, out): <prefix>_perturb asks the victim one query at a time,
+ * <prefix>_perturb_batch (ABI 1.4) through the host's query_batch, up to
+ * the state's `batch` candidates a call. STATE: the plugin's state type,
+ * with `host` and `batch` fields; WHO: the plugin's name for messages. */
+#define ATTACK_ENTRY_POINTS(prefix, STATE, run)                                                                  \
+    static int prefix##_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), \
+                                void *ctx, int budget, uint64_t seed, char **out) {                              \
+        return run(self, text, &(attack_victim){.query = query, .ctx = ctx, .batch = 1}, budget, seed, out);    \
+    }                                                                                                              \
+    static int prefix##_perturb_batch(                                                                            \
+        void *self, const char *text, double (*query)(void *ctx, const char *candidate),                          \
+        int (*query_batch)(void *ctx, const char *const *cands, int n, double *scores), void *ctx, int budget,   \
+        uint64_t seed, char **out) {                                                                              \
+        const STATE *t = self;                                                                                     \
+        if (!query_batch) {                                                                                        \
+            *out = NULL;                                                                                           \
+            return t->host->err_set("%s: perturb_batch: query_batch must not be NULL", WHO);                      \
+        }                                                                                                          \
+        return run(t, text, &(attack_victim){query, query_batch, ctx, t->batch}, budget, seed, out);             \
+    }
+
 /* The `batch` option every attack plugin takes: candidates per batched
  * query (1..ATTACK_BATCH_MAX, default ATTACK_BATCH_DEFAULT; 1 asks one at a
  * time, through query, even when the host has a batched scorer). */

@@ -75,8 +75,10 @@ static int same_word(const char *a, const char *b) {
     return *a == *b;
 }
 
-static int ba_run(const ba *t, const char *text, const attack_victim *v, int budget, char **out) {
+static int ba_run(const ba *t, const char *text, const attack_victim *v, int budget, uint64_t seed,
+                  char **out) {
     const qr_host *h = t->host;
+    (void)seed; /* deterministic: no random choice */
     *out = NULL;
     if (!text || !v->query) return h->err_set("%s: text and query must not be NULL", WHO);
     if (budget < 0) return h->err_set("%s: budget %d: expected >= 0 (words to replace)", WHO, budget);
@@ -206,23 +208,7 @@ done:
     return QR_PLUGIN_OK;
 }
 
-static int ba_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate), void *ctx,
-                      int budget, uint64_t seed, char **out) {
-    (void)seed;
-    return ba_run(self, text, &(attack_victim){.query = query, .ctx = ctx, .batch = 1}, budget, out);
-}
-
-static int ba_perturb_batch(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
-                            int (*query_batch)(void *ctx, const char *const *cands, int n, double *scores),
-                            void *ctx, int budget, uint64_t seed, char **out) {
-    const ba *t = self;
-    (void)seed;
-    if (!query_batch) {
-        *out = NULL;
-        return t->host->err_set("%s: perturb_batch: query_batch must not be NULL", WHO);
-    }
-    return ba_run(t, text, &(attack_victim){query, query_batch, ctx, t->batch}, budget, out);
-}
+ATTACK_ENTRY_POINTS(ba, ba, ba_run)
 
 QR_ATTACK_PLUGIN("bert_attack", "1.0.0", "same as qrun",
                  "BERT-Attack-style: [UNK] importance, causal-LM word candidates re-ranked by sentence "

@@ -283,21 +283,7 @@ done:
     return QR_PLUGIN_OK;
 }
 
-static int ty_perturb(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
-                      void *ctx, int budget, uint64_t seed, char **out) {
-    return ty_run(self, text, &(attack_victim){.query = query, .ctx = ctx, .batch = 1}, budget, seed, out);
-}
-
-static int ty_perturb_batch(void *self, const char *text, double (*query)(void *ctx, const char *candidate),
-                            int (*query_batch)(void *ctx, const char *const *cands, int n, double *scores),
-                            void *ctx, int budget, uint64_t seed, char **out) {
-    const typo *t = self;
-    if (!query_batch) {
-        *out = NULL;
-        return t->host->err_set("%s: perturb_batch: query_batch must not be NULL", WHO);
-    }
-    return ty_run(t, text, &(attack_victim){query, query_batch, ctx, t->batch}, budget, seed, out);
-}
+ATTACK_ENTRY_POINTS(ty, typo, ty_run)
 
 QR_ATTACK_PLUGIN("typo", "1.0.0", "same as qrun",
                  "Pruthi et al. / DeepWordBug one-character edits of inner characters of 4+ letter words "
