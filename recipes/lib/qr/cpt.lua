@@ -517,22 +517,23 @@ function C.run(a)
   -- paired comparisons against joint, on the same questions (doc.paired[i].vs = "joint"), then against
   -- each configuration's single baseline (vs = "single_<config>")
   doc.paired = {}
+  -- arm against vs at config, when both have per-question scores on the same questions
+  local function pair(arm, vs, config)
+    local x, b = find(arm, config, true), find(vs, config, true)
+    if not (x and b and #x.per_question.f1 == #b.per_question.f1 and #x.per_question.f1 > 0) then return end
+    local p = C.paired(x.per_question.f1, b.per_question.f1)
+    p.arm, p.vs, p.config = arm, vs, config
+    p.sentence = C.sentence(arm, vs, config, p)
+    doc.paired[#doc.paired + 1] = p
+    say("  " .. p.sentence)
+  end
   local have_joint = false
   for _, arm in ipairs(a.arms) do have_joint = have_joint or arm.name == "joint" end
   if have_joint then
     say("\npaired bootstrap (95%) of the per-question F1 difference, each arm vs joint:")
     for _, arm in ipairs(a.arms) do
       if arm.name ~= "joint" then
-        for _, e in ipairs(arm.evals) do
-          local x, j = find(arm.name, e.config.name, true), find("joint", e.config.name, true)
-          if x and j and #x.per_question.f1 == #j.per_question.f1 and #x.per_question.f1 > 0 then
-            local p = C.paired(x.per_question.f1, j.per_question.f1)
-            p.arm, p.vs, p.config = arm.name, "joint", e.config.name
-            p.sentence = C.sentence(arm.name, "joint", e.config.name, p)
-            doc.paired[#doc.paired + 1] = p
-            say("  " .. p.sentence)
-          end
-        end
+        for _, e in ipairs(arm.evals) do pair(arm.name, "joint", e.config.name) end
       end
     end
   else
@@ -552,14 +553,7 @@ function C.run(a)
       if not arm.name:match("^single_") then
         for _, e in ipairs(arm.evals) do
           local vs = singles[e.config.name]
-          local x, b = find(arm.name, e.config.name, true), vs and find(vs, e.config.name, true)
-          if x and b and #x.per_question.f1 == #b.per_question.f1 and #x.per_question.f1 > 0 then
-            local p = C.paired(x.per_question.f1, b.per_question.f1)
-            p.arm, p.vs, p.config = arm.name, vs, e.config.name
-            p.sentence = C.sentence(arm.name, vs, e.config.name, p)
-            doc.paired[#doc.paired + 1] = p
-            say("  " .. p.sentence)
-          end
+          if vs then pair(arm.name, vs, e.config.name) end
         end
       end
     end
