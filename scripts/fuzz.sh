@@ -28,7 +28,8 @@
 # "features", "corpus", "findings", "failed"}. Exits non-zero if any target
 # found something. A finding, once fixed, goes to tests/fuzz/regress/
 # fuzz_<target>/, which the suite replays (test_fuzz_replay).
-# Extra libFuzzer flags may be given in FUZZ_FLAGS (e.g. "-jobs=2").
+# Extra libFuzzer flags may be given in FUZZ_FLAGS. FUZZ_JOBS=N runs N
+# targets side by side (one core each; default 1, one after another).
 #
 # Every run is also appended to a ledger, $FUZZ_LEDGER (default
 # reports/fuzz-ledger.jsonl, committed), with its date, git revision and
@@ -88,15 +89,23 @@ else
     read -r -a blas <<<"$(pkg-config --cflags --libs openblas)"
 fi
 
-status=0
 report=$out/fuzz.json # one JSON object per line, per target
 : >"$report"
+jobs=${FUZZ_JOBS:-1}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: FUZZ_JOBS=$jobs: expected a positive integer (targets run side by side)" >&2; exit 2; }
 for t in "${targets[@]}"; do
-    src=tests/fuzz/fuzz_$t.c
-    [ -f "$src" ] || { echo "fuzz.sh: no $src" >&2; exit 2; }
-    bin=$out/fuzz_$t
+    [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "fuzz.sh: no tests/fuzz/fuzz_$t.c" >&2; exit 2; }
+done
+
+# One target: build, run, one JSON line to the report and the ledger.
+# Returns 1 when it found something. Side by side (FUZZ_JOBS > 1) its
+# output goes to $out/fuzz_<target>.log alone, not to the terminal too.
+fuzz_target() {
+    local t=$1
+    local src=tests/fuzz/fuzz_$t.c
+    local bin=$out/fuzz_$t
     echo "== building $bin"
-    extra=()
+    local extra=()
     if [ "$t" = config ] || [ "$t" = report ]; then # the Lua layer too (as CMake's qrlua, without qrun_main.c)
         mapfile -t extra < <(find core/lua -name '*.c' -not -name qrun_main.c | sort)
         # shellcheck disable=SC2207
@@ -107,47 +116,73 @@ for t in "${targets[@]}"; do
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -Icore "${srcs[@]}" "$src" "${extra[@]}" \
         $(pkg-config --cflags --libs libcjson libutf8proc) -fopenmp "${blas[@]}" -lglpk -ldl -lm -o "$bin"
-    corpus=$out/corpus/fuzz_$t
-    seeds=tests/fuzz/corpus/fuzz_$t
+    local corpus=$out/corpus/fuzz_$t seeds=tests/fuzz/corpus/fuzz_$t
     mkdir -p "$corpus" "$seeds"
-    regress=() # earlier findings' inputs, also replayed by the suite (test_fuzz_replay)
+    local regress=() # earlier findings' inputs, also replayed by the suite (test_fuzz_replay)
     [ -d "tests/fuzz/regress/fuzz_$t" ] && regress=("tests/fuzz/regress/fuzz_$t")
-    dict=()
+    local dict=()
     [ -f "tests/fuzz/fuzz_$t.dict" ] && dict=(-dict="tests/fuzz/fuzz_$t.dict")
     [ "$t" = model ] && dict=(-dict=tests/fuzz/fuzz_gguf.dict)
-    maxlen=8192
+    local maxlen=8192
     [ "$t" = model ] && maxlen=65536 # the seed model is 35 KB
     echo "== running $bin for ${secs}s"
-    art=$out/findings/fuzz_$t
+    local art=$out/findings/fuzz_$t
     mkdir -p "$art"
+    local before t0 found=0 echo_to=/dev/stderr
     before=$(ls "$art" | wc -l)
     t0=$(date +%s)
-    found=0
+    [ "$jobs" -gt 1 ] && echo_to=/dev/null
     # shellcheck disable=SC2086
     if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
         "$bin" -max_total_time="$secs" -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" ${FUZZ_FLAGS:-} \
-        "$corpus" "$seeds" "${regress[@]}" 2>&1 | tee "$out/fuzz_$t.log" >&2; then
+        "$corpus" "$seeds" "${regress[@]}" 2>&1 | tee "$out/fuzz_$t.log" >"$echo_to"; then
         echo "fuzz.sh: fuzz_$t FOUND A PROBLEM (see $art/: crash-* / leak-* / timeout-* / oom-*)" >&2
-        status=1
         found=1
     fi
     # one JSON line per target: runs, coverage, corpus, findings
+    local runs last cov ft after line
     runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$out/fuzz_$t.log" | tail -n 1 | grep -o '[0-9]*$')
     last=$(grep -E '#[0-9]+.*cov: [0-9]+' "$out/fuzz_$t.log" | tail -n 1)
     cov=$(printf '%s' "$last" | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
     ft=$(printf '%s' "$last" | sed -nE 's/.*ft: ([0-9]+).*/\1/p')
     after=$(ls "$art" | wc -l)
-    printf '{"target": "%s", "seconds": %d, "runs": %s, "coverage_edges": %s, "features": %s, "corpus": %d, "findings": %d, "failed": %s, "findings_dir": "%s"}\n' \
+    # the line built here and appended in one write each (side-by-side targets append too)
+    line=$(printf '{"target": "%s", "seconds": %d, "runs": %s, "coverage_edges": %s, "features": %s, "corpus": %d, "findings": %d, "failed": %s, "findings_dir": "%s"}' \
         "$t" $(( $(date +%s) - t0 )) "${runs:-0}" "${cov:-0}" "${ft:-0}" "$(ls "$corpus" | wc -l)" \
-        $((after - before)) "$([ $found = 1 ] && echo true || echo false)" "$art" >>"$report"
+        $((after - before)) "$([ $found = 1 ] && echo true || echo false)" "$art")
+    printf '%s\n' "$line" >>"$report"
     if [ -n "$ledger" ]; then # the same line, dated, for the hours that add up over sessions
         mkdir -p "$(dirname "$ledger")"
+        local rev cpu
         rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
         cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1 | tr -d '"\\/&|')
-        tail -n 1 "$report" | sed -E "s/\}$/, \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"rev\": \"$rev\", \"cpu\": \"${cpu:-unknown}\"}/" >>"$ledger"
+        printf '%s, "date": "%s", "rev": "%s", "cpu": "%s", "side_by_side": %d}\n' "${line%\}}" \
+            "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$rev" "${cpu:-unknown}" "$jobs" >>"$ledger"
     fi
-done
+    return $found
+}
+
+status=0
+if [ "$jobs" -eq 1 ]; then
+    for t in "${targets[@]}"; do fuzz_target "$t" || status=1; done
+else
+    # at most $jobs targets at once (each libFuzzer process is one thread: one core each)
+    running=0
+    for t in "${targets[@]}"; do
+        if [ "$running" -ge "$jobs" ]; then
+            wait -n || status=1
+            running=$((running - 1))
+        fi
+        echo "== fuzz_$t (side by side: log in $out/fuzz_$t.log)" >&2
+        { fuzz_target "$t" || exit 1; } >"$out/fuzz_$t.build.log" 2>&1 &
+        running=$((running + 1))
+    done
+    while [ "$running" -gt 0 ]; do
+        wait -n || status=1
+        running=$((running - 1))
+    done
+fi
 echo "fuzz.sh: report in $report" >&2
 cat "$report"
 exit $status
