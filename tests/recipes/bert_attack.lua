@@ -49,8 +49,9 @@ do
   local A = require("attack_toy")
   T.eq("ba-7.1 bert_attack has perturb_batch", qr.attack("bert_attack"):batched(), true)
   local runs, same, biggest, bad = 0, 0, 0, nil
-  -- (each run asks the LM for candidates: two pairs keep the test short)
-  for _, opts in ipairs{{sim = -1, k = 8}, {sim = 0.1, k = 6, batch = 4}} do
+  -- one option set: the sentence constraint on, batches of 4 (a batch boundary inside a word's candidates).
+  -- Each run asks the LM for every word's candidates; with two sets this test took 365 s of CI's ASan suite
+  for _, opts in ipairs{{sim = 0.1, k = 6, batch = 4}} do
     for edits = 2, 2 do
       local sq, bt = A.both(qr.attack("bert_attack", opts), text, edits, 0, {"team", "game"})
       runs = runs + 1
