@@ -46,7 +46,7 @@ local o = qr.opts{
     .. "channels, e.g. w4a8g32 (comma-separated; empty: none)"},
   {"score", "kl", "the search's score: kl or nll (the proxy), or f1 (F1 of --score-limit dev questions)"},
   {"calib-limit", 64, "calibration questions (training questions the sp run did not use)"},
-  {"sens-limit", 16, "the sensitivity analysis uses the first N calibration questions (0 = all of them)"},
+  {"sens-limit", 8, "the sensitivity analysis uses the first N calibration questions (0 = all of them)"},
   {"score-limit", 50, "--score=f1: dev questions after the --eval-limit ones"},
   {"eval-limit", 200, "dev questions of the confirmation (EM/F1 with CIs)"},
   {"sens", "layers,kinds,blocks", "sensitivity units: layers, kinds (q, k, ... down), blocks"},
