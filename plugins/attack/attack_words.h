@@ -147,6 +147,30 @@ static inline int attack_best(const double *scores, int n, double *best) {
     return k;
 }
 
+/* The greedy step of a word-substitution attack at word i of nw: of the
+ * na candidates scored (qs; asked_c[k] their index into texts), the one
+ * scoring lowest below *score, if any, becomes the current text: *cur is
+ * freed and takes texts[that] (set to NULL, so the caller frees the rest),
+ * *tlen and *score follow, word i's length and the start of every later
+ * word move by the change in length. Returns 1 when a word was replaced. */
+static inline int attack_take_best(const double *qs, int na, const int *asked_c, char **texts, char **cur,
+                                   size_t *tlen, size_t *start, size_t *len, int i, int nw, double *score) {
+    double best_score = *score;
+    int best = attack_best(qs, na, &best_score);
+    if (best < 0) return 0;
+    best = asked_c[best];
+    size_t nl = strlen(texts[best]);
+    long delta = (long)nl - (long)*tlen;
+    free(*cur);
+    *cur = texts[best];
+    texts[best] = NULL;
+    len[i] = (size_t)((long)len[i] + delta);
+    for (int j = i + 1; j < nw; j++) start[j] = (size_t)((long)start[j] + delta);
+    *tlen = nl;
+    *score = best_score;
+    return 1;
+}
+
 /* importance of every word: base - the score of the text with word i's
  * bytes replaced by rep (NaN scores count 0), into w[i].importance, the
  * candidates scored together (attack_scores). Returns QR_PLUGIN_OK, or

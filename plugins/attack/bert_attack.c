@@ -169,21 +169,7 @@ static int ba_run(const ba *t, const char *text, const attack_victim *v, int bud
             }
             goto done;
         }
-        double best_score = score;
-        int best = attack_best(qs, na, &best_score);
-        if (best >= 0) best = asked_c[best];
-        if (best >= 0) {
-            size_t nl = strlen(texts[best]);
-            long delta = (long)nl - (long)tlen;
-            free(cur);
-            cur = texts[best];
-            texts[best] = NULL;
-            len[i] = (size_t)((long)len[i] + delta);
-            for (int j = i + 1; j < nw; j++) start[j] = (size_t)((long)start[j] + delta);
-            tlen = nl;
-            score = best_score;
-            replaced++;
-        }
+        replaced += attack_take_best(qs, na, asked_c, texts, &cur, &tlen, start, len, i, nw, &score);
         for (int c = 0; c < m; c++) {
             free(texts[c]);
             texts[c] = NULL;
