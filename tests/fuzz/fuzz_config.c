@@ -18,25 +18,7 @@
  * input, which the check after each input catches (("ab"):find("b") = 2).
  * QR_FUZZ_VERBOSE=1 prints each verdict. */
 #define _GNU_SOURCE
-#include "lua/qr_lua.h"
-
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#ifndef QR_SOURCE_DIR
-#define QR_SOURCE_DIR "."
-#endif
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) __builtin_trap();                                                                \
-    } while (0)
+#include "fuzz_lua.h"
 
 static lua_State *L;
 static char path[64];

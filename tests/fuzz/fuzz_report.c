@@ -9,25 +9,7 @@
  * raises (a malformed artifact is reported as such in the document, never
  * an error), and its document renders to groff source. QR_FUZZ_VERBOSE=1 prints each verdict. */
 #define _GNU_SOURCE
-#include "lua/qr_lua.h"
-
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#ifndef QR_SOURCE_DIR
-#define QR_SOURCE_DIR "."
-#endif
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) __builtin_trap();                                                                \
-    } while (0)
+#include "fuzz_lua.h"
 
 static lua_State *L;
 static int verbose;
