@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "plugin.h"
 #include "text/tokenizer.h"
+#include "train/proxy.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -980,10 +981,20 @@ static int serve_lm_candidates(void *vctx, const char *text, size_t start, size_
         }
         best[pos] = id;
     }
-    /* re-rank by the whole text's log-likelihood with each in place */
+    /* re-rank by the whole text's log-likelihood with each in place: the
+     * candidates' texts tokenized, then scored in one batched pass
+     * (qr_proxy_eval_shared) whose positions from the last token of their
+     * common prefix c on are scored, the prefix's own log-likelihood (the
+     * same for every candidate) run once and added: the whole text's
+     * log-likelihood, as one forward per candidate computes it, up to
+     * summation order */
     size_t tl = strlen(text);
+    char (*words)[QR_WORD_MAX] = malloc((size_t)(got > 0 ? got : 1) * sizeof *words);
+    int32_t **fid = calloc((size_t)(got > 0 ? got : 1), sizeof *fid);
+    int *fn = calloc((size_t)(got > 0 ? got : 1), sizeof *fn);
     int w = 0;
-    for (int i = 0; i < got; i++) {
+    rc = (!words || !fid || !fn) ? qr_err_set("lm_candidates: out of memory") : QR_OK;
+    for (int i = 0; rc == QR_OK && i < got; i++) {
         size_t dn;
         char *d = qr_tokenizer_decode(tok, &best[i], 1, &dn);
         if (!d) continue;
@@ -992,38 +1003,77 @@ static int serve_lm_candidates(void *vctx, const char *text, size_t start, size_
         char *full = malloc(tl - len + wl + 2);
         if (!full) {
             free(d);
-            free(best);
-            return qr_err_set("lm_candidates: out of memory");
+            rc = qr_err_set("lm_candidates: out of memory");
+            break;
         }
         full[0] = '\n';
         memcpy(full + 1, text, start);
         memcpy(full + 1 + start, word, wl);
         memcpy(full + 1 + start + wl, text + start + len, tl - start - len);
         full[tl - len + wl + 1] = 0;
-        int32_t *fid = NULL;
-        int fn = 0;
-        double ll = 0;
-        rc = qr_tokenizer_encode(tok, full, strlen(full), &fid, &fn);
-        free(full);
-        if (rc == QR_OK) rc = lm_loglik(m, fid, fn, &ll);
-        free(fid);
-        if (rc) {
-            free(d);
-            free(best);
-            return QR_ERR;
-        }
-        qr_candidate cd = {{0}, (float)ll, 0};
-        memcpy(cd.word, word, wl + 1);
+        memcpy(words[w], word, wl + 1);
         free(d);
-        int p = w++;
+        rc = qr_tokenizer_encode(tok, full, strlen(full), &fid[w], &fn[w]);
+        free(full);
+        if (rc == QR_OK && fn[w] < 2) rc = qr_err_set("lm_candidates: a candidate's text is under 2 tokens");
+        w += rc == QR_OK;
+    }
+    double *ll = NULL;
+    if (rc == QR_OK && w > 0) {
+        int c = fn[0] - 1; /* the common prefix, leaving each candidate a scored position */
+        int64_t total = 0;
+        for (int i = 0; i < w; i++) {
+            int l = 0;
+            while (l < c && l < fn[i] - 1 && fid[i][l] == fid[0][l]) l++;
+            c = l;
+            total += fn[i];
+        }
+        if (c < 1) c = 1;
+        int32_t *ids2 = malloc((size_t)total * sizeof *ids2), *tg = malloc((size_t)total * sizeof *tg);
+        int64_t *off = malloc((size_t)(w + 1) * sizeof *off);
+        double *per = malloc((size_t)w * sizeof *per);
+        ll = malloc((size_t)w * sizeof *ll);
+        double ll0 = 0;
+        if (!ids2 || !tg || !off || !per || !ll) rc = qr_err_set("lm_candidates: out of memory");
+        if (rc == QR_OK) {
+            off[0] = 0;
+            for (int i = 0; i < w; i++) {
+                int64_t o = off[i];
+                for (int t = 0; t < fn[i]; t++) {
+                    ids2[o + t] = fid[i][t];
+                    tg[o + t] = (t >= c - 1 && t + 1 < fn[i]) ? fid[i][t + 1] : -1;
+                }
+                off[i + 1] = o + fn[i];
+            }
+            qr_train_data dd = {ids2, tg, off, w};
+            qr_proxy_result r;
+            rc = lm_loglik(m, fid[0], c, &ll0);
+            if (rc == QR_OK) rc = qr_proxy_eval_shared(m, &dd, NULL, w, 1, &r, per, NULL);
+            for (int i = 0; rc == QR_OK && i < w; i++) ll[i] = ll0 - per[i] * (fn[i] - c);
+        }
+        free(ids2);
+        free(tg);
+        free(off);
+        free(per);
+    }
+    int kept = 0;
+    for (int i = 0; rc == QR_OK && i < w; i++) { /* insertion by log-likelihood, the best first */
+        qr_candidate cd = {{0}, (float)ll[i], 0};
+        memcpy(cd.word, words[i], strlen(words[i]) + 1);
+        int p = kept++;
         while (p > 0 && out[p - 1].cos < cd.cos) {
             out[p] = out[p - 1];
             p--;
         }
         out[p] = cd;
     }
+    for (int i = 0; fid && i < w; i++) free(fid[i]);
+    free(fid);
+    free(fn);
+    free(words);
+    free(ll);
     free(best);
-    return w;
+    return rc == QR_OK ? kept : QR_ERR;
 }
 
 /* qr.attack_lm(model | nil) -> the previous one: serve model's proposals

@@ -66,6 +66,24 @@ do
   T.ok("ba-7.3 a word's candidates go in one batch", biggest > 1, "largest batch " .. biggest)
   print(string.format("  bert_attack: %d runs batched == sequential, largest batch %d", runs, biggest))
 end
+-- the candidates' loglik (scored together through their common prefix) is
+-- the whole text's log-likelihood that one forward per candidate computes
+do
+  local tok = lm.tokenizer
+  local cs = qr.attack_lm_candidates(text, s - 1, 4, 8)
+  local worst = 0
+  for _, c in ipairs(cs) do
+    local full = "\n" .. text:sub(1, s - 1) .. c.word .. text:sub(s + 4)
+    local ids = tok:encode(full)
+    local tg = {}
+    for i = 1, #ids do tg[i] = ids[i + 1] or -1 end
+    local direct = -lm:proxy({{ids = ids, targets = tg}}).nll * (#ids - 1)
+    worst = math.max(worst, math.abs(direct - c.loglik))
+  end
+  print(string.format("  lm_candidates loglik vs one forward each: max |diff| %.2e nats over %d (tolerance 1e-3)", worst, #cs))
+  T.ok("ba-8.1 loglik = the whole text's log-likelihood (|diff| <= 1e-3 nats)", #cs > 0 and worst <= 1e-3,
+    string.format("%.3e", worst))
+end
 qr.attack_lm(nil)
 qr.attack_encoder(nil)
 qr.attack_resources(nil)
