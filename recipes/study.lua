@@ -122,6 +122,15 @@ local function merge(...)
   return t
 end
 
+-- A stage's command without its first word, the qrun binary: `./build/qrun`
+-- and `build/qrun` (or an installed qrun) run the same stage, which a rerun
+-- from elsewhere must not take for a changed one (and run again, its
+-- recorded time replaced by the resumed run's seconds).
+local function same_stage(a, b)
+  local function rest(cmd) return cmd:match("^'[^']*'%s+(.*)$") or cmd:match("^%S+%s+(.*)$") or cmd end
+  return a ~= nil and b ~= nil and rest(a) == rest(b)
+end
+
 local plan = {}
 local function add(stage, name, recipe, opts) plan[#plan + 1] = {stage = stage, name = name, cmd = command(recipe, opts)} end
 local sp_dir = dir .. "/sp"
@@ -169,7 +178,7 @@ local t_all = qr.now()
 for _, p in ipairs(plan) do
   if want[p.stage] then
     local old = doc.stages[p.name]
-    if old and old.status == 0 and old.cmd == p.cmd and not o.force then
+    if old and old.status == 0 and same_stage(old.cmd, p.cmd) and not o.force then
       print(string.format("study: %-12s done (%.0fs); skipped", p.name, old.seconds or 0))
     elseif p.stage == "report" and not io.open(qr.source_dir .. "/recipes/report.lua", "r") then
       print("study: report       recipes/report.lua is not in this checkout; skipped")
@@ -182,7 +191,7 @@ for _, p in ipairs(plan) do
       local r = qr.spawn(p.cmd) -- the exit status, wall and CPU time, peak memory of this stage's run
       local status = r.status
       -- a stage resumed after a failure adds up its runs' times; its peak is the larger
-      local prev = (old and old.cmd == p.cmd and old.status ~= 0) and old or {}
+      local prev = (old and same_stage(old.cmd, p.cmd) and old.status ~= 0) and old or {}
       doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0),
         cpu_seconds = r.user + r.sys + (prev.cpu_seconds or 0),
         peak_rss_mb = math.max(r.max_rss_mb, prev.peak_rss_mb or 0), runs = (prev.runs or 0) + 1,

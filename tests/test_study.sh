@@ -48,6 +48,12 @@ run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T
 expect_rc study-3.1 0
 n=$(printf '%s\n' "$out" | grep -c 'skipped$')
 if [ "$n" -ge 8 ]; then ok "study-3.2 ($n stages skipped)"; else fail study-3.2 "only $n stages skipped: $out"; fi
+# and so does a rerun through another path to the same qrun (the stages' commands name the binary as invoked)
+ln -s "$(readlink -f "$QRUN")" "$T/qrun-elsewhere"
+run env OMP_NUM_THREADS=1 "$T/qrun-elsewhere" recipes/study.lua "${common[@]}" --run-dir="$T/run"
+expect_rc study-3.3 0
+n=$(printf '%s\n' "$out" | grep -c 'skipped$')
+if [ "$n" -ge 8 ]; then ok "study-3.4 ($n stages skipped through another path to qrun)"; else fail study-3.4 "only $n stages skipped: $out"; fi
 # --dry-run prints the commands and writes nothing
 run "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/dry" --dry-run
 expect_rc study-4.1 0
