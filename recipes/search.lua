@@ -270,8 +270,9 @@ local cache_key = table.concat({path, adapters_sha, quantizer, shots, seq, "prox
 local t0 = qr.now()
 S.run{model = model, train_cfgs = train_cfgs, slices = slices, o = so, run_dir = o.run_dir, evaluate = evaluate,
   f1 = f1, hand = hand, cache_key = cache_key,
-  meta = {key = table.concat({path, adapters_sha, o.eval_data, o.eval_limit, shots, quantizer}, "|"), model = path,
-    sp_dir = sp_dir, adapters_sha256 = adapters_sha, data = data, eval_data = o.eval_data, eval_n = #dev,
+  meta = {key = table.concat({path, adapters_sha, o.eval_data, o.eval_limit, shots, quantizer}, "|"),
+    model = qa.portable_path(path), sp_dir = sp_dir, adapters_sha256 = adapters_sha, data = qa.portable_path(data),
+    eval_data = qa.portable_path(o.eval_data), eval_n = #dev,
     train_limit = train_limit, shots = shots, quantizer = quantizer, bank_configs = bank_configs,
     calibration = {n = #calib, indices = calib_idx, first_after = train_limit, sens_n = ns},
     score_slice = o.score == "f1" and slices.main.indices or nil, options = {budget = o.budget, metric = o.metric,
