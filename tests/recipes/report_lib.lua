@@ -244,4 +244,47 @@ do
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- RPI with per-question data: the defence's clean cost and the transfer comparisons are paired on the same
+-- questions (ids matched, whatever their order), and the paired test decides the discussion's verdict
+do
+  local P = R.paired_by_id({a = 1, b = 1, c = 0}, {"c", "a", "b", "zz"}, {a = 0, b = 1, c = 0, d = 1})
+  T.eq("rpi-pair-1.1", {P.n, string.format("%.2f", P.diff)}, {3, "33.33"}) -- zz has no partner, d is not asked for
+  T.eq("rpi-pair-1.2", R.paired_by_id({a = 1}, {"a"}, {a = 0}), nil)       -- one question: no interval
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "/rpi'")
+  local ids, per_fp, per_rpi, fp_att, rpi_att = {}, {}, {}, {}, {}
+  for i = 1, 40 do
+    local id = string.format("q%02d", i)
+    ids[i] = id
+    per_fp[id] = {f1 = 1, em = 1}
+    per_rpi[id] = {f1 = i <= 20 and 1 or 0, em = 0, rpi = i % 2 == 0 and "fp" or "w4a8"}
+    fp_att[i], rpi_att[i] = 0, i <= 30 and 1 or 0 -- RPI keeps 30 of 40 answers under the transferred attack
+  end
+  local function cell(target, att, clean)
+    return {attack = "typo", threat = "transfer", source = "fp", target = target, attacked = 40,
+      success = {mean = target == "fp" and 100 or 25, ci = target == "fp" and {100, 100} or {10, 40}, n = 40},
+      attacked_f1 = {mean = 0, ci = {0, 0}, n = 40}, clean_f1 = {mean = 100, ci = {100, 100}, n = 40},
+      queries = {mean = 10, ci = {9, 11}, n = 40}, words_changed = {mean = 20, ci = {18, 22}, n = 40},
+      queries_per_s = 5.5, per_question = {ids = ids, attacked_f1 = att, clean_f1 = clean}}
+  end
+  local ones = {}
+  for i = 1, 40 do ones[i] = 1 end
+  assert(qr.json.write(dir .. "/rpi/results.json", {eval_n = 40, budget = 50, rpi_set = {"fp", "w4a8"},
+    clean = {fp = {f1 = {mean = 100, ci = {100, 100}, n = 40}, per = per_fp},
+             rpi = {f1 = {mean = 50, ci = {35, 65}, n = 40}, per = per_rpi}},
+    cells = {["typo/transfer/fp/fp"] = cell("fp", fp_att, ones), ["typo/transfer/fp/rpi"] = cell("rpi", rpi_att, ones)}}))
+  local D = R.build(R.load(dir), {})
+  local txt = flat(D:ms())
+  local function has2(id, needle) T.ok(id, txt:find(needle, 1, true), "not in the report source: " .. needle) end
+  has2("rpi-pair-2.1", "Over the 40 clean questions RPI drew fp 20, w4a8 20.")
+  has2("rpi-pair-2.2", "RPI lowers clean F1 relative to fixed fp by 50.0 points (95% CI [")
+  has2("rpi-pair-2.3", "On the same 40 adversarial questions, RPI improves F1 under attack over fixed fp by 75.0 points")
+  has2("rpi-pair-2.4", "Transferred attacks succeed less often on RPI than on the model they were crafted on")
+  has2("rpi-pair-2.5", "Crafting speed (victim queries per second, Table ")
+  has2("rpi-pair-2.6", "transfer on fp 5.5.")
+  T.ok("rpi-pair-2.7", txt:find("fp > rpi", 1, true) and txt:find("25 [10, 40]", 1, true), "the every-cell table")
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
 T.done()

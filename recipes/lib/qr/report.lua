@@ -306,8 +306,8 @@ function Doc:table(spec)
   local keep = #spec.rows <= 12
   if keep then self:raw(".KS") end
   caption(self, "Table", n, spec.title, spec.source)
-  self:raw(".ps 9")
-  self:raw(".vs 11")
+  self:raw(spec.small and ".ps 8" or ".ps 9")
+  self:raw(spec.small and ".vs 10" or ".vs 11")
   if #spec.rows == 0 then
     self:raw(".LP")
     for _, l in ipairs(R.lines("(no rows: " .. (spec.empty or "nothing of this kind in the stage's results") .. ")")) do
@@ -2012,6 +2012,59 @@ end
 
 local function succ(c) return c and type(c.success) == "table" and c.success or nil end
 
+-- A cell's per-question values of one field by question id, and the ids in
+-- the cell's order; nil when the cell has none (an older results.json).
+local function cell_pq(c, field)
+  local pq = c and type(c.per_question) == "table" and c.per_question
+  if not (pq and type(pq.ids) == "table" and type(pq[field]) == "table" and #pq.ids == #pq[field]) then return nil end
+  local t = {}
+  for i, id in ipairs(pq.ids) do t[id] = pq[field][i] end
+  return t, pq.ids
+end
+
+-- The clean per-question F1 of a target by id, and its ids sorted.
+local function clean_pq(rpi, target)
+  local c = type(rpi.clean) == "table" and rpi.clean[target]
+  if type(c) ~= "table" or type(c.per) ~= "table" then return nil end
+  local t, ids = {}, {}
+  for id, x in pairs(c.per) do
+    if type(x) == "table" and isnum(x.f1) then t[id] = R.val(x.f1); ids[#ids + 1] = id end
+  end
+  table.sort(ids)
+  return #ids > 0 and t or nil, ids
+end
+
+-- The paired bootstrap of a - b over the ids both have (a's order): the
+-- questions' difference in percent points, {diff, ci, n}; nil under 2.
+function R.paired_by_id(ta, ids, tb)
+  if not (ta and ids and tb) then return nil end
+  local xa, xb = {}, {}
+  for _, id in ipairs(ids) do
+    local a, b = R.val(ta[id]), R.val(tb[id])
+    if isnum(a) and isnum(b) then xa[#xa + 1] = a; xb[#xb + 1] = b end
+  end
+  if #xa < 2 then return nil end
+  return require("qr.cpt").paired(xa, xb)
+end
+
+-- How often RPI drew each configuration for the clean questions: "fp 52, w8a8 49, ...".
+local function draw_counts(rpi, set)
+  local c = type(rpi.clean) == "table" and rpi.clean.rpi
+  if type(c) ~= "table" or type(c.per) ~= "table" then return nil end
+  local n, total = {}, 0
+  for _, x in pairs(c.per) do
+    if type(x) == "table" and type(x.rpi) == "string" then n[x.rpi] = (n[x.rpi] or 0) + 1; total = total + 1 end
+  end
+  if total == 0 then return nil end
+  local parts = {}
+  for _, name in ipairs(set) do parts[#parts + 1] = string.format("%s %d", name, n[name] or 0) end
+  return table.concat(parts, ", "), total
+end
+
+local function est_pct(x, d)
+  return type(x) == "table" and isnum(x.mean) and R.est(x.mean, x.ci, d or 0) or ""
+end
+
 function R.sec_rpi(doc, S)
   doc:section("Random precision inference against fixed precision")
   local rpi = S.rpi
@@ -2052,6 +2105,26 @@ function R.sec_rpi(doc, S)
   end
   doc:table{title = "Clean accuracy of every target (no attack).", source = "rpi/results.json (clean)",
     cols = {{"target", "l"}, {"EM", "r"}, {"F1", "r"}, {"n", "r"}}, rows = crow}
+  -- what the defence costs when nobody attacks: RPI against each fixed member, on the same questions
+  local cost_s = {}
+  local draws, nd = draw_counts(rpi, set)
+  local tr, rids = clean_pq(rpi, "rpi")
+  for i, n in ipairs(set) do
+    local p = R.paired_by_id(tr, rids, (clean_pq(rpi, n)))
+    if p then
+      local s, v = R.compare(p.diff, p.ci[1], p.ci[2], "RPI", "fixed " .. n, {metric = "clean F1"})
+      cost_s[#cost_s + 1] = s
+      if i == 1 and v == "down" then
+        S.headlines[#S.headlines + 1] = string.format("RPI over {%s} costs %s clean F1 points against fixed %s "
+          .. "(paired 95%% CI %s).", table.concat(set, ", "), nonzero(-p.diff, 1), n, R.fmt_ci(-p.ci[2], -p.ci[1], 1))
+      end
+    end
+  end
+  if #cost_s > 0 or draws then
+    doc:p(draws and string.format("Over the %d clean questions RPI drew %s.", nd, draws) or "",
+      #cost_s > 0 and ("What the defence costs in clean accuracy, by a paired bootstrap over the same questions: "
+        .. table.concat(cost_s, " ")) or "")
+  end
   -- per attack: the matrix and the sentences
   local attacks, aseen = {}, {}
   for _, c in pairs(type(rpi.cells) == "table" and rpi.cells or {}) do
@@ -2094,6 +2167,38 @@ function R.sec_rpi(doc, S)
     doc:table{title = string.format("Attack %s: success rate in %% (95%% CI) of the questions crafted on each source, "
       .. "replayed on each target (columns). n: questions attacked.", atk), source = "rpi/results.json (cells)",
       cols = cols, rows = rows}
+    -- every metric of every cell, with its interval
+    local trank = {}
+    for i, t in ipairs(targets) do trank[t] = i end
+    local dcells = {}
+    for _, c in pairs(rpi.cells) do if type(c) == "table" and c.attack == atk then dcells[#dcells + 1] = c end end
+    table.sort(dcells, function(a, b)
+      if (rank[a.threat] or 9) ~= (rank[b.threat] or 9) then return (rank[a.threat] or 9) < (rank[b.threat] or 9) end
+      if tostring(a.source) ~= tostring(b.source) then return tostring(a.source) < tostring(b.source) end
+      return (trank[a.target] or 99) < (trank[b.target] or 99)
+    end)
+    local drows, qps, qps_seen = {}, {}, {}
+    for _, c in ipairs(dcells) do
+      local s = succ(c)
+      drows[#drows + 1] = {tostring(c.threat), tostring(c.source) .. " > " .. tostring(c.target), int(c.attacked),
+        est_pct(c.clean_f1), est_pct(c.attacked_f1), est_pct(s), s and isnum(s.n) and int(s.n) or "",
+        est_pct(c.words_changed), type(c.queries) == "table" and isnum(c.queries.mean) and R.est(c.queries.mean,
+          c.queries.ci, 0) or ""}
+      if isnum(c.queries_per_s) and not qps_seen[c.threat .. c.source] then
+        qps_seen[c.threat .. c.source] = true
+        qps[#qps + 1] = string.format("%s on %s %.1f", c.threat, c.source, R.val(c.queries_per_s))
+      end
+    end
+    local tn = doc:table{title = string.format("Attack %s, every cell (crafted on > replayed on): n questions attacked, "
+      .. "their clean F1 on the target, F1 under attack, the success rate over the m of them the target answered "
+      .. "correctly, the percentage of words changed and the queries per question, each with its 95%% bootstrap CI.",
+      atk), source = "rpi/results.json (cells)", small = true,
+      cols = {{"threat", "l"}, {"cell", "l"}, {"n", "r"}, {"clean F1", "r"}, {"F1 attacked", "r"}, {"success %", "r"},
+        {"m", "r"}, {"words %", "r"}, {"queries", "r"}}, rows = drows}
+    if #qps > 0 then
+      doc:p(string.format("Crafting speed (victim queries per second, Table %d's attacks): %s.", tn,
+        table.concat(qps, "; ")))
+    end
     local sent = {}
     local function rate(c) local s = succ(c) return s and s.mean, s and s.ci end
     for _, k in ipairs(keys) do
@@ -2109,6 +2214,15 @@ function R.sec_rpi(doc, S)
           if m0 > 0 then
             sent[#sent + 1] = string.format("That is a relative defense of %.0f%% (1 - RPI's rate / the fixed model's).",
               100 * (1 - m1 / m0))
+          end
+          -- paired on the same adversarial questions: F1 under attack, RPI against the source
+          local fa, ids = cell_pq(toR, "attacked_f1")
+          local p = R.paired_by_id(fa, ids, (cell_pq(own, "attacked_f1")))
+          if p then
+            local ps, pv = R.compare(p.diff, p.ci[1], p.ci[2], string.format("On the same %d adversarial questions, RPI",
+              p.n), "fixed " .. rs.source, {metric = "F1 under attack"})
+            sent[#sent + 1] = ps
+            v = pv == "up" and "below" or pv == "down" and "above" or "overlap" -- decided by the paired test
           end
           if v == "below" then
             S.headlines[#S.headlines + 1] = string.format("Against %s attacks crafted on fixed %s, RPI lowers the success "
@@ -2127,6 +2241,13 @@ function R.sec_rpi(doc, S)
             local s2, v2 = R.compare_ci("RPI", m1, c1, "the fixed " .. best .. " model (no randomness)", bm, bc,
               {metric = "success rate", phrase = "has a success rate of"})
             sent[#sent + 1] = s2
+            local pb = R.paired_by_id(fa, ids, (cell_pq(rpi_cell(rpi, atk, "transfer", rs.source, best), "attacked_f1")))
+            if pb then
+              local ps, pv = R.compare(pb.diff, pb.ci[1], pb.ci[2], "On the same questions RPI", "fixed " .. best,
+                {metric = "F1 under attack"})
+              sent[#sent + 1] = ps
+              v2 = pv == "up" and "below" or pv == "down" and "above" or "overlap"
+            end
             disc.vs_fixed = disc.vs_fixed or v2
           end
         end
