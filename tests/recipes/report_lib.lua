@@ -258,8 +258,8 @@ do
     local id = string.format("q%02d", i)
     ids[i] = id
     per_fp[id] = {f1 = 1, em = 1}
-    per_rpi[id] = {f1 = i <= 20 and 1 or 0, em = 0, rpi = i % 2 == 0 and "fp" or "w4a8"}
-    fp_att[i], rpi_att[i] = 0, i <= 30 and 1 or 0 -- RPI keeps 30 of 40 answers under the transferred attack
+    per_rpi[id] = {f1 = i <= 20 and 1 or 0, em = i <= 20 and 1 or 0, rpi = i % 2 == 0 and "fp" or "w4a8"}
+    fp_att[i], rpi_att[i] = 0, i <= 10 and 1 or 0 -- RPI keeps 10 of its 20 correct answers under the attack
   end
   local function cell(target, att, clean)
     return {attack = "typo", threat = "transfer", source = "fp", target = target, attacked = 40,
@@ -279,7 +279,9 @@ do
   local function has2(id, needle) T.ok(id, txt:find(needle, 1, true), "not in the report source: " .. needle) end
   has2("rpi-pair-2.1", "Over the 40 clean questions RPI drew fp 20, w4a8 20.")
   has2("rpi-pair-2.2", "RPI lowers clean F1 relative to fixed fp by 50.0 points (95% CI [")
-  has2("rpi-pair-2.3", "On the same 40 adversarial questions, RPI improves F1 under attack over fixed fp by 75.0 points")
+  has2("rpi-pair-2.3", "On the same 40 adversarial questions, RPI improves F1 under attack over fixed fp by 25.0 points")
+  -- fp fails on all 40, RPI on 10 of the 20 it answered exactly: 1 - 0.5 / 1
+  has2("rpi-pair-2.8", "That is a relative defense (1 - RPI's rate / the fixed model's) of +50% (95% CI [")
   has2("rpi-pair-2.4", "Transferred attacks succeed less often on RPI than on the model they were crafted on")
   has2("rpi-pair-2.5", "Crafting speed (victim queries per second, Table ")
   has2("rpi-pair-2.6", "transfer on fp 5.5.")

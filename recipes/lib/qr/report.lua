@@ -2047,6 +2047,54 @@ function R.paired_by_id(ta, ids, tb)
   return require("qr.cpt").paired(xa, xb)
 end
 
+-- Double-Win's relative defense, 1 - (RPI's success rate / the fixed
+-- model's), on the questions crafted on `source`, with a 95% bootstrap
+-- interval: the attacked questions are resampled (1000 times, a fixed seed)
+-- and each rate is taken over the resampled questions its target answered
+-- exactly (clean EM 1), as rpi.lua takes it. cf, cr: the cells source >
+-- source and source > rpi. Returns {rd, ci, n} in percent, or nil without
+-- per-question data.
+function R.relative_defense(rpi, cf, cr, threshold)
+  threshold = threshold or 0.5
+  local af, ids = cell_pq(cf, "attacked_f1")
+  local ar = cell_pq(cr, "attacked_f1")
+  local clean = type(rpi.clean) == "table" and rpi.clean or {}
+  local pf = type(clean[cf and cf.target]) == "table" and clean[cf.target].per
+  local pr = type(clean[cr and cr.target]) == "table" and clean[cr.target].per
+  if not (af and ar and type(pf) == "table" and type(pr) == "table") then return nil end
+  local rows = {} -- per question: eligible and succeeded on each target (nil: not eligible)
+  for _, id in ipairs(ids) do
+    local ef = type(pf[id]) == "table" and R.val(pf[id].em) == 1
+    local er = type(pr[id]) == "table" and R.val(pr[id].em) == 1
+    local sf = ef and isnum(R.val(af[id])) and (R.val(af[id]) < threshold and 1 or 0) or nil
+    local sr = er and isnum(R.val(ar[id])) and (R.val(ar[id]) < threshold and 1 or 0) or nil
+    rows[#rows + 1] = {sf, sr}
+  end
+  local function rd(sample)
+    local nf, kf, nr, kr = 0, 0, 0, 0
+    for _, r in ipairs(sample) do
+      if r[1] then nf, kf = nf + 1, kf + r[1] end
+      if r[2] then nr, kr = nr + 1, kr + r[2] end
+    end
+    if nf == 0 or nr == 0 or kf == 0 then return nil end
+    return 100 * (1 - (kr / nr) / (kf / nf))
+  end
+  local point = rd(rows)
+  if not point or #rows < 2 then return nil end
+  local rng, boot = require("qr.search").rng(1), {}
+  for _ = 1, 1000 do
+    local sample = {}
+    for i = 1, #rows do sample[i] = rows[rng.int(#rows)] end
+    local x = rd(sample)
+    if x then boot[#boot + 1] = x end
+  end
+  if #boot < 100 then return nil end
+  table.sort(boot)
+  local lo = boot[math.max(1, math.floor(0.025 * #boot + 0.5))]
+  local hi = boot[math.min(#boot, math.floor(0.975 * #boot + 0.5))]
+  return {rd = point, ci = {lo, hi}, n = #rows}
+end
+
 -- How often RPI drew each configuration for the clean questions: "fp 52, w8a8 49, ...".
 local function draw_counts(rpi, set)
   local c = type(rpi.clean) == "table" and rpi.clean.rpi
@@ -2211,9 +2259,14 @@ function R.sec_rpi(doc, S)
           local s, v = R.compare_ci(string.format("RPI under %s attacks crafted on %s", atk, rs.source), m1, c1,
             "the fixed " .. rs.source .. " model", m0, c0, {metric = "success rate", phrase = "has a success rate of", d = 1})
           sent[#sent + 1] = s
-          if m0 > 0 then
-            sent[#sent + 1] = string.format("That is a relative defense of %.0f%% (1 - RPI's rate / the fixed model's).",
-              100 * (1 - m1 / m0))
+          local rdx = R.relative_defense(rpi, own, toR, R.val(rpi.threshold))
+          if rdx then
+            sent[#sent + 1] = string.format("That is a relative defense (1 - RPI's rate / the fixed model's) of %s%% "
+              .. "(95%% CI %s, bootstrap over the %d attacked questions).", R.signed(rdx.rd, 0), R.fmt_ci(rdx.ci[1],
+                rdx.ci[2], 0), rdx.n)
+          elseif m0 > 0 then
+            sent[#sent + 1] = string.format("That is a relative defense of %.0f%% (1 - RPI's rate / the fixed model's; "
+              .. "no per-question data for an interval).", 100 * (1 - m1 / m0))
           end
           -- paired on the same adversarial questions: F1 under attack, RPI against the source
           local fa, ids = cell_pq(toR, "attacked_f1")
@@ -2486,18 +2539,29 @@ local function ours_for(S, e)
     end
   elseif e.id == "B-rpi" or e.id == "D-rpi" then
     if S.rpi and type(S.rpi.cells) == "table" then
-      local parts = {}
+      local parts, kinds, seen = {}, {}, {}
       for _, c in pairs(S.rpi.cells) do
         if type(c) == "table" and c.threat == "transfer" and c.target == "rpi" then
           local own = rpi_cell(S.rpi, c.attack, "transfer", c.source, c.source)
           local m1, m0 = succ(c) and succ(c).mean, succ(own) and succ(own).mean
-          if isnum(m1) and isnum(m0) and m0 > 0 then
+          local rdx = R.relative_defense(S.rpi, own, c, R.val(S.rpi.threshold))
+          if rdx then
+            parts[#parts + 1] = string.format("%s from %s %s%% %s", c.attack, c.source, R.signed(rdx.rd, 0),
+              R.fmt_ci(rdx.ci[1], rdx.ci[2], 0))
+          elseif isnum(m1) and isnum(m0) and m0 > 0 then
             parts[#parts + 1] = string.format("%s from %s %+.0f%%", c.attack, c.source, 100 * (1 - m1 / m0))
           end
+          if not seen[c.attack] then seen[c.attack] = true; kinds[#kinds + 1] = c.attack end
         end
       end
       table.sort(parts)
-      if #parts > 0 then return "relative defense " .. table.concat(parts, "; "), "partly: other attacks (typo)" end
+      table.sort(kinds)
+      local same = seen.textfooler or seen.bert_attack
+      if #parts > 0 then
+        return "relative defense " .. table.concat(parts, "; "), same and
+          "partly: the same attacks with reachable substitutes (section 5), another model and task" or
+          ("partly: other attacks (" .. table.concat(kinds, ", ") .. ")")
+      end
     end
   elseif e.id == "C-sens" then
     if S.sensitivity then return "per-layer proxy (KL) increases, Section 2", "no: a proxy, not EM" end
