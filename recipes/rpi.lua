@@ -271,9 +271,13 @@ local function craft(attack, src, correct_of)
       f:flush()
       have[ex.id] = line
       n_new = n_new + 1
+      local each = (qr.now() - t0) / n_new
       if qr.isatty(2) then
         io.stderr:write(string.format("\r  %s vs %s: %d/%d questions, %.1fs each   ", attack.name, src.name, i, #correct,
-          (qr.now() - t0) / n_new))
+          each))
+      elseif n_new % 10 == 0 then -- a log (nohup, a pipe): a plain line every 10 questions, with the time left
+        io.stderr:write(string.format("  %s vs %s: %d/%d questions, %.1fs each, about %.0f min left\n", attack.name,
+          src.name, i, #correct, each, each * (#correct - i) / 60))
       end
     end
   end
