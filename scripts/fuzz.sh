@@ -25,7 +25,7 @@
 # $FUZZ_OUT/findings/fuzz_<target>/ (crash-*, leak-*, timeout-*, oom-*), each
 # target's log to $FUZZ_OUT/fuzz_<target>.log, and $FUZZ_OUT/fuzz.json gets
 # one line per target: {"target", "seconds", "runs", "coverage_edges",
-# "features", "corpus", "findings", "failed"}. Exits non-zero if any target
+# "features", "corpus", "findings", "failed", "interrupted" (killed from outside: its time counts, no finding)}. Exits non-zero if any target
 # found something. A finding, once fixed, goes to tests/fuzz/regress/
 # fuzz_<target>/, which the suite replays (test_fuzz_replay).
 # Extra libFuzzer flags may be given in FUZZ_FLAGS. FUZZ_JOBS=N runs N
@@ -128,29 +128,38 @@ fuzz_target() {
     echo "== running $bin for ${secs}s"
     local art=$out/findings/fuzz_$t
     mkdir -p "$art"
-    local before t0 found=0 echo_to=/dev/stderr
+    local before t0 found=0 rc=0 interrupted=false echo_to=/dev/stderr
     before=$(ls "$art" | wc -l)
     t0=$(date +%s)
     [ "$jobs" -gt 1 ] && echo_to=/dev/null
     # shellcheck disable=SC2086
-    if ! ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
         "$bin" -max_total_time="$secs" -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" ${FUZZ_FLAGS:-} \
-        "$corpus" "$seeds" "${regress[@]}" 2>&1 | tee "$out/fuzz_$t.log" >"$echo_to"; then
-        echo "fuzz.sh: fuzz_$t FOUND A PROBLEM (see $art/: crash-* / leak-* / timeout-* / oom-*)" >&2
-        found=1
-    fi
+        "$corpus" "$seeds" "${regress[@]}" 2>&1 | tee "$out/fuzz_$t.log" >"$echo_to" || rc=$?
     # one JSON line per target: runs, coverage, corpus, findings
     local runs last cov ft after line
+    after=$(ls "$art" | wc -l)
+    if [ "$rc" -ne 0 ]; then
+        if [ "$after" -eq "$before" ] && { [ "$rc" -ge 128 ] || grep -q 'run interrupted' "$out/fuzz_$t.log"; }; then
+            # killed from outside (a signal, no artifact): the time it fuzzed counts, it is no finding
+            interrupted=true
+            echo "fuzz.sh: fuzz_$t was interrupted (exit $rc) after $(( $(date +%s) - t0 ))s; nothing found" >&2
+        else
+            echo "fuzz.sh: fuzz_$t FOUND A PROBLEM (see $art/: crash-* / leak-* / timeout-* / oom-*)" >&2
+            found=1
+        fi
+    fi
     runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$out/fuzz_$t.log" | tail -n 1 | grep -o '[0-9]*$')
     last=$(grep -E '#[0-9]+.*cov: [0-9]+' "$out/fuzz_$t.log" | tail -n 1)
+    # without the final stats (interrupted), the last status line's count of runs
+    [ -n "$runs" ] || runs=$(printf '%s' "$last" | sed -nE 's/^#([0-9]+).*/\1/p')
     cov=$(printf '%s' "$last" | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
     ft=$(printf '%s' "$last" | sed -nE 's/.*ft: ([0-9]+).*/\1/p')
-    after=$(ls "$art" | wc -l)
     # the line built here and appended in one write each (side-by-side targets append too)
-    line=$(printf '{"target": "%s", "seconds": %d, "runs": %s, "coverage_edges": %s, "features": %s, "corpus": %d, "findings": %d, "failed": %s, "findings_dir": "%s"}' \
+    line=$(printf '{"target": "%s", "seconds": %d, "runs": %s, "coverage_edges": %s, "features": %s, "corpus": %d, "findings": %d, "failed": %s, "interrupted": %s, "findings_dir": "%s"}' \
         "$t" $(( $(date +%s) - t0 )) "${runs:-0}" "${cov:-0}" "${ft:-0}" "$(ls "$corpus" | wc -l)" \
-        $((after - before)) "$([ $found = 1 ] && echo true || echo false)" "$art")
+        $((after - before)) "$([ $found = 1 ] && echo true || echo false)" "$interrupted" "$art")
     printf '%s\n' "$line" >>"$report"
     if [ -n "$ledger" ]; then # the same line, dated, for the hours that add up over sessions
         mkdir -p "$(dirname "$ledger")"
