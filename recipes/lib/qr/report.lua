@@ -2414,7 +2414,8 @@ function R.sec_directions(doc, S)
       .. "grows with the set's diversity, at what cost in clean F1."
   end
   items[#items + 1] = "Replicate on GPT-2 124M (Section 8), the model of the assignment and of the earlier reports, on a "
-    .. "machine that can fetch its weights; and use the full dev set (10,570 questions) to narrow the intervals."
+    .. "machine that can fetch its weights; and evaluate on the whole dev sample (7,628 questions, --scale=full) or the "
+    .. "full dev set (10,570) to narrow the intervals."
   items[#items + 1] = "Real low-bit kernels: this study fake-quantizes, so its BitOPs and bytes are a cost model; "
     .. "integer kernels would turn them into measured speed and memory."
   doc:bullets(items)
@@ -2621,8 +2622,9 @@ function R.sec_differs(doc, S)
     if isnum(n) then ev[#ev + 1] = k .. " " .. int(n) end
   end
   if #ev > 0 then
-    items[#items + 1] = string.format("Evaluation uses the first questions of a sample of the SQuAD v1.1 dev set (%s), "
-      .. "not all 10,570: the intervals are correspondingly wide.", R.list(ev))
+    items[#items + 1] = string.format("Evaluation uses the first questions of the "
+      .. "project's 7,628-question sample of the SQuAD v1.1 dev set (%s), not all 10,570: the intervals are "
+      .. "correspondingly wide.", R.list(ev))
   end
   if S.sp then
     items[#items + 1] = string.format("Tuning is LoRA (rank %s) on a frozen base for %s steps of batch %s, not full "
