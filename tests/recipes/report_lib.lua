@@ -289,4 +289,20 @@ do
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- a stage that resumed an earlier run's work: study.json timed only the rest, its files record the whole
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "/cpt'")
+  assert(qr.json.write(dir .. "/study.json", {scale = "x", stages = {cpt = {cmd = "c", status = 0, seconds = 10}}}))
+  assert(qr.json.write(dir .. "/cpt/results.json", {eval_configs = "fp", accum = 1, K = 1,
+    arms = {joint = {steps = 4, passes = 4, tokens = 100, seconds = 3000}},
+    results = {{arm = "joint", config = "fp", tuned = true, f1 = 50, f1_ci = {40, 60}, seconds = 600}}}))
+  local txt = flat(R.build(R.load(dir), {}):ms())
+  T.ok("adopted-1.1", txt:find("cpt's files record more compute than study.json's run of it", 1, true),
+    "the adopted stage is named")
+  T.ok("adopted-1.2", txt:find("the study cost 1 h 00 min", 1, true), "the total counts the files' 3600 s")
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
 T.done()

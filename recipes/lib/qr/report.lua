@@ -2705,13 +2705,41 @@ end
 
 -- The wall time of each stage: study.json's when it records them, else
 -- what each stage's files record. Returns rows {stage, seconds, source}.
+-- What a stage's own files record of its compute (training and evaluation
+-- seconds; loading and waiting not included), by study.json's stage name.
+local function own_seconds(S)
+  local own = {}
+  local function plus(k, x) if isnum(x) then own[k] = (own[k] or 0) + x end end
+  plus("ptq", sum_seconds(rows_of(S.ptq)))
+  if type(S.sp_train) == "table" then plus("sp", sum_seconds(S.sp_train)) end
+  plus("sp", sum_seconds(rows_of(S.sp)))
+  for _, L in ipairs(R.LOSSES) do plus("sp-" .. L, sum_seconds(rows_of(S["sp-" .. L]))) end
+  if S.cpt then
+    for _, a in pairs(type(S.cpt.arms) == "table" and S.cpt.arms or {}) do plus("cpt", R.val(a.seconds)) end
+    plus("cpt", sum_seconds(rows_of(S.cpt)))
+  end
+  if S.search then
+    plus("search", get(S.search, "evaluations.proxy_seconds"))
+    for _, r in pairs(type(S.search.f1) == "table" and S.search.f1 or {}) do plus("search", type(r) == "table" and R.val(r.seconds)) end
+  end
+  if S.rpi then
+    for _, c in pairs(type(S.rpi.clean) == "table" and S.rpi.clean or {}) do plus("rpi", type(c) == "table" and R.val(c.seconds)) end
+    local files = {}
+    for _, c in pairs(type(S.rpi.cells) == "table" and S.rpi.cells or {}) do
+      if type(c) == "table" and c.file and not files[c.file] then files[c.file] = true; plus("rpi", R.val(c.craft_seconds)) end
+    end
+  end
+  return own
+end
+
 function R.stage_costs(S)
   local out = {}
   local st = R.study_stages(S)
   if #st > 0 then
+    local own = own_seconds(S)
     for _, s in ipairs(st) do
       out[#out + 1] = {stage = s.name, seconds = R.val(s.seconds), peak = R.val(s.peak_rss_mb),
-        source = "study.json", status = R.val(s.status)}
+        source = "study.json", status = R.val(s.status), own = own[s.name]}
     end
     return out, "study.json"
   end
@@ -2835,17 +2863,37 @@ function R.sec_speed(doc, S)
   if #sent > 0 then doc:p(table.concat(sent, " ")) end
   -- the cost of each stage
   local costs, from = R.stage_costs(S)
-  local rows, total = {}, 0
-  local peaks = false
+  local rows, total, total_own = {}, 0, 0
+  local peaks, adopted = false, {}
   for _, c in ipairs(costs) do
-    rows[#rows + 1] = {c.stage, R.duration(c.seconds), c.peak and string.format("%.0f", c.peak) or "", c.source}
+    local row = {c.stage, R.duration(c.seconds), c.peak and string.format("%.0f", c.peak) or "", c.source}
+    if from == "study.json" then
+      table.insert(row, 3, isnum(c.own) and R.duration(c.own) or "")
+      -- the stage's files hold more compute than study.json's run of it: an earlier run's work it resumed
+      if isnum(c.own) and isnum(c.seconds) and c.own > c.seconds * 1.05 + 60 then adopted[#adopted + 1] = c.stage end
+      total_own = total_own + math.max(R.val(c.seconds) or 0, R.val(c.own) or 0)
+    end
+    rows[#rows + 1] = row
     if isnum(c.seconds) then total = total + c.seconds end
     peaks = peaks or c.peak ~= nil
   end
-  if #rows > 0 then rows[#rows + 1] = {"total", R.duration(total), "", ""} end
-  doc:table{title = "The wall time of each stage of the study (and its peak memory where recorded), from " .. from .. ".",
-    source = from, cols = {{"stage", "l"}, {"wall time", "r"}, {"peak MB", "r"}, {"from", "l"}}, rows = rows,
-    empty = "no stage records its time"}
+  local cols = {{"stage", "l"}, {"wall time", "r"}, {"peak MB", "r"}, {"from", "l"}}
+  if from == "study.json" then
+    table.insert(cols, 3, {"its files record", "r"})
+    if #rows > 0 then rows[#rows + 1] = {"total", R.duration(total), "", "", ""} end
+  elseif #rows > 0 then
+    rows[#rows + 1] = {"total", R.duration(total), "", ""}
+  end
+  doc:table{title = "The wall time of each stage of the study (and its peak memory where recorded), from " .. from
+    .. (from == "study.json" and "; next to it, the training and evaluation seconds the stage's own files record "
+      .. "(loading and waiting not included)." or "."),
+    source = from, cols = cols, rows = rows, empty = "no stage records its time"}
+  if #adopted > 0 then
+    doc:p(string.format("%s's files record more compute than study.json's run of %s: the stage resumed work that an "
+      .. "earlier run of the same command had done in its directory, and study.json timed only the rest. Counting "
+      .. "the larger of the two for each stage, the study cost %s.", R.list(adopted), #adopted > 1 and "them" or "it",
+      R.duration(total_own)))
+  end
   if from ~= "study.json" then
     doc:p("Without study.json the stage times are what each stage's files record (evaluation and training seconds); "
       .. "loading, data preparation and any time a stage spent waiting are not in them.")
