@@ -49,6 +49,8 @@ local o = qr.opts{
   {"seq-cost", 512, "sequence length for the BitOPs cost"},
   {"shots", 2, "worked examples before each question, in training and evaluation (0..2)"},
   {"max-new-tokens", 24, "longest answer in tokens, in evaluation"},
+  {"untuned", true, "evaluate every configuration with its adapters off too (--no-untuned: tuned only, as when "
+    .. "another run on the same model and questions has them: the losses stage of study.lua)"},
   {"rpi", false, "also evaluate random precision inference over the tuned --configs (each question draws one)"},
   {"rpi-configs", "", "the RPI set: names among --configs (default: all of them)"},
   {"rpi-probs", "", "the RPI probabilities, comma-separated in --rpi-configs order (default: uniform)"},
@@ -149,7 +151,7 @@ local function evaluate(cfg, tuned)
   save()
 end
 
-for _, cfg in ipairs(cfgs) do evaluate(cfg, false) end
+if o.untuned then for _, cfg in ipairs(cfgs) do evaluate(cfg, false) end end
 
 local loss_opts = {}
 for k, v in o.loss_opts:gmatch("([^,=%s]+)=([^,]+)") do loss_opts[k] = v end

@@ -140,7 +140,8 @@ add("ptq", "ptq", "ptq.lua", ptq_opts)
 local sp_opts = merge(common, S.sp, {["run-dir"] = sp_dir, shots = shots, seq = o.seq})
 add("sp", "sp", "sp.lua", sp_opts)
 for _, loss in ipairs(S.losses) do
-  local lo = merge(sp_opts, {["run-dir"] = dir .. "/sp-" .. loss})
+  -- the untuned evaluations are the sp stage's (the same model, configurations and questions): not repeated
+  local lo = merge(sp_opts, {["run-dir"] = dir .. "/sp-" .. loss, untuned = false})
   if loss == "cascade" then lo.loss, lo.teacher = "kd", "cascade" else lo.loss = loss end
   add("losses", "sp-" .. loss, "sp.lua", lo)
 end
