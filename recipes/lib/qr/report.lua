@@ -2368,6 +2368,29 @@ function R.sec_rpi(doc, S)
     d[#d + 1] = "Why Double-Win's result need not carry over: " .. mech
   end
   doc:p(table.concat(d, " "))
+  -- what the stage cost, and what the 1000-question evaluation would
+  local st = S.study and type(S.study.stages) == "table" and S.study.stages.rpi
+  local wall = type(st) == "table" and R.val(st.seconds) or nil
+  local own = 0
+  for _, c in pairs(type(rpi.clean) == "table" and rpi.clean or {}) do
+    if type(c) == "table" and isnum(c.seconds) then own = own + R.val(c.seconds) end
+  end
+  local files = {}
+  for _, c in pairs(rpi.cells) do
+    if type(c) == "table" and c.file and not files[c.file] and isnum(c.craft_seconds) then
+      files[c.file] = true
+      own = own + R.val(c.craft_seconds)
+    end
+  end
+  local n = R.val(rpi.eval_n)
+  local t = math.max(wall or 0, own)
+  if t > 0 and isnum(n) and n > 0 then
+    doc:p(string.format("The stage's clean evaluations and crafting took %s (what rpi/results.json records%s) on the "
+      .. "first %s dev questions. Every part (clean answers, crafting, replays) grows with the number of questions, "
+      .. "so the 1000-question evaluation of the assignment would take about %s on this machine (%s).", R.duration(own),
+      wall and string.format("; study.json timed its last run at %s", R.duration(wall)) or "", int(n),
+      R.duration(t * 1000 / n), S.study and S.study.scale == "full" and "this run" or "what --scale=full runs"))
+  end
 end
 
 -- ------------------------------------------------ 6. directions
