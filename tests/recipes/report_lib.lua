@@ -271,8 +271,8 @@ do
   local ones = {}
   for i = 1, 40 do ones[i] = 1 end
   assert(qr.json.write(dir .. "/rpi/results.json", {eval_n = 40, budget = 50, rpi_set = {"fp", "w4a8"},
-    clean = {fp = {f1 = {mean = 100, ci = {100, 100}, n = 40}, per = per_fp},
-             rpi = {f1 = {mean = 50, ci = {35, 65}, n = 40}, per = per_rpi}},
+    clean = {fp = {f1 = {mean = 100, ci = {100, 100}, n = 40}, per = per_fp, seconds = 50},
+             rpi = {f1 = {mean = 50, ci = {35, 65}, n = 40}, per = per_rpi, seconds = 50}},
     cells = {["typo/transfer/fp/fp"] = cell("fp", fp_att, ones), ["typo/transfer/fp/rpi"] = cell("rpi", rpi_att, ones)}}))
   local D = R.build(R.load(dir), {})
   local txt = flat(D:ms())
@@ -283,6 +283,8 @@ do
   -- fp fails on all 40, RPI on 10 of the 20 it answered exactly: 1 - 0.5 / 1
   has2("rpi-pair-2.8", "That is a relative defense (1 - RPI's rate / the fixed model's) of +50% (95% CI [")
   has2("rpi-pair-2.4", "Transferred attacks succeed less often on RPI than on the model they were crafted on")
+  -- 100 s of clean evaluation on 40 questions: 2500 s for 1000
+  has2("rpi-pair-2.9", "the 1000-question evaluation of the assignment would take about 41 min 40 s on this machine")
   has2("rpi-pair-2.5", "Crafting speed (victim queries per second, Table ")
   has2("rpi-pair-2.6", "transfer on fp 5.5.")
   T.ok("rpi-pair-2.7", txt:find("fp > rpi", 1, true) and txt:find("25 [10, 40]", 1, true), "the every-cell table")
