@@ -36,6 +36,9 @@
 # CPU, so the hours a target has been fuzzed add up over sessions (the
 # corpus in $FUZZ_OUT/corpus carries each run on from the last):
 #
+#   scripts/fuzz.sh --keep [TARGET...]         (the grown corpus of $FUZZ_OUT, minimized with
+#                                               -merge=1, into tests/fuzz/grown/fuzz_<target>/: committed,
+#                                               replayed by the suite under the 2 GiB ceiling)
 #   scripts/fuzz.sh --summary                  (per target: ledger entries, hours, runs
 #                                               executed, findings; JSON lines)
 set -euo pipefail
@@ -69,8 +72,11 @@ if [ "${1:-}" = --summary ]; then
     exit 0
 fi
 
+keep=0
+if [ "${1:-}" = --keep ]; then keep=1; shift; fi
 secs=${1:-60}
-shift || true
+[ "$keep" = 1 ] && secs=0
+[ "$keep" = 1 ] || shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors model squad tokenizer checkpoint adapters config wordvec wordpiece report)
 out=${FUZZ_OUT:-build-fuzz}
@@ -100,7 +106,7 @@ done
 # One target: build, run, one JSON line to the report and the ledger.
 # Returns 1 when it found something. Side by side (FUZZ_JOBS > 1) its
 # output goes to $out/fuzz_<target>.log alone, not to the terminal too.
-fuzz_target() {
+build_target() {
     local t=$1
     local src=tests/fuzz/fuzz_$t.c
     local bin=$out/fuzz_$t
@@ -116,10 +122,17 @@ fuzz_target() {
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -Icore "${srcs[@]}" "$src" "${extra[@]}" \
         $(pkg-config --cflags --libs libcjson libutf8proc) -fopenmp "${blas[@]}" -lglpk -ldl -lm -o "$bin"
+}
+
+fuzz_target() {
+    local t=$1
+    local bin=$out/fuzz_$t
+    build_target "$t"
     local corpus=$out/corpus/fuzz_$t seeds=tests/fuzz/corpus/fuzz_$t
     mkdir -p "$corpus" "$seeds"
-    local regress=() # earlier findings' inputs, also replayed by the suite (test_fuzz_replay)
+    local regress=() # earlier findings' inputs and the kept corpus, also replayed by the suite (test_fuzz_replay)
     [ -d "tests/fuzz/regress/fuzz_$t" ] && regress=("tests/fuzz/regress/fuzz_$t")
+    [ -d "tests/fuzz/grown/fuzz_$t" ] && regress+=("tests/fuzz/grown/fuzz_$t")
     local dict=()
     [ -f "tests/fuzz/fuzz_$t.dict" ] && dict=(-dict="tests/fuzz/fuzz_$t.dict")
     [ "$t" = model ] && dict=(-dict=tests/fuzz/fuzz_gguf.dict)
@@ -171,6 +184,25 @@ fuzz_target() {
     fi
     return $found
 }
+
+if [ "$keep" = 1 ]; then
+    # the grown corpus, minimized (libFuzzer -merge=1: only inputs adding coverage over what is kept), into
+    # tests/fuzz/grown/fuzz_<target>/ for the suite to replay under the memory ceiling (test_fuzz_replay)
+    for t in "${targets[@]}"; do
+        [ -d "$out/corpus/fuzz_$t" ] || { echo "fuzz.sh: --keep: no $out/corpus/fuzz_$t (fuzz $t first)" >&2; continue; }
+        build_target "$t" >/dev/null
+        mkdir -p "tests/fuzz/grown/fuzz_$t"
+        before=$(ls "tests/fuzz/grown/fuzz_$t" | wc -l)
+        maxlen=8192
+        [ "$t" = model ] && maxlen=65536
+        ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$out/fuzz_$t" -merge=1 -max_len=$maxlen -timeout=10 \
+            -rss_limit_mb=2048 "tests/fuzz/grown/fuzz_$t" "$out/corpus/fuzz_$t" >"$out/fuzz_$t.merge.log" 2>&1 \
+            || { echo "fuzz.sh: --keep: merging fuzz_$t failed (see $out/fuzz_$t.merge.log)" >&2; exit 1; }
+        echo "fuzz.sh: kept fuzz_$t: $before -> $(ls "tests/fuzz/grown/fuzz_$t" | wc -l) inputs," \
+            "$(du -sk "tests/fuzz/grown/fuzz_$t" | cut -f1) KB in tests/fuzz/grown/fuzz_$t" >&2
+    done
+    exit 0
+fi
 
 status=0
 if [ "$jobs" -eq 1 ]; then

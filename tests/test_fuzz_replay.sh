@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_fuzz_replay.sh - every committed fuzz input (the seeds in
-# tests/fuzz/corpus/fuzz_<target>/ and each finding's input in
-# tests/fuzz/regress/fuzz_<target>/) replayed through its target
+# tests/fuzz/corpus/fuzz_<target>/, each finding's input in
+# tests/fuzz/regress/fuzz_<target>/ and the minimized corpus the fuzzing
+# campaigns grew, tests/fuzz/grown/fuzz_<target>/: scripts/fuzz.sh --keep) replayed through its target
 # (replay_<target>, built beside qrun from tests/fuzz/fuzz_<target>.c and
 # tests/fuzz/replay.c): none may crash, abort or trip a check. In the
 # Release build each target runs under a 2 GiB address-space limit
@@ -19,6 +20,7 @@ for dir in tests/fuzz/corpus/fuzz_*; do
     if [ ! -x "$r" ]; then fail "replay-$t" "$r not built"; continue; fi
     inputs=("$dir")
     [ -d "tests/fuzz/regress/fuzz_$t" ] && inputs+=("tests/fuzz/regress/fuzz_$t")
+    [ -d "tests/fuzz/grown/fuzz_$t" ] && inputs+=("tests/fuzz/grown/fuzz_$t") # the corpus of the hours of fuzzing
     if ldd "$r" 2>/dev/null | grep -q libasan; then
         run "$r" "${inputs[@]}"
         how="(sanitizers, no ulimit)"
