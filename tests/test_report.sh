@@ -65,7 +65,7 @@ expect_in report-2.7 "$err" "missing: groff gropdf tbl eqn"
 # ---------------------------------------------------------------- the source, with no tool
 run env PATH="$T/bin" "$QRUN" recipes/report.lua --run-dir="$FIX" --format=ms --out="$T/ms/report.ms" --no-install
 expect_rc report-3.1 0
-expect_in report-3.2 "$out" "0 of 7 figures drawn; stages missing: none"
+expect_in report-3.2 "$out" "0 of 8 figures drawn; stages missing: none"
 if [ -s "$T/ms/report.ms" ]; then
   ok report-3.3
   sentences report-3.4 "$(flat "$T/ms/report.ms")"
@@ -82,11 +82,11 @@ if ! command -v groff >/dev/null 2>&1 || ! command -v gropdf >/dev/null 2>&1; th
 fi
 plots=()
 if command -v gnuplot >/dev/null 2>&1 && command -v gs >/dev/null 2>&1; then
-  want="7 of 7 figures drawn"
+  want="8 of 8 figures drawn"
 else
   echo "note: gnuplot or gs missing: the PDF is checked without figures (--no-plots)"
   plots=(--no-plots)
-  want="0 of 7 figures drawn"
+  want="0 of 8 figures drawn"
 fi
 run "$QRUN" recipes/report.lua --run-dir="$FIX" --out="$T/pdf/report.pdf" --no-install "${plots[@]}"
 expect_rc report-4.1 0
@@ -96,7 +96,7 @@ pages=$(printf '%s' "$out" | sed -n 's/.*(\([0-9]*\) pages.*/\1/p')
 if [ -n "$pages" ] && [ "$pages" -ge 5 ]; then ok report-4.4; else fail report-4.4 "pages: '$pages' (want >= 5): $out"; fi
 if [ ${#plots[@]} -eq 0 ]; then
   n=$(grep -c "^\.QRFIG " "$T/pdf/report.d/report.ms")
-  [ "$n" -ge 7 ] && ok report-4.5 || fail report-4.5 "$n figures placed in the source, want 7"
+  [ "$n" -ge 8 ] && ok report-4.5 || fail report-4.5 "$n figures placed in the source, want 8"
 fi
 if command -v pdftotext >/dev/null 2>&1; then # optional: poppler-utils
   pdftotext "$T/pdf/report.pdf" "$T/pdf/report.pdftxt" 2>/dev/null

@@ -304,7 +304,7 @@ function Doc:table(spec)
   local n = self.ntab
   -- a short table is kept on one page with its caption; a long one may break (its header repeats)
   local keep = #spec.rows <= 12
-  if keep then self:raw(".KS") end
+  if keep then self:raw(".KS") else self:raw(".ne 10v") end -- a long table starts where its caption does
   caption(self, "Table", n, spec.title, spec.source)
   self:raw(spec.small and ".ps 8" or ".ps 9")
   self:raw(spec.small and ".vs 10" or ".vs 11")
@@ -2113,6 +2113,71 @@ local function est_pct(x, d)
   return type(x) == "table" and isnum(x.mean) and R.est(x.mean, x.ci, d or 0) or ""
 end
 
+-- The success rate (95% CI) of every attack's cells by target, one panel
+-- per attack, one series per threat model and source. Returns its number.
+local function fig_rpi(doc, rpi, targets, attacks)
+  local pos = {}
+  for i, t in ipairs(targets) do pos[t] = i end
+  local keys, seen = {}, {}
+  for _, c in pairs(rpi.cells) do
+    if type(c) == "table" and c.threat and c.source then
+      local k = c.threat .. " " .. c.source
+      if not seen[k] then seen[k] = true; keys[#keys + 1] = {k = k, threat = c.threat, source = c.source} end
+    end
+  end
+  local rank = {transfer = 1, adaptive = 2, eot = 3}
+  table.sort(keys, function(a, b)
+    if (rank[a.threat] or 9) ~= (rank[b.threat] or 9) then return (rank[a.threat] or 9) < (rank[b.threat] or 9) end
+    return a.source < b.source
+  end)
+  local function label(x)
+    if x.threat == "transfer" then return "transfer from " .. x.source end
+    if x.threat == "adaptive" then return "adaptive (queries RPI)" end
+    if x.threat == "eot" then return "EOT (knows the set)" end
+    return x.threat .. " " .. x.source
+  end
+  local data, L, any = {}, {}, false
+  local xt = {}
+  for i, t in ipairs(targets) do xt[#xt + 1] = string.format("%s %d", R.gq(t), i) end
+  L[#L + 1] = "set multiplot layout 1," .. #attacks
+  L[#L + 1] = "set yrange [0:105]"
+  L[#L + 1] = string.format("set xrange [0.5:%d.5]", #targets)
+  L[#L + 1] = "set xtics (" .. table.concat(xt, ", ") .. ")"
+  L[#L + 1] = "set grid ytics"
+  L[#L + 1] = "set xlabel 'replayed on'"
+  for ai, atk in ipairs(attacks) do
+    local plots = {}
+    for si, x in ipairs(keys) do
+      local lines = {}
+      local jit = 0.12 * (si - (#keys + 1) / 2)
+      for _, t in ipairs(targets) do
+        local c = rpi_cell(rpi, atk, x.threat, x.source, t)
+        local sc = succ(c)
+        if sc and isnum(sc.mean) and type(sc.ci) == "table" then
+          lines[#lines + 1] = R.dat(pos[t] + jit, sc.mean, sc.ci[1], sc.ci[2])
+        end
+      end
+      if #lines > 0 then
+        any = true
+        local f = string.format("rpi-%d-%d.dat", ai, si)
+        data[f] = lines
+        plots[#plots + 1] = string.format("%s using 1:2:3:4 with yerrorbars pt %d ps 0.7 lc %d title %s", R.gq(f),
+          4 + si, si, ai == 1 and R.gq(label(x)) or "''")
+      end
+    end
+    L[#L + 1] = "set title " .. R.gq(atk)
+    L[#L + 1] = ai == 1 and "set ylabel 'attack success (%)'" or "unset ylabel"
+    L[#L + 1] = ai == 1 and "set key left bottom box opaque font ',7'" or "unset key"
+    L[#L + 1] = #plots > 0 and ("plot " .. table.concat(plots, ", ")) or "plot NaN notitle"
+  end
+  L[#L + 1] = "unset multiplot"
+  if not any then return nil end
+  return doc:figure{name = "rpi", title = "Attack success rate (95% CI) by the model the adversarial questions are "
+    .. "replayed on, one panel per attack: transferred from a fixed precision, crafted adaptively on RPI, and by the EOT "
+    .. "attacker. Lower is more robust; each rate is over the questions the target answered exactly.",
+    source = "rpi/results.json (cells)", width = 6.4, height = 2.9, data = data, plot = L}
+end
+
 function R.sec_rpi(doc, S)
   doc:section("Random precision inference against fixed precision")
   local rpi = S.rpi
@@ -2183,6 +2248,10 @@ function R.sec_rpi(doc, S)
     doc:p("rpi/results.json has no attack cells yet.")
     return
   end
+  local fr = fig_rpi(doc, rpi, targets, attacks)
+  if fr then
+    doc:p(string.format("Figure %d shows every success rate at a glance; the tables give each cell's other metrics.", fr))
+  end
   local disc = {}
   for _, atk in ipairs(attacks) do
     local rowsrc = {}
@@ -2247,10 +2316,11 @@ function R.sec_rpi(doc, S)
       doc:p(string.format("Crafting speed (victim queries per second, Table %d's attacks): %s.", tn,
         table.concat(qps, "; ")))
     end
-    local sent = {}
+    local items, sent = {}, {}
     local function rate(c) local s = succ(c) return s and s.mean, s and s.ci end
     for _, k in ipairs(keys) do
       local rs = rowsrc[k]
+      if #sent > 0 then items[#items + 1] = table.concat(sent, " "); sent = {} end
       if rs.threat == "transfer" then
         local own, toR = rpi_cell(rpi, atk, "transfer", rs.source, rs.source), rpi_cell(rpi, atk, "transfer", rs.source, "rpi")
         local m1, c1 = rate(toR)
@@ -2306,6 +2376,7 @@ function R.sec_rpi(doc, S)
         end
       end
     end
+    if #sent > 0 then items[#items + 1] = table.concat(sent, " "); sent = {} end
     local wb = rpi_cell(rpi, atk, "transfer", set[1] or "fp", set[1] or "fp")
     local ad, eo = rpi_cell(rpi, atk, "adaptive", "rpi", "rpi"), rpi_cell(rpi, atk, "eot", "eot", "rpi")
     local mw, cw = rate(wb)
@@ -2320,6 +2391,15 @@ function R.sec_rpi(doc, S)
       local s, v = R.compare_ci("The EOT attacker", me, ce, "the adaptive one", ma, cad,
         {metric = "success rate", phrase = "has a success rate of"})
       sent[#sent + 1] = s
+      -- both attack the questions RPI answers exactly: paired on F1 under attack
+      local fe, eids = cell_pq(eo, "attacked_f1")
+      local p = R.paired_by_id(fe, eids, (cell_pq(ad, "attacked_f1")))
+      if p then
+        local ps, pv = R.compare(p.diff, p.ci[1], p.ci[2], string.format("On the same %d questions, the EOT attacker's "
+          .. "questions", p.n), "the adaptive attacker's", {metric = "RPI's F1 under attack"})
+        sent[#sent + 1] = ps
+        v = pv == "up" and "above" or pv == "down" and "below" or "overlap" -- RPI's F1 higher: EOT less successful
+      end
       disc.eot = v
     end
     if me and mw then
@@ -2328,7 +2408,8 @@ function R.sec_rpi(doc, S)
       sent[#sent + 1] = s
       disc.eot_vs_fixed = v
     end
-    doc:p(table.concat(sent, " "))
+    if #sent > 0 then items[#items + 1] = table.concat(sent, " ") end
+    doc:bullets(items)
   end
   local d = {}
   if disc.transfer == "below" and (disc.vs_fixed == "overlap" or disc.vs_fixed == "above") then
