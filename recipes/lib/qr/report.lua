@@ -958,7 +958,7 @@ function R.sec_accuracy(doc, S)
     local sent = {}
     for _, c in ipairs(order) do
       local u, t = un[c], tu[c]
-      if u and t then sent[#sent + 1] = (R.compare_ci("Tuned " .. c, t.f1, t.f1_ci, "untuned " .. c, u.f1, u.f1_ci)) end
+      if u and t then sent[#sent + 1] = (R.compare_rows(t, "Tuned " .. c, u, "untuned " .. c)) end -- paired when it can
     end
     local fp = tu.fp
     if fp then
@@ -966,8 +966,9 @@ function R.sec_accuracy(doc, S)
       for _, c in ipairs(order) do
         local t = tu[c]
         if t and c ~= "fp" then
-          local s, v = R.compare_ci("Tuned " .. c, t.f1, t.f1_ci, "tuned fp", fp.f1, fp.f1_ci)
+          local s, v = R.compare_rows(t, "Tuned " .. c, fp, "tuned fp")
           sent[#sent + 1] = s
+          v = v == "none" and "overlap" or v == "down" and "below" or v == "up" and "above" or v -- paired or not
           if v == "overlap" and isnum(t.bitops_ratio) then
             same[#same + 1] = string.format("%s (%.1f%% of fp's BitOPs, F1 %s)", c, 100 * t.bitops_ratio,
               R.est(t.f1, t.f1_ci))
