@@ -1831,8 +1831,12 @@ function R.sec_cpt(doc, S)
     local t = tally[a]
     if t then
       local total = t.up + t.none + t.down
-      local s = string.format("Against joint training, %s improves F1 at %d of %d configurations, shows no measurable "
-        .. "effect at %d and lowers it at %d.", a, t.up, total, t.none, t.down)
+      local parts = {}
+      if t.up > 0 then parts[#parts + 1] = string.format("improves F1 at %d", t.up) end
+      if t.none > 0 then parts[#parts + 1] = string.format("shows no measurable effect at %d", t.none) end
+      if t.down > 0 then parts[#parts + 1] = string.format("lowers it at %d", t.down) end
+      if t.up == 0 and #parts > 0 then parts[1] = parts[1]:gsub("^lowers it", "lowers F1") end
+      local s = string.format("Against joint training, %s %s of %d configurations.", a, R.list(parts), total)
       summary[#summary + 1] = s
       if total < #configs then
         summary[#summary + 1] = string.format("%s has results at %d of the %d evaluation configurations so far: no "
@@ -1867,10 +1871,12 @@ function R.sec_cpt(doc, S)
       end
     end
     if where > 0 then
-      local function at(list) return #list > 0 and table.concat(list, ", ") or "none" end
+      local parts = {}
+      if #t.up > 0 then parts[#parts + 1] = "is better at " .. R.list(t.up) end
+      if #t.down > 0 then parts[#parts + 1] = "is worse at " .. R.list(t.down) end
+      if #t.none > 0 then parts[#parts + 1] = "cannot be told apart at " .. R.list(t.none) end
       local s = string.format("Against the model trained at each configuration alone (equal compute and equal data), "
-        .. "%s is better at %s, cannot be told apart at %s and is worse at %s (of the %d configurations with a "
-        .. "single-precision baseline).", a, at(t.up), at(t.none), at(t.down), where)
+        .. "%s %s (%d configuration%s with a single-precision baseline).", a, R.list(parts), where, where > 1 and "s" or "")
       summary[#summary + 1] = s
       S.headlines[#S.headlines + 1] = s
     end
