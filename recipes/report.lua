@@ -97,7 +97,10 @@ if odir and not sh("mkdir -p " .. q(odir)) then refuse("--out=" .. out .. ": can
 local t0 = qr.now()
 local S = R.load(o.run_dir)
 local dirty = capture("git -C " .. q(qr.source_dir) .. " status --porcelain --untracked-files=no 2>/dev/null | head -1")
-local doc = R.build(S, {generated = os.date("!%Y-%m-%d %H:%M UTC"),
+-- the date it says it was made: now, or SOURCE_DATE_EPOCH (reproducible builds: the committed report is rebuilt
+-- with the epoch it was made at, and its text comes out the same)
+local epoch = tonumber(os.getenv("SOURCE_DATE_EPOCH") or "")
+local doc = R.build(S, {generated = os.date("!%Y-%m-%d %H:%M UTC", epoch and math.floor(epoch) or nil),
   report_rev = qa.git_rev() .. ((dirty and dirty ~= "") and " with uncommitted changes" or "")})
 
 -- the figures

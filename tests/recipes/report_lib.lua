@@ -307,4 +307,9 @@ do
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- paths recorded by older artifacts read the same on every machine
+T.eq("portable-1.1", {R.portable("/root/.cache/qrun/m.gguf"), R.portable("/work/x/datasets/squad/dev.json"),
+  R.portable("$QRUN_CACHE/m.gguf"), R.portable("gpt2"), R.portable(nil)},
+  {"$QRUN_CACHE/m.gguf", "datasets/squad/dev.json", "$QRUN_CACHE/m.gguf", "gpt2", nil})
+
 T.done()

@@ -585,6 +585,18 @@ local function basename(p) return type(p) == "string" and (p:match("([^/]+)/*$")
 
 -- The model's short name ("SmolLM2-135M-Instruct.Q4_1") from the study or
 -- the first stage that records one.
+-- A path as a stage recorded it, written the same on every machine: the
+-- model cache as $QRUN_CACHE/..., the checkout's datasets/ relative (older
+-- artifacts hold absolute paths; newer ones are already portable).
+function R.portable(p)
+  if type(p) ~= "string" then return p end
+  local c = p:match("^.*/%.cache/qrun/(.+)$")
+  if c then return "$QRUN_CACHE/" .. c end
+  local d = p:match("^/.*/(datasets/[^/]+/[^/]+)$")
+  if d then return d end
+  return p
+end
+
 function R.model_of(S)
   for _, k in ipairs{"study", "sp", "ptq", "cpt", "search", "rpi", "quickstart"} do
     local m = S[k] and R.val(S[k].model)
@@ -692,10 +704,10 @@ function R.sec_provenance(doc, S, meta)
     cols = {{"file", "l"}, {"stage", "l", w = "1.2i"}, {"status", "l"}, {"rev.", "l"}, {"n", "r"},
       {"settings", "l", w = "1.25i"}}, rows = rows}
   if #notes > 0 then doc:p(table.concat(notes, " ")) end
-  -- the model and data of each stage
+  -- the model and data of each stage (paths as R.portable writes them: one file, one name)
   local seen, models = {}, {}
   for _, k in ipairs{"study", "ptq", "sp", "search", "cpt", "rpi", "quickstart"} do
-    local m = S[k] and R.val(S[k].model)
+    local m = S[k] and R.portable(R.val(S[k].model))
     if type(m) == "string" and not seen[m] then seen[m] = true; models[#models + 1] = m end
   end
   local eval_data, train_data = {}, {}
@@ -703,9 +715,9 @@ function R.sec_provenance(doc, S, meta)
   for _, k in ipairs{"ptq", "sp", "search", "cpt", "rpi", "quickstart"} do
     local d = S[k]
     if d then
-      local e = R.val(d.eval_data) or (k == "ptq" or k == "quickstart") and R.val(d.data) or nil
+      local e = R.portable(R.val(d.eval_data) or (k == "ptq" or k == "quickstart") and R.val(d.data) or nil)
       if type(e) == "string" and not se[e] then se[e] = true; eval_data[#eval_data + 1] = e end
-      local tr = k ~= "ptq" and k ~= "quickstart" and R.val(d.data) or nil
+      local tr = R.portable(k ~= "ptq" and k ~= "quickstart" and R.val(d.data) or nil)
       if type(tr) == "string" and not stt[tr] then stt[tr] = true; train_data[#train_data + 1] = tr end
     end
   end
