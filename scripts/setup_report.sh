@@ -5,6 +5,9 @@
 #   perl         perl (gropdf is a Perl program; groff only recommends it)
 #   ghostscript  gs (rewrites gnuplot's PDF figures as PDF 1.4, which gropdf can embed)
 #   gnuplot-nox  gnuplot (the figures; its pdfcairo terminal)
+#   poppler-utils pdftotext (not for making the report: the suite reads the
+#                PDF's text back to check it, and the committed report is
+#                checked to rebuild to the same text)
 # Not part of the main setup (scripts/setup.sh): nothing but the report
 # needs them, and the suite's report test skips its rendering checks
 # without them. report.lua runs this script itself the first time a tool is
@@ -35,10 +38,11 @@ probe() {
     need perl perl
     need gs ghostscript
     need gnuplot gnuplot-nox
+    need pdftotext poppler-utils
 }
 probe
 if [ ${#missing_tools[@]} -eq 0 ]; then
-    [ $check_only = 1 ] && echo "setup_report: groff, gropdf, tbl, eqn, perl, gs and gnuplot are installed"
+    [ $check_only = 1 ] && echo "setup_report: groff, gropdf, tbl, eqn, perl, gs, gnuplot and pdftotext are installed"
     exit 0
 fi
 if [ $check_only = 1 ]; then

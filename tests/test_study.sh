@@ -40,6 +40,25 @@ jcheck study-2.7 "$T/run/study.json" '(function()
 # the report: made when its tools are installed, else skipped with a message
 if bash scripts/setup_report.sh --check >/dev/null 2>&1; then
     if head -c 4 "$T/run/report.pdf" 2>/dev/null | grep -q '%PDF'; then ok study-2.6; else fail study-2.6 "no report.pdf"; fi
+    # its text: the six questions' sections, and the numbers of the run's JSON
+    pdftotext "$T/run/report.pdf" "$T/report.txt" 2>/dev/null
+    txt=$(sed -e ':a;N;$!ba;s/-\n */-/g;s/\n/ /g;s/  */ /g' "$T/report.txt" 2>/dev/null)
+    for t in "Task accuracy under every configuration tried" "How the best configuration was found" \
+        "Training objectives for switching" "Cyclic precision training against joint training" \
+        "Random precision inference against fixed precision" "Research directions"; do
+        expect_in "study-2.8 ($t)" "$txt" "$t"
+    done
+    cat >"$T/nums.lua" <<'EOF'
+-- the numbers as the report writes them (an estimate and its interval)
+local R = require("qr.report")
+local sp = assert(qr.json.read(arg[1] .. "/sp/results.json"))
+local rp = assert(qr.json.read(arg[1] .. "/rpi/results.json"))
+for _, r in ipairs(sp.results) do if r.tuned and r.config == "fp" then print(R.est(r.f1, r.f1_ci)) end end
+print(R.est(rp.clean.rpi.f1.mean, rp.clean.rpi.f1.ci))
+EOF
+    { read -r f1; read -r rf1; } < <("$QRUN" "$T/nums.lua" "$T/run")
+    expect_in "study-2.9 (tuned fp F1 $f1, sp/results.json)" "$txt" "$f1"
+    expect_in "study-2.10 (RPI clean F1 $rf1, rpi/results.json)" "$txt" "$rf1"
 else
     expect_in study-2.6 "$out" "its tools are not installed"
 fi
