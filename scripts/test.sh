@@ -3,12 +3,20 @@
 # the recipe regression tests and the qrun tests, first in the Release build
 # (build/), then once more under AddressSanitizer + UndefinedBehaviorSanitizer
 # (build-asan/). Exits non-zero if anything fails. Expects scripts/setup.sh
-# to have run (it does not install anything itself).
+# to have run. The one thing it installs is what the report's tests render
+# with (scripts/setup_report.sh: groff, ghostscript, gnuplot, pdftotext;
+# not part of the main setup, which does not need them): where that cannot
+# be done (no root, no package source) it says so and those checks skip.
 #   QRUN_SKIP_ASAN=1  only the Release run
+#   QRUN_NO_REPORT_TOOLS=1  do not install the report's tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 status=0
+
+if [ "${QRUN_NO_REPORT_TOOLS:-0}" != 1 ] && ! bash scripts/setup_report.sh --check >/dev/null 2>&1; then
+    bash scripts/setup_report.sh || echo "test.sh: the report's tools could not be installed; its rendering checks will skip" >&2
+fi
 
 echo "== Release build: ctest" >&2
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
