@@ -127,6 +127,8 @@ build_target() {
 fuzz_target() {
     local t=$1
     local bin=$out/fuzz_$t
+    # killed from outside (SIGTERM, a session ending): the fuzzer stops, this line is still written
+    trap 'stop=1' TERM INT HUP
     build_target "$t"
     local corpus=$out/corpus/fuzz_$t seeds=tests/fuzz/corpus/fuzz_$t
     mkdir -p "$corpus" "$seeds"
@@ -205,8 +207,13 @@ if [ "$keep" = 1 ]; then
 fi
 
 status=0
+stop=0
+trap 'stop=1' TERM INT HUP # no new target after a signal; the running ones record what they did
 if [ "$jobs" -eq 1 ]; then
-    for t in "${targets[@]}"; do fuzz_target "$t" || status=1; done
+    for t in "${targets[@]}"; do
+        [ "$stop" = 1 ] && break
+        fuzz_target "$t" || status=1
+    done
 else
     # at most $jobs targets at once (each libFuzzer process is one thread: one core each)
     running=0
@@ -215,6 +222,7 @@ else
             wait -n || status=1
             running=$((running - 1))
         fi
+        [ "$stop" = 1 ] && break
         echo "== fuzz_$t (side by side: log in $out/fuzz_$t.log)" >&2
         { fuzz_target "$t" || exit 1; } >"$out/fuzz_$t.build.log" 2>&1 &
         running=$((running + 1))
