@@ -193,7 +193,12 @@ for _, p in ipairs(plan) do
       local status = r.status
       -- a stage resumed after a failure adds up its runs' times; its peak is the larger
       local prev = (old and same_stage(old.cmd, p.cmd) and old.status ~= 0) and old or {}
-      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0),
+      -- the threads it ran with (OMP_NUM_THREADS, else every core); runs with different counts are listed
+      local th = os.getenv("OMP_NUM_THREADS") or "all"
+      if prev.threads and prev.threads ~= th and not tostring(prev.threads):find(th, 1, true) then
+        th = prev.threads .. "," .. th
+      end
+      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th,
         cpu_seconds = r.user + r.sys + (prev.cpu_seconds or 0),
         peak_rss_mb = math.max(r.max_rss_mb, prev.peak_rss_mb or 0), runs = (prev.runs or 0) + 1,
         finished = os.date("!%Y-%m-%dT%H:%M:%SZ")}

@@ -2862,7 +2862,8 @@ function R.stage_costs(S)
     local own = own_seconds(S)
     for _, s in ipairs(st) do
       out[#out + 1] = {stage = s.name, seconds = R.val(s.seconds), peak = R.val(s.peak_rss_mb),
-        source = "study.json", status = R.val(s.status), own = own[s.name]}
+        source = "study.json", status = R.val(s.status), own = own[s.name],
+        threads = R.val(s.threads) ~= nil and tostring(R.val(s.threads)) or nil}
     end
     return out, "study.json"
   end
@@ -2987,9 +2988,11 @@ function R.sec_speed(doc, S)
   -- the cost of each stage
   local costs, from = R.stage_costs(S)
   local rows, total, total_own = {}, 0, 0
-  local peaks, adopted = false, {}
+  local peaks, adopted, threads = false, {}, false
+  for _, c in ipairs(costs) do threads = threads or c.threads ~= nil end
   for _, c in ipairs(costs) do
     local row = {c.stage, R.duration(c.seconds), c.peak and string.format("%.0f", c.peak) or "", c.source}
+    if threads then table.insert(row, 3, c.threads == "all" and "all cores" or c.threads or "") end
     if from == "study.json" then
       table.insert(row, 3, isnum(c.own) and R.duration(c.own) or "")
       -- the stage's files hold more compute than study.json's run of it: an earlier run's work it resumed
@@ -3001,11 +3004,12 @@ function R.sec_speed(doc, S)
     peaks = peaks or c.peak ~= nil
   end
   local cols = {{"stage", "l"}, {"wall time", "r"}, {"peak MB", "r"}, {"from", "l"}}
-  if from == "study.json" then
-    table.insert(cols, 3, {"its files record", "r"})
-    if #rows > 0 then rows[#rows + 1] = {"total", R.duration(total), "", "", ""} end
-  elseif #rows > 0 then
-    rows[#rows + 1] = {"total", R.duration(total), "", ""}
+  if threads then table.insert(cols, 3, {"threads", "r"}) end
+  if from == "study.json" then table.insert(cols, 3, {"its files record", "r"}) end
+  if #rows > 0 then
+    local trow = {"total", R.duration(total)}
+    for i = 3, #cols do trow[i] = "" end
+    rows[#rows + 1] = trow
   end
   doc:table{title = "The wall time of each stage of the study (and its peak memory where recorded), from " .. from
     .. (from == "study.json" and "; next to it, the training and evaluation seconds the stage's own files record "
