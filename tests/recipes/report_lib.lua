@@ -261,9 +261,9 @@ do
     per_rpi[id] = {f1 = i <= 20 and 1 or 0, em = i <= 20 and 1 or 0, rpi = i % 2 == 0 and "fp" or "w4a8"}
     fp_att[i], rpi_att[i] = 0, i <= 10 and 1 or 0 -- RPI keeps 10 of its 20 correct answers under the attack
   end
-  local function cell(target, att, clean)
-    return {attack = "typo", threat = "transfer", source = "fp", target = target, attacked = 40,
-      success = {mean = target == "fp" and 100 or 25, ci = target == "fp" and {100, 100} or {10, 40}, n = 40},
+  local function cell(target, att, clean, threat, source, succ)
+    return {attack = "typo", threat = threat or "transfer", source = source or "fp", target = target, attacked = 40,
+      success = succ or {mean = target == "fp" and 100 or 25, ci = target == "fp" and {100, 100} or {10, 40}, n = 40},
       attacked_f1 = {mean = 0, ci = {0, 0}, n = 40}, clean_f1 = {mean = 100, ci = {100, 100}, n = 40},
       queries = {mean = 10, ci = {9, 11}, n = 40}, words_changed = {mean = 20, ci = {18, 22}, n = 40},
       queries_per_s = 5.5, per_question = {ids = ids, attacked_f1 = att, clean_f1 = clean}}
@@ -273,7 +273,10 @@ do
   assert(qr.json.write(dir .. "/rpi/results.json", {eval_n = 40, budget = 50, rpi_set = {"fp", "w4a8"},
     clean = {fp = {f1 = {mean = 100, ci = {100, 100}, n = 40}, per = per_fp, seconds = 50},
              rpi = {f1 = {mean = 50, ci = {35, 65}, n = 40}, per = per_rpi, seconds = 50}},
-    cells = {["typo/transfer/fp/fp"] = cell("fp", fp_att, ones), ["typo/transfer/fp/rpi"] = cell("rpi", rpi_att, ones)}}))
+    cells = {["typo/transfer/fp/fp"] = cell("fp", fp_att, ones), ["typo/transfer/fp/rpi"] = cell("rpi", rpi_att, ones),
+             -- the adaptive attacker leaves RPI 10 right answers, the EOT attacker none: paired on the same 40
+             ["typo/adaptive/rpi/rpi"] = cell("rpi", rpi_att, ones, "adaptive", "rpi", {mean = 75, ci = {60, 88}, n = 40}),
+             ["typo/eot/eot/rpi"] = cell("rpi", fp_att, ones, "eot", "eot", {mean = 100, ci = {100, 100}, n = 40})}}))
   local D = R.build(R.load(dir), {})
   local txt = flat(D:ms())
   local function has2(id, needle) T.ok(id, txt:find(needle, 1, true), "not in the report source: " .. needle) end
@@ -286,7 +289,9 @@ do
   -- 100 s of clean evaluation on 40 questions: 2500 s for 1000
   has2("rpi-pair-2.9", "the 1000-question evaluation of the assignment would take about 41 min 40 s on this machine")
   has2("rpi-pair-2.5", "Crafting speed (victim queries per second, Table ")
-  has2("rpi-pair-2.6", "transfer on fp 5.5.")
+  has2("rpi-pair-2.6", "transfer on fp 5.5; adaptive on rpi 5.5; eot on eot 5.5.")
+  has2("rpi-pair-2.10", "On the same 40 questions, the EOT attacker lowers RPI's F1 under attack relative to the adaptive "
+    .. "attacker by 25.0 points (95% CI [")
   T.ok("rpi-pair-2.7", txt:find("fp > rpi", 1, true) and txt:find("25 [10, 40]", 1, true), "the every-cell table")
   os.execute("rm -rf '" .. dir .. "'")
 end

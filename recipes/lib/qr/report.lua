@@ -2414,8 +2414,8 @@ function R.sec_rpi(doc, S)
       local fe, eids = cell_pq(eo, "attacked_f1")
       local p = R.paired_by_id(fe, eids, (cell_pq(ad, "attacked_f1")))
       if p then
-        local ps, pv = R.compare(p.diff, p.ci[1], p.ci[2], string.format("On the same %d questions, the EOT attacker's "
-          .. "questions", p.n), "the adaptive attacker's", {metric = "RPI's F1 under attack"})
+        local ps, pv = R.compare(p.diff, p.ci[1], p.ci[2], string.format("On the same %d questions, the EOT attacker",
+          p.n), "the adaptive attacker", {metric = "RPI's F1 under attack"})
         sent[#sent + 1] = ps
         v = pv == "up" and "above" or pv == "down" and "below" or "overlap" -- RPI's F1 higher: EOT less successful
       end
