@@ -174,6 +174,19 @@ doc.scale, doc.git_rev = o.scale, require("qr.squad_qa").git_rev()
 doc.model = require("qr.squad_qa").portable_path(o.model ~= "" and o.model or (qr.default_model()))
 doc.settings = S
 local function save() assert(qr.json.write(spath, doc, {indent = true})) end
+-- the machine a stage ran on (its CPU model, as /proc/cpuinfo names it): a study resumed across sessions
+-- can run its stages on different machines, and a reader of the report must be able to tell
+local function cpu_model()
+  local f = io.open("/proc/cpuinfo", "r")
+  if not f then return "unknown CPU" end
+  local m
+  for line in f:lines() do
+    m = line:match("^model name%s*:%s*(.-)%s*$")
+    if m then break end
+  end
+  f:close()
+  return m or "unknown CPU"
+end
 save()
 local t_all = qr.now()
 for _, p in ipairs(plan) do
@@ -198,7 +211,9 @@ for _, p in ipairs(plan) do
       if prev.threads and prev.threads ~= th and not tostring(prev.threads):find(th, 1, true) then
         th = prev.threads .. "," .. th
       end
-      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th,
+      local cpu = cpu_model()
+      if prev.cpu and prev.cpu ~= cpu and not tostring(prev.cpu):find(cpu, 1, true) then cpu = prev.cpu .. " then " .. cpu end
+      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th, cpu = cpu,
         cpu_seconds = r.user + r.sys + (prev.cpu_seconds or 0),
         peak_rss_mb = math.max(r.max_rss_mb, prev.peak_rss_mb or 0), runs = (prev.runs or 0) + 1,
         finished = os.date("!%Y-%m-%dT%H:%M:%SZ")}

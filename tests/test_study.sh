@@ -29,12 +29,13 @@ for f in ptq/results.json sp/results.json sp/adapters.safetensors sp-kd/results.
 done
 jcheck study-2.4 "$T/run/sp-cascade/results.json" 'j.teacher == "cascade" or j.teacher'
 jcheck study-2.5 "$T/run/study.json" 'j.scale == "smoke" or j.scale'
-# each stage's peak memory and CPU time (qr.spawn's wait4 rusage): a recipe
+# each stage's peak memory, CPU time and CPU model (qr.spawn's wait4 rusage): a recipe
 # holds at least its model, so at least a few MB; search ran twice (failed, then resumed)
 jcheck study-2.7 "$T/run/study.json" '(function()
   for name, st in pairs(j.stages) do
     if type(st.peak_rss_mb) ~= "number" or st.peak_rss_mb < 2 then return name .. " peak_rss_mb " .. tostring(st.peak_rss_mb) end
     if type(st.cpu_seconds) ~= "number" or st.cpu_seconds <= 0 then return name .. " cpu_seconds " .. tostring(st.cpu_seconds) end
+    if type(st.cpu) ~= "string" or st.cpu == "" then return name .. " cpu " .. tostring(st.cpu) end
   end
   return j.stages.search.runs == 2 or ("search runs " .. tostring(j.stages.search.runs)) end)()'
 # the report: made when its tools are installed, else skipped with a message

@@ -312,6 +312,25 @@ do
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- the machines the stages ran on: one sentence naming each CPU and its stages
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "'")
+  assert(qr.json.write(dir .. "/study.json", {scale = "x", stages = {
+    sp = {cmd = "a", status = 0, seconds = 10, cpu = "AMD EPYC 7B13"},
+    search = {cmd = "b", status = 0, seconds = 10, cpu = "AMD EPYC 7B13"},
+    rpi = {cmd = "c", status = 0, seconds = 10, cpu = "AMD EPYC 7B13 then Intel Xeon"}}}))
+  local txt = flat(R.build(R.load(dir), {}):ms())
+  T.ok("cpu-1.1", txt:find("The stages ran on 2 machines (a study resumed across sessions): sp and search on AMD EPYC "
+    .. "7B13; rpi on AMD EPYC 7B13 then Intel Xeon.", 1, true), "the machines sentence")
+  assert(qr.json.write(dir .. "/study.json", {scale = "x", stages = {sp = {cmd = "a", status = 0, seconds = 10,
+    cpu = "Intel Xeon"}, rpi = {cmd = "c", status = 0, seconds = 10}}}))
+  txt = flat(R.build(R.load(dir), {}):ms())
+  T.ok("cpu-1.2", txt:find("Every stage study.json timed ran on one machine: Intel Xeon.", 1, true), "one machine")
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
 -- paths recorded by older artifacts read the same on every machine
 T.eq("portable-1.1", {R.portable("/root/.cache/qrun/m.gguf"), R.portable("/work/x/datasets/squad/dev.json"),
   R.portable("$QRUN_CACHE/m.gguf"), R.portable("gpt2"), R.portable(nil)},

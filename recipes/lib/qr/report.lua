@@ -2863,7 +2863,8 @@ function R.stage_costs(S)
     for _, s in ipairs(st) do
       out[#out + 1] = {stage = s.name, seconds = R.val(s.seconds), peak = R.val(s.peak_rss_mb),
         source = "study.json", status = R.val(s.status), own = own[s.name],
-        threads = R.val(s.threads) ~= nil and tostring(R.val(s.threads)) or nil}
+        threads = R.val(s.threads) ~= nil and tostring(R.val(s.threads)) or nil,
+        cpu = type(R.val(s.cpu)) == "string" and R.val(s.cpu) or nil}
     end
     return out, "study.json"
   end
@@ -3020,6 +3021,24 @@ function R.sec_speed(doc, S)
       .. "earlier run of the same command had done in its directory, and study.json timed only the rest. Counting "
       .. "the larger of the two for each stage, the study cost %s.", R.list(adopted), #adopted > 1 and "them" or "it",
       R.duration(total_own)))
+  end
+  -- the machines the stages ran on (study.json records each stage's CPU model)
+  local by_cpu, cpus = {}, {}
+  for _, c in ipairs(costs) do
+    if c.cpu then
+      if not by_cpu[c.cpu] then by_cpu[c.cpu] = {}; cpus[#cpus + 1] = c.cpu end
+      table.insert(by_cpu[c.cpu], c.stage)
+    end
+  end
+  if #cpus == 1 then
+    doc:p(string.format("Every stage study.json timed ran on one machine: %s.", cpus[1]))
+  elseif #cpus > 1 then
+    local parts = {}
+    for _, cpu in ipairs(cpus) do parts[#parts + 1] = string.format("%s on %s", R.list(by_cpu[cpu]), cpu) end
+    doc:p(string.format("The stages ran on %d machines (a study resumed across sessions): %s. Floating-point "
+      .. "results can differ in the last bits between CPUs (other kernels, other summation orders), so a stage's "
+      .. "numbers are exact for its own machine; comparisons across stages carry that difference too.", #cpus,
+      table.concat(parts, "; ")))
   end
   if from ~= "study.json" then
     doc:p("Without study.json the stage times are what each stage's files record (evaluation and training seconds); "
