@@ -206,6 +206,39 @@ for _, a in ipairs(attacks) do
       .. "4+ character words; swap, QWERTY substitution, deletion, insertion"}
   end
 end
+-- One directory, one bank: every cell must come from the same adapters. A retrained bank is another bank
+-- even with the same command: quantized configurations are not reproducible to the bit across BLAS kernels
+-- (SmolLM2's w8a8 loss moves by 0.15% between OpenBLAS's Haswell and SkylakeX kernels, fp's by 2e-7), so
+-- its answers, and the questions an attack finds, differ. Resuming on another bank is refused; the
+-- machines that contributed are listed.
+local bank_sha = assert(qr.sha256(apath))
+if doc.bank and doc.bank.sha256 ~= bank_sha then
+  refuse(string.format("%s: its cells were made with the bank whose adapters have SHA-256 %s, but %s has %s "
+    .. "(retrained or replaced): resuming would mix two banks in one table. Use a new --run-dir, or restore "
+    .. "the bank the directory was made with", out, doc.bank.sha256, apath, bank_sha))
+end
+if not doc.bank then
+  doc.bank = {sha256 = bank_sha, file = apath}
+  if next(doc.clean) or next(doc.cells) then
+    -- a directory made before banks were recorded: it is taken to be this bank's, and says so
+    doc.bank.adopted = "the directory's earlier results predate the bank's record and were taken to be this bank's"
+  end
+end
+local cpu = "unknown CPU"
+do
+  local f = io.open("/proc/cpuinfo", "r")
+  if f then
+    for line in f:lines() do
+      local m = line:match("^model name%s*:%s*(.-)%s*$")
+      if m then cpu = m; break end
+    end
+    f:close()
+  end
+end
+doc.machines = type(doc.machines) == "table" and doc.machines or {}
+local seen = false
+for _, m in ipairs(doc.machines) do seen = seen or m == cpu end
+if not seen then doc.machines[#doc.machines + 1] = cpu end
 local function save() assert(qr.json.write(out, doc, {indent = true})) end
 local t_start = qr.now()
 

@@ -11,7 +11,7 @@ case $QRUN in /*) ;; *) QRUN=$PWD/$QRUN ;; esac
 [ -x "$QRUN" ] || { echo "$_name: $QRUN is not an executable"; exit 1; }
 [ -d recipes ] && [ -d tests ] || { echo "$_name: run from the repo root"; exit 1; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/${_name%.sh}.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
 passed=0 failed=0
 
 ok()   { passed=$((passed + 1)); echo "ok $1"; }

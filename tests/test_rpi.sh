@@ -40,6 +40,20 @@ expect_rc rpi-1.7 0
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/rpi.lua "${common[@]}"
 expect_rc rpi-2.1 0
 if printf '%s' "$out" | grep -q -- '->'; then fail rpi-2.2 "the rerun recomputed cells: $out"; else ok rpi-2.2; fi
+# the bank is recorded; a retrained (here: one changed weight) bank is refused on resume, nothing rewritten
+jcheck rpi-2.3 "$R" "type(j.bank) == 'table' and #j.bank.sha256 == 64 and #j.machines >= 1 or 'no bank / machines record'"
+A="$T/sp/adapters.safetensors"
+cp "$A" "$T/adapters.keep"
+cp "$R" "$T/results.keep"
+size=$(stat -c %s "$A")
+b=$(od -An -tu1 -j $((size - 4)) -N1 "$A" | tr -d ' ') # a low mantissa byte of the last float, its low bit flipped
+printf "\\$(printf '%03o' $((b ^ 1)))" | dd of="$A" bs=1 seek=$((size - 4)) conv=notrunc status=none
+if cmp -s "$A" "$T/adapters.keep"; then fail rpi-2.4 "the bank was not changed"; fi
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/rpi.lua "${common[@]}"
+expect_rc rpi-2.4 2
+expect_in rpi-2.5 "$err" "resuming would mix two banks in one table"
+if cmp -s "$R" "$T/results.keep"; then ok rpi-2.6; else fail rpi-2.6 "results.json was rewritten by the refused run"; fi
+cp "$T/adapters.keep" "$A"
 # --replay: every victim on a saved set
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/rpi.lua "${common[@]}" --run-dir="$T/replay" --replay="$T/rpi/adv-typo-fp.jsonl"
 expect_rc rpi-3.1 0

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 
 #define JSON_MAX_DEPTH 200
@@ -54,6 +55,39 @@ static cJSON *json_fail(lua_State *L, const char *path, const char *what) {
     return NULL;
 }
 
+/* s (len bytes) as valid UTF-8, which JSON text must be (RFC 8259 section
+ * 8.1): each byte that does not start a valid sequence becomes U+FFFD, the
+ * replacement character. A byte-level tokenizer can generate half a
+ * character, and a model's answer is written as it came. Returns NULL when s
+ * is already valid (use s), else a new string the caller frees. */
+static char *utf8_repaired(const char *s, size_t len) {
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    utf8proc_int32_t c;
+    size_t i = 0;
+    while (i < len) {
+        utf8proc_ssize_t n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &c);
+        if (n <= 0) break;
+        i += (size_t)n;
+    }
+    if (i == len) return NULL;
+    char *out = qr_xmalloc(len * 3 + 1);
+    size_t o = 0;
+    for (i = 0; i < len;) {
+        utf8proc_ssize_t n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &c);
+        if (n <= 0) {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(out + o, s + i, (size_t)n);
+            o += (size_t)n;
+            i += (size_t)n;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* Convert the Lua value at idx to a new cJSON item (caller owns it). path
  * (a Lua string at stack index pathidx, e.g. ".answers[2]") says where we
  * are, for messages. On failure returns NULL with one message pushed; on
@@ -68,7 +102,10 @@ static cJSON *enc(lua_State *L, int idx, int depth, int pathidx) {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
         if (strlen(s) != len) return json_fail(L, path, "string with an embedded NUL");
-        return cJSON_CreateString(s);
+        char *fixed = utf8_repaired(s, len);
+        cJSON *item = cJSON_CreateString(fixed ? fixed : s);
+        free(fixed);
+        return item;
     }
     case LUA_TNUMBER: {
         double d = lua_tonumber(L, idx);
@@ -152,7 +189,9 @@ static cJSON *enc(lua_State *L, int idx, int depth, int pathidx) {
             return NULL;
         }
         lua_pop(L, 2);
-        cJSON_AddItemToObject(obj, keys[i], c);
+        char *fixed = utf8_repaired(keys[i], strlen(keys[i]));
+        cJSON_AddItemToObject(obj, fixed ? fixed : keys[i], c);
+        free(fixed);
     }
     free(keys);
     lua_settop(L, keymap - 1);

@@ -152,6 +152,11 @@ do
   T.eq("json-1.8", qr.json.encode({qr.json.null}), "[null]")
   T.eq("json-1.9", qr.json.decode(' "\\u00e9" '), "\u{e9}")
   T.eq("json-1.10", qr.json.encode({[1] = "a", [3] = "c"}), '{"1":"a","3":"c"}')
+  -- JSON text is UTF-8: a stray byte (half a character, as a byte-level tokenizer can generate) becomes U+FFFD;
+  -- valid text, surrogate-free, passes unchanged
+  T.eq("json-1.11", qr.json.encode({"a\xff b", "\xe2\x82", "caf\u{e9} \u{1F600}", ["k\xc3"] = 1}),
+    '{"1":"a\u{FFFD} b","2":"\u{FFFD}\u{FFFD}","3":"caf\u{e9} \u{1F600}","k\u{FFFD}":1}')
+  T.eq("json-1.12", qr.json.encode("\xed\xa0\x80"), '"\u{FFFD}\u{FFFD}\u{FFFD}"') -- an encoded surrogate is not UTF-8
 
   local path = os.tmpname()
   T.eq("json-2.1", qr.json.write(path, v), true)
