@@ -174,6 +174,7 @@ has("build-1.7", "kd at w4a8 improves F1 over ce at w4a8 by 30.0 points") -- pai
 has("build-1.8", "kd at fp (F1 50.5 [47.5, 53.5]) and ce at fp (50.0 [47.0, 53.0]) cannot be told apart") -- unpaired
 has("build-1.9", "Tuned w4a8 reaches F1 35.0 [32.0, 38.0], below tuned fp's 50.0 [47.0, 53.0]")
 has("build-1.10", "SYNTHETIC")
+has("build-1.15", "Every cell was made with one bank (adapters SHA-256 0123456789ab...), on AMD EPYC 7B13 and Intel Xeon.")
 has("build-1.11", "qrun recipes/study.lua --scale=fixture --run-dir=" .. FIX .. " --model=gpt2")
 -- study.json's stages (recipes/study.lua's map) in the study's order, the failed one with its exit status
 local st = R.study_stages(R.load(FIX))

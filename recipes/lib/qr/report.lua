@@ -2217,6 +2217,17 @@ function R.sec_rpi(doc, S)
     "Three threat models: transfer (crafted on a fixed-precision victim, replayed on every target), adaptive (the "
     .. "attacker queries the RPI model itself, each query a fresh draw) and EOT (the attacker scores the expectation "
     .. "over the RPI set: it knows the defence).")
+  -- the bank every cell was made with, and the machines (rpi.lua refuses to resume on another bank)
+  local bank = type(rpi.bank) == "table" and rpi.bank or nil
+  local machines = {}
+  for _, m in ipairs(type(rpi.machines) == "table" and rpi.machines or {}) do
+    if type(m) == "string" then machines[#machines + 1] = m end
+  end
+  if bank and type(bank.sha256) == "string" then
+    doc:p(string.format("Every cell was made with one bank (adapters SHA-256 %s...)%s%s.", bank.sha256:sub(1, 12),
+      bank.adopted and ", recorded when the stage resumed (its earlier results predate the record)" or "",
+      #machines > 0 and string.format(", on %s", R.list(machines)) or ""))
+  end
   -- clean accuracy
   local targets, seen = {}, {}
   for _, n in ipairs(set) do if not seen[n] then seen[n] = true; targets[#targets + 1] = n end end
