@@ -67,6 +67,12 @@ local function save()
   }, {indent = true}))
 end
 
+local function per_question(r)
+  local f, e, ids = {}, {}, {}
+  for i, p in ipairs(r.predictions) do f[i], e[i], ids[i] = p.f1, p.em, p.id end
+  return {f1 = f, em = e, id = ids}
+end
+
 local function run(cfg, qname)
   local key = cfg.name
   if done(key, qname) then
@@ -80,6 +86,7 @@ local function run(cfg, qname)
     config = key, quantizer = qname, em = r.em, f1 = r.f1, em_ci = r.em_ci, f1_ci = r.f1_ci, n = r.n,
     bitops_ratio = c.bitops_ratio, bytes_ratio = c.bytes_ratio, avg_wbits = c.avg_wbits, avg_abits = c.avg_abits,
     seconds = r.seconds,
+    per_question = per_question(r), -- each question's F1 and EM (0..1, in data order): for paired comparisons
   }
   print(string.format("  %-10s %-7s EM %6.2f [%5.2f,%5.2f]  F1 %6.2f [%5.2f,%5.2f]  BitOPs %.3f  bytes %.3f  (%.0fs)",
     key, qname, r.em, r.em_ci[1], r.em_ci[2], r.f1, r.f1_ci[1], r.f1_ci[2], c.bitops_ratio, c.bytes_ratio, r.seconds))

@@ -39,6 +39,11 @@ jcheck ptq-1.11 "$T/p.json" '(pct(row("fp").em) and pct(row("fp").f1) and pct(ro
   or ("fp " .. tostring(row("fp").em) .. "/" .. tostring(row("fp").f1) .. ", w8a8 " .. tostring(row("w8a8").em)
       .. "/" .. tostring(row("w8a8").f1))'
 jcheck ptq-1.12 "$T/p.json" 'j.n == 2 or tostring(j.n)'
+# every question's F1 and EM, with its id (paired comparisons), means agreeing with the row's
+jcheck ptq-1.14 "$T/p.json" '(function() local r = row("w8a8"); local q = r.per_question or {}; local s = 0
+  if #(q.f1 or {}) ~= j.n or #(q.id or {}) ~= j.n then return "per_question has " .. #(q.f1 or {}) .. " scores" end
+  for _, f in ipairs(q.f1) do s = s + f end
+  return math.abs(100 * s / j.n - r.f1) < 1e-6 or ("mean " .. 100 * s / j.n .. " vs f1 " .. r.f1) end)()'
 expect_in ptq-1.13 "$out" "wrote $T/p.json"
 
 # ---- the same run again resumes: nothing computed, the file unchanged ----
