@@ -215,7 +215,7 @@ local bank_sha = assert(qr.sha256(apath))
 if doc.bank and doc.bank.sha256 ~= bank_sha then
   refuse(string.format("%s: its cells were made with the bank whose adapters have SHA-256 %s, but %s has %s "
     .. "(retrained or replaced): resuming would mix two banks in one table. Use a new --run-dir, or restore "
-    .. "the bank the directory was made with", out, doc.bank.sha256, apath, bank_sha))
+    .. "the bank the directory was made with", out, tostring(doc.bank.sha256) .. (doc.bank.note and (" (" .. doc.bank.note .. ")") or ""), apath, bank_sha))
 end
 if not doc.bank then
   doc.bank = {sha256 = bank_sha, file = apath}

@@ -2223,10 +2223,14 @@ function R.sec_rpi(doc, S)
   for _, m in ipairs(type(rpi.machines) == "table" and rpi.machines or {}) do
     if type(m) == "string" then machines[#machines + 1] = m end
   end
-  if bank and type(bank.sha256) == "string" then
+  if bank and type(bank.sha256) == "string" and bank.sha256:match("^%x+$") and #bank.sha256 == 64 then
     doc:p(string.format("Every cell was made with one bank (adapters SHA-256 %s...)%s%s.", bank.sha256:sub(1, 12),
       bank.adopted and ", recorded when the stage resumed (its earlier results predate the record)" or "",
       #machines > 0 and string.format(", on %s", R.list(machines)) or ""))
+  elseif bank then
+    doc:p(string.format("The bank these cells were made with was not fingerprinted%s%s.",
+      type(bank.note) == "string" and (": " .. bank.note:gsub("%.$", "")) or "",
+      #machines > 0 and string.format("; they ran on %s", R.list(machines)) or ""))
   end
   -- clean accuracy
   local targets, seen = {}, {}
