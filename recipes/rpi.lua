@@ -224,17 +224,7 @@ if not doc.bank then
     doc.bank.adopted = "the directory's earlier results predate the bank's record and were taken to be this bank's"
   end
 end
-local cpu = "unknown CPU"
-do
-  local f = io.open("/proc/cpuinfo", "r")
-  if f then
-    for line in f:lines() do
-      local m = line:match("^model name%s*:%s*(.-)%s*$")
-      if m then cpu = m; break end
-    end
-    f:close()
-  end
-end
+local cpu = qa.cpu_model()
 doc.machines = type(doc.machines) == "table" and doc.machines or {}
 local seen = false
 for _, m in ipairs(doc.machines) do seen = seen or m == cpu end

@@ -174,19 +174,8 @@ doc.scale, doc.git_rev = o.scale, require("qr.squad_qa").git_rev()
 doc.model = require("qr.squad_qa").portable_path(o.model ~= "" and o.model or (qr.default_model()))
 doc.settings = S
 local function save() assert(qr.json.write(spath, doc, {indent = true})) end
--- the machine a stage ran on (its CPU model, as /proc/cpuinfo names it): a study resumed across sessions
--- can run its stages on different machines, and a reader of the report must be able to tell
-local function cpu_model()
-  local f = io.open("/proc/cpuinfo", "r")
-  if not f then return "unknown CPU" end
-  local m
-  for line in f:lines() do
-    m = line:match("^model name%s*:%s*(.-)%s*$")
-    if m then break end
-  end
-  f:close()
-  return m or "unknown CPU"
-end
+-- the machine a stage ran on: a study resumed across sessions can run its stages on different machines
+local cpu_model = require("qr.squad_qa").cpu_model
 save()
 local t_all = qr.now()
 for _, p in ipairs(plan) do

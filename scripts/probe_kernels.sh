@@ -43,11 +43,7 @@ run native PROBE_KERNELS=native # OPENBLAS_CORETYPE as the environment has it (u
 "$qrun" -e "
 local C = require('qr.cpt')
 local a, b = assert(qr.json.read('$dir/haswell.json')), assert(qr.json.read('$dir/native.json'))
-local cpu = 'unknown CPU'
-for line in io.lines('/proc/cpuinfo') do
-  local m = line:match('^model name%s*:%s*(.-)%s*$')
-  if m then cpu = m; break end
-end
+local cpu = require('qr.squad_qa').cpu_model()
 local function row(doc, cfg) for _, r in ipairs(doc.results) do if r.config == cfg then return r end end end
 local cmp = {}
 for _, r in ipairs(a.results) do

@@ -199,4 +199,19 @@ function M.git_rev()
   return r or "unknown"
 end
 
+-- The CPU model, as /proc/cpuinfo names it ("unknown CPU" elsewhere): which
+-- machine made a result. Quantized configurations' answers depend on the
+-- BLAS kernels (scripts/probe_kernels.sh), so results name their machine.
+function M.cpu_model()
+  local f = io.open("/proc/cpuinfo", "r")
+  if not f then return "unknown CPU" end
+  local m
+  for line in f:lines() do
+    m = line:match("^model name%s*:%s*(.-)%s*$")
+    if m then break end
+  end
+  f:close()
+  return m or "unknown CPU"
+end
+
 return M
