@@ -332,6 +332,25 @@ do
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- ptq rows with per-question F1: the untuned comparison with fp is paired (a difference every question shares
+-- is measurable though the two rows' own intervals overlap)
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "/ptq'")
+  local fa, fb = {}, {}
+  for i = 1, 40 do fa[i] = (i % 2 == 0) and 1 or 0.2; fb[i] = fa[i] - 0.05 end
+  assert(qr.json.write(dir .. "/ptq/results.json", {n = 40, shots = 0, results = {
+    {config = "fp", quantizer = "none", em = 50, f1 = 60, em_ci = {35, 65}, f1_ci = {48, 72}, n = 40,
+      bitops_ratio = 1, bytes_ratio = 1, per_question = {f1 = fa}},
+    {config = "w8a8", quantizer = "minmax", em = 45, f1 = 55, em_ci = {30, 60}, f1_ci = {43, 67}, n = 40,
+      bitops_ratio = 0.0625, bytes_ratio = 0.25, per_question = {f1 = fb}}}}))
+  local txt = flat(R.build(R.load(dir), {}):ms())
+  T.ok("ptq-pair-1.1", txt:find("Untuned w8a8 with minmax lowers F1 relative to fp by 5.0 points (95% CI [-5.0, -5.0]).", 1,
+    true), "the paired ptq sentence")
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
 -- paths recorded by older artifacts read the same on every machine
 T.eq("portable-1.1", {R.portable("/root/.cache/qrun/m.gguf"), R.portable("/work/x/datasets/squad/dev.json"),
   R.portable("$QRUN_CACHE/m.gguf"), R.portable("gpt2"), R.portable(nil)},

@@ -876,7 +876,8 @@ function R.sec_accuracy(doc, S)
       end
       for _, r in ipairs(ptq) do
         if r.quantizer == "minmax" and uniform_name(r.config) then
-          sent[#sent + 1] = (R.compare_ci("Untuned " .. r.config .. " with minmax", r.f1, r.f1_ci, "fp", fp.f1, fp.f1_ci))
+          -- paired when both rows carry per-question F1 (ptq.lua records it), else by the intervals
+          sent[#sent + 1] = (R.compare_rows(r, "Untuned " .. r.config .. " with minmax", fp, "fp"))
         end
       end
     end
