@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# test_hostile.sh - one hand-made hostile file per parser (issue 13), each
+# test_hostile.sh - one hand-made hostile file per parser (issue 13: GGUF,
+# safetensors, SQuAD, tokenizer, adapters, configuration, model metadata,
+# word vectors, checkpoint, sentence-encoder config), each
 # refused with a message naming the file and the bound it broke, a
 # non-zero exit and no abort, under a 2 GiB address-space limit (ulimit -v;
 # off in a sanitizer build, which reserves terabytes of shadow memory).
@@ -43,4 +45,34 @@ hostile hostile-5 "local m = $tiny; m:lora{rank=2, slots=1}; assert(m:load_adapt
     "$T/ad.safetensors" "data_offsets span 4 bytes"
 hostile hostile-6 "assert(require('qr.precision').load('$T/cfg.lua', $tiny))" "$T/cfg.lua" "ran over 1000000 Lua instructions"
 hostile hostile-7 "assert(require('qr.precision').load('$T/cfg2.lua', $tiny))" "$T/cfg2.lua" "KiB of memory"
+# files built with Lua's string.pack (the suite needs no Python)
+mk() { "$QRUN" -e "local f = assert(io.open('$1', 'wb')); f:write($2); f:close()"; }
+# a model GGUF whose metadata asks for 10^9 layers of 2^30 wide, and holds no tensor
+mkdir -p "$T/ck"
+mk "$T/m.gguf" "(function()
+  local function s(x) return string.pack('<s8', x) end
+  local function u(k, v) return s(k) .. string.pack('<I4I4', 4, v) end
+  local function arr(k, xs) local t = {s(k), string.pack('<I4I4I8', 9, 8, #xs)}
+    for _, x in ipairs(xs) do t[#t + 1] = s(x) end return table.concat(t) end
+  local kv = {s('general.architecture') .. string.pack('<I4', 8) .. s('llama'), u('llama.block_count', 1000000000),
+    u('llama.embedding_length', 1 << 30), u('llama.attention.head_count', 8), u('llama.feed_forward_length', 1 << 30),
+    u('llama.context_length', 1 << 30), u('llama.attention.head_count_kv', 8),
+    s('tokenizer.ggml.model') .. string.pack('<I4', 8) .. s('gpt2'), arr('tokenizer.ggml.tokens', {'a', 'b'}),
+    arr('tokenizer.ggml.merges', {'a b'})}
+  return 'GGUF' .. string.pack('<I4I8I8', 3, 0, #kv) .. table.concat(kv) end)()"
+# a word-vector file claiming 4e9 words in a 4-byte word block
+mk "$T/h.qrwv" "'QRWV' .. string.pack('<I4I4I4I8I4I4', 1, 4000000000, 50, 4, 0, 0) .. 'ab\\0\\0'"
+# a training checkpoint whose header length is 2^31 in a 24-byte file
+mk "$T/ck/checkpoint" "'QRTRAIN\\0' .. string.pack('<I4I4I8', 1, 1 << 31, 0)"
+# a sentence encoder whose config.json asks for a 2^30-wide model
+mkdir -p "$T/enc"
+cp -r tests/fixtures/encoder/tiny/. "$T/enc/"
+sed -i 's/"hidden_size": *[0-9]*/"hidden_size": 1073741824/' "$T/enc/config.json"
+hostile hostile-8 "assert(qr.model('$T/m.gguf'))" "$T/m.gguf" "needs 8.07e+27 weights but the file's tensors hold only 0"
+hostile hostile-9 "assert(qr.wordvec('$T/h.qrwv'))" "$T/h.qrwv" "n_words = 4000000000: a 4-byte word block holds at most 2 words"
+hostile hostile-10 "local P = require('qr.precision'); local m = $tiny; m:quantize{weight = 'minmax', act = 'minmax'}
+  local c = P.load('fp,w8a8', m); m:lora{rank = 2, slots = P.assign_adapters(c)}
+  assert(qr.train{model = m, configs = c, data = {{ids = {1, 2, 3, 4}, targets = {2, 3, 4, -1}}}, steps = 1, batch = 1,
+    seq = 8, run_dir = '$T/ck', progress = false})" "$T/ck/checkpoint" "header length 2147483648 exceeds the file (24 bytes)"
+hostile hostile-11 "assert(qr.sentence_encoder('$T/enc'))" "$T/enc/config.json" '"hidden_size": expected an integer in [1, 65536]'
 finish
