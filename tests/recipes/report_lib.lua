@@ -16,7 +16,7 @@ T.eq("compare-1.1", (R.compare(3.1, 0.4, 5.8, "CPT", "joint training")),
 T.eq("compare-1.2", (R.compare(0.4, -1.2, 2.0, "CPT", "joint training")),
   "CPT shows no measurable effect on F1 relative to joint training (difference +0.4 points, 95% CI [-1.2, 2.0] includes zero).")
 T.eq("compare-1.3", (R.compare(-3.0, -5.8, -0.4, "a", "b")),
-  "a lowers F1 relative to b by 3.0 points (95% CI [-5.8, -0.4]).")
+  "a lowers F1 relative to b by 3.0 points (95% CI [0.4, 5.8]).")
 -- an interval touching zero is no effect, at either end
 local s, v = R.compare(2.0, 0, 4.0, "a", "b")
 T.eq("compare-2.1", v, "none")
@@ -32,12 +32,12 @@ s, v = R.compare(0.05, 0.03, 0.09, "a", "b")
 T.eq("compare-2.7", v, "up")
 T.eq("compare-2.8", s, "a improves F1 over b by 0.1 points (95% CI [0.03, 0.1]).")
 s, v = R.compare(-0.05, -0.09, -0.004, "a", "b")
-T.eq("compare-2.9", s, "a lowers F1 relative to b by 0.1 points (95% CI [-0.1, -0.004]).")
+T.eq("compare-2.9", s, "a lowers F1 relative to b by 0.1 points (95% CI [0.004, 0.1]).")
 s = R.compare(0.05, 0.03, 0.09, "a", "b", {d = 2})
 T.eq("compare-2.10", s, "a improves F1 over b by 0.05 points (95% CI [0.03, 0.09]).")
 -- lower is better (an attack's success rate)
 T.eq("compare-3.1", (R.compare(-10, -15, -5, "RPI", "fixed fp", {metric = "the success rate", better = "lower"})),
-  "RPI reduces the success rate relative to fixed fp by 10.0 points (95% CI [-15.0, -5.0]).")
+  "RPI reduces the success rate relative to fixed fp by 10.0 points (95% CI [5.0, 15.0]).")
 T.eq("compare-3.2", (R.compare(10, 5, 15, "RPI", "fixed fp", {metric = "the success rate", better = "lower"})),
   "RPI raises the success rate over fixed fp by 10.0 points (95% CI [5.0, 15.0]).")
 -- no numbers: a sentence saying so, no verdict
@@ -346,7 +346,7 @@ do
     {config = "w8a8", quantizer = "minmax", em = 45, f1 = 55, em_ci = {30, 60}, f1_ci = {43, 67}, n = 40,
       bitops_ratio = 0.0625, bytes_ratio = 0.25, per_question = {f1 = fb}}}}))
   local txt = flat(R.build(R.load(dir), {}):ms())
-  T.ok("ptq-pair-1.1", txt:find("Untuned w8a8 with minmax lowers F1 relative to fp by 5.0 points (95% CI [-5.0, -5.0]).", 1,
+  T.ok("ptq-pair-1.1", txt:find("Untuned w8a8 with minmax lowers F1 relative to fp by 5.0 points (95% CI [5.0, 5.0]).", 1,
     true), "the paired ptq sentence")
   os.execute("rm -rf '" .. dir .. "'")
 end

@@ -102,9 +102,9 @@ function R.compare(diff, lo, hi, a, b, opts)
   if v == "up" then
     return string.format("%s %s %s over %s by %s %s (%d%% CI %s).", a, higher and "improves" or "raises", metric, b,
       nonzero(diff, d), unit, level, ci), v
-  elseif v == "down" then
+  elseif v == "down" then -- the size of the drop, and its interval, as positive numbers
     return string.format("%s %s %s relative to %s by %s %s (%d%% CI %s).", a, higher and "lowers" or "reduces",
-      metric, b, nonzero(-diff, d), unit, level, ci), v
+      metric, b, nonzero(-diff, d), unit, level, R.fmt_ci(-hi, -lo, d)), v
   end
   return string.format("%s shows no measurable effect on %s relative to %s (difference %s %s, %d%% CI %s includes zero).",
     a, metric, b, R.signed(diff, d), unit, level, ci), v
