@@ -1267,22 +1267,23 @@ function R.sec_search(doc, S)
   else
     local f = fig_heatmap(doc, sens)
     local low = type(sens.choices) == "table" and sens.choices[#sens.choices]
-    local rows = {}
-    for _, r in ipairs(sens.kinds or {}) do
-      local row = {r.kind}
-      for _, c in ipairs(sens.choices or {}) do
-        row[#row + 1] = isnum(dval(r, c, "both")) and string.format("%.4g", dval(r, c, "both")) or "n/a"
-        row[#row + 1] = isnum(dval(r, c, "w")) and string.format("%.4g", dval(r, c, "w")) or ""
-        row[#row + 1] = isnum(dval(r, c, "a")) and string.format("%.4g", dval(r, c, "a")) or ""
-      end
-      rows[#rows + 1] = row
-    end
-    local cols = {{"kind", "l"}}
+    -- a row per (choice, what is lowered), a column per kind: as many columns as kinds, whatever the choices
+    local rows, kinds = {}, sens.kinds or {}
     for _, c in ipairs(sens.choices or {}) do
-      cols[#cols + 1] = {c .. " both", "r"}; cols[#cols + 1] = {c .. " w only", "r"}; cols[#cols + 1] = {c .. " a only", "r"}
+      for _, part in ipairs{{"both", "both"}, {"w", "weights"}, {"a", "activations"}} do
+        local row, any = {part[1] == "both" and c or "", part[2]}, false
+        for _, r in ipairs(kinds) do
+          local x = dval(r, c, part[1])
+          any = any or isnum(x)
+          row[#row + 1] = isnum(x) and string.format("%.3g", x) or (part[1] == "both" and "n/a" or "")
+        end
+        if any or part[1] == "both" then rows[#rows + 1] = row end
+      end
     end
+    local cols = {{"lowered to", "l"}, {"what", "l"}}
+    for _, r in ipairs(kinds) do cols[#cols + 1] = {tostring(r.kind), "r"} end
     doc:table{title = string.format("Sensitivity of each sub-module kind: the proxy's increase (%s) when every layer of "
-      .. "the kind is lowered, weights and activations together, weights only, activations only.",
+      .. "the kind is lowered to a configuration, weights and activations together (both), weights only, activations only.",
       tostring(sens.score or "?")), source = "search/sensitivity.json", cols = cols, rows = rows}
     local sent = {}
     if low and #(sens.kinds or {}) > 1 then
