@@ -5,8 +5,15 @@
 # tree kept. Checkpoints, adapters, lock files, caches and plot scratch stay
 # behind (the report redraws its figures from the JSON).
 #
-#   usage: bash scripts/collect_run.sh [--max-mb=N] [--dry-run] SRC DST
+#   usage: bash scripts/collect_run.sh [--max-mb=N] [--with-bank] [--dry-run] SRC DST
 #     e.g. bash scripts/collect_run.sh runs/study reports/study-smollm2-default
+#
+# --with-bank also copies each finished LoRA bank (a file named
+# adapters.safetensors; checkpoints still stay behind): what a stage that
+# attacks or searches a bank needs to resume in a session that does not
+# have the run directory. A retrained bank is another bank (quantized
+# answers depend on the BLAS kernels), so a study that outlives its
+# machine keeps its bank with its artifacts.
 #
 # Files already in DST that SRC lacks (a README written by hand) are kept; a
 # file SRC has replaces DST's copy through a temporary file and a rename, so
@@ -16,18 +23,20 @@
 set -u
 max_mb=16
 dry=0
+with_bank=0
 args=()
 for a in "$@"; do
     case "$a" in
         --max-mb=*) max_mb=${a#--max-mb=} ;;
         --dry-run) dry=1 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        -*) echo "collect_run: unknown option $a (expected --max-mb=N, --dry-run)" >&2; exit 2 ;;
+        --with-bank) with_bank=1 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "collect_run: unknown option $a (expected --max-mb=N, --with-bank, --dry-run)" >&2; exit 2 ;;
         *) args+=("$a") ;;
     esac
 done
 if [ ${#args[@]} -ne 2 ]; then
-    echo "collect_run: expected SRC and DST (usage: bash scripts/collect_run.sh [--max-mb=N] [--dry-run] SRC DST)" >&2
+    echo "collect_run: expected SRC and DST (usage: bash scripts/collect_run.sh [--max-mb=N] [--with-bank] [--dry-run] SRC DST)" >&2
     exit 2
 fi
 case "$max_mb" in ''|*[!0-9]*) echo "collect_run: --max-mb=$max_mb: expected a whole number of MiB" >&2; exit 2 ;; esac
@@ -48,6 +57,7 @@ keep() {
     esac
     case "$base" in
         checkpoint|checkpoint.*|*.ckpt) echo "checkpoint"; return 1 ;;
+        adapters.safetensors) [ "$with_bank" = 1 ] && return 0; echo "weights (a bank: --with-bank copies it)"; return 1 ;;
         *.safetensors|*.gguf|*.bin) echo "weights"; return 1 ;;
         lock|*.lock|*.tmp|*.tmp.*) echo "lock or temporary"; return 1 ;;
         *cache*.json) echo "cache"; return 1 ;;

@@ -48,6 +48,13 @@ expect_fail collect-2.1
 expect_in collect-2.2 "$err" "rpi/results.json (2 MiB)"
 if [ -z "$(find "$D2" -type f 2>/dev/null)" ]; then ok collect-2.3; else fail collect-2.3 "files written before the refusal"; fi
 
+# --with-bank: the finished bank comes too, checkpoints still stay behind
+D3=$T/dst3
+run bash $C --with-bank "$S" "$D3"
+expect_rc collect-4.1 0
+if cmp -s "$S/sp/adapters.safetensors" "$D3/sp/adapters.safetensors"; then ok collect-4.2; else fail collect-4.2 "the bank was not copied"; fi
+if [ -e "$D3/sp/checkpoint" ]; then fail collect-4.3 "a checkpoint was copied with --with-bank"; else ok collect-4.3; fi
+
 # bad arguments
 run bash $C "$S"
 expect_fail collect-3.1
