@@ -351,6 +351,28 @@ do
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- a second bank's attacks (rpi-b/): their own subsection, figure and captions; the headline and the discussion once
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("cp -r '" .. FIX .. "' '" .. dir .. "' && mkdir -p '" .. dir .. "/rpi-b' && cp '" .. FIX
+    .. "/rpi/results.json' '" .. dir .. "/rpi-b/results.json'")
+  local S1 = R.load(FIX)
+  local d1 = R.build(S1, {})
+  local S2 = R.load(dir)
+  local d2 = R.build(S2, {})
+  local t2 = flat(d2:ms())
+  T.ok("rpi-b-1.1", t2:find("The same attacks on a second bank (rpi-b)", 1, true), "no rpi-b subsection")
+  T.ok("rpi-b-1.2", t2:find("rpi-b/results.json (cells)", 1, true), "rpi-b captions")
+  T.eq("rpi-b-1.3", #d2.figures, #d1.figures + 1)
+  T.eq("rpi-b-1.4", #S2.headlines, #S1.headlines)
+  local _, n1 = flat(d1:ms()):gsub("Why Double%-Win's result", "")
+  local _, n2 = t2:gsub("Why Double%-Win's result", "")
+  T.eq("rpi-b-1.5", n2, n1)
+  T.ok("rpi-b-1.6", not flat(d1:ms()):find("rpi-b/results.json", 1, true), "an absent rpi-b is not listed")
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
 -- paths recorded by older artifacts read the same on every machine
 T.eq("portable-1.1", {R.portable("/root/.cache/qrun/m.gguf"), R.portable("/work/x/datasets/squad/dev.json"),
   R.portable("$QRUN_CACHE/m.gguf"), R.portable("gpt2"), R.portable(nil)},

@@ -463,6 +463,7 @@ R.FILES = {
   {key = "cpt_curves", file = "cpt/curves.jsonl", jsonl = true, what = "its training curves"},
   {key = "prt", file = "cpt/prt.json", what = "its precision range test"},
   {key = "rpi", file = "rpi/results.json", what = "RPI against fixed precision (rpi.lua)"},
+  {key = "rpi_b", file = "rpi-b/results.json", what = "the same attacks on a second bank (rpi.lua)", optional = true},
   {key = "bench", file = "bench.json", what = "speed and memory (scripts/bench.sh)"},
   {key = "quickstart", file = "quickstart/results.json", what = "the zero-shot baseline (quickstart.lua)"},
 }
@@ -693,11 +694,13 @@ function R.sec_provenance(doc, S, meta)
     local s = S.status[f.key]
     local d = S[f.key]
     local state = s.state == "ok" and "present" or s.state
+    if f.optional and s.state == "absent" then goto next_file end
     if s.why then notes[#notes + 1] = f.file .. ": " .. s.why .. "." end
     local rev = type(d) == "table" and R.val(d.git_rev) or nil
     if f.jsonl and type(d) == "table" then state = string.format("%s (%d lines)", state, #d) end
     rows[#rows + 1] = {f.file, f.what, state, rev or "", n_of(f.key, d) and int(n_of(f.key, d)) or "",
       settings_of(f.key, d)}
+    ::next_file::
   end
   doc:table{title = "The files of the run directory: what each holds, whether it is there, the qrun revision that "
     .. "wrote it, the evaluation questions and its main settings.", source = S.dir,
@@ -2136,7 +2139,7 @@ end
 
 -- The success rate (95% CI) of every attack's cells by target, one panel
 -- per attack, one series per threat model and source. Returns its number.
-local function fig_rpi(doc, rpi, targets, attacks)
+local function fig_rpi(doc, rpi, targets, attacks, src)
   local pos = {}
   for i, t in ipairs(targets) do pos[t] = i end
   local keys, seen = {}, {}
@@ -2193,22 +2196,16 @@ local function fig_rpi(doc, rpi, targets, attacks)
   end
   L[#L + 1] = "unset multiplot"
   if not any then return nil end
-  return doc:figure{name = "rpi", title = "Attack success rate (95% CI) by the model the adversarial questions are "
+  return doc:figure{name = src, title = "Attack success rate (95% CI) by the model the adversarial questions are "
     .. "replayed on, one panel per attack: transferred from a fixed precision, crafted adaptively on RPI, and by the EOT "
-    .. "attacker. Lower is more robust; each rate is over the questions the target answered exactly.",
-    source = "rpi/results.json (cells)", width = 6.4, height = 2.9, data = data, plot = L}
+    .. "attacker. Lower is more robust; each rate is over the questions the target answered exactly"
+    .. (src == "rpi" and "." or (" (" .. src .. ", the second bank).")),
+    source = src .. "/results.json (cells)", width = 6.4, height = 2.9, data = data, plot = L}
 end
 
-function R.sec_rpi(doc, S)
-  doc:section("Random precision inference against fixed precision")
-  local rpi = S.rpi
-  if not rpi then
-    doc:missing("rpi", "rpi/results.json", R.why_missing(S, "rpi"), "there is no transfer matrix and no adaptive or EOT "
-      .. "attack to report. For reference, the earlier reports (PEERS.md) claimed +47% (TextFooler) and +60% "
-      .. "(BERT-Attack) relative defense at a switch probability of 50% (report B) and +38% relative on under 2% "
-      .. "absolute F1 under attack (report D), against attackers that did not know about RPI.")
-    return
-  end
+-- One RPI results file: clean accuracy, the cost of the defence, every cell, the comparisons and (main: the
+-- study's own rpi stage) the discussion and the stage's cost. src names its directory in captions and figures.
+local function rpi_body(doc, S, rpi, src, main)
   local set = type(rpi.rpi_set) == "table" and rpi.rpi_set or {}
   doc:p(string.format("recipes/rpi.lua attacks the questions of the first %s dev questions that the crafting victim "
     .. "answers exactly, with a budget of %s queries per question. The victim's score guiding the attack is %s; an attack "
@@ -2252,7 +2249,7 @@ function R.sec_rpi(doc, S)
         int(c.f1 and c.f1.n)}
     end
   end
-  doc:table{title = "Clean accuracy of every target (no attack).", source = "rpi/results.json (clean)",
+  doc:table{title = "Clean accuracy of every target (no attack).", source = src .. "/results.json (clean)",
     cols = {{"target", "l"}, {"EM", "r"}, {"F1", "r"}, {"n", "r"}}, rows = crow}
   -- what the defence costs when nobody attacks: RPI against each fixed member, on the same questions
   local cost_s = {}
@@ -2263,7 +2260,7 @@ function R.sec_rpi(doc, S)
     if p then
       local s, v = R.compare(p.diff, p.ci[1], p.ci[2], "RPI", "fixed " .. n, {metric = "clean F1"})
       cost_s[#cost_s + 1] = s
-      if i == 1 and v == "down" then
+      if main and i == 1 and v == "down" then
         S.headlines[#S.headlines + 1] = string.format("RPI over {%s} costs %s clean F1 points against fixed %s "
           .. "(paired 95%% CI %s).", table.concat(set, ", "), nonzero(-p.diff, 1), n, R.fmt_ci(-p.ci[2], -p.ci[1], 1))
       end
@@ -2281,10 +2278,10 @@ function R.sec_rpi(doc, S)
   end
   table.sort(attacks)
   if #attacks == 0 then
-    doc:p("rpi/results.json has no attack cells yet.")
+    doc:p(src .. "/results.json has no attack cells yet.")
     return
   end
-  local fr = fig_rpi(doc, rpi, targets, attacks)
+  local fr = fig_rpi(doc, rpi, targets, attacks, src)
   if fr then
     doc:p(string.format("Figure %d shows every success rate at a glance; the tables give each cell's other metrics.", fr))
   end
@@ -2318,7 +2315,7 @@ function R.sec_rpi(doc, S)
       rows[#rows + 1] = row
     end
     doc:table{title = string.format("Attack %s: success rate in %% (95%% CI) of the questions crafted on each source, "
-      .. "replayed on each target (columns). n: questions attacked.", atk), source = "rpi/results.json (cells)",
+      .. "replayed on each target (columns). n: questions attacked.", atk), source = src .. "/results.json (cells)",
       cols = cols, rows = rows}
     -- every metric of every cell, with its interval
     local trank = {}
@@ -2345,7 +2342,7 @@ function R.sec_rpi(doc, S)
     local tn = doc:table{title = string.format("Attack %s, every cell (crafted on > replayed on): n questions attacked, "
       .. "their clean F1 on the target, F1 under attack, the success rate over the m of them the target answered "
       .. "correctly, the percentage of words changed and the queries per question, each with its 95%% bootstrap CI.",
-      atk), source = "rpi/results.json (cells)", small = true,
+      atk), source = src .. "/results.json (cells)", small = true,
       cols = {{"threat", "l"}, {"cell", "l"}, {"n", "r"}, {"clean F1", "r"}, {"F1 attacked", "r"}, {"success %", "r"},
         {"m", "r"}, {"words %", "r"}, {"queries", "r"}}, rows = drows}
     if #qps > 0 then
@@ -2383,7 +2380,7 @@ function R.sec_rpi(doc, S)
             sent[#sent + 1] = ps
             v = pv == "up" and "below" or pv == "down" and "above" or "overlap" -- decided by the paired test
           end
-          if v == "below" then
+          if main and v == "below" then
             S.headlines[#S.headlines + 1] = string.format("Against %s attacks crafted on fixed %s, RPI lowers the success "
               .. "rate from %s to %s%%.", atk, rs.source, R.est(m0, c0), R.est(m1, c1))
           end
@@ -2447,6 +2444,7 @@ function R.sec_rpi(doc, S)
     if #sent > 0 then items[#items + 1] = table.concat(sent, " ") end
     doc:bullets(items)
   end
+  if not main then return end -- the discussion and the stage's cost: once, for the study's own rpi stage
   local d = {}
   if disc.transfer == "below" and (disc.vs_fixed == "overlap" or disc.vs_fixed == "above") then
     d[#d + 1] = "Transferred attacks succeed less often on RPI than on the model they were crafted on, as Double-Win "
@@ -2507,6 +2505,27 @@ function R.sec_rpi(doc, S)
       .. "so the 1000-question evaluation of the assignment would take about %s on this machine (%s).", R.duration(own),
       wall and string.format("; study.json timed its last run at %s", R.duration(wall)) or "", int(n),
       R.duration(t * 1000 / n), S.study and S.study.scale == "full" and "this run" or "what --scale=full runs"))
+  end
+end
+
+function R.sec_rpi(doc, S)
+  doc:section("Random precision inference against fixed precision")
+  local rpi = S.rpi
+  if not rpi then
+    doc:missing("rpi", "rpi/results.json", R.why_missing(S, "rpi"), "there is no transfer matrix and no adaptive or EOT "
+      .. "attack to report. For reference, the earlier reports (PEERS.md) claimed +47% (TextFooler) and +60% "
+      .. "(BERT-Attack) relative defense at a switch probability of 50% (report B) and +38% relative on under 2% "
+      .. "absolute F1 under attack (report D), against attackers that did not know about RPI.")
+    return
+  end
+  rpi_body(doc, S, rpi, "rpi", true)
+  local b = S.rpi_b
+  if b then
+    doc:sub("The same attacks on a second bank (rpi-b)")
+    doc:p("rpi-b/results.json holds attacks run on a second switchable bank, trained by the same command (a retrained "
+      .. "bank is another bank: quantized configurations' answers depend on the BLAS kernels of the machine that ran "
+      .. "them). Its clean accuracy, cells and comparisons are its own; across the two banks only the settings compare.")
+    rpi_body(doc, S, b, "rpi-b", false)
   end
 end
 
