@@ -110,6 +110,21 @@ if bash scripts/setup_report.sh --check >/dev/null 2>&1; then
     if [ -e "$T/study/report.pdf.tmp" ]; then fail faults-4.4 "report.pdf.tmp left"; else ok faults-4.4; fi
     run "$QRUN" recipes/report.lua --run-dir="$T/study" --out="$T/study/report.pdf" --no-plots
     expect_rc faults-4.5 0
+    # a limit that lets the groff source through but not the PDF: the typesetting's own write fails
+    cp "$T/study/report.pdf" "$T/good.pdf"
+    ms_kb=$(( $(stat -c %s "$T/study/report.d/report.ms") / 1024 + 1 ))
+    pdf_kb=$(( $(stat -c %s "$T/study/report.pdf") / 1024 ))
+    if [ "$ms_kb" -lt "$pdf_kb" ]; then
+        printf '\n' >>"$T/study/study.json"
+        run bash -c 'ulimit -f "$1" && shift && exec "$@"' _ $(( (ms_kb + pdf_kb) / 2 )) "$QRUN" recipes/report.lua \
+            --run-dir="$T/study" --out="$T/study/report.pdf" --no-plots
+        expect_fail faults-4.6
+        expect_in faults-4.7 "$err" "report: groff failed on"
+        if cmp -s "$T/study/report.pdf" "$T/good.pdf"; then ok faults-4.8; else fail faults-4.8 "report.pdf changed or gone"; fi
+        if [ -e "$T/study/report.pdf.tmp" ]; then fail faults-4.9 "report.pdf.tmp left"; else ok faults-4.9; fi
+    else
+        echo "skipped faults-4.6: the groff source (${ms_kb} KiB) is not smaller than the PDF (${pdf_kb} KiB)"
+    fi
 else
     echo "skipped faults-4: the report's tools are not installed (scripts/setup_report.sh)"
 fi
