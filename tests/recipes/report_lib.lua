@@ -175,7 +175,7 @@ has("build-1.8", "kd at fp (F1 50.5 [47.5, 53.5]) and ce at fp (50.0 [47.0, 53.0
 has("build-1.9", "Tuned w4a8 reaches F1 35.0 [32.0, 38.0], below tuned fp's 50.0 [47.0, 53.0]")
 has("build-1.10", "SYNTHETIC")
 has("build-1.15", "Every cell was made with one bank (adapters SHA-256 0123456789ab...), on AMD EPYC 7B13 and Intel Xeon.")
-has("build-1.11", "qrun recipes/study.lua --scale=fixture --run-dir=" .. FIX .. " --model=gpt2")
+has("build-1.11", "qrun recipes/study.lua --scale=fixture --run-dir=runs/study-gpt2 --model=gpt2")
 -- study.json's stages (recipes/study.lua's map) in the study's order, the failed one with its exit status
 local st = R.study_stages(R.load(FIX))
 local names = {}
@@ -310,6 +310,12 @@ do
   T.ok("adopted-1.1", txt:find("cpt's files record more compute than study.json's run of it", 1, true),
     "the adopted stage is named")
   T.ok("adopted-1.2", txt:find("the study cost 1 h 00 min", 1, true), "the total counts the files' 3600 s")
+  -- a stage study.json has no record of: listed by its files, counted in the total
+  assert(qr.json.write(dir .. "/study.json", {scale = "x", stages = {sp = {cmd = "s", status = 0, seconds = 600}}}))
+  txt = flat(R.build(R.load(dir), {}):ms())
+  T.ok("adopted-1.3", txt:find("study.json has no record of cpt (1 h 00 min), whose files are here", 1, true),
+    "the unrecorded stage is named")
+  T.ok("adopted-1.4", txt:find("the stages of this directory cost 1 h 10 min.", 1, true), "the total counts it")
   os.execute("rm -rf '" .. dir .. "'")
 end
 

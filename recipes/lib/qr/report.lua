@@ -2799,6 +2799,12 @@ function R.sec_differs(doc, S)
     -- recipes/study.lua's own command for this directory
     cmd = string.format("qrun recipes/study.lua --scale=%s --run-dir=%s", tostring(S.study.scale), S.dir)
   end
+  -- into a directory of its own: this one holds another model's stages (and banks a resume must not mix)
+  if cmd then
+    local n
+    cmd, n = cmd:gsub("%-%-run%-dir=%S+", "--run-dir=runs/study-gpt2")
+    if n == 0 then cmd = cmd .. " --run-dir=runs/study-gpt2" end
+  end
   doc:p("To run the same study on GPT-2, give every stage the model as a Hugging Face directory holding config.json, "
     .. "model.safetensors, vocab.json and merges.txt, exactly the files of the hub's gpt2 repository (on a machine with "
     .. "a network: huggingface-cli download gpt2 config.json model.safetensors vocab.json merges.txt --local-dir gpt2), "
@@ -2901,6 +2907,15 @@ function R.stage_costs(S)
         source = "study.json", status = R.val(s.status), own = own[s.name],
         threads = R.val(s.threads) ~= nil and tostring(R.val(s.threads)) or nil,
         cpu = type(R.val(s.cpu)) == "string" and R.val(s.cpu) or nil}
+    end
+    -- stages whose files are here but study.json has no record of (run outside the study and adopted, or
+    -- interrupted before it could record them): their files' own seconds, so the total does not leave them out
+    local named = {}
+    for _, s in ipairs(st) do named[s.name] = true end
+    for _, n in ipairs(R.STAGE_ORDER) do
+      if not named[n] and isnum(own[n]) then
+        out[#out + 1] = {stage = n, own = own[n], source = "its files", unrecorded = true}
+      end
     end
     return out, "study.json"
   end
@@ -3028,7 +3043,8 @@ function R.sec_speed(doc, S)
   local peaks, adopted, threads = false, {}, false
   for _, c in ipairs(costs) do threads = threads or c.threads ~= nil end
   for _, c in ipairs(costs) do
-    local row = {c.stage, R.duration(c.seconds), c.peak and string.format("%.0f", c.peak) or "", c.source}
+    local row = {c.stage, isnum(c.seconds) and R.duration(c.seconds) or "", c.peak and string.format("%.0f", c.peak) or "",
+      c.source}
     if threads then table.insert(row, 3, c.threads == "all" and "all cores" or c.threads or "") end
     if from == "study.json" then
       table.insert(row, 3, isnum(c.own) and R.duration(c.own) or "")
@@ -3056,6 +3072,14 @@ function R.sec_speed(doc, S)
     doc:p(string.format("%s's files record more compute than study.json's run of %s: the stage resumed work that an "
       .. "earlier run of the same command had done in its directory, and study.json timed only the rest. Counting "
       .. "the larger of the two for each stage, the study cost %s.", R.list(adopted), #adopted > 1 and "them" or "it",
+      R.duration(total_own)))
+  end
+  local unrec = {}
+  for _, c in ipairs(costs) do if c.unrecorded then unrec[#unrec + 1] = string.format("%s (%s)", c.stage, R.duration(c.own)) end end
+  if #unrec > 0 then
+    doc:p(string.format("study.json has no record of %s, whose files are here: run outside the study and adopted, or "
+      .. "interrupted before the study could record them; the table gives what their files record. Counting for each "
+      .. "stage the larger of study.json's time and its files', the stages of this directory cost %s.", R.list(unrec),
       R.duration(total_own)))
   end
   -- the machines the stages ran on (study.json records each stage's CPU model)
@@ -3093,7 +3117,7 @@ function R.build(S, meta)
   meta = meta or {}
   S.headlines = {}
   local total = 0
-  for _, c in ipairs(R.stage_costs(S)) do if isnum(c.seconds) then total = total + c.seconds end end
+  for _, c in ipairs(R.stage_costs(S)) do total = total + math.max(R.val(c.seconds) or 0, R.val(c.own) or 0) end
   S.total_seconds = total > 0 and total or nil
   local body = R.doc()
   -- a section that a malformed artifact breaks is replaced by a paragraph
