@@ -2210,7 +2210,8 @@ local function rpi_body(doc, S, rpi, src, main)
   doc:p(string.format("recipes/rpi.lua attacks the questions of the first %s dev questions that the crafting victim "
     .. "answers exactly, with a budget of %s queries per question. The victim's score guiding the attack is %s; an attack "
     .. "succeeds when %s. RPI draws one configuration of {%s} per question (probabilities: %s).", int(rpi.eval_n),
-    tostring(R.val(rpi.budget) or "?"), tostring(R.val(rpi.score) or "?"), tostring(R.val(rpi.success) or "?"),
+    tostring(R.val(rpi.budget) or "?"), (tostring(R.val(rpi.score) or "?"):gsub("^victim score = ", "")),
+    tostring(R.val(rpi.success) or "?"),
     table.concat(set, ", "), type(rpi.rpi_probs) == "table" and table.concat(rpi.rpi_probs, ", ") or
       tostring(R.val(rpi.rpi_probs) or "uniform")),
     "Three threat models: transfer (crafted on a fixed-precision victim, replayed on every target), adaptive (the "
