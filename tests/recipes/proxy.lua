@@ -5,11 +5,15 @@
 --            answer position, log-softmax in Lua, mean per example then over
 --            examples (fp, w8a8, w4a4), max difference printed. fp: every
 --            example within 1e-6 (a padded batch vs one prefix at a time,
---            float32). Quantized: at most one example of 21 off by more
---            than 1e-6, none by more than 1e-3: a last-bit difference
---            between the two forwards can cross a rounding boundary of the
---            fake quantizer (docs/TRAINING.md, determinism); it does so
---            once here, at w8a8 (3.2e-4 on example 10)
+--            float32). Quantized: at most a quarter of the 21 examples off
+--            by more than 1e-6, none by more than 1e-3, the mean within
+--            1e-4: a last-bit difference between the two forwards can
+--            cross a rounding boundary of the fake quantizer
+--            (docs/TRAINING.md, determinism). How often depends on the
+--            BLAS kernels: once at w8a8 on the AMD EPYC (3.2e-4 on example
+--            10), twice on an Intel Xeon with OpenBLAS's own kernels
+--            (3.19e-4; scripts/probe_kernels.sh measures the same effect
+--            on answers)
 --   proxy-2  KL of fp against its own reference is exactly 0 (same batch
 --            size); with another batch size it is below 1e-6
 --   proxy-3  under quantized configurations KL >= 0 for every example,
@@ -118,7 +122,7 @@ for _, cfg in ipairs(cfgs) do
   if cfg.name == "fp" then
     T.ok("proxy-1." .. cfg.name, maxd <= 1e-6, detail)
   else
-    T.ok("proxy-1." .. cfg.name, off <= 1 and maxd <= 1e-3, detail)
+    T.ok("proxy-1." .. cfg.name, off <= #seqs // 4 and maxd <= 1e-3 and math.abs(r.nll - want) <= 1e-4, detail)
   end
   print(string.format("proxy-1.%s: %s, kl %.3e", cfg.name, detail, r.kl))
   T.eq("proxy-1." .. cfg.name .. ".n", {r.n, r.tokens, #r.per, #r.per_kl}, {#seqs, tokens, #seqs, #seqs})
