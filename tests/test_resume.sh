@@ -106,8 +106,14 @@ else
 fi
 ls "$tmp/b" | grep -q 'tmp\.' && bad "resume-2.5 no temporary files left" "$(ls "$tmp/b")" || ok "resume-2.5 no temporary files left"
 
-# 3. the same command on a completed run does nothing more and changes nothing
+# 3. the same command on a completed run does nothing more and changes nothing;
+# it removes the temporaries a writer killed mid-write leaves (a kill during
+# the final adapters write leaves adapters.safetensors.tmp.<pid>, and a later
+# run finishes without ever writing that name again)
+for f in adapters.safetensors.tmp.99999 checkpoint.tmp.99998 train.jsonl.tmp.99997; do : > "$tmp/b/$f"; done
 "$QRUN" "$tmp/tiny.lua" "$tmp/b" > "$tmp/c.out" 2>&1
+ls "$tmp/b" | grep -q 'tmp\.' && bad "resume-3.2 a killed writer's temporaries removed by the next run" "$(ls "$tmp/b")" ||
+  ok "resume-3.2 a killed writer's temporaries removed by the next run"
 [ "$(sha "$tmp/b/adapters.safetensors")" = "$ref" ] && grep -q "resumed from 40" "$tmp/c.out" &&
   ok "resume-3.1 rerun of a finished run" || bad "resume-3.1 rerun of a finished run" "$(tail -2 "$tmp/c.out")"
 

@@ -257,13 +257,20 @@ void qr_trainer_free(qr_trainer *t) {
     if (t) free_parts(t);
 }
 
-/* Remove checkpoint.tmp.* left by a process killed while writing. */
+/* Remove the temporaries (NAME.tmp.<pid>) of the files a training run
+ * writes in its directory, left by a process killed while writing one. Only
+ * called under the run's lock, so no live writer owns them. The final
+ * adapters are written by lua_train.c after training, under the same lock. */
 static void remove_stale_tmp(const char *dir) {
+    static const char *const owned[] = {"checkpoint.tmp.", "train.jsonl.tmp.", "adapters.safetensors.tmp."};
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "checkpoint.tmp.", 15) == 0 || strncmp(e->d_name, "train.jsonl.tmp.", 16) == 0) {
+        int mine = 0;
+        for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+            if (strncmp(e->d_name, owned[i], strlen(owned[i])) == 0) mine = 1;
+        if (mine) {
             char *p = path_join(dir, e->d_name);
             unlink(p);
             free(p);

@@ -126,7 +126,8 @@ typedef struct qr_trainer qr_trainer;
  * Makes the adapters trainable and the base weights frozen. Creates the
  * schedule and loss instances and, with a run_dir, the directory, its lock
  * (refused when another process holds it) and removes stale
- * checkpoint.tmp.* files. Does not read the checkpoint (see
+ * checkpoint.tmp.*, train.jsonl.tmp.* and adapters.safetensors.tmp.* files
+ * (temporaries of a killed writer). Does not read the checkpoint (see
  * qr_trainer_resume). NULL + message naming the option on error. */
 qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_configs,
                            const qr_train_data *data, const qr_train_opts *opts);
