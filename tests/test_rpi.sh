@@ -42,6 +42,22 @@ expect_rc rpi-2.1 0
 if printf '%s' "$out" | grep -q -- '->'; then fail rpi-2.2 "the rerun recomputed cells: $out"; else ok rpi-2.2; fi
 # the bank is recorded; a retrained (here: one changed weight) bank is refused on resume, nothing rewritten
 jcheck rpi-2.3 "$R" "type(j.bank) == 'table' and #j.bank.sha256 == 64 and #j.machines >= 1 or 'no bank / machines record'"
+# scripts/verify_bank.lua: the bank reproduces the run's clean answers and victim scores; a reference that
+# differs in one answer is reported as another bank (exit 1, naming the question)
+run env OMP_NUM_THREADS=1 "$QRUN" scripts/verify_bank.lua --sp-dir="$T/sp" --rpi-dir="$T/rpi" --limit=16 --scores=4
+expect_rc verify-1.1 0
+expect_in verify-1.2 "$out" "the same bank, on the same kernels"
+mkdir -p "$T/rpi-edited"
+cp "$T"/rpi/adv-*.jsonl "$T/rpi-edited/"
+run "$QRUN" -e "
+local j = qr.json.read('$T/rpi/results.json')
+local id = next(j.clean.w8a8.per)
+j.clean.w8a8.per[id].prediction = j.clean.w8a8.per[id].prediction .. ' edited'
+assert(qr.json.write('$T/rpi-edited/results.json', j))"
+expect_rc verify-1.3 0
+run env OMP_NUM_THREADS=1 "$QRUN" scripts/verify_bank.lua --sp-dir="$T/sp" --rpi-dir="$T/rpi-edited" --limit=16 --scores=4
+expect_rc verify-1.4 1
+expect_in verify-1.5 "$out" "clean w8a8   15 of 16 answers identical; first difference"
 A="$T/sp/adapters.safetensors"
 cp "$A" "$T/adapters.keep"
 cp "$R" "$T/results.keep"

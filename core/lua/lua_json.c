@@ -92,6 +92,18 @@ static char *utf8_repaired(const char *s, size_t len) {
  * (a Lua string at stack index pathidx, e.g. ".answers[2]") says where we
  * are, for messages. On failure returns NULL with one message pushed; on
  * success the stack is as it was. */
+/* The shortest of %.15g, %.16g and %.17g that reads back as exactly d.
+ * cJSON's own printer takes %.15g whenever it reads back within an epsilon,
+ * which loses up to an ulp: a victim score written by one run and recomputed
+ * by another then differs in its last bit (scripts/verify_bank.lua found it). */
+static const char *number_text(char buf[40], double d) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, 40, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    return buf;
+}
+
 static cJSON *enc(lua_State *L, int idx, int depth, int pathidx) {
     const char *path = lua_tostring(L, pathidx);
     luaL_checkstack(L, 8, "json.encode");
@@ -108,9 +120,15 @@ static cJSON *enc(lua_State *L, int idx, int depth, int pathidx) {
         return item;
     }
     case LUA_TNUMBER: {
+        if (lua_isinteger(L, idx)) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%lld", (long long)lua_tointeger(L, idx));
+            return cJSON_CreateRaw(buf);
+        }
         double d = lua_tonumber(L, idx);
         if (!isfinite(d)) return json_fail(L, path, "NaN or infinity (not valid JSON)");
-        return cJSON_CreateNumber(d);
+        char buf[40];
+        return cJSON_CreateRaw(number_text(buf, d));
     }
     case LUA_TLIGHTUSERDATA:
         if (is_json_null(L, idx)) return cJSON_CreateNull();

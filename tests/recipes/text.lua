@@ -157,6 +157,21 @@ do
   T.eq("json-1.11", qr.json.encode({"a\xff b", "\xe2\x82", "caf\u{e9} \u{1F600}", ["k\xc3"] = 1}),
     '{"1":"a\u{FFFD} b","2":"\u{FFFD}\u{FFFD}","3":"caf\u{e9} \u{1F600}","k\u{FFFD}":1}')
   T.eq("json-1.12", qr.json.encode("\xed\xa0\x80"), '"\u{FFFD}\u{FFFD}\u{FFFD}"') -- an encoded surrogate is not UTF-8
+  -- numbers read back bit for bit (cJSON's printer took %.15g when it read back within an epsilon: an ulp lost),
+  -- in the shortest of 15, 16, 17 digits; integers exactly, beyond 2^53 too
+  do
+    local s, bad, first = 12345, 0, nil
+    for i = 1, 20000 do
+      s = (s * 6364136223846793005 + 1442695040888963407) -- wraps: a 64-bit LCG
+      local x = (((s >> 11) | 1) / 2 ^ 53) * 10.0 ^ ((s & 0x3f) - 32) * ((s & 0x40) ~= 0 and -1 or 1)
+      local y = qr.json.decode(qr.json.encode({x}))[1]
+      if y ~= x then bad, first = bad + 1, first or string.format("%.17g -> %.17g", x, y) end
+    end
+    T.ok("json-1.13", bad == 0, string.format("%d of 20000 doubles changed on a round trip (%s)", bad, first))
+  end
+  T.eq("json-1.14", qr.json.decode(qr.json.encode({0.025196269277044298}))[1], 0.025196269277044298)
+  T.eq("json-1.15", qr.json.encode({0.1, 1 / 3, 2.5, 1e300, 2 ^ 62 | 0, -7}),
+    "[0.1,0.3333333333333333,2.5,1e+300,4611686018427387904,-7]")
 
   local path = os.tmpname()
   T.eq("json-2.1", qr.json.write(path, v), true)
