@@ -229,25 +229,59 @@ doc.machines = type(doc.machines) == "table" and doc.machines or {}
 local seen = false
 for _, m in ipairs(doc.machines) do seen = seen or m == cpu end
 if not seen then doc.machines[#doc.machines + 1] = cpu end
+-- the machine whose clean answers are doc.clean (a directory made before this was recorded: its first machine)
+if not doc.clean_machine then doc.clean_machine = next(doc.clean) and doc.machines[1] or cpu end
 local function save() assert(qr.json.write(out, doc, {indent = true})) end
 local t_start = qr.now()
 
--- clean answers of every target on every dev question
+-- clean answers of target v on every dev question, in the batches of the first pass
+local function clean_pass(v, label)
+  local t0 = qr.now()
+  local preds = E.answer(model, v, dev, {batch = o.batch_eval, seed = o.seed, max_new_tokens = o.max_new_tokens})
+  local f1s, ems, per = {}, {}, {}
+  for i, p in ipairs(preds) do
+    f1s[i], ems[i] = p.f1, p.em
+    per[dev[i].id] = {f1 = p.f1, em = p.em, prediction = p.prediction, rpi = p.rpi}
+  end
+  local c = {f1 = E.stat(f1s, true), em = E.stat(ems, true), per = per, seconds = qr.now() - t0}
+  print(string.format("clean %-8s EM %6.2f  F1 %6.2f [%5.2f, %5.2f]  (%d questions, %.0fs)%s", v.name,
+    c.em.mean, c.f1.mean, c.f1.ci[1], c.f1.ci[2], #dev, qr.now() - t0, label or ""))
+  return c
+end
+
 for _, v in ipairs(targets) do
   if not doc.clean[v.name] then
-    local t0 = qr.now()
-    local preds = E.answer(model, v, dev, {batch = o.batch_eval, seed = o.seed, max_new_tokens = o.max_new_tokens})
-    local f1s, ems, per = {}, {}, {}
-    for i, p in ipairs(preds) do
-      f1s[i], ems[i] = p.f1, p.em
-      per[dev[i].id] = {f1 = p.f1, em = p.em, prediction = p.prediction, rpi = p.rpi}
-    end
-    doc.clean[v.name] = {f1 = E.stat(f1s, true), em = E.stat(ems, true), per = per, seconds = qr.now() - t0}
-    print(string.format("clean %-8s EM %6.2f  F1 %6.2f [%5.2f, %5.2f]  (%d questions, %.0fs)", v.name,
-      doc.clean[v.name].em.mean, doc.clean[v.name].f1.mean, doc.clean[v.name].f1.ci[1], doc.clean[v.name].f1.ci[2],
-      #dev, qr.now() - t0))
+    doc.clean[v.name] = clean_pass(v)
     save()
   end
+end
+
+-- The clean answers a cell's success is judged against, from the machine that replays the cell: a quantized
+-- configuration's answers differ across CPUs on about a third of questions (kernel-sensitivity.json), so an
+-- attack judged against another machine's clean answers would count those as successes, or hide some. On
+-- the machine that made doc.clean that is doc.clean; on another, the same clean pass once more, kept in
+-- doc.clean_on[cpu] with how many answers moved.
+local function baseline(v)
+  if cpu == doc.clean_machine then return doc.clean[v.name] end
+  doc.clean_on = type(doc.clean_on) == "table" and doc.clean_on or {}
+  local on = doc.clean_on[cpu] or {}
+  doc.clean_on[cpu] = on
+  if not on[v.name] then
+    local c = clean_pass(v, string.format(" on %s (doc.clean: %s)", cpu, doc.clean_machine))
+    local moved, f1d = 0, {}
+    for i, ex in ipairs(dev) do
+      local a, b = c.per[ex.id], doc.clean[v.name].per[ex.id]
+      if a.prediction ~= b.prediction then moved = moved + 1 end
+      f1d[i] = a.f1 - b.f1
+    end
+    c.answers_changed = moved
+    c.f1_minus_clean_machine = E.stat(f1d, true)
+    print(string.format("  %s: %d of %d answers differ from %s's, F1 %+.2f [%+.2f, %+.2f]", v.name, moved, #dev,
+      doc.clean_machine, c.f1_minus_clean_machine.mean, c.f1_minus_clean_machine.ci[1], c.f1_minus_clean_machine.ci[2]))
+    on[v.name] = c
+    save()
+  end
+  return on[v.name]
 end
 
 -- the JSONL of one (attack, source): lines already there are kept
@@ -327,17 +361,19 @@ end
 local function cell(attack, threat, src, adv, n_correct, file, v)
   local id = table.concat({attack.name, threat, src.name, v.name}, "/")
   if doc.cells[id] then return end
+  local base = baseline(v)
   local preds = replay(v, adv)
   local f1c, f1a, succ, wc, qs = {}, {}, {}, {}, {}
   for i, a in ipairs(adv) do
-    local clean = doc.clean[v.name].per[a.id]
+    local clean = base.per[a.id]
     f1c[i], f1a[i] = clean.f1, preds[i].f1
     wc[i], qs[i] = a.words_changed, a.queries
     if clean.em == 1 then succ[#succ + 1] = preds[i].f1 < o.threshold and 1 or 0 end
   end
   doc.cells[id] = {attack = attack.name, threat = threat, source = src.name, target = v.name,
-    attacked = #adv, correct_on_source = n_correct, file = file,
-    clean_f1_all = doc.clean[v.name].f1, clean_f1 = E.stat(f1c, true), attacked_f1 = E.stat(f1a, true),
+    attacked = #adv, correct_on_source = n_correct, file = file, machine = cpu,
+    baseline = cpu ~= doc.clean_machine and ("clean_on." .. cpu) or "clean",
+    clean_f1_all = base.f1, clean_f1 = E.stat(f1c, true), attacked_f1 = E.stat(f1a, true),
     success = E.stat(succ, true), words_changed = E.stat(wc, true), queries = E.stat(qs, false),
     craft_seconds = (function() local t = 0 for _, a in ipairs(adv) do t = t + (a.seconds or 0) end return t end)(),
     queries_per_s = (function()

@@ -66,7 +66,9 @@ for _, v in ipairs(targets) do
   local diff, first = 0, nil
   for i, p in ipairs(preds) do
     local r = ref.per[dev[i].id]
-    if not r or r.prediction ~= p.prediction or (r.rpi or "") ~= (p.rpi or "") then
+    -- compared as written: the JSON writer replaces a byte that is not UTF-8 (a cut multi-byte token) by U+FFFD
+    local written = qr.json.decode(qr.json.encode({p.prediction}))[1]
+    if not r or r.prediction ~= written or (r.rpi or "") ~= (p.rpi or "") then
       diff = diff + 1
       first = first or string.format("%s: %q%s vs committed %q%s", dev[i].id, p.prediction,
         p.rpi and (" [" .. p.rpi .. "]") or "", r and r.prediction or "(none)", r and r.rpi and (" [" .. r.rpi .. "]") or "")

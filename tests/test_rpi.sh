@@ -170,6 +170,35 @@ check('batch-2.2', same == n, same .. ' of ' .. n)
 os.exit(fails == 0 and 0 or 1)"
 expect_rc batch-1 0
 printf '%s\n' "$out" | grep -E 'batched|FAIL|  ' || true
+# resumed on another machine: a cell is judged against clean answers computed where it is replayed. Here the
+# directory is told its clean answers came from "Another CPU", two EOT cells are removed, and the rerun
+# recomputes those targets' clean pass (on this machine, so no answer moves) and the two cells, equal to the
+# removed ones, each naming its machine and baseline; nothing else is recomputed
+cp "$R" "$T/results.same"
+run "$QRUN" -e "
+local j = assert(qr.json.read('$R'))
+j.clean_machine = 'Another CPU'
+j.keep = {w8a8 = j.cells['typo/eot/eot/w8a8'], rpi = j.cells['typo/eot/eot/rpi']}
+j.cells['typo/eot/eot/w8a8'], j.cells['typo/eot/eot/rpi'] = nil, nil
+assert(qr.json.write('$R', j, {indent = true}))"
+expect_rc machine-1.1 0
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/rpi.lua "${common[@]}"
+expect_rc machine-1.2 0
+expect_in machine-1.3 "$out" "w8a8: 0 of 16 answers differ from Another CPU's"
+n=$(printf '%s\n' "$out" | grep -c -- '->' || true)
+if [ "$n" = 2 ]; then ok machine-1.4; else fail machine-1.4 "expected the 2 removed cells recomputed, saw $n: $out"; fi
+for t in w8a8 rpi; do
+    jcheck "machine-1.5 $t" "$R" "(function()
+      local c, k, on = j.cells['typo/eot/eot/$t'], j.keep['$t'], j.clean_on and j.clean_on[j.machines[#j.machines]]
+      if not (c and on and on['$t']) then return 'no recomputed cell or clean_on record' end
+      if c.baseline ~= 'clean_on.' .. c.machine then return 'baseline ' .. tostring(c.baseline) end
+      if on['$t'].answers_changed ~= 0 then return 'answers changed: ' .. on['$t'].answers_changed end
+      if c.success.mean ~= k.success.mean or c.attacked_f1.mean ~= k.attacked_f1.mean then
+        return string.format('success %s vs %s', c.success.mean, k.success.mean) end
+      return j.clean_on[c.machine].fp == nil or 'fp recomputed though no fp cell was replayed'
+    end)()"
+done
+cp "$T/results.same" "$R"
 # refusals: before anything is written
 refuse() {
     local id=$1 needle=$2
