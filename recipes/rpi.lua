@@ -226,6 +226,9 @@ if not doc.bank then
 end
 local cpu = qa.cpu_model()
 doc.machines = type(doc.machines) == "table" and doc.machines or {}
+-- a crafted line without a machine (written before lines named theirs) is the one machine's the directory had then
+if not doc.unmarked_machine then doc.unmarked_machine = #doc.machines <= 1 and (doc.machines[1] or cpu) or "unrecorded" end
+local unmarked = doc.unmarked_machine
 local seen = false
 for _, m in ipairs(doc.machines) do seen = seen or m == cpu end
 if not seen then doc.machines[#doc.machines + 1] = cpu end
@@ -323,7 +326,7 @@ local function craft(attack, src, correct_of)
       else
         line = {id = ex.id, original = ex.question, skipped = why}
       end
-      line.seconds = qr.now() - tq
+      line.seconds, line.machine = qr.now() - tq, cpu
       f:write(qr.json.encode(line), "\n")
       f:flush()
       have[ex.id] = line
@@ -375,6 +378,11 @@ local function cell(attack, threat, src, adv, n_correct, file, v)
     baseline = cpu ~= doc.clean_machine and ("clean_on." .. cpu) or "clean",
     clean_f1_all = base.f1, clean_f1 = E.stat(f1c, true), attacked_f1 = E.stat(f1a, true),
     success = E.stat(succ, true), words_changed = E.stat(wc, true), queries = E.stat(qs, false),
+    crafted_on = (function()
+      local t = {}
+      for _, a in ipairs(adv) do local m = a.machine or unmarked t[m] = (t[m] or 0) + 1 end
+      return t
+    end)(),
     craft_seconds = (function() local t = 0 for _, a in ipairs(adv) do t = t + (a.seconds or 0) end return t end)(),
     queries_per_s = (function()
       local t, q = 0, 0

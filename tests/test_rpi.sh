@@ -192,6 +192,7 @@ for t in w8a8 rpi; do
       local c, k, on = j.cells['typo/eot/eot/$t'], j.keep['$t'], j.clean_on and j.clean_on[j.machines[#j.machines]]
       if not (c and on and on['$t']) then return 'no recomputed cell or clean_on record' end
       if c.baseline ~= 'clean_on.' .. c.machine then return 'baseline ' .. tostring(c.baseline) end
+      if c.crafted_on[c.machine] ~= c.attacked then return 'crafted_on does not count every line on this machine' end
       if on['$t'].answers_changed ~= 0 then return 'answers changed: ' .. on['$t'].answers_changed end
       if c.success.mean ~= k.success.mean or c.attacked_f1.mean ~= k.attacked_f1.mean then
         return string.format('success %s vs %s', c.success.mean, k.success.mean) end
