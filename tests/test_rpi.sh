@@ -199,6 +199,13 @@ for t in w8a8 rpi; do
       return j.clean_on[c.machine].fp == nil or 'fp recomputed though no fp cell was replayed'
     end)()"
 done
+# the report says which cells were judged on which machine's clean pass, and how far the passes differ
+mkdir -p "$T/study" && ln -s "$T/rpi" "$T/study/rpi"
+run "$QRUN" recipes/report.lua --run-dir="$T/study" --format=ms --out="$T/study/report.ms"
+expect_rc machine-1.6 0
+txt=$(tr '\n' ' ' <"$T/study/report.ms" | tr -s ' ')
+expect_in machine-1.7 "$txt" "The 2 cells typo/eot/eot (targets rpi, w8a8) were replayed on"
+expect_in machine-1.8 "$txt" "which differs from Another CPU's in rpi 0 of 16 answers (F1 0.0 [0.0, 0.0]) and w8a8 0 of 16 answers"
 cp "$T/results.same" "$R"
 # refusals: before anything is written
 refuse() {

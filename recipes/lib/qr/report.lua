@@ -2232,6 +2232,60 @@ local function rpi_body(doc, S, rpi, src, main)
       type(bank.note) == "string" and (": " .. bank.note:gsub("%.$", "")) or "",
       #machines > 0 and string.format("; they ran on %s", R.list(machines)) or ""))
   end
+  -- cells replayed on another machine than the clean answers' are judged against that machine's own clean pass
+  -- (rpi.lua's clean_on): say which, where their questions were crafted, and how far the two clean passes differ
+  local con = type(rpi.clean_on) == "table" and rpi.clean_on or nil
+  if con and type(rpi.clean_machine) == "string" then
+    local ms = {}
+    for m in pairs(con) do if type(m) == "string" then ms[#ms + 1] = m end end
+    table.sort(ms)
+    for _, m in ipairs(ms) do
+      local per = type(con[m]) == "table" and con[m] or {}
+      local ids, crafted = {}, {}
+      for id, c in pairs(type(rpi.cells) == "table" and rpi.cells or {}) do
+        if type(c) == "table" and c.machine == m and c.baseline ~= "clean" then
+          ids[#ids + 1] = id
+          for cm, k in pairs(type(c.crafted_on) == "table" and c.crafted_on or {}) do
+            if isnum(k) then crafted[cm] = math.max(crafted[cm] or 0, k) end
+          end
+        end
+      end
+      table.sort(ids)
+      -- "bert_attack/eot/eot (targets fp, rpi)": the cells grouped by attack, threat and source
+      local groups, order = {}, {}
+      for _, id in ipairs(ids) do
+        local g, t = id:match("^(.*)/([^/]+)$")
+        if g then
+          if not groups[g] then groups[g] = {}; order[#order + 1] = g end
+          table.insert(groups[g], t)
+        end
+      end
+      for i, g in ipairs(order) do order[i] = string.format("%s (targets %s)", g, table.concat(groups[g], ", ")) end
+      local names, moved = {}, {}
+      for n in pairs(per) do names[#names + 1] = n end
+      table.sort(names)
+      for _, n in ipairs(names) do
+        local c = per[n]
+        if type(c) == "table" and isnum(c.answers_changed) and type(c.f1_minus_clean_machine) == "table" then
+          local d = c.f1_minus_clean_machine
+          moved[#moved + 1] = string.format("%s %s of %s answers (F1 %s %s)", n, int(c.answers_changed),
+            int(type(c.f1) == "table" and c.f1.n), R.signed(d.mean, 1), R.fmt_ci(d.ci and d.ci[1], d.ci and d.ci[2], 1))
+        end
+      end
+      local cm = {}
+      for k in pairs(crafted) do cm[#cm + 1] = k end
+      table.sort(cm)
+      for i, k in ipairs(cm) do cm[i] = string.format("%s on %s", int(crafted[k]), k) end
+      if #ids > 0 then
+        doc:p(string.format("The clean answers above were computed on %s. %s %s %s replayed on %s%s and judged "
+          .. "against that machine's own clean pass of the same questions (a quantized configuration's answers "
+          .. "depend on the CPU's kernels), which differs from %s's in %s.", rpi.clean_machine,
+          #ids == 1 and "The cell" or string.format("The %d cells", #ids), R.list(order), #ids == 1 and "was" or "were",
+          m, #cm > 0 and string.format(" (questions crafted: %s)", R.list(cm)) or "",
+          rpi.clean_machine, #moved > 0 and R.list(moved) or "no recorded answer"))
+      end
+    end
+  end
   -- clean accuracy
   local targets, seen = {}, {}
   for _, n in ipairs(set) do if not seen[n] then seen[n] = true; targets[#targets + 1] = n end end
