@@ -2277,7 +2277,7 @@ local function rpi_body(doc, S, rpi, src, main)
       table.sort(cm)
       for i, k in ipairs(cm) do cm[i] = string.format("%s on %s", int(crafted[k]), k) end
       if #ids > 0 then
-        doc:p(string.format("The clean answers above were computed on %s. %s %s %s replayed on %s%s and judged "
+        doc:p(string.format("The clean answers of the next table were computed on %s. %s %s %s replayed on %s%s and judged "
           .. "against that machine's own clean pass of the same questions (a quantized configuration's answers "
           .. "depend on the CPU's kernels), which differs from %s's in %s.", rpi.clean_machine,
           #ids == 1 and "The cell" or string.format("The %d cells", #ids), R.list(order), #ids == 1 and "was" or "were",
