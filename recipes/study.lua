@@ -14,7 +14,11 @@
 -- Stages, in order (--stages picks some):
 --   ptq        untuned: every uniform configuration x quantizer, the mixed ones (ptq.lua)
 --   sp         switchable-precision tuning with ce, every configuration untuned and tuned (sp.lua)
---   losses     the same with kd, cascade (kd from the next-higher configuration) and feature losses
+--   losses     the same with ce (again), kd, cascade (kd from the next-higher configuration) and feature
+--              losses: the objectives are compared within this one stage, so on one machine, since a
+--              quantized configuration's answers depend on the CPU's kernels (on the tuned bank up to ~4
+--              F1 points: reports/study-smollm2-default/rpi/README.md) and a study resumed across
+--              sessions can run sp on another machine than its losses
 --   search     sensitivity, greedy / ILP / evolution under budgets, the Pareto front (search.lua on sp's bank)
 --   cpt        cyclic precision training against joint training at equal compute (cpt.lua)
 --   rpi        random precision inference against attacks (rpi.lua on sp's bank)
@@ -44,7 +48,7 @@ local SCALES = {
     ptq = {limit = 8, quantizers = "minmax", configs = "w8a8,w4a8", mixed = "", batch = 8},
     sp = {configs = "fp,w8a8,w4a8", steps = 20, batch = 4, ["eval-limit"] = 8, ["train-limit"] = 16,
       ["batch-eval"] = 8, ["checkpoint-every"] = 10, lr = 1e-2, rank = 8},
-    losses = {"kd", "cascade", "feature"},
+    losses = {"ce", "kd", "cascade", "feature"},
     search = {budget = "0.3,0.5", ["calib-limit"] = 8, ["sens-limit"] = 4, ["score-limit"] = 8, ["eval-limit"] = 8,
       pop = 4, gens = 2, elite = 1, ["corr-min"] = 4, ["batch-eval"] = 8},
     cpt = {configs = "fp,w8a8,w4a8", ["eval-configs"] = "fp,w8a8,w4a8", steps = 4, batch = 4, ["eval-limit"] = 8,
@@ -56,7 +60,7 @@ local SCALES = {
     shots = 0,
     ptq = {limit = 500},
     sp = {steps = 60, ["eval-limit"] = 500, ["train-limit"] = 2000},
-    losses = {"kd", "cascade", "feature"},
+    losses = {"ce", "kd", "cascade", "feature"},
     search = {["eval-limit"] = 200},
     cpt = {steps = 25, ["eval-limit"] = 200, prt = true},
     rpi = {["eval-limit"] = 200, attacks = "typo,textfooler,bert_attack"},
@@ -65,7 +69,7 @@ local SCALES = {
     shots = 0,
     ptq = {limit = 0},
     sp = {steps = 1000, ["eval-limit"] = 0, ["train-limit"] = 0, batch = 16},
-    losses = {"kd", "cascade", "feature"},
+    losses = {"ce", "kd", "cascade", "feature"},
     search = {["eval-limit"] = 1000, ["calib-limit"] = 256},
     cpt = {steps = 1000, ["eval-limit"] = 0, ["train-limit"] = 0, batch = 16, prt = true},
     rpi = {["eval-limit"] = 1000, attacks = "typo,textfooler,bert_attack"},

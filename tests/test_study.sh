@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_study.sh - recipes/study.lua --scale=smoke end to end on the fuzz
 # corpus's tiny Llama with tiny SQuAD-format files (tests/tiny_squad.lua):
-# every stage runs (ptq, sp, the three other losses, search, cpt, rpi;
+# every stage runs (ptq, sp, the four losses, search, cpt, rpi;
 # report when recipes/report.lua and its tools are there), study.json
 # records each command with exit 0, a rerun skips every stage, a failed
 # stage stops the study with a message and resumes on the rerun, --dry-run
@@ -20,10 +20,10 @@ jcheck study-1.3 "$T/run/study.json" 'j.stages.search.status ~= 0 or "status"'
 # the whole study; the failed stage now runs
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run"
 expect_rc study-2.1 0
-for s in ptq sp sp-kd sp-cascade sp-feature search cpt rpi; do
+for s in ptq sp sp-ce sp-kd sp-cascade sp-feature search cpt rpi; do
     jcheck "study-2.2 $s" "$T/run/study.json" "j.stages['$s'] and j.stages['$s'].status == 0 or 'stage $s'"
 done
-for f in ptq/results.json sp/results.json sp/adapters.safetensors sp-kd/results.json sp-cascade/results.json \
+for f in ptq/results.json sp/results.json sp/adapters.safetensors sp-ce/results.json sp-kd/results.json sp-cascade/results.json \
     sp-feature/results.json search/results.json cpt/results.json rpi/results.json; do
     if [ -s "$T/run/$f" ]; then ok "study-2.3 $f"; else fail "study-2.3 $f" "missing"; fi
 done
