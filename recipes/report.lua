@@ -166,6 +166,11 @@ local missing = {}
 for _, k in ipairs{"ptq", "sp", "search", "cpt", "rpi", "bench"} do
   if not S[k] then missing[#missing + 1] = k end
 end
+local lm = {} -- the loss comparison: its ce may be sp's, the other objectives are runs of their own
+for _, L in ipairs{"kd", "cascade", "feature"} do
+  if not S["sp-" .. L] then lm[#lm + 1] = L end
+end
+if #lm > 0 then missing[#missing + 1] = "losses (" .. table.concat(lm, ", ") .. ")" end
 local ndrawn = 0
 for _ in pairs(drawn) do ndrawn = ndrawn + 1 end
 local summary = string.format("%d tables, %d of %d figures drawn; stages missing: %s", doc.ntab, ndrawn, #doc.figures,

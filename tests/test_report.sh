@@ -65,7 +65,7 @@ expect_in report-2.7 "$err" "missing: groff gropdf tbl eqn"
 # ---------------------------------------------------------------- the source, with no tool
 run env PATH="$T/bin" "$QRUN" recipes/report.lua --run-dir="$FIX" --format=ms --out="$T/ms/report.ms" --no-install
 expect_rc report-3.1 0
-expect_in report-3.2 "$out" "0 of 8 figures drawn; stages missing: none"
+expect_in report-3.2 "$out" "0 of 8 figures drawn; stages missing: losses (cascade, feature)"
 if [ -s "$T/ms/report.ms" ]; then
   ok report-3.3
   sentences report-3.4 "$(flat "$T/ms/report.ms")"
