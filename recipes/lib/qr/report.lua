@@ -1476,9 +1476,14 @@ function R.sec_objectives(doc, S)
   for _, r in ipairs(runs) do present[#present + 1] = r.loss end
   local measured = {}
   if #runs < 2 then
-    doc:p(string.format("The loss comparison was not run in this directory (sp-ce, sp-kd, sp-cascade and sp-feature "
-      .. "are absent%s), so the measured effect of the kd, cascade and feature objectives on the same questions cannot "
-      .. "be reported.", #runs == 1 and ("; only " .. runs[1].loss .. " is there, from " .. runs[1].src) or ""))
+    local gone = {}
+    for _, L in ipairs(R.LOSSES) do
+      if not (#runs == 1 and runs[1].loss == L) then gone[#gone + 1] = "sp-" .. L end
+    end
+    doc:p(string.format("The loss comparison was not run in this directory (%s %s absent%s), so the measured effect "
+      .. "of the kd, cascade and feature objectives on the same questions cannot be reported.",
+      R.list(gone), #gone > 1 and "are" or "is",
+      #runs == 1 and ("; only " .. runs[1].loss .. " is there, from " .. runs[1].src) or ""))
   else
     local base = runs[1]
     local absent = {}
