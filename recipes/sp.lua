@@ -38,7 +38,7 @@ local o = qr.opts{
   {"loss", "ce", "loss: a plugin (ce; kd: KL to the fp base's logits; feature: MSE to its hidden states) "
     .. "or a weighted sum, e.g. ce+0.5*kd+0.1*feature"},
   {"loss-opts", "", "loss plugin options, e.g. kd.temperature=2,feature.layers=last"},
-  {"teacher", "", "teacher for the loss: fp, cascade or none (default: fp when the loss has kd or feature)"},
+  {"teacher", "", "teacher for the loss: fp (the frozen base), tuned (the step's highest configuration, with its adapters), cascade (each the next-higher one) or none (default: fp when the loss has kd or feature)"},
   {"schedule", "static", "schedule plugin"},
   {"seed", 1, "data order and LoRA init"},
   {"train-limit", 2000, "training questions used (0 = all)"},

@@ -14,8 +14,9 @@
 -- Stages, in order (--stages picks some):
 --   ptq        untuned: every uniform configuration x quantizer, the mixed ones (ptq.lua)
 --   sp         switchable-precision tuning with ce, every configuration untuned and tuned (sp.lua)
---   losses     the same with ce (again), kd, cascade (kd from the next-higher configuration) and feature
---              losses: the objectives are compared within this one stage, so on one machine, since a
+--   losses     the same with ce (again), ce+kd (KL to the tuned fp configuration), cascade (ce+kd from the
+--              next-higher configuration) and ce+0.1*feature (hidden states of the tuned fp configuration):
+--              the objectives are compared within this one stage, so on one machine, since a
 --              quantized configuration's answers depend on the CPU's kernels (on the tuned bank up to ~4
 --              F1 points: reports/study-smollm2-default/rpi/README.md) and a study resumed across
 --              sessions can run sp on another machine than its losses
@@ -146,7 +147,16 @@ add("sp", "sp", "sp.lua", sp_opts)
 for _, loss in ipairs(S.losses) do
   -- the untuned evaluations are the sp stage's (the same model, configurations and questions): not repeated
   local lo = merge(sp_opts, {["run-dir"] = dir .. "/sp-" .. loss, untuned = false})
-  if loss == "cascade" then lo.loss, lo.teacher = "kd", "cascade" else lo.loss = loss end
+  -- every objective keeps the task's cross-entropy; the distillation terms come from the configuration being
+  -- tuned (the step's highest, fp: switchable precision's teacher) or, for cascade, from the next-higher one
+  -- (InstantNet), never from the frozen untuned base, whose answers (F1 ~14 zero-shot) would be copied
+  if loss == "cascade" then lo.loss, lo.teacher = "ce+kd", "cascade"
+  elseif loss == "ce" then lo.loss = "ce"
+  elseif loss == "feature" then
+    -- weighted so that the term starts near CE's size where it matters: on SmolLM2 the step-1 hidden-state MSE
+    -- to the tuned fp is 1.7 for w8a8, 22 for mlp4 and 34 for w4a8, against a CE of 2.4 to 3.5
+    lo.loss, lo.teacher = "ce+0.1*feature", "tuned"
+  else lo.loss, lo.teacher = "ce+" .. loss, "tuned" end
   add("losses", "sp-" .. loss, "sp.lua", lo)
 end
 local search_opts = merge(common, S.search, {["sp-dir"] = sp_dir, ["run-dir"] = dir .. "/search"})

@@ -75,6 +75,7 @@ struct qr_trainer {
     size_t dl_cap;
     int teacher_fp;       /* teacher logits from the fp base model */
     int cascade;          /* teacher = the next higher-precision configuration (InstantNet) */
+    int tuned;            /* teacher = the step's highest-precision configuration, with its adapters */
     double *bits_rank;    /* per configuration: mean over layers of w x a, to order a cascade */
     float *tlogits;       /* (B*T, V) teacher logits of the current micro-batch */
     size_t tl_cap;
@@ -573,9 +574,11 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
     t->weights_fnv = h;
 
     /* the distillation teacher */
-    if (opts->teacher && (strcmp(opts->teacher, "fp") == 0 || strcmp(opts->teacher, "cascade") == 0)) {
-        t->teacher_fp = 1;
+    if (opts->teacher && (strcmp(opts->teacher, "fp") == 0 || strcmp(opts->teacher, "cascade") == 0 ||
+                          strcmp(opts->teacher, "tuned") == 0)) {
+        t->teacher_fp = 1; /* teacher logits exist (from the base, or from a configuration of the step) */
         t->cascade = strcmp(opts->teacher, "cascade") == 0;
+        t->tuned = strcmp(opts->teacher, "tuned") == 0;
         t->bits_rank = qr_xcalloc((size_t)n_configs, sizeof(double));
         for (int c = 0; c < n_configs; c++)
             for (int i = 0; i < t->n_lin; i++) {
@@ -585,7 +588,7 @@ qr_trainer *qr_trainer_new(qr_model *m, const qr_train_config *configs, int n_co
         t->fp_prec = qr_xmalloc((size_t)t->n_lin * sizeof *t->fp_prec);
         for (int i = 0; i < t->n_lin; i++) t->fp_prec[i] = (qr_layer_prec){32, 32, -1, 0};
     } else if (opts->teacher && strcmp(opts->teacher, "none") != 0) {
-        qr_err_set("train: teacher \"%s\": expected \"fp\", \"cascade\" or \"none\"", opts->teacher);
+        qr_err_set("train: teacher \"%s\": expected \"fp\", \"cascade\", \"tuned\" or \"none\"", opts->teacher);
         goto fail;
     }
 
@@ -657,7 +660,7 @@ static qr_checkpoint checkpoint_of(qr_trainer *t) {
                            .schedule_opts = t->schedule_opts,
                            .loss = t->loss_name,
                            .loss_opts = t->loss_opts,
-                           .teacher = t->cascade ? "cascade" : t->teacher_fp ? "fp" : "none",
+                           .teacher = t->cascade ? "cascade" : t->tuned ? "tuned" : t->teacher_fp ? "fp" : "none",
                            .o = &t->o,
                            .n_data = t->n_data,
                            .n_tokens = t->n_tokens,
@@ -900,7 +903,7 @@ static int select_configs(qr_trainer *t, step_state *s) {
         if (t->sel[k] < 0 || t->sel[k] >= t->n_cfg)
             return qr_err_set("train: step %d: schedule '%s' selected configuration %d (expected 0..%d)", step1,
                               t->schedule_name, t->sel[k], t->n_cfg - 1);
-    if (t->cascade) /* highest precision first: each one teaches the next (insertion sort, stable) */
+    if (t->cascade || t->tuned) /* highest precision first: it teaches the others (insertion sort, stable) */
         for (int a = 1; a < n; a++)
             for (int b = a; b > 0 && t->bits_rank[t->sel[b]] > t->bits_rank[t->sel[b - 1]]; b--) {
                 int x = t->sel[b];
@@ -972,11 +975,20 @@ static int teacher_forward(qr_trainer *t, int T, size_t need) {
 
 /* Configuration c on the micro-batch: forward, loss, backward into the
  * gradients of its active adapters, which count as used. */
-static int train_config(qr_trainer *t, int c, int T, size_t need) {
+static int train_config(qr_trainer *t, int c, int first, int T, size_t need) {
     const int step1 = t->step + 1, B = t->o.batch;
     const qr_layer_prec *p = t->prec + (size_t)c * t->n_lin;
     float loss = 0;
-    if (qr_model_set_precision(t->m, p, t->n_lin) || forward(t, B, T) || compute_loss(t, &loss, B, T))
+    if (qr_model_set_precision(t->m, p, t->n_lin) || forward(t, B, T))
+        return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
+    /* cascade, tuned: the highest configuration has none above it and is its own teacher (its distillation
+     * terms are 0, InstantNet's empty sum): its logits, as constants, teach the next one (cascade) or every
+     * other one of the step (tuned) */
+    if ((t->cascade || t->tuned) && first) {
+        memcpy(t->tlogits, qr_model_logits(t->m), need * sizeof(float));
+        if (t->need_feat) gather_hidden(t, t->thid, (size_t)B * T);
+    }
+    if (compute_loss(t, &loss, B, T))
         return qr_err_prefix("train: step %d, configuration '%s'", step1, t->names[c]);
     if (!isfinite(loss))
         return qr_err_set("train: step %d, configuration '%s': the loss is %s", step1, t->names[c],
@@ -1004,8 +1016,8 @@ static int run_micro_batch(qr_trainer *t, step_state *s) {
     int T;
     fill_batch(t, &T, &s->tokens);
     size_t need = prepare_micro_batch(t, T);
-    int rc = t->teacher_fp ? teacher_forward(t, T, need) : QR_OK;
-    for (int k = 0; rc == QR_OK && k < s->nsel; k++) rc = train_config(t, t->sel[k], T, need);
+    int rc = t->teacher_fp && !t->cascade && !t->tuned ? teacher_forward(t, T, need) : QR_OK;
+    for (int k = 0; rc == QR_OK && k < s->nsel; k++) rc = train_config(t, t->sel[k], k == 0, T, need);
     return rc;
 }
 

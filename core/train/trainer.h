@@ -101,8 +101,11 @@ typedef struct {
     const char *teacher;                  /* NULL/"none"; "fp": the frozen base at full precision without
                                              adapters gives the loss plugin teacher logits (distillation);
                                              "cascade": the selected configurations run from the highest mean
-                                             w x a down, each taught by the one before (the first by the fp
-                                             base) — InstantNet's cascade with one teacher each */
+                                             w x a down, each taught by the one before (the first by itself:
+                                             its distillation terms are 0) — InstantNet's cascade with one
+                                             teacher each; "tuned": the same order, every configuration
+                                             taught by the step's first (highest) one with its adapters, as
+                                             it is tuned (switchable precision's fp teacher) */
     const char *const *loss_kv;           /* with several terms, keys name theirs: "kd.temperature" */
     int loss_nkv;
     const char *run_dir;  /* NULL: no checkpoint, no log */

@@ -11,6 +11,12 @@
 --         untouched fp student, and tuning brings w4a4's hidden states
 --         closer; a weighted sum "ce+0.5*feature" with a routed option
 --         trains; "feature" without a teacher is refused
+--   kd-6  teacher = "tuned" (the step's highest configuration, with its
+--         adapters, teaches the others) and "cascade" with loss "ce+kd":
+--         the top configuration is its own teacher, so its losses over 8
+--         steps equal a ce-only run's exactly (no clipping couples them),
+--         while with teacher = "fp" they do not (KL to the frozen base);
+--         the others' differ from the ce run's; "ce+feature" trains
 local T = require("qr.qrtest")
 local P = require("qr.precision")
 
@@ -95,4 +101,25 @@ T.errors("kd-5.4", function()
   qr.train{model = m2, configs = cfgs2, data = data, steps = 1, batch = 2, seq = 32, loss = "feature",
     progress = false}
 end, "teacher")
+-- kd-6: distillation from the configuration being tuned
+local function losses(teacher, loss, list)
+  local mm = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97,
+    n_ctx = 64, seed = 5}
+  mm:quantize{weight = "minmax", act = "minmax"}
+  local cs = P.load(list or "w4a4,fp,w8a8", mm)
+  mm:lora{rank = 4, slots = P.assign_adapters(cs), seed = 2}
+  local out = {fp = {}, w4a4 = {}}
+  qr.train{model = mm, configs = cs, data = data, steps = 8, batch = 4, seq = 32, lr = 2e-2, seed = 1, clip = 0,
+    loss = loss, teacher = teacher, progress = function(p) out.fp[#out.fp + 1] = p.loss.fp; out.w4a4[#out.w4a4 + 1] = p.loss.w4a4 end}
+  return out
+end
+local ce, tu, ca, fb = losses(nil, "ce"), losses("tuned", "ce+kd"), losses("cascade", "ce+kd"), losses("fp", "ce+kd")
+T.eq("kd-6.1", tu.fp, ce.fp)
+T.eq("kd-6.2", ca.fp, ce.fp)
+T.ok("kd-6.3", fb.fp[8] ~= ce.fp[8], string.format("fp's step-8 loss with the frozen-base teacher %.6g, ce %.6g", fb.fp[8], ce.fp[8]))
+T.ok("kd-6.4", tu.w4a4[1] > ce.w4a4[1] and tu.w4a4[8] ~= ca.w4a4[8],
+  string.format("w4a4 step 1: ce+kd %.6g > ce %.6g; step 8 tuned %.6g vs cascade %.6g", tu.w4a4[1], ce.w4a4[1], tu.w4a4[8], ca.w4a4[8]))
+local tf = losses("tuned", "ce+feature")
+T.eq("kd-6.5", tf.fp, ce.fp)
+T.ok("kd-6.6", tf.w4a4[1] > ce.w4a4[1], "w4a4 pays a feature term")
 T.done()
