@@ -30,6 +30,8 @@
 # fuzz_<target>/, which the suite replays (test_fuzz_replay).
 # Extra libFuzzer flags may be given in FUZZ_FLAGS. FUZZ_JOBS=N runs N
 # targets side by side (one core each; default 1, one after another).
+# FUZZ_SIDE_BY_SIDE=N records N in the ledger instead, when other fuzz.sh
+# runs share the machine (two lanes of FUZZ_JOBS=1, say).
 #
 # Every run is also appended to a ledger, $FUZZ_LEDGER (default
 # reports/fuzz-ledger.jsonl, committed), with its date, git revision and
@@ -182,7 +184,7 @@ fuzz_target() {
         rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
         cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1 | tr -d '"\\/&|')
         printf '%s, "date": "%s", "rev": "%s", "cpu": "%s", "side_by_side": %d}\n' "${line%\}}" \
-            "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$rev" "${cpu:-unknown}" "$jobs" >>"$ledger"
+            "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$rev" "${cpu:-unknown}" "${FUZZ_SIDE_BY_SIDE:-$jobs}" >>"$ledger"
     fi
     return $found
 }
