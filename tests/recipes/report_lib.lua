@@ -338,6 +338,33 @@ do
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- the loss comparison checks its runs' machines: objectives tuned on different CPUs are not a clean comparison
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "/sp-ce' '" .. dir .. "/sp-kd'")
+  local function run(loss) return {loss = loss, configs = "fp", steps = 4, eval_n = 2, seed = 1,
+    results = {{config = "fp", tuned = true, f1 = 50, f1_ci = {40, 60}, per_question = {f1 = {50, 50}}}}} end
+  assert(qr.json.write(dir .. "/sp-ce/results.json", run("ce")))
+  assert(qr.json.write(dir .. "/sp-kd/results.json", run("ce+kd")))
+  local function with(ce_cpu, kd_cpu)
+    assert(qr.json.write(dir .. "/study.json", {scale = "x", stages = {
+      ["sp-ce"] = {cmd = "a", status = 0, seconds = 10, cpu = ce_cpu},
+      ["sp-kd"] = {cmd = "b", status = 0, seconds = 10, cpu = kd_cpu}}}))
+    return flat(R.build(R.load(dir), {}):ms())
+  end
+  local txt = with("Intel Xeon", "AMD EPYC")
+  T.ok("loss-cpu-1.1", txt:find("They differ in more than the objective, so the comparison is not clean: machine (ce "
+    .. "on Intel Xeon; kd on AMD EPYC).", 1, true), "the two machines are named")
+  txt = with("AMD EPYC", "AMD EPYC")
+  T.ok("loss-cpu-1.2", txt:find("only the objective differs. All 2 ran on one machine (AMD EPYC).", 1, true),
+    "one machine")
+  txt = with(nil, "AMD EPYC")
+  T.ok("loss-cpu-1.3", txt:find("study.json does not record the machine of ce, so whether all ran on one CPU cannot be "
+    .. "checked.", 1, true), "an unrecorded machine")
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
 -- ptq rows with per-question F1: the untuned comparison with fp is paired (a difference every question shares
 -- is measurable though the two rows' own intervals overlap)
 do

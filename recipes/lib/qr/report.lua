@@ -1514,9 +1514,36 @@ function R.sec_objectives(doc, S)
       if #vals > 1 then any = true end
       if any then diffs[#diffs + 1] = k .. " (" .. table.concat(vals, ", ") .. ")" end
     end
+    -- and their machine: a quantized configuration's answers depend on the CPU's kernels, so objectives tuned
+    -- on different CPUs differ by that too (study.json records each stage's CPU; sp-ce stands for the run of ce)
+    local cpu_of = {}
+    for _, st in ipairs(R.study_stages(S)) do
+      if type(R.val(st.cpu)) == "string" then cpu_of[st.name] = R.val(st.cpu) end
+    end
+    local cvals, cseen, unknown = {}, {}, {}
+    for _, r in ipairs(runs) do
+      local c = cpu_of[r.src:match("^([^/]+)/")]
+      if c then
+        if not cseen[c] then cseen[c] = {}; cvals[#cvals + 1] = c end
+        table.insert(cseen[c], r.loss)
+      else unknown[#unknown + 1] = r.loss end
+    end
+    if #cvals > 1 then
+      local parts = {}
+      for _, c in ipairs(cvals) do parts[#parts + 1] = R.list(cseen[c]) .. " on " .. c end
+      diffs[#diffs + 1] = "machine (" .. table.concat(parts, "; ") .. ")"
+    end
+    local machine_note
+    if #cvals == 1 and #unknown == 0 then
+      machine_note = string.format("All %d ran on one machine (%s).", #runs, cvals[1])
+    elseif #unknown > 0 and #cvals > 0 then
+      machine_note = string.format("study.json does not record the machine of %s, so whether all ran on one CPU "
+        .. "cannot be checked.", R.list(unknown))
+    end
     doc:p(#diffs == 0 and "They share configurations, steps, questions, seed, prompts, learning rate, rank, batch, "
       .. "sequence length, quantizer and model: only the objective differs." or
-      ("They differ in more than the objective, so the comparison is not clean: " .. table.concat(diffs, "; ") .. "."))
+      ("They differ in more than the objective, so the comparison is not clean: " .. table.concat(diffs, "; ") .. "."),
+      machine_note)
     local cfgs = {}
     for _, r in ipairs(rows_of(base.doc)) do if r.tuned then cfgs[#cfgs + 1] = r.config end end
     local cols = {{"config", "l"}}
