@@ -40,6 +40,8 @@ local o = qr.opts{
   {"shots", -1, "worked examples in prompts, 0..2 (-1: the scale's)"},
   {"dry-run", false, "print the stages' commands and stop"},
   {"force", false, "rerun stages that finished (each recipe still resumes what it has)"},
+  {"rerun-other-cpu", false, "rerun the finished stages that ran on another CPU model than this one, their directories "
+    .. "moved aside to <stage>.<that cpu> first (the losses stage compares its objectives on one machine)"},
 }
 
 -- Per scale, each stage's options (merged with the study-wide ones).
@@ -137,7 +139,11 @@ local function same_stage(a, b)
 end
 
 local plan = {}
-local function add(stage, name, recipe, opts) plan[#plan + 1] = {stage = stage, name = name, cmd = command(recipe, opts)} end
+-- each stage's own directory (what --rerun-other-cpu moves aside); the report writes into the study's
+local function add(stage, name, recipe, opts)
+  local d = opts["run-dir"] or (opts.out and opts.out:match("^(.*)/[^/]*$"))
+  plan[#plan + 1] = {stage = stage, name = name, cmd = command(recipe, opts), dir = d ~= dir and d or nil}
+end
 local sp_dir = dir .. "/sp"
 local ptq_opts = merge(common, S.ptq, {out = dir .. "/ptq/results.json", shots = shots})
 ptq_opts.data, ptq_opts["eval-data"] = common["eval-data"], nil -- ptq.lua's --data is the questions it evaluates
@@ -195,8 +201,27 @@ local t_all = qr.now()
 for _, p in ipairs(plan) do
   if want[p.stage] then
     local old = doc.stages[p.name]
+    local here = cpu_model()
+    local elsewhere = old and old.status == 0 and type(old.cpu) == "string" and old.cpu ~= here and p.dir
+    if elsewhere and o.rerun_other_cpu and same_stage(old.cmd, p.cmd) then
+      -- its results stay, beside: a recipe resumes what its directory holds, so the rerun needs an empty one
+      local slug = old.cpu:lower():gsub("[^%w]+", "-"):gsub("^%-+", ""):gsub("%-+$", "")
+      local aside = p.dir .. "." .. (slug ~= "" and slug or "other-cpu")
+      if io.open(aside, "r") then
+        io.stderr:write(string.format("study: --rerun-other-cpu: %s already exists; move it away to rerun %s here\n",
+          aside, p.name))
+        os.exit(1)
+      end
+      assert(os.rename(p.dir, aside))
+      print(string.format("study: %-12s ran on %s; this machine is %s: %s moved aside to %s, rerunning it here",
+        p.name, old.cpu, here, p.dir, aside))
+      doc.stages[p.name .. "@" .. old.cpu] = old
+      doc.stages[p.name], old = nil, nil
+      save()
+    end
     if old and old.status == 0 and same_stage(old.cmd, p.cmd) and not o.force then
-      print(string.format("study: %-12s done (%.0fs); skipped", p.name, old.seconds or 0))
+      print(string.format("study: %-12s done (%.0fs); skipped%s", p.name, old.seconds or 0, elsewhere and
+        string.format(" (it ran on %s, this machine is %s: --rerun-other-cpu reruns it here)", old.cpu, here) or ""))
     elseif p.stage == "report" and not io.open(qr.source_dir .. "/recipes/report.lua", "r") then
       print("study: report       recipes/report.lua is not in this checkout; skipped")
     elseif p.stage == "report" and not os.execute("bash " .. sh(qr.source_dir .. "/scripts/setup_report.sh")
@@ -214,7 +239,7 @@ for _, p in ipairs(plan) do
       if prev.threads and prev.threads ~= th and not tostring(prev.threads):find(th, 1, true) then
         th = prev.threads .. "," .. th
       end
-      local cpu = cpu_model()
+      local cpu = here
       if prev.cpu and prev.cpu ~= cpu and not tostring(prev.cpu):find(cpu, 1, true) then cpu = prev.cpu .. " then " .. cpu end
       doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th, cpu = cpu,
         cpu_seconds = r.user + r.sys + (prev.cpu_seconds or 0),

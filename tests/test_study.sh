@@ -6,7 +6,8 @@
 # records each command with exit 0, a rerun skips every stage, a failed
 # stage stops the study with a message and resumes on the rerun, --dry-run
 # writes nothing, bad options are refused naming them; each stage's peak
-# memory and CPU time are recorded.
+# memory and CPU time are recorded; a stage that ran on another CPU is
+# named, and rerun here with --rerun-other-cpu.
 . "$(dirname "$0")/harness.sh" "$@"
 TINY=tests/fuzz/corpus/fuzz_model/tiny_llama.gguf
 run "$QRUN" tests/tiny_squad.lua "$T" 40 16
@@ -74,6 +75,29 @@ run env OMP_NUM_THREADS=1 "$T/qrun-elsewhere" recipes/study.lua "${common[@]}" -
 expect_rc study-3.3 0
 n=$(printf '%s\n' "$out" | grep -c 'skipped$')
 if [ "$n" -ge 8 ]; then ok "study-3.4 ($n stages skipped through another path to qrun)"; else fail study-3.4 "only $n stages skipped: $out"; fi
+# a finished stage recorded on another CPU: skipped with a note; --rerun-other-cpu moves its directory aside and
+# reruns it here (the loss comparison is made on one machine), keeping the old record under <stage>@<cpu>
+cat >"$T/othercpu.lua" <<'EOF'
+local j = assert(qr.json.read(arg[1]))
+j.stages["sp-kd"].cpu = "Another CPU"
+assert(qr.json.write(arg[1], j, {indent = true}))
+EOF
+run "$QRUN" "$T/othercpu.lua" "$T/run/study.json"
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses
+expect_rc study-6.1 0
+expect_in study-6.2 "$out" "(it ran on Another CPU, this machine is"
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses --rerun-other-cpu
+expect_rc study-6.3 0
+expect_in study-6.4 "$out" "sp-kd.another-cpu, rerunning it here"
+n=$(printf '%s\n' "$out" | grep -c 'skipped$')
+if [ "$n" -eq 3 ]; then ok "study-6.5 (the other 3 objectives skipped)"; else fail study-6.5 "$n skipped: $out"; fi
+if [ -s "$T/run/sp-kd.another-cpu/results.json" ] && [ -s "$T/run/sp-kd/results.json" ]; then ok study-6.6
+else fail study-6.6 "the moved-aside and the rerun results.json"; fi
+jcheck study-6.7 "$T/run/study.json" 'j.stages["sp-kd"].cpu ~= "Another CPU" and j.stages["sp-kd"].status == 0
+  and j.stages["sp-kd@Another CPU"].cpu == "Another CPU" or "stages"'
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses --rerun-other-cpu
+n=$(printf '%s\n' "$out" | grep -c 'skipped$')
+if [ "$n" -eq 4 ]; then ok "study-6.8 (a second rerun skips all 4)"; else fail study-6.8 "$n skipped: $out"; fi
 # --dry-run prints the commands and writes nothing
 run "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/dry" --dry-run
 expect_rc study-4.1 0
