@@ -40,8 +40,9 @@ local o = qr.opts{
   {"shots", -1, "worked examples in prompts, 0..2 (-1: the scale's)"},
   {"dry-run", false, "print the stages' commands and stop"},
   {"force", false, "rerun stages that finished (each recipe still resumes what it has)"},
-  {"rerun-other-cpu", false, "rerun the finished stages that ran on another CPU model than this one, their directories "
-    .. "moved aside to <stage>.<that cpu> first (the losses stage compares its objectives on one machine)"},
+  {"rerun-other-cpu", false, "rerun the finished stages that ran on another machine (another kernel fingerprint, or "
+    .. "CPU model where none was recorded), their directories moved aside to <stage>.<that cpu> first (the losses "
+    .. "stage compares its objectives on one machine)"},
 }
 
 -- Per scale, each stage's options (merged with the study-wide ones).
@@ -196,16 +197,27 @@ doc.settings = S
 local function save() assert(qr.json.write(spath, doc, {indent = true})) end
 -- the machine a stage ran on: a study resumed across sessions can run its stages on different machines
 local cpu_model = require("qr.squad_qa").cpu_model
+-- and its kernels' fingerprint (qr.squad_qa.kernel_fingerprint, a few seconds): the CPU model string names more
+-- than one kind of host, and the thread count changes the bits too; two stages with one fingerprint computed the
+-- model's quantized logits bit for bit alike
+local kernels = require("qr.squad_qa").kernel_fingerprint(o.model ~= "" and o.model or assert(qr.default_model()))
+print(string.format("study: this machine: %s, %s threads, kernels %s", cpu_model(), os.getenv("OMP_NUM_THREADS") or "all",
+  kernels))
 save()
 local t_all = qr.now()
 for _, p in ipairs(plan) do
   if want[p.stage] then
     local old = doc.stages[p.name]
     local here = cpu_model()
-    local elsewhere = old and old.status == 0 and type(old.cpu) == "string" and old.cpu ~= here and p.dir
+    -- another machine: another kernel fingerprint where the stage recorded one, else another CPU model
+    local elsewhere = old and old.status == 0 and p.dir and (type(old.kernels) == "string" and old.kernels ~= kernels
+      or old.kernels == nil and type(old.cpu) == "string" and old.cpu ~= here)
+    local what = elsewhere and (old.kernels and string.format("%s (kernels %s)", tostring(old.cpu), old.kernels)
+      or tostring(old.cpu))
     if elsewhere and o.rerun_other_cpu and same_stage(old.cmd, p.cmd) then
       -- its results stay, beside: a recipe resumes what its directory holds, so the rerun needs an empty one
-      local slug = old.cpu:lower():gsub("[^%w]+", "-"):gsub("^%-+", ""):gsub("%-+$", "")
+      local slug = (tostring(old.cpu) .. (old.kernels and ("-" .. old.kernels) or "")):lower():gsub("[^%w]+", "-")
+        :gsub("^%-+", ""):gsub("%-+$", "")
       local aside = p.dir .. "." .. (slug ~= "" and slug or "other-cpu")
       if io.open(aside, "r") then
         io.stderr:write(string.format("study: --rerun-other-cpu: %s already exists; move it away to rerun %s here\n",
@@ -213,15 +225,16 @@ for _, p in ipairs(plan) do
         os.exit(1)
       end
       assert(os.rename(p.dir, aside))
-      print(string.format("study: %-12s ran on %s; this machine is %s: %s moved aside to %s, rerunning it here",
-        p.name, old.cpu, here, p.dir, aside))
-      doc.stages[p.name .. "@" .. old.cpu] = old
+      print(string.format("study: %-12s ran on %s; this machine is %s (kernels %s): %s moved aside to %s, rerunning "
+        .. "it here", p.name, what, here, kernels, p.dir, aside))
+      doc.stages[p.name .. "@" .. tostring(old.cpu) .. (old.kernels and ("/" .. old.kernels) or "")] = old
       doc.stages[p.name], old = nil, nil
       save()
     end
     if old and old.status == 0 and same_stage(old.cmd, p.cmd) and not o.force then
       print(string.format("study: %-12s done (%.0fs); skipped%s", p.name, old.seconds or 0, elsewhere and
-        string.format(" (it ran on %s, this machine is %s: --rerun-other-cpu reruns it here)", old.cpu, here) or ""))
+        string.format(" (it ran on %s, this machine is %s (kernels %s): --rerun-other-cpu reruns it here)", what, here,
+          kernels) or ""))
     elseif p.stage == "report" and not io.open(qr.source_dir .. "/recipes/report.lua", "r") then
       print("study: report       recipes/report.lua is not in this checkout; skipped")
     elseif p.stage == "report" and not os.execute("bash " .. sh(qr.source_dir .. "/scripts/setup_report.sh")
@@ -241,7 +254,11 @@ for _, p in ipairs(plan) do
       end
       local cpu = here
       if prev.cpu and prev.cpu ~= cpu and not tostring(prev.cpu):find(cpu, 1, true) then cpu = prev.cpu .. " then " .. cpu end
-      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th, cpu = cpu,
+      local kern = kernels
+      if prev.kernels and prev.kernels ~= kern and not tostring(prev.kernels):find(kern, 1, true) then
+        kern = prev.kernels .. " then " .. kern
+      end
+      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th, cpu = cpu, kernels = kern,
         cpu_seconds = r.user + r.sys + (prev.cpu_seconds or 0),
         peak_rss_mb = math.max(r.max_rss_mb, prev.peak_rss_mb or 0), runs = (prev.runs or 0) + 1,
         finished = os.date("!%Y-%m-%dT%H:%M:%SZ")}

@@ -37,6 +37,8 @@ jcheck study-2.7 "$T/run/study.json" '(function()
     if type(st.peak_rss_mb) ~= "number" or st.peak_rss_mb < 2 then return name .. " peak_rss_mb " .. tostring(st.peak_rss_mb) end
     if type(st.cpu_seconds) ~= "number" or st.cpu_seconds <= 0 then return name .. " cpu_seconds " .. tostring(st.cpu_seconds) end
     if type(st.cpu) ~= "string" or st.cpu == "" then return name .. " cpu " .. tostring(st.cpu) end
+    if type(st.kernels) ~= "string" or not st.kernels:match("^%x+$") or #st.kernels ~= 16 then
+      return name .. " kernels " .. tostring(st.kernels) end
   end
   return j.stages.search.runs == 2 or ("search runs " .. tostring(j.stages.search.runs)) end)()'
 # the report: made when its tools are installed, else skipped with a message
@@ -79,22 +81,22 @@ if [ "$n" -ge 8 ]; then ok "study-3.4 ($n stages skipped through another path to
 # reruns it here (the loss comparison is made on one machine), keeping the old record under <stage>@<cpu>
 cat >"$T/othercpu.lua" <<'EOF'
 local j = assert(qr.json.read(arg[1]))
-j.stages["sp-kd"].cpu = "Another CPU"
+j.stages["sp-kd"].cpu, j.stages["sp-kd"].kernels = "Another CPU", "0123456789abcdef"
 assert(qr.json.write(arg[1], j, {indent = true}))
 EOF
 run "$QRUN" "$T/othercpu.lua" "$T/run/study.json"
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses
 expect_rc study-6.1 0
-expect_in study-6.2 "$out" "(it ran on Another CPU, this machine is"
+expect_in study-6.2 "$out" "(it ran on Another CPU (kernels 0123456789abcdef), this machine is"
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses --rerun-other-cpu
 expect_rc study-6.3 0
-expect_in study-6.4 "$out" "sp-kd.another-cpu, rerunning it here"
+expect_in study-6.4 "$out" "sp-kd.another-cpu-0123456789abcdef, rerunning it here"
 n=$(printf '%s\n' "$out" | grep -c 'skipped$')
 if [ "$n" -eq 3 ]; then ok "study-6.5 (the other 3 objectives skipped)"; else fail study-6.5 "$n skipped: $out"; fi
-if [ -s "$T/run/sp-kd.another-cpu/results.json" ] && [ -s "$T/run/sp-kd/results.json" ]; then ok study-6.6
+if [ -s "$T/run/sp-kd.another-cpu-0123456789abcdef/results.json" ] && [ -s "$T/run/sp-kd/results.json" ]; then ok study-6.6
 else fail study-6.6 "the moved-aside and the rerun results.json"; fi
 jcheck study-6.7 "$T/run/study.json" 'j.stages["sp-kd"].cpu ~= "Another CPU" and j.stages["sp-kd"].status == 0
-  and j.stages["sp-kd@Another CPU"].cpu == "Another CPU" or "stages"'
+  and j.stages["sp-kd@Another CPU/0123456789abcdef"].cpu == "Another CPU" or "stages"'
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses --rerun-other-cpu
 n=$(printf '%s\n' "$out" | grep -c 'skipped$')
 if [ "$n" -eq 4 ]; then ok "study-6.8 (a second rerun skips all 4)"; else fail study-6.8 "$n skipped: $out"; fi

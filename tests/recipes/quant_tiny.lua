@@ -65,4 +65,17 @@ if os.getenv("QRTEST_RECORD") then
     for k, v in pairs(r) do print(string.format("record %s %s = %.13f", arch, k, v)) end
   end
 end
+-- the kernels' fingerprint (qr.squad_qa.kernel_fingerprint): 16 hex digits, the same twice on one model and
+-- machine, another for another model; the model is left at fp with its adapters off
+do
+  local qa = require("qr.squad_qa")
+  local m = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97, seed = 7}
+  local before = m:loss(ids)
+  local a, b = qa.kernel_fingerprint(m), qa.kernel_fingerprint(m)
+  T.ok("fingerprint-1.1", type(a) == "string" and #a == 16 and a:match("^%x+$"), tostring(a))
+  T.eq("fingerprint-1.2", b, a)
+  local o = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97, seed = 8}
+  T.ok("fingerprint-1.3", qa.kernel_fingerprint(o) ~= a, "another model's fingerprint equals this one's")
+  T.near("fingerprint-1.4", m:loss(ids), before, 0) -- left at fp, adapters off: the loss of before
+end
 T.done()

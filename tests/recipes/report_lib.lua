@@ -359,6 +359,13 @@ do
   txt = with("AMD EPYC", "AMD EPYC")
   T.ok("loss-cpu-1.2", txt:find("only the objective differs. All 2 ran on one machine (AMD EPYC).", 1, true),
     "one machine")
+  -- one CPU model string, two kernel fingerprints: two machines
+  assert(qr.json.write(dir .. "/study.json", {scale = "x", stages = {
+    ["sp-ce"] = {cmd = "a", status = 0, seconds = 10, cpu = "AMD EPYC", kernels = "00000000000000aa"},
+    ["sp-kd"] = {cmd = "b", status = 0, seconds = 10, cpu = "AMD EPYC", kernels = "00000000000000bb"}}}))
+  txt = flat(R.build(R.load(dir), {}):ms())
+  T.ok("loss-cpu-1.4", txt:find("not clean: machine (ce on AMD EPYC (kernels 00000000000000aa); kd on AMD EPYC "
+    .. "(kernels 00000000000000bb)).", 1, true), "two fingerprints")
   txt = with(nil, "AMD EPYC")
   T.ok("loss-cpu-1.3", txt:find("study.json does not record the machine of ce, so whether all ran on one CPU cannot be "
     .. "checked.", 1, true), "an unrecorded machine")

@@ -1516,13 +1516,19 @@ function R.sec_objectives(doc, S)
     end
     -- and their machine: a quantized configuration's answers depend on the CPU's kernels, so objectives tuned
     -- on different CPUs differ by that too (study.json records each stage's CPU; sp-ce stands for the run of ce)
-    local cpu_of = {}
+    -- (and, where every run recorded one, its kernels' fingerprint: one CPU model string can name different hosts)
+    local cpu_of, kern_of = {}, {}
     for _, st in ipairs(R.study_stages(S)) do
       if type(R.val(st.cpu)) == "string" then cpu_of[st.name] = R.val(st.cpu) end
+      if type(R.val(st.kernels)) == "string" then kern_of[st.name] = R.val(st.kernels) end
     end
+    local all_kern = true
+    for _, r in ipairs(runs) do all_kern = all_kern and kern_of[r.src:match("^([^/]+)/")] ~= nil end
     local cvals, cseen, unknown = {}, {}, {}
     for _, r in ipairs(runs) do
-      local c = cpu_of[r.src:match("^([^/]+)/")]
+      local name = r.src:match("^([^/]+)/")
+      local c = cpu_of[name]
+      if c and all_kern then c = c .. " (kernels " .. kern_of[name] .. ")" end
       if c then
         if not cseen[c] then cseen[c] = {}; cvals[#cvals + 1] = c end
         table.insert(cseen[c], r.loss)

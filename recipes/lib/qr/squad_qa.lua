@@ -214,4 +214,37 @@ function M.cpu_model()
   return m or "unknown CPU"
 end
 
+-- The kernels' fingerprint: 16 hex digits hashing the float bits
+-- of a model's last-position logits over a fixed token sequence, at fp,
+-- w8a8 and w4a8 (minmax, adapters off). Two machines (or thread counts)
+-- with the same fingerprint computed these bit for bit alike; the CPU model
+-- string does not tell that ("AMD EPYC" names more than one kind of host).
+-- Takes a loaded model (left at fp, adapters off) or a model path.
+function M.kernel_fingerprint(model)
+  if type(model) == "string" then model = assert(qr.model(model)) end
+  local P = require("qr.precision")
+  local nv = model:info().n_vocab
+  local ids, x = {}, 12345
+  for i = 1, 64 do
+    x = (x * 1103515245 + 12345) % 2147483648
+    ids[i] = x % nv
+  end
+  model:quantize{weight = "minmax", act = "minmax"}
+  local h = -3750763034362895579 -- FNV-1a 64 offset basis (0xcbf29ce484222325); integer arithmetic wraps
+  for _, name in ipairs{"fp", "w8a8", "w4a8"} do
+    local cfg = P.load({name}, model)[1]
+    local run = {name = cfg.name, layers = {}}
+    for i, l in ipairs(cfg.layers) do run.layers[i] = {name = l.name, w = l.w, a = l.a, adapter = -1} end
+    model:precision(run)
+    for _, v in ipairs(model:logits(ids)) do
+      h = (h ~ string.unpack("<I4", string.pack("<f", v))) * 1099511628211
+    end
+  end
+  local cfg = P.load({"fp"}, model)[1]
+  local run = {name = "fp", layers = {}}
+  for i, l in ipairs(cfg.layers) do run.layers[i] = {name = l.name, w = l.w, a = l.a, adapter = -1} end
+  model:precision(run)
+  return string.format("%016x", h)
+end
+
 return M
