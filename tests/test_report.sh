@@ -65,7 +65,7 @@ expect_in report-2.7 "$err" "missing: groff gropdf tbl eqn"
 # ---------------------------------------------------------------- the source, with no tool
 run env PATH="$T/bin" "$QRUN" recipes/report.lua --run-dir="$FIX" --format=ms --out="$T/ms/report.ms" --no-install
 expect_rc report-3.1 0
-expect_in report-3.2 "$out" "0 of 8 figures drawn; stages missing: losses (cascade, feature)"
+expect_in report-3.2 "$out" "0 of 9 figures drawn; stages missing: losses (cascade, feature)"
 if [ -s "$T/ms/report.ms" ]; then
   ok report-3.3
   sentences report-3.4 "$(flat "$T/ms/report.ms")"
@@ -82,11 +82,11 @@ if ! command -v groff >/dev/null 2>&1 || ! command -v gropdf >/dev/null 2>&1; th
 fi
 plots=()
 if command -v gnuplot >/dev/null 2>&1 && command -v gs >/dev/null 2>&1; then
-  want="8 of 8 figures drawn"
+  want="9 of 9 figures drawn"
 else
   echo "note: gnuplot or gs missing: the PDF is checked without figures (--no-plots)"
   plots=(--no-plots)
-  want="0 of 8 figures drawn"
+  want="0 of 9 figures drawn"
 fi
 run "$QRUN" recipes/report.lua --run-dir="$FIX" --out="$T/pdf/report.pdf" --no-install "${plots[@]}"
 expect_rc report-4.1 0

@@ -194,7 +194,8 @@ for _, t in ipairs(titles) do
   pos = p or pos
 end
 T.ok("build-2.1", ordered, "the nine numbered sections, in order")
-T.eq("build-2.2", #doc.figures, 8)
+T.eq("build-2.2", #doc.figures, 9)
+has("build-2.5", "Figure 5 plots these differences.") -- the loss comparison's figure (kd - ce, paired)
 for _, fig in ipairs(doc.figures) do
   local okf = type(fig.plot) == "table" and #fig.plot > 0 and next(fig.data) ~= nil
   if not okf then T.ok("build-2.3", false, "figure " .. fig.name .. " has no data or plot") end

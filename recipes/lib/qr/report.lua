@@ -1469,6 +1469,44 @@ local function fig_sp_curves(doc, log)
       "plot " .. table.concat(plots, ", ")}}
 end
 
+-- each objective's tuned F1 minus ce's at each configuration, paired over the questions (95% CI): the effect
+-- itself, one series per objective, a zero line to read "no measurable effect" off
+local function fig_losses_diff(doc, runs, cfgs)
+  local base = runs[1]
+  local data, plots = {}, {}
+  local m = #runs - 1
+  for i = 2, #runs do
+    local r, lines = runs[i], {}
+    for k, c in ipairs(cfgs) do
+      local a, b = tuned(r.doc, c), tuned(base.doc, c)
+      local pa, pb = a and per_q(a), b and per_q(b)
+      if pa and pb and #pa == #pb and #pa > 0 then
+        local p = require("qr.cpt").paired(pa, pb)
+        if isnum(p.diff) and type(p.ci) == "table" then
+          lines[#lines + 1] = R.dat(k + (i - 1 - (m + 1) / 2) * 0.6 / m, p.diff, p.ci[1], p.ci[2])
+        end
+      end
+    end
+    if #lines > 0 then
+      local f = string.format("lossdiff-%d.dat", i)
+      data[f] = lines
+      plots[#plots + 1] = string.format("%s using 1:2:3:4 with yerrorbars pt %d ps 0.8 lw 1.5 title %s", R.gq(f),
+        4 + i, R.gq(r.loss .. " - " .. base.loss))
+    end
+  end
+  if #plots == 0 then return nil end
+  local xt = {}
+  for k, c in ipairs(cfgs) do xt[#xt + 1] = string.format("%s %d", R.gq(c), k) end
+  local srcs = {}
+  for _, r in ipairs(runs) do srcs[#srcs + 1] = r.src end
+  return doc:figure{name = "loss-diff", title = string.format("Tuned F1 of each objective minus %s's at each "
+    .. "configuration, paired over the same questions (95%% bootstrap CI); an interval that crosses zero is no "
+    .. "measurable effect.", base.loss), source = table.concat(srcs, ", "), width = 5.5, height = 2.6, data = data,
+    plot = {"set grid", "set xtics (" .. table.concat(xt, ", ") .. ")", string.format("set xrange [0.4:%g]", #cfgs + 0.6),
+      "set ylabel 'F1 difference (points)'", "set key outside right top",
+      "plot 0 with lines lc rgb 'black' lw 1 notitle, " .. table.concat(plots, ", ")}}
+end
+
 function R.sec_objectives(doc, S)
   doc:section("Training objectives for switching")
   local runs = loss_runs(S)
@@ -1580,7 +1618,8 @@ function R.sec_objectives(doc, S)
       end
       measured[r.loss] = tally
     end
-    doc:p(table.concat(sent, " "))
+    local fd = fig_losses_diff(doc, runs, cfgs)
+    doc:p(table.concat(sent, " "), fd and string.format("Figure %d plots these differences.", fd))
   end
   -- what the switchable bank's own training shows
   local sp = S.sp
