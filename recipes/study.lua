@@ -210,11 +210,13 @@ for _, p in ipairs(plan) do
     local old = doc.stages[p.name]
     local here = cpu_model()
     -- another machine: another kernel fingerprint where the stage recorded one, else another CPU model
-    local elsewhere = old and old.status == 0 and p.dir and (type(old.kernels) == "string" and old.kernels ~= kernels
+    -- (finished there, or begun there: a recipe resumes its checkpoints, so a stage interrupted on one machine and
+    -- resumed on another mixes the two; study.json records a stage as "started" before it runs)
+    local elsewhere = old and p.dir and (type(old.kernels) == "string" and old.kernels ~= kernels
       or old.kernels == nil and type(old.cpu) == "string" and old.cpu ~= here)
     local what = elsewhere and (old.kernels and string.format("%s (kernels %s)", tostring(old.cpu), old.kernels)
       or tostring(old.cpu))
-    if elsewhere and o.rerun_other_cpu and same_stage(old.cmd, p.cmd) then
+    if elsewhere and o.rerun_other_cpu and same_stage(old.cmd, p.cmd) and io.open(p.dir, "r") then
       -- its results stay, beside: a recipe resumes what its directory holds, so the rerun needs an empty one
       local slug = (tostring(old.cpu) .. (old.kernels and ("-" .. old.kernels) or "")):lower():gsub("[^%w]+", "-")
         :gsub("^%-+", ""):gsub("%-+$", "")
@@ -228,7 +230,7 @@ for _, p in ipairs(plan) do
       print(string.format("study: %-12s ran on %s; this machine is %s (kernels %s): %s moved aside to %s, rerunning "
         .. "it here", p.name, what, here, kernels, p.dir, aside))
       doc.stages[p.name .. "@" .. tostring(old.cpu) .. (old.kernels and ("/" .. old.kernels) or "")] = old
-      doc.stages[p.name], old = nil, nil
+      doc.stages[p.name], old, elsewhere = nil, nil, false
       save()
     end
     if old and old.status == 0 and same_stage(old.cmd, p.cmd) and not o.force then
@@ -241,11 +243,13 @@ for _, p in ipairs(plan) do
         .. " --check >/dev/null 2>&1") then
       print("study: report       its tools are not installed (bash scripts/setup_report.sh installs them); skipped")
     else
+      if elsewhere and old.status ~= 0 and same_stage(old.cmd, p.cmd) then
+        io.stderr:write(string.format("study: %s was begun on %s; resuming it on %s (kernels %s) mixes the two machines "
+          .. "(--rerun-other-cpu starts it afresh here)\n", p.name, what, here, kernels))
+      end
       print(string.format("study: %-12s %s", p.name, p.cmd))
       io.stdout:flush()
-      local r = qr.spawn(p.cmd) -- the exit status, wall and CPU time, peak memory of this stage's run
-      local status = r.status
-      -- a stage resumed after a failure adds up its runs' times; its peak is the larger
+      -- a stage resumed after a failure (or an interruption) adds up its runs' times; its peak is the larger
       local prev = (old and same_stage(old.cmd, p.cmd) and old.status ~= 0) and old or {}
       -- the threads it ran with (OMP_NUM_THREADS, else every core); runs with different counts are listed
       local th = os.getenv("OMP_NUM_THREADS") or "all"
@@ -258,6 +262,13 @@ for _, p in ipairs(plan) do
       if prev.kernels and prev.kernels ~= kern and not tostring(prev.kernels):find(kern, 1, true) then
         kern = prev.kernels .. " then " .. kern
       end
+      -- recorded before it runs, so that a stage killed with the session still names the machine it began on
+      doc.stages[p.name] = {cmd = p.cmd, status = "started", seconds = prev.seconds or 0, threads = th, cpu = cpu,
+        kernels = kern, cpu_seconds = prev.cpu_seconds or 0, peak_rss_mb = prev.peak_rss_mb, runs = prev.runs or 0,
+        started = os.date("!%Y-%m-%dT%H:%M:%SZ")}
+      save()
+      local r = qr.spawn(p.cmd) -- the exit status, wall and CPU time, peak memory of this stage's run
+      local status = r.status
       doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th, cpu = cpu, kernels = kern,
         cpu_seconds = r.user + r.sys + (prev.cpu_seconds or 0),
         peak_rss_mb = math.max(r.max_rss_mb, prev.peak_rss_mb or 0), runs = (prev.runs or 0) + 1,

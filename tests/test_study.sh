@@ -100,6 +100,21 @@ jcheck study-6.7 "$T/run/study.json" 'j.stages["sp-kd"].cpu ~= "Another CPU" and
 run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses --rerun-other-cpu
 n=$(printf '%s\n' "$out" | grep -c 'skipped$')
 if [ "$n" -eq 4 ]; then ok "study-6.8 (a second rerun skips all 4)"; else fail study-6.8 "$n skipped: $out"; fi
+# a stage begun on another machine and interrupted (study.json records "started" before a stage runs): resuming it
+# here says so, and the record names both machines
+cat >"$T/begun.lua" <<'EOF'
+local j = assert(qr.json.read(arg[1]))
+local st = j.stages["sp-feature"]
+st.status, st.cpu, st.kernels = "started", "Another CPU", "fedcba9876543210"
+assert(qr.json.write(arg[1], j, {indent = true}))
+EOF
+run "$QRUN" "$T/begun.lua" "$T/run/study.json"
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses
+expect_rc study-6.9 0
+expect_in study-6.10 "$err" "sp-feature was begun on Another CPU (kernels fedcba9876543210); resuming it on"
+jcheck study-6.11 "$T/run/study.json" 'j.stages["sp-feature"].status == 0
+  and j.stages["sp-feature"].kernels:find("^fedcba9876543210 then %x+$") ~= nil
+  and j.stages["sp-feature"].cpu:find("^Another CPU then ") ~= nil or (tostring(j.stages["sp-feature"].cpu) .. " / " .. tostring(j.stages["sp-feature"].kernels))'
 # --dry-run prints the commands and writes nothing
 run "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/dry" --dry-run
 expect_rc study-4.1 0
