@@ -60,6 +60,8 @@ local o = qr.opts{
 qa.set_shots(o.shots)
 local path = o.model ~= "" and o.model or assert(qr.default_model())
 local model = assert(qr.model(path))
+-- the machine: a quantized configuration's answers depend on the CPU's kernels (qr.squad_qa.kernel_fingerprint)
+local cpu, kernels = qa.cpu_model(), qa.kernel_fingerprint(model)
 model:quantize{weight = o.quantizer, act = o.quantizer}
 
 -- configurations; "mlp4" is inline so the recipe does not depend on a file
@@ -109,6 +111,14 @@ local old = qr.json.read(out)
 if old and old.model == path and old.eval_data == o.eval_data and old.eval_n == o.eval_limit
    and (old.shots or 2) == o.shots and (old.max_new_tokens or 24) == o.max_new_tokens then
   results = old.results or {}
+  -- a run resumed on another machine names both (its training and its evaluations mix their kernels)
+  if type(old.kernels) == "string" and old.kernels ~= kernels and not old.kernels:find(kernels, 1, true) then
+    io.stderr:write(string.format("sp: %s was begun on %s (kernels %s); this machine is %s (kernels %s): the run will "
+      .. "mix the two\n", out, tostring(old.cpu), old.kernels, cpu, kernels))
+    cpu, kernels = tostring(old.cpu) .. " then " .. cpu, old.kernels .. " then " .. kernels
+  elseif type(old.kernels) == "string" then
+    cpu, kernels = tostring(old.cpu or cpu), old.kernels
+  end
 end
 local function save()
   assert(qr.json.write(out, {
@@ -117,6 +127,7 @@ local function save()
     lr = o.lr, rank = o.rank, loss = o.loss, loss_opts = o.loss_opts, teacher = o.teacher, schedule = o.schedule, seed = o.seed, git_rev = qa.git_rev(),
     prompt_format = "squad_qa.lua", train_format = "sp_data.lua", shots = o.shots,
     max_new_tokens = o.max_new_tokens, train_limit = o.train_limit, data_portable = qa.portable_path(o.data),
+    cpu = cpu, kernels = kernels,
   }, {indent = true}))
 end
 

@@ -30,6 +30,9 @@ for f in ptq/results.json sp/results.json sp/adapters.safetensors sp-ce/results.
 done
 jcheck study-2.4 "$T/run/sp-cascade/results.json" 'j.teacher == "cascade" or j.teacher'
 jcheck study-2.5 "$T/run/study.json" 'j.scale == "smoke" or j.scale'
+# sp.lua names its machine in its results: the CPU model and the kernels' fingerprint the study recorded
+k=$(F="$T/run/study.json" "$QRUN" -e 'print(qr.json.read(qr.getenv("F")).stages.sp.kernels)')
+jcheck study-2.11 "$T/run/sp/results.json" "j.kernels == '$k' and type(j.cpu) == 'string' or tostring(j.kernels)"
 # each stage's peak memory, CPU time and CPU model (qr.spawn's wait4 rusage): a recipe
 # holds at least its model, so at least a few MB; search ran twice (failed, then resumed)
 jcheck study-2.7 "$T/run/study.json" '(function()

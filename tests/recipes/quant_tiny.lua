@@ -77,5 +77,18 @@ do
   local o = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97, seed = 8}
   T.ok("fingerprint-1.3", qa.kernel_fingerprint(o) ~= a, "another model's fingerprint equals this one's")
   T.near("fingerprint-1.4", m:loss(ids), before, 0) -- left at fp, adapters off: the loss of before
+  -- and it leaves nothing behind: a model fingerprinted, then quantized and set as a recipe does, computes what a
+  -- fresh one does, to the bit (sp.lua fingerprints its model before quantizing it)
+  for _, q in ipairs{"minmax", "log"} do
+    local function loss(fingerprinted)
+      local x = qr.model_new{arch = "llama", n_layer = 2, n_embd = 64, n_head = 4, n_kv_head = 2, n_vocab = 97, seed = 7}
+      if fingerprinted then qa.kernel_fingerprint(x) end
+      x:quantize{weight = q, act = q}
+      local cfg = P.load({"w4a8"}, x)[1]
+      x:precision(cfg)
+      return x:loss(ids)
+    end
+    T.near("fingerprint-1.5 " .. q, loss(true), loss(false), 0)
+  end
 end
 T.done()

@@ -367,6 +367,13 @@ do
   txt = flat(R.build(R.load(dir), {}):ms())
   T.ok("loss-cpu-1.4", txt:find("not clean: machine (ce on AMD EPYC (kernels 00000000000000aa); kd on AMD EPYC "
     .. "(kernels 00000000000000bb)).", 1, true), "two fingerprints")
+  -- the runs' own records come before study.json's
+  local kd = run("ce+kd")
+  kd.cpu, kd.kernels = "AMD EPYC", "00000000000000cc"
+  assert(qr.json.write(dir .. "/sp-kd/results.json", kd))
+  txt = flat(R.build(R.load(dir), {}):ms())
+  T.ok("loss-cpu-1.5", txt:find("kd on AMD EPYC (kernels 00000000000000cc)).", 1, true), "the run's own record")
+  assert(qr.json.write(dir .. "/sp-kd/results.json", run("ce+kd")))
   txt = with(nil, "AMD EPYC")
   T.ok("loss-cpu-1.3", txt:find("study.json does not record the machine of ce, so whether all ran on one CPU cannot be "
     .. "checked.", 1, true), "an unrecorded machine")

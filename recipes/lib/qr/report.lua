@@ -1560,6 +1560,12 @@ function R.sec_objectives(doc, S)
       if type(R.val(st.cpu)) == "string" then cpu_of[st.name] = R.val(st.cpu) end
       if type(R.val(st.kernels)) == "string" then kern_of[st.name] = R.val(st.kernels) end
     end
+    -- a run's own record (sp.lua writes cpu and kernels into its results) comes first
+    for _, r in ipairs(runs) do
+      local name = r.src:match("^([^/]+)/")
+      if type(R.val(r.doc.cpu)) == "string" then cpu_of[name] = R.val(r.doc.cpu) end
+      if type(R.val(r.doc.kernels)) == "string" then kern_of[name] = R.val(r.doc.kernels) end
+    end
     local all_kern = true
     for _, r in ipairs(runs) do all_kern = all_kern and kern_of[r.src:match("^([^/]+)/")] ~= nil end
     local cvals, cseen, unknown = {}, {}, {}
