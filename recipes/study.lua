@@ -40,9 +40,9 @@ local o = qr.opts{
   {"shots", -1, "worked examples in prompts, 0..2 (-1: the scale's)"},
   {"dry-run", false, "print the stages' commands and stop"},
   {"force", false, "rerun stages that finished (each recipe still resumes what it has)"},
-  {"rerun-other-cpu", false, "rerun the finished stages that ran on another machine (another kernel fingerprint, or "
-    .. "CPU model where none was recorded), their directories moved aside to <stage>.<that cpu> first (the losses "
-    .. "stage compares its objectives on one machine)"},
+  {"rerun-other-cpu", false, "rerun the stages not known to have run on this machine (another kernel fingerprint, "
+    .. "or none recorded), their directories moved aside to <stage>.<that cpu> first (the losses stage compares its "
+    .. "objectives on one machine)"},
 }
 
 -- Per scale, each stage's options (merged with the study-wide ones).
@@ -212,10 +212,12 @@ for _, p in ipairs(plan) do
     -- another machine: another kernel fingerprint where the stage recorded one, else another CPU model
     -- (finished there, or begun there: a recipe resumes its checkpoints, so a stage interrupted on one machine and
     -- resumed on another mixes the two; study.json records a stage as "started" before it runs)
+    -- With --rerun-other-cpu a stage that recorded no fingerprint counts as another machine too: one CPU model
+    -- string names hosts whose kernels differ, so only the fingerprint shows a stage ran here.
     local elsewhere = old and p.dir and (type(old.kernels) == "string" and old.kernels ~= kernels
-      or old.kernels == nil and type(old.cpu) == "string" and old.cpu ~= here)
+      or old.kernels == nil and (o.rerun_other_cpu or type(old.cpu) == "string" and old.cpu ~= here))
     local what = elsewhere and (old.kernels and string.format("%s (kernels %s)", tostring(old.cpu), old.kernels)
-      or tostring(old.cpu))
+      or string.format("%s (kernels not recorded)", tostring(old.cpu or "an unrecorded CPU")))
     if elsewhere and o.rerun_other_cpu and same_stage(old.cmd, p.cmd) and io.open(p.dir, "r") then
       -- its results stay, beside: a recipe resumes what its directory holds, so the rerun needs an empty one
       local slug = (tostring(old.cpu) .. (old.kernels and ("-" .. old.kernels) or "")):lower():gsub("[^%w]+", "-")

@@ -118,6 +118,18 @@ expect_in study-6.10 "$err" "sp-feature was begun on Another CPU (kernels fedcba
 jcheck study-6.11 "$T/run/study.json" 'j.stages["sp-feature"].status == 0
   and j.stages["sp-feature"].kernels:find("^fedcba9876543210 then %x+$") ~= nil
   and j.stages["sp-feature"].cpu:find("^Another CPU then ") ~= nil or (tostring(j.stages["sp-feature"].cpu) .. " / " .. tostring(j.stages["sp-feature"].kernels))'
+# a finished stage that recorded no fingerprint (an older study.json): --rerun-other-cpu cannot tell it ran here, so
+# reruns it
+cat >"$T/nokern.lua" <<'EOF'
+local j = assert(qr.json.read(arg[1]))
+j.stages["sp-ce"].kernels = nil
+assert(qr.json.write(arg[1], j, {indent = true}))
+EOF
+run "$QRUN" "$T/nokern.lua" "$T/run/study.json"
+run env OMP_NUM_THREADS=1 "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/run" --stages=losses --rerun-other-cpu
+expect_rc study-6.12 0
+expect_in study-6.13 "$out" "(kernels not recorded); this machine is"
+jcheck study-6.14 "$T/run/study.json" 'type(j.stages["sp-ce"].kernels) == "string" and j.stages["sp-ce"].status == 0 or "sp-ce"'
 # --dry-run prints the commands and writes nothing
 run "$QRUN" recipes/study.lua "${common[@]}" --run-dir="$T/dry" --dry-run
 expect_rc study-4.1 0
