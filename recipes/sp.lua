@@ -127,7 +127,7 @@ local function save()
     lr = o.lr, rank = o.rank, loss = o.loss, loss_opts = o.loss_opts, teacher = o.teacher, schedule = o.schedule, seed = o.seed, git_rev = qa.git_rev(),
     prompt_format = "squad_qa.lua", train_format = "sp_data.lua", shots = o.shots,
     max_new_tokens = o.max_new_tokens, train_limit = o.train_limit, data_portable = qa.portable_path(o.data),
-    cpu = cpu, kernels = kernels,
+    cpu = cpu, kernels = kernels, gemm = (qr.kernels()),
   }, {indent = true}))
 end
 

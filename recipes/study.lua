@@ -201,8 +201,8 @@ local cpu_model = require("qr.squad_qa").cpu_model
 -- than one kind of host, and the thread count changes the bits too; two stages with one fingerprint computed the
 -- model's quantized logits bit for bit alike
 local kernels = require("qr.squad_qa").kernel_fingerprint(o.model ~= "" and o.model or assert(qr.default_model()))
-print(string.format("study: this machine: %s, %s threads, kernels %s", cpu_model(), os.getenv("OMP_NUM_THREADS") or "all",
-  kernels))
+print(string.format("study: this machine: %s, %s threads, %s matrix products, kernels %s", cpu_model(),
+  os.getenv("OMP_NUM_THREADS") or "all", (qr.kernels()), kernels))
 save()
 local t_all = qr.now()
 for _, p in ipairs(plan) do
@@ -271,7 +271,7 @@ for _, p in ipairs(plan) do
       save()
       local r = qr.spawn(p.cmd) -- the exit status, wall and CPU time, peak memory of this stage's run
       local status = r.status
-      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th, cpu = cpu, kernels = kern,
+      doc.stages[p.name] = {cmd = p.cmd, status = status, seconds = r.seconds + (prev.seconds or 0), threads = th, cpu = cpu, kernels = kern, gemm = (qr.kernels()),
         cpu_seconds = r.user + r.sys + (prev.cpu_seconds or 0),
         peak_rss_mb = math.max(r.max_rss_mb, prev.peak_rss_mb or 0), runs = (prev.runs or 0) + 1,
         finished = os.date("!%Y-%m-%dT%H:%M:%SZ")}

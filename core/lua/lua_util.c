@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "qr_lua.h"
 
+#include "ops/gemm.h"
 #include "qr.h"
 
 #include <errno.h>
@@ -500,7 +501,29 @@ static int l_spawn(lua_State *L) {
     return 1;
 }
 
+/* qr.kernels([mode [, simd]]) -> mode, simd: the matrix products' kernels,
+ * "blas" (OpenBLAS) or "portable" (core/ops/gemm.h: one fixed order of
+ * operations, the same bits on every machine and thread count), and whether
+ * the portable product uses its AVX2 path (false: scalar, the same bits).
+ * With arguments, sets them first. */
+static int l_kernels(lua_State *L) {
+    if (!lua_isnoneornil(L, 1)) {
+        const char *m = luaL_checkstring(L, 1);
+        if (strcmp(m, "portable") == 0)
+            qr_gemm_set_portable(1);
+        else if (strcmp(m, "blas") == 0)
+            qr_gemm_set_portable(0);
+        else
+            return luaL_argerror(L, 1, lua_pushfstring(L, "kernels '%s': expected 'blas' or 'portable'", m));
+    }
+    if (!lua_isnoneornil(L, 2)) qr_gemm_set_simd(lua_toboolean(L, 2));
+    lua_pushstring(L, qr_gemm_portable() ? "portable" : "blas");
+    lua_pushboolean(L, qr_gemm_simd());
+    return 2;
+}
+
 static const luaL_Reg util_funcs[] = {
+    {"kernels", l_kernels},
     {"opts", l_opts},     {"now", l_now},       {"getenv", l_getenv},         {"isatty", l_isatty},
     {"sha256", l_sha256}, {"spawn", l_spawn},   {"run_limited", l_run_limited}, {NULL, NULL}};
 

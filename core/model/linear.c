@@ -3,7 +3,7 @@
 #include "ops/ops.h"
 #include "plugin.h"
 
-#include <cblas.h>
+#include "ops/gemm.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,9 +156,9 @@ int qr_linear_forward(qr_linear *l, float *out, const float *inp, int N, int sav
         const qr_lora *a = &l->lora[l->active];
         int64_t nh = (int64_t)N * l->rank;
         float *h = save ? grow(&l->h, &l->cap_h, nh) : scr->h;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, l->rank, l->in, 1.0f, x, l->in, a->A, l->in, 0.0f,
+        qr_sgemm(QR_NOTRANS, QR_TRANS, N, l->rank, l->in, 1.0f, x, l->in, a->A, l->in, 0.0f,
                     h, l->rank);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, l->out, l->rank, l->lora_scale, h, l->rank, a->B,
+        qr_sgemm(QR_NOTRANS, QR_TRANS, N, l->out, l->rank, l->lora_scale, h, l->rank, a->B,
                     l->rank, 1.0f, out, l->out);
     }
     if (save) l->saved_n = N;
@@ -190,18 +190,18 @@ void qr_linear_backward(qr_linear *l, float *dinp, const float *dout, const floa
         float s = l->lora_scale;
         /* out += s h B^T:  dB += s dout^T h ;  dh = s dout B */
         if (a->dB)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out, l->rank, N, s, dout, l->out, l->h, l->rank,
+            qr_sgemm(QR_TRANS, QR_NOTRANS, l->out, l->rank, N, s, dout, l->out, l->h, l->rank,
                         1.0f, a->dB, l->rank);
         if (a->dA || dx) {
             float *dh = scr->h;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, l->rank, l->out, s, dout, l->out, a->B, l->rank,
+            qr_sgemm(QR_NOTRANS, QR_NOTRANS, N, l->rank, l->out, s, dout, l->out, a->B, l->rank,
                         0.0f, dh, l->rank);
             /* h = x A^T:  dA += dh^T x ;  dx += dh A */
             if (a->dA)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->rank, l->in, N, 1.0f, dh, l->rank, x, l->in,
+                qr_sgemm(QR_TRANS, QR_NOTRANS, l->rank, l->in, N, 1.0f, dh, l->rank, x, l->in,
                             1.0f, a->dA, l->in);
             if (dx)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, l->in, l->rank, 1.0f, dh, l->rank, a->A,
+                qr_sgemm(QR_NOTRANS, QR_NOTRANS, N, l->in, l->rank, 1.0f, dh, l->rank, a->A,
                             l->in, 1.0f, dx, l->in);
         }
     }

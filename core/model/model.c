@@ -7,7 +7,7 @@
 #include "model_internal.h"
 #include "ops/ops.h"
 
-#include <cblas.h>
+#include "ops/gemm.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -590,7 +590,7 @@ static void cached_attention(qr_model *m, const qr_kvcache *kv, int l, int s, in
         for (int h = 0; h < NH; h++) {
             int g = h / rep;
             const float *Q = iq + (size_t)r0 * QD + h * HD;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, Lk, HD, scale, Q, QD, K + g * HD, KVD, 0.0f, S,
+            qr_sgemm(QR_NOTRANS, QR_TRANS, len, Lk, HD, scale, Q, QD, K + g * HD, KVD, 0.0f, S,
                         Lk);
 #pragma omp parallel for
             for (int i = 0; i < len; i++) {
@@ -607,7 +607,7 @@ static void cached_attention(qr_model *m, const qr_kvcache *kv, int l, int s, in
                 for (int j = 0; j < lim; j++) row[j] *= inv;
                 for (int j = lim; j < Lk; j++) row[j] = 0.0f;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, HD, Lk, 1.0f, S, Lk, Vc + g * HD, KVD, 0.0f,
+            qr_sgemm(QR_NOTRANS, QR_NOTRANS, len, HD, Lk, 1.0f, S, Lk, Vc + g * HD, KVD, 0.0f,
                         iatty + (size_t)r0 * QD + h * HD, QD);
         }
         return;

@@ -7,6 +7,8 @@
  * are otherwise bound by scalar exp calls. */
 #include "ops.h"
 
+#include "gemm.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -77,10 +79,23 @@ static void blas_serial_end(int old) {
     if (old > 1) openblas_set_num_threads(old);
 }
 
+/* the float path's products go through qr_sgemm (OpenBLAS, or the portable
+ * fixed-order product of gemm.h); the CBLAS-style call of ops_impl.h maps
+ * onto it */
+static inline void sgemm_rowmajor(int order, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                                  const float *B, int ldb, float beta, float *C, int ldc) {
+    (void)order; /* always CblasRowMajor */
+    qr_sgemm(ta == CblasTrans ? QR_TRANS : QR_NOTRANS, tb == CblasTrans ? QR_TRANS : QR_NOTRANS, M, N, K, alpha, A, lda,
+             B, ldb, beta, C, ldc);
+}
+
 /* ----------------------------------------------------------------- float */
 #define real float
 #define QR_F(name) name
-#define QR_GEMM cblas_sgemm
+#define QR_GEMM sgemm_rowmajor
+/* the decode path's own dot products are OpenBLAS mode's; the portable mode
+ * keeps its one order of operations for every row count */
+#define QR_OWN_SMALL_N() (!qr_gemm_portable())
 #define QR_EXP fast_expf
 #define QR_TANH fast_tanhf
 #define QR_LOG logf
@@ -93,6 +108,7 @@ static void blas_serial_end(int old) {
 #undef real
 #undef QR_F
 #undef QR_GEMM
+#undef QR_OWN_SMALL_N
 #undef QR_EXP
 #undef QR_TANH
 #undef QR_LOG
@@ -105,6 +121,7 @@ static void blas_serial_end(int old) {
 #define real double
 #define QR_F(name) name##_f64
 #define QR_GEMM cblas_dgemm
+#define QR_OWN_SMALL_N() 1
 #define QR_EXP exp
 #define QR_TANH tanh
 #define QR_LOG log
@@ -116,6 +133,7 @@ static void blas_serial_end(int old) {
 #undef real
 #undef QR_F
 #undef QR_GEMM
+#undef QR_OWN_SMALL_N
 #undef QR_EXP
 #undef QR_TANH
 #undef QR_LOG

@@ -9,8 +9,10 @@
  *    exception is qr_rope_backward, which works in place.
  *  - Any gradient pointer may be NULL to skip that gradient (frozen weights
  *    skip dw; the first layer skips dinp).
- *  - Every matmul goes through cblas_sgemm; the other loops are OpenMP
- *    parallel. Kernels never allocate: attention backward takes scratch.
+ *  - Every float matmul goes through qr_sgemm (gemm.h: OpenBLAS, or the portable
+ *    fixed-order product); the other loops are OpenMP
+ *    parallel. Kernels never allocate (but for the portable product's transposed
+ *    operand copies): attention backward takes scratch.
  *  - Kernels do not validate arguments (these are programmer contracts, not
  *    input): token ids and targets are checked by the caller.
  *

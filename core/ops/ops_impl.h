@@ -4,7 +4,8 @@
  * defines:
  *   real            float or double
  *   QR_F(name)      the public name: name (float) or name##_f64 (double)
- *   QR_GEMM         cblas_sgemm or cblas_dgemm
+ *   QR_GEMM         a CBLAS-style sgemm (qr_sgemm underneath) or cblas_dgemm
+ *   QR_OWN_SMALL_N()  whether the matmul forward's few-row path may use its own loops
  *   QR_EXP, QR_TANH, QR_LOG, QR_SQRT, QR_COS, QR_SIN   scalar math on real
  *   QR_ROPE_FREQ(i, D, theta)  inverse frequency of pair i, as a real
  * Helpers local to this file are named through QR_F too, so the two
@@ -21,7 +22,7 @@ void QR_F(qr_matmul_forward)(real *out, const real *inp, const real *w, const re
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(real));
         beta = 1;
     }
-    if (N <= QR_SMALL_N) {
+    if (N <= QR_SMALL_N && QR_OWN_SMALL_N()) {
         /* decoding: a few rows. Memory-bound: stream each row of W once and
          * dot it with every input row while it is in cache (gemm packs W
          * for a handful of rows; gemv per row reads W N times). */
