@@ -336,6 +336,13 @@ do
     cpu = "Intel Xeon"}, rpi = {cmd = "c", status = 0, seconds = 10}}}))
   txt = flat(R.build(R.load(dir), {}):ms())
   T.ok("cpu-1.2", txt:find("Every stage study.json timed ran on one machine: Intel Xeon.", 1, true), "one machine")
+  -- one CPU model string, two fingerprints: two machines
+  assert(qr.json.write(dir .. "/study.json", {scale = "x", stages = {
+    sp = {cmd = "a", status = 0, seconds = 10, cpu = "AMD EPYC", kernels = "00000000000000aa"},
+    rpi = {cmd = "c", status = 0, seconds = 10, cpu = "AMD EPYC", kernels = "00000000000000bb"}}}))
+  txt = flat(R.build(R.load(dir), {}):ms())
+  T.ok("cpu-1.3", txt:find("The stages ran on 2 machines (a study resumed across sessions): sp on AMD EPYC (kernels "
+    .. "00000000000000aa); rpi on AMD EPYC (kernels 00000000000000bb).", 1, true), "told apart by fingerprint")
   os.execute("rm -rf '" .. dir .. "'")
 end
 

@@ -3044,7 +3044,8 @@ function R.stage_costs(S)
       out[#out + 1] = {stage = s.name, seconds = R.val(s.seconds), peak = R.val(s.peak_rss_mb),
         source = "study.json", status = R.val(s.status), own = own[s.name],
         threads = R.val(s.threads) ~= nil and tostring(R.val(s.threads)) or nil,
-        cpu = type(R.val(s.cpu)) == "string" and R.val(s.cpu) or nil}
+        cpu = type(R.val(s.cpu)) == "string" and R.val(s.cpu) or nil,
+        kernels = type(R.val(s.kernels)) == "string" and R.val(s.kernels) or nil}
     end
     -- stages whose files are here but study.json has no record of (run outside the study and adopted, or
     -- interrupted before it could record them): their files' own seconds, so the total does not leave them out
@@ -3221,11 +3222,14 @@ function R.sec_speed(doc, S)
       R.duration(total_own)))
   end
   -- the machines the stages ran on (study.json records each stage's CPU model)
+  -- and, where a stage recorded it, its kernels' fingerprint: one CPU model string can name hosts whose
+  -- kernels differ, so a machine is the CPU with its fingerprint
   local by_cpu, cpus = {}, {}
   for _, c in ipairs(costs) do
     if c.cpu then
-      if not by_cpu[c.cpu] then by_cpu[c.cpu] = {}; cpus[#cpus + 1] = c.cpu end
-      table.insert(by_cpu[c.cpu], c.stage)
+      local m = c.kernels and string.format("%s (kernels %s)", c.cpu, c.kernels) or c.cpu
+      if not by_cpu[m] then by_cpu[m] = {}; cpus[#cpus + 1] = m end
+      table.insert(by_cpu[m], c.stage)
     end
   end
   if #cpus == 1 then
