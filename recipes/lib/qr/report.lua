@@ -2715,6 +2715,11 @@ function R.sec_directions(doc, S)
     .. "full dev set (10,570) to narrow the intervals."
   items[#items + 1] = "Real low-bit kernels: this study fake-quantizes, so its BitOPs and bytes are a cost model; "
     .. "integer kernels would turn them into measured speed and memory."
+  items[#items + 1] = "Take the machine out of the comparisons: a quantized configuration's answers move with a last-bit "
+    .. "difference in a matrix product (the BLAS kernels of the host, even its thread count), so a study resumed on "
+    .. "another machine mixes two. qrun's portable products (cmake -DQR_PORTABLE=ON: one stated order of operations, "
+    .. "the same bits at any thread count) remove that; the same noise, measured on purpose (the same run on several "
+    .. "kernel orders), is a variance component to set beside the effects this report calls measurable."
   doc:bullets(items)
 end
 
