@@ -54,6 +54,8 @@ int main(void) {
         {QR_NOTRANS, QR_NOTRANS, 31, 9, 45, 2, 1.0f, 1.0f}, {QR_TRANS, QR_NOTRANS, 12, 70, 101, 1, -0.25f, 0.0f},
         {QR_TRANS, QR_TRANS, 5, 6, 7, 0, 2.0f, -1.0f},      {QR_NOTRANS, QR_TRANS, 1, 130, 576, 0, 1.0f, 0.0f},
         {QR_NOTRANS, QR_TRANS, 97, 129, 8, 5, 1.0f, 0.0f},  {QR_NOTRANS, QR_NOTRANS, 200, 150, 300, 0, 1.0f, 1.0f},
+        /* k in several blocks of 256 with a tail; fewer columns than a tile, with beta */
+        {QR_NOTRANS, QR_TRANS, 40, 70, 1001, 1, 1.0f, 1.0f}, {QR_NOTRANS, QR_TRANS, 10, 3, 520, 0, 1.0f, 0.5f},
     };
     int simd_here = qr_gemm_simd();
     printf("portable path on this CPU: %s\n", simd_here ? "AVX2+FMA (scalar checked too)" : "scalar only");

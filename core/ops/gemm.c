@@ -25,6 +25,7 @@
 
 #define IB 48 /* a multiple of the tile's 3 rows */
 #define JB 64
+#define KC 256 /* k block of the tiles (a multiple of 8) */
 
 /* -1: not yet read from QR_KERNELS */
 static int g_portable = -1;
@@ -112,16 +113,21 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const 
     return tail_fma(hsum8(c), a, b, k, K);
 }
 
-/* 3 rows of A x 4 rows of B -> out[r][c]: twelve accumulators, enough
- * independent fused multiply-adds to cover their latency on two FMA units */
+/* 3 rows of A x 4 rows of B over k in [k0, k1) (multiples of 8): twelve
+ * 8-lane accumulators, acc[r*4+t] (in memory between calls, so that k can be
+ * taken in blocks that stay in cache while each lane still adds its terms in
+ * increasing k); enough independent fused multiply-adds to cover their latency
+ * on two FMA units */
 __attribute__((target("avx2,fma"))) static void tile_avx2(const float *a0, const float *a1, const float *a2,
                                                           const float *b0, const float *b1, const float *b2,
-                                                          const float *b3, int K, float out[3][4]) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-    __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-    __m256 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-    int k = 0;
-    for (; k + 8 <= K; k += 8) {
+                                                          const float *b3, int k0, int k1, float *acc) {
+    __m256 c00 = _mm256_loadu_ps(acc), c01 = _mm256_loadu_ps(acc + 8), c02 = _mm256_loadu_ps(acc + 16),
+           c03 = _mm256_loadu_ps(acc + 24);
+    __m256 c10 = _mm256_loadu_ps(acc + 32), c11 = _mm256_loadu_ps(acc + 40), c12 = _mm256_loadu_ps(acc + 48),
+           c13 = _mm256_loadu_ps(acc + 56);
+    __m256 c20 = _mm256_loadu_ps(acc + 64), c21 = _mm256_loadu_ps(acc + 72), c22 = _mm256_loadu_ps(acc + 80),
+           c23 = _mm256_loadu_ps(acc + 88);
+    for (int k = k0; k < k1; k += 8) {
         __m256 x0 = _mm256_loadu_ps(a0 + k), x1 = _mm256_loadu_ps(a1 + k), x2 = _mm256_loadu_ps(a2 + k), y;
         y = _mm256_loadu_ps(b0 + k);
         c00 = _mm256_fmadd_ps(x0, y, c00);
@@ -140,11 +146,21 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(const float *a0, const
         c13 = _mm256_fmadd_ps(x1, y, c13);
         c23 = _mm256_fmadd_ps(x2, y, c23);
     }
-    const float *a[3] = {a0, a1, a2}, *b[4] = {b0, b1, b2, b3};
-    __m256 c[3][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}};
-    for (int r = 0; r < 3; r++)
-        for (int t = 0; t < 4; t++) out[r][t] = tail_fma(hsum8(c[r][t]), a[r], b[t], k, K);
+    _mm256_storeu_ps(acc, c00);
+    _mm256_storeu_ps(acc + 8, c01);
+    _mm256_storeu_ps(acc + 16, c02);
+    _mm256_storeu_ps(acc + 24, c03);
+    _mm256_storeu_ps(acc + 32, c10);
+    _mm256_storeu_ps(acc + 40, c11);
+    _mm256_storeu_ps(acc + 48, c12);
+    _mm256_storeu_ps(acc + 56, c13);
+    _mm256_storeu_ps(acc + 64, c20);
+    _mm256_storeu_ps(acc + 72, c21);
+    _mm256_storeu_ps(acc + 80, c22);
+    _mm256_storeu_ps(acc + 88, c23);
 }
+
+__attribute__((target("avx2,fma"))) static float lanes_avx2(const float *acc) { return hsum8(_mm256_loadu_ps(acc)); }
 #endif
 
 /* ------------------------------------------------------------ the product */
@@ -159,22 +175,40 @@ static void block(int i0, int i1, int j0, int j1, int K, float alpha, const floa
     int i = i0;
 #ifdef QR_GEMM_X86
     if (simd) {
-        for (; i + 3 <= i1; i += 3) {
-            const float *a0 = a + (size_t)i * lda, *a1 = a0 + lda, *a2 = a1 + lda;
-            int j = j0;
-            for (; j + 4 <= j1; j += 4) {
-                float o[3][4];
-                const float *b0 = b + (size_t)j * ldb;
-                tile_avx2(a0, a1, a2, b0, b0 + ldb, b0 + 2 * (size_t)ldb, b0 + 3 * (size_t)ldb, K, o);
-                for (int r = 0; r < 3; r++)
-                    for (int t = 0; t < 4; t++) store(C + (size_t)(i + r) * ldc + j + t, alpha, beta, o[r][t]);
+        /* the 3 x 4 tiles, k in blocks of KC: every tile of the block takes
+         * its next KC terms while they are in cache */
+        int nti = (i1 - i0) / 3, ntj = (j1 - j0) / 4, K8 = K / 8 * 8;
+        if (nti > 0 && ntj > 0) {
+            size_t nacc = (size_t)nti * ntj * 96;
+            float *acc = qr_xmalloc(nacc * sizeof(float));
+            memset(acc, 0, nacc * sizeof(float));
+            for (int k0 = 0; k0 < K8; k0 += KC) {
+                int k1 = k0 + KC < K8 ? k0 + KC : K8;
+                for (int ti = 0; ti < nti; ti++) {
+                    const float *a0 = a + (size_t)(i0 + 3 * ti) * lda;
+                    for (int tj = 0; tj < ntj; tj++) {
+                        const float *b0 = b + (size_t)(j0 + 4 * tj) * ldb;
+                        tile_avx2(a0, a0 + lda, a0 + 2 * (size_t)lda, b0, b0 + ldb, b0 + 2 * (size_t)ldb,
+                                  b0 + 3 * (size_t)ldb, k0, k1, acc + ((size_t)ti * ntj + tj) * 96);
+                    }
+                }
             }
-            for (; j < j1; j++) {
-                const float *bj = b + (size_t)j * ldb;
-                for (int r = 0; r < 3; r++)
-                    store(C + (size_t)(i + r) * ldc + j, alpha, beta, dot_avx2(a0 + (size_t)r * lda, bj, K));
-            }
+            for (int ti = 0; ti < nti; ti++)
+                for (int tj = 0; tj < ntj; tj++)
+                    for (int r = 0; r < 3; r++)
+                        for (int t = 0; t < 4; t++) {
+                            int ii = i0 + 3 * ti + r, jj = j0 + 4 * tj + t;
+                            float sv = lanes_avx2(acc + ((size_t)ti * ntj + tj) * 96 + (r * 4 + t) * 8);
+                            sv = tail_fma(sv, a + (size_t)ii * lda, b + (size_t)jj * ldb, K8, K);
+                            store(C + (size_t)ii * ldc + jj, alpha, beta, sv);
+                        }
+            free(acc);
         }
+        /* the edges: columns past the last whole tile, then rows past it */
+        for (int ii = i0; ii < i0 + 3 * nti; ii++)
+            for (int jj = j0 + 4 * ntj; jj < j1; jj++)
+                store(C + (size_t)ii * ldc + jj, alpha, beta, dot_avx2(a + (size_t)ii * lda, b + (size_t)jj * ldb, K));
+        i = i0 + 3 * nti;
         for (; i < i1; i++)
             for (int j = j0; j < j1; j++)
                 store(C + (size_t)i * ldc + j, alpha, beta, dot_avx2(a + (size_t)i * lda, b + (size_t)j * ldb, K));
