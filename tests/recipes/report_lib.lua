@@ -365,7 +365,7 @@ do
   T.ok("loss-cpu-1.1", txt:find("They differ in more than the objective, so the comparison is not clean: machine (ce "
     .. "on Intel Xeon; kd on AMD EPYC).", 1, true), "the two machines are named")
   txt = with("AMD EPYC", "AMD EPYC")
-  T.ok("loss-cpu-1.2", txt:find("only the objective differs. All 2 ran on one machine (AMD EPYC).", 1, true),
+  T.ok("loss-cpu-1.2", txt:find("only the objective differs. Both ran on one machine (AMD EPYC).", 1, true),
     "one machine")
   -- one CPU model string, two kernel fingerprints: two machines
   assert(qr.json.write(dir .. "/study.json", {scale = "x", stages = {
@@ -384,6 +384,46 @@ do
   txt = with(nil, "AMD EPYC")
   T.ok("loss-cpu-1.3", txt:find("study.json does not record the machine of ce, so whether all ran on one CPU cannot be "
     .. "checked.", 1, true), "an unrecorded machine")
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
+-- the loss comparison counts its excluded intervals against what chance gives (a 95% interval excludes zero one
+-- time in twenty when there is no effect)
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "/sp-ce' '" .. dir .. "/sp-kd' '" .. dir .. "/sp-cascade' '" .. dir .. "/sp-feature'")
+  local function scores(base, shift)
+    local t = {}
+    for i = 1, 40 do t[i] = base + (i % 5) * 10 + shift end
+    return t
+  end
+  local function run(loss, teacher, shift_fp, shift_w4)
+    return {loss = loss, teacher = teacher, configs = "fp,w4a8", steps = 4, eval_n = 40, seed = 1, results = {
+      {config = "fp", tuned = true, f1 = 50, f1_ci = {40, 60}, per_question = {f1 = scores(20, shift_fp)}},
+      {config = "w4a8", tuned = true, f1 = 40, f1_ci = {30, 50}, per_question = {f1 = scores(10, shift_w4)}}}}
+  end
+  local function with(kd, cascade, feature)
+    assert(qr.json.write(dir .. "/sp-ce/results.json", run("ce", nil, 0, 0)))
+    assert(qr.json.write(dir .. "/sp-kd/results.json", run("ce+kd", "tuned", kd, 0)))
+    assert(qr.json.write(dir .. "/sp-cascade/results.json", run("ce+kd", "cascade", 0, cascade)))
+    assert(qr.json.write(dir .. "/sp-feature/results.json", run("ce+0.1*feature", "tuned", feature, feature)))
+    return flat(R.build(R.load(dir), {}):ms())
+  end
+  local txt = with(0, 0, 0)
+  T.ok("loss-mult-1.1", txt:find("Of these 6 comparisons, 0 exclude zero; with 6 intervals at 95%, about 0.3 would "
+    .. "exclude zero by chance if no objective had any effect, so none of the objectives is distinguishable from ce at "
+    .. "this scale.", 1, true), "no effect anywhere")
+  txt = with(5, 0, 0)
+  -- P(at least 1 of 6) = 1 - 0.95^6 = 26%
+  T.ok("loss-mult-1.2", txt:find("Of these 6 comparisons, 1 excludes zero; with 6 intervals at 95%, about 0.3 would "
+    .. "exclude zero by chance if no objective had any effect, so the one excluded interval is weak evidence on its own "
+    .. "(1 or more of 6 by chance: 26%, were the comparisons independent)", 1, true), "one interval: weak evidence")
+  txt = with(5, -5, 5)
+  -- 4 of 6: P = C(6,4) .05^4 .95^2 + C(6,5) .05^5 .95 + .05^6 = 0.0086%
+  T.ok("loss-mult-1.3", txt:find("Of these 6 comparisons, 4 exclude zero; with 6 intervals at 95%, about 0.3 would "
+    .. "exclude zero by chance if no objective had any effect, so more intervals exclude zero than chance alone would "
+    .. "give (4 or more of 6 by chance: 0.0086%, were the comparisons independent).", 1, true), "four: more than chance")
   os.execute("rm -rf '" .. dir .. "'")
 end
 

@@ -1585,7 +1585,7 @@ function R.sec_objectives(doc, S)
     end
     local machine_note
     if #cvals == 1 and #unknown == 0 then
-      machine_note = string.format("All %d ran on one machine (%s).", #runs, cvals[1])
+      machine_note = string.format("%s ran on one machine (%s).", #runs == 2 and "Both" or ("All " .. #runs), cvals[1])
     elseif #unknown > 0 and #cvals > 0 then
       machine_note = string.format("study.json does not record the machine of %s, so whether all ran on one CPU "
         .. "cannot be checked.", R.list(unknown))
@@ -1624,8 +1624,37 @@ function R.sec_objectives(doc, S)
       end
       measured[r.loss] = tally
     end
+    -- how many intervals exclude zero, against how many would by chance: each comparison is at 95%, and with a
+    -- dozen of them at least one excluded interval is what no effect at all gives about half the time
+    local n_cmp, n_eff = 0, 0
+    for _, t in pairs(measured) do
+      for v, k in pairs(t) do
+        n_cmp = n_cmp + k
+        if v == "up" or v == "down" or v == "above" or v == "below" then n_eff = n_eff + k end
+      end
+    end
+    local mult
+    if n_cmp > 1 then
+      -- P(at least n_eff of n_cmp exclude zero) when none has an effect, the comparisons taken as independent
+      -- (they share ce's scores and the questions, so this is a guide, not a test)
+      local tail = 0
+      for k = n_eff, n_cmp do
+        local c = 1
+        for j = 1, k do c = c * (n_cmp - k + j) / j end
+        tail = tail + c * 0.05 ^ k * 0.95 ^ (n_cmp - k)
+      end
+      mult = string.format("Of these %d comparisons, %d %s zero; with %d intervals at 95%%, about %.1f would exclude "
+        .. "zero by chance if no objective had any effect, so %s.", n_cmp, n_eff, n_eff == 1 and "excludes" or "exclude",
+        n_cmp, n_cmp * 0.05,
+        n_eff == 0 and "none of the objectives is distinguishable from ce at this scale"
+        or tail >= 0.05 and string.format("%s is weak evidence on its own (%d or more of %d by chance: %.0f%%, were "
+          .. "the comparisons independent) and needs a second run (another seed, more questions) before it is called "
+          .. "an effect", n_eff == 1 and "the one excluded interval" or "the excluded intervals", n_eff, n_cmp, 100 * tail)
+        or string.format("more intervals exclude zero than chance alone would give (%d or more of %d by chance: %.2g%%, "
+          .. "were the comparisons independent)", n_eff, n_cmp, 100 * tail))
+    end
     local fd = fig_losses_diff(doc, runs, cfgs)
-    doc:p(table.concat(sent, " "), fd and string.format("Figure %d plots these differences.", fd))
+    doc:p(table.concat(sent, " "), mult, fd and string.format("Figure %d plots these differences.", fd))
   end
   -- what the switchable bank's own training shows
   local sp = S.sp
