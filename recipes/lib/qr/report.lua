@@ -1512,7 +1512,7 @@ function R.sec_objectives(doc, S)
   local runs = loss_runs(S)
   local present = {}
   for _, r in ipairs(runs) do present[#present + 1] = r.loss end
-  local measured = {}
+  local measured, cascade_at = {}, {}
   if #runs < 2 then
     local gone = {}
     for _, L in ipairs(R.LOSSES) do
@@ -1610,7 +1610,7 @@ function R.sec_objectives(doc, S)
     doc:table{title = "Tuned F1 (95% CI) of each configuration under each training objective.",
       source = table.concat((function() local t = {} for _, r in ipairs(runs) do t[#t + 1] = r.src end return t end)(), ", "),
       cols = cols, rows = rows}
-    local sent = {}
+    local sent, cmps = {}, {}
     for i = 2, #runs do
       local r = runs[i]
       local tally = {}
@@ -1619,39 +1619,58 @@ function R.sec_objectives(doc, S)
         if a and b then
           local s, v = R.compare_rows(a, r.loss .. " at " .. c, b, base.loss .. " at " .. c)
           sent[#sent + 1] = s
-          if v then tally[v] = (tally[v] or 0) + 1 end
+          if v then
+            tally[v] = (tally[v] or 0) + 1
+            cmps[#cmps + 1] = {what = r.loss .. " at " .. c, a = a, b = b, v = v}
+          end
+          if r.loss == "cascade" then cascade_at[c] = s end
         end
       end
       measured[r.loss] = tally
     end
     -- how many intervals exclude zero, against how many would by chance: each comparison is at 95%, and with a
-    -- dozen of them at least one excluded interval is what no effect at all gives about half the time
-    local n_cmp, n_eff = 0, 0
-    for _, t in pairs(measured) do
-      for v, k in pairs(t) do
-        n_cmp = n_cmp + k
-        if v == "up" or v == "down" or v == "above" or v == "below" then n_eff = n_eff + k end
-      end
-    end
+    -- dozen of them at least one excluded interval is what no effect at all gives about half the time. So the
+    -- excluded ones are tried again with the family of comparisons held to 95% together (Bonferroni: each at
+    -- 1 - 0.05/n, the paired bootstrap with enough resamples for that tail).
     local mult
+    local n_cmp, eff = #cmps, {}
+    for _, x in ipairs(cmps) do
+      if x.v == "up" or x.v == "down" or x.v == "above" or x.v == "below" then eff[#eff + 1] = x end
+    end
     if n_cmp > 1 then
-      -- P(at least n_eff of n_cmp exclude zero) when none has an effect, the comparisons taken as independent
-      -- (they share ce's scores and the questions, so this is a guide, not a test)
-      local tail = 0
-      for k = n_eff, n_cmp do
-        local c = 1
-        for j = 1, k do c = c * (n_cmp - k + j) / j end
-        tail = tail + c * 0.05 ^ k * 0.95 ^ (n_cmp - k)
+      local level = 1 - 0.05 / n_cmp
+      local parts = {string.format("Of these %d comparisons, %d %s zero; with %d intervals at 95%%, about %.1f would "
+        .. "exclude zero by chance if no objective had any effect.", n_cmp, #eff, #eff == 1 and "excludes" or "exclude",
+        n_cmp, n_cmp * 0.05)}
+      if #eff == 0 then
+        parts[#parts + 1] = "None of the objectives is distinguishable from " .. base.loss .. " at this scale."
+      else
+        local kept, lost, unpaired = {}, {}, {}
+        for _, x in ipairs(eff) do
+          local pa, pb = per_q(x.a), per_q(x.b)
+          if pa and pb and #pa == #pb and #pa > 0 then
+            local p = require("qr.cpt").paired(pa, pb, {iters = 20000, seed = 1, level = level})
+            local line = string.format("%s (%s points, CI %s)", x.what, R.signed(p.diff, 1), R.fmt_ci(p.ci[1], p.ci[2], 1))
+            if p.ci[1] > 0 or p.ci[2] < 0 then kept[#kept + 1] = line else lost[#lost + 1] = line end
+          else unpaired[#unpaired + 1] = x.what end
+        end
+        local head = string.format("Holding the %d to a 95%% level together (Bonferroni: each paired interval at %.2f%%)",
+          n_cmp, 100 * level)
+        if #kept > 0 then
+          parts[#parts + 1] = string.format("%s, %s still %s zero: an effect that chance across the comparisons does "
+            .. "not explain.", head, R.list(kept), #kept == 1 and "excludes" or "exclude")
+        end
+        if #lost > 0 then
+          parts[#parts + 1] = string.format("%s, %s no longer %s zero: weak evidence on its own, for a second run "
+            .. "(another seed, more questions) to confirm or not.", #kept > 0 and "At that level" or head, R.list(lost),
+            #lost == 1 and "excludes" or "exclude")
+        end
+        if #unpaired > 0 then
+          parts[#parts + 1] = string.format("%s cannot be tried at that level (no per-question scores).",
+            R.list(unpaired))
+        end
       end
-      mult = string.format("Of these %d comparisons, %d %s zero; with %d intervals at 95%%, about %.1f would exclude "
-        .. "zero by chance if no objective had any effect, so %s.", n_cmp, n_eff, n_eff == 1 and "excludes" or "exclude",
-        n_cmp, n_cmp * 0.05,
-        n_eff == 0 and "none of the objectives is distinguishable from ce at this scale"
-        or tail >= 0.05 and string.format("%s is weak evidence on its own (%d or more of %d by chance: %.0f%%, were "
-          .. "the comparisons independent) and needs a second run (another seed, more questions) before it is called "
-          .. "an effect", n_eff == 1 and "the one excluded interval" or "the excluded intervals", n_eff, n_cmp, 100 * tail)
-        or string.format("more intervals exclude zero than chance alone would give (%d or more of %d by chance: %.2g%%, "
-          .. "were the comparisons independent)", n_eff, n_cmp, 100 * tail))
+      mult = table.concat(parts, " ")
     end
     local fd = fig_losses_diff(doc, runs, cfgs)
     doc:p(table.concat(sent, " "), mult, fd and string.format("Figure %d plots these differences.", fd))
@@ -1681,8 +1700,12 @@ function R.sec_objectives(doc, S)
   if tfp and lowest and lowest.config ~= "fp" and isnum(tfp.f1) and isnum(lowest.f1) then
     props[#props + 1] = string.format("The gap to close is at the bottom: tuned %s trails tuned fp by %.1f F1 points "
       .. "(%s against %s). Distilling each configuration from the next-higher one (cascade) rather than from fp gives the "
-      .. "lowest configuration a teacher whose errors are closer to its own; the cascade run of the comparison measures "
-      .. "whether that helps.", lowest.config, tfp.f1 - lowest.f1, R.est(lowest.f1, lowest.f1_ci), R.est(tfp.f1, tfp.f1_ci))
+      .. "lowest configuration a teacher whose errors are closer to its own; %s", lowest.config, tfp.f1 - lowest.f1,
+      R.est(lowest.f1, lowest.f1_ci), R.est(tfp.f1, tfp.f1_ci),
+      cascade_at[lowest.config] and ("in the comparison above, " .. cascade_at[lowest.config]
+        .. (measured.cascade and ((measured.cascade.up or 0) > 0 and (measured.cascade.down or 0) == 0
+          and " Its next test is the same comparison with another seed and more steps, then the full dev sample." or "")
+          or "")) or "the cascade run of the comparison measures whether that helps.")
   end
   if fl and order and fl.fp and lowest and fl[lowest.config] and fl.fp > 0 then
     props[#props + 1] = string.format("The static schedule sums the configurations' losses with equal weights, and "
