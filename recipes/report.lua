@@ -96,7 +96,10 @@ if odir and not sh("mkdir -p " .. q(odir)) then refuse("--out=" .. out .. ": can
 
 local t0 = qr.now()
 local S = R.load(o.run_dir)
-local dirty = capture("git -C " .. q(qr.source_dir) .. " status --porcelain --untracked-files=no 2>/dev/null | head -1")
+-- uncommitted changes to the code that makes a report (not to reports/ or the docs: the committed report is rebuilt
+-- from a tree where only it has changed, and the words "with uncommitted changes" would move its tables' page breaks)
+local dirty = capture("git -C " .. q(qr.source_dir) .. " status --porcelain --untracked-files=no -- core plugins recipes "
+  .. "scripts CMakeLists.txt 2>/dev/null | head -1")
 -- the date it says it was made: now, or SOURCE_DATE_EPOCH (reproducible builds: the committed report is rebuilt
 -- with the epoch it was made at, and its text comes out the same)
 local epoch = tonumber(os.getenv("SOURCE_DATE_EPOCH") or "")
