@@ -193,9 +193,14 @@ local ok = sh(string.format("cd %s && groff -k -ms -t -e %s report.ms >%s 2>%s",
 local f = io.open(tmp, "rb")
 local body = f and f:read("a") or ""
 if f then f:close() end
-if not ok or #body == 0 or (o.format == "pdf" and body:sub(1, 4) ~= "%PDF") then
+-- a PDF is whole when it ends with %%EOF: gropdf (Perl) does not check its writes, so a full disk or a file-size
+-- limit leaves a truncated PDF behind an exit status of 0
+local cut = o.format == "pdf" and #body > 0 and not body:sub(-64):find("%%%%EOF%s*$")
+if not ok or #body == 0 or (o.format == "pdf" and body:sub(1, 4) ~= "%PDF") or cut then
   os.remove(tmp)
-  io.stderr:write(string.format("report: groff failed on %s: %s (all of it: %s)\n", src, first_line(log), log))
+  io.stderr:write(string.format("report: groff failed on %s: %s (all of it: %s)\n", src,
+    cut and string.format("%s is cut short at %d bytes (no %%%%EOF at its end: disk full or a file-size limit?)", tmp, #body)
+    or first_line(log), log))
   os.exit(1)
 end
 if o.format == "txt" then
